@@ -1,0 +1,1 @@
+"""lianxin platform layer: adapters, router, dialogs, outbox, simulator. No domain logic here."""

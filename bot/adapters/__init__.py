@@ -1,0 +1,1 @@
+"""Platform adapters: translate WeCom / DingTalk / simulator traffic to and from bot.messages."""

@@ -1,0 +1,165 @@
+"""WeCom server API: access token shared through Redis, message/send and update_template_card.
+
+wechatpy's WeChatClient does the HTTP and error decoding; this module fixes what PROTOCOLS.md
+§4 flags: auto_retry off (it recurses without bound on 42001), a token key that does not embed
+part of the secret, single-flight token refresh across workers (Redis lock), timeouts on every
+call, and errcodes classified for the outbox (refresh / back off / give up).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+import requests
+from wechatpy.enterprise import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.redisstorage import RedisStorage
+
+from models.outbox import OutboxMessage
+
+from ..messages import Card, Reply, Text
+from ..outbox import PermanentError, SendResult, TokenExpired, TransientError
+
+log = logging.getLogger("lianxin.wecom")
+
+__all__ = ["LianxinWeComClient", "WeComSender", "render_template_card", "TOKEN_ERRORS", "RATE_ERRORS"]
+
+TOKEN_ERRORS = {40001, 40014, 42001}
+RATE_ERRORS = {45009, 45033, 45011, -1}
+GETTOKEN_URL = "https://qyapi.weixin.qq.com/cgi-bin/gettoken"
+
+
+class LianxinWeComClient(WeChatClient):
+    """WeChatClient with a secret-free token key, a timeout and a cross-worker refresh lock."""
+
+    def __init__(self, corp_id: str, secret: str, agent_id: int, redis_client, *, timeout: float = 5,
+                 api_base: str | None = None) -> None:
+        super().__init__(corp_id, secret, session=RedisStorage(redis_client, prefix="lianxin:wecom"),
+                         timeout=timeout, auto_retry=False)
+        self.agent_id = agent_id
+        self.redis = redis_client
+        if api_base:
+            self.API_BASE_URL = api_base
+
+    @property
+    def access_token_key(self) -> str:
+        digest = hashlib.sha256(f"{self.corp_id}:{self.secret}".encode()).hexdigest()[:12]
+        return f"{self.corp_id}_{self.agent_id}_{digest}_access_token"
+
+    @property
+    def access_token(self) -> str:
+        token = self.session.get(self.access_token_key)
+        if token:
+            return token
+        return self.refresh_token()
+
+    def refresh_token(self, stale: str | None = None) -> str:
+        """Fetch a new token unless another worker already did (single flight)."""
+        lock = self.redis.lock(f"lock:{self.access_token_key}", timeout=15, blocking_timeout=15)
+        with lock:
+            current = self.session.get(self.access_token_key)
+            if current and current != stale:
+                return current
+            try:
+                res = self._http.get(GETTOKEN_URL, params={"corpid": self.corp_id, "corpsecret": self.secret},
+                                     timeout=self.timeout)
+                res.raise_for_status()
+                data = res.json()
+            except (requests.RequestException, ValueError) as exc:
+                raise TransientError(f"gettoken failed: {type(exc).__name__}") from None
+            if data.get("errcode", 0) != 0:
+                code = data.get("errcode")
+                if code in RATE_ERRORS:
+                    raise TransientError(f"gettoken rate limited ({code})", retry_after=60)
+                raise PermanentError(f"gettoken refused: errcode {code}")
+            ttl = max(60, int(data.get("expires_in", 7200)) - 300)
+            self.session.set(self.access_token_key, data["access_token"], ttl)
+            return data["access_token"]
+
+    def invalidate(self, token: str | None) -> None:
+        if token and self.session.get(self.access_token_key) == token:
+            self.session.delete(self.access_token_key)
+
+    def call(self, endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
+        """POST with outbox-friendly errors."""
+        token = self.access_token
+        try:
+            return self.post(endpoint, params={"access_token": token}, data=data)
+        except WeChatClientException as exc:
+            code = exc.errcode
+            if code is None:  # HTTP-level failure (5xx)
+                raise TransientError(f"{endpoint}: HTTP error") from None
+            code = int(code)
+            if code in TOKEN_ERRORS:
+                self.invalidate(token)
+                raise TokenExpired(f"{endpoint}: token rejected ({code})") from None
+            if code in RATE_ERRORS:
+                raise TransientError(f"{endpoint}: rate limited ({code})", retry_after=60 if code != -1 else 5) from None
+            raise PermanentError(f"{endpoint}: errcode {code}") from None
+        except requests.RequestException as exc:
+            raise TransientError(f"{endpoint}: {type(exc).__name__}") from None
+
+
+def render_template_card(card: Card, agent_public_url: str = "") -> dict[str, Any]:
+    """Card → WeCom template_card (button_interaction with buttons, else text_notice)."""
+    horizontal = [{"keyname": k[:20], "value": str(v)[:60]} for k, v in card.fields[:6]]
+    body = card.body[:500]
+    if card.buttons or card.done_text:
+        tc: dict[str, Any] = {
+            "card_type": "button_interaction",
+            "main_title": {"title": card.title[:36], "desc": ""},
+            "sub_title_text": body,
+            "task_id": card.card_id or f"c{int(time.time() * 1000)}",
+            "button_list": [{"text": b.text[:10], "style": b.style, "key": b.key} for b in card.buttons]
+            or [{"text": card.done_text or "已处理", "style": 1, "key": "noop"}],
+        }
+        if card.done_text:
+            tc["replace_text"] = card.done_text[:20]
+    else:
+        tc = {
+            "card_type": "text_notice",
+            "main_title": {"title": card.title[:36], "desc": ""},
+            "sub_title_text": body,
+            "card_action": {"type": 1, "url": card.url or agent_public_url or "https://work.weixin.qq.com"},
+        }
+    if horizontal:
+        tc["horizontal_content_list"] = horizontal
+    if card.url and "card_action" not in tc:
+        tc["jump_list"] = [{"type": 1, "title": "查看详情", "url": card.url}]
+    return tc
+
+
+class WeComSender:
+    """Outbox sender for WeCom (message/send, message/update_template_card)."""
+
+    def __init__(self, client: LianxinWeComClient, public_url: str = "") -> None:
+        self.client = client
+        self.public_url = public_url
+
+    def send(self, recipients: list[str], reply: Reply, row: OutboxMessage) -> SendResult:
+        data: dict[str, Any] = {"touser": "|".join(recipients), "agentid": self.client.agent_id,
+                                "enable_duplicate_check": 1, "duplicate_check_interval": 1800}
+        if isinstance(reply, Text):
+            data.update(msgtype="text", text={"content": reply.text})
+        else:
+            data.update(msgtype="template_card", template_card=render_template_card(reply, self.public_url))
+        result = self.client.call("message/send", data)
+        invalid = result.get("invaliduser") or None
+        if invalid:
+            log.warning("wecom.invaliduser", extra={"outbox_id": row.id, "invalid": invalid})
+        return SendResult(msgid=result.get("msgid"), response_code=result.get("response_code"),
+                          invalid_users=invalid if isinstance(invalid, str) else None)
+
+    def update_card(self, recipients: list[str], reply: Reply, row: OutboxMessage) -> SendResult:
+        if not row.response_code:
+            # nothing to update with (e.g. the click came from the simulator): send as a new card
+            return self.send(recipients, reply, row)
+        assert isinstance(reply, Card)
+        data = {"userids": recipients, "agentid": self.client.agent_id, "response_code": row.response_code,
+                "template_card": render_template_card(reply, self.public_url)}
+        if not recipients:
+            data["atall"] = 1
+        result = self.client.call("message/update_template_card", data)
+        return SendResult(msgid=None)

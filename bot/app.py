@@ -1,0 +1,80 @@
+"""Flask application factory: wires services, platform blueprints, the simulator and metrics."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from prometheus_client import generate_latest, CONTENT_TYPE_LATEST
+from sqlalchemy import func, select
+
+from models.outbox import OutboxMessage
+
+from .config import Config, load_config
+from .metrics import Metrics
+from .services import Services, build_services
+
+__all__ = ["create_app", "services_of"]
+
+
+def create_app(config: Config | None = None, services: Services | None = None, **service_kwargs) -> Flask:
+    config = config or load_config()
+    metrics = Metrics()
+    if services is None:
+        services = build_services(config, metrics=metrics, **service_kwargs)
+    else:
+        metrics = services.metrics or metrics
+        services.metrics = metrics
+        services.dispatcher.metrics = metrics
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config["MAX_CONTENT_LENGTH"] = config.get("server.max_body_bytes", int, 65536)
+    app.config["SECRET_KEY"] = _secret_key(config)
+    app.extensions["lianxin"] = services
+
+    from .web.wecom import bp as wecom_bp
+    app.register_blueprint(wecom_bp)
+    try:
+        from .web.dingtalk import bp as dingtalk_bp  # added with the DingTalk adapter
+    except ImportError:
+        dingtalk_bp = None
+    if dingtalk_bp is not None and config.get("dingtalk.enabled", bool, False):
+        app.register_blueprint(dingtalk_bp)
+    if config.get("server.simulator", bool, False):
+        from .web.sim import bp as sim_bp
+        app.register_blueprint(sim_bp)
+    try:
+        from .web.dashboard import bp as dashboard_bp  # added with the dashboard
+    except ImportError:
+        dashboard_bp = None
+    if dashboard_bp is not None:
+        app.register_blueprint(dashboard_bp)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.get("/metrics")
+    def metrics_view():
+        with services.session_factory() as db:
+            for status, n in db.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)):
+                metrics.outbox_backlog.labels(status).set(n)
+        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.after_request
+    def count(resp):
+        from flask import request
+        metrics.requests.labels(request.endpoint or "none", str(resp.status_code)).inc()
+        return resp
+
+    return app
+
+
+def _secret_key(config: Config) -> str:
+    import os
+    import secrets
+
+    env_name = config.get("security.dashboard_secret_env", str, "LIANXIN_SECRET_KEY")
+    return os.environ.get(env_name) or secrets.token_hex(32)
+
+
+def services_of(app: Flask) -> Services:
+    return app.extensions["lianxin"]

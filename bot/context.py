@@ -1,0 +1,125 @@
+"""The one argument every handler receives: the event, the sender, the session and the outputs.
+
+Replies to the sender are collected and returned to the adapter (passive reply where the
+platform allows it). Everything addressed to other people, and cards where the platform cannot
+send them passively, goes through the transactional outbox in the handler's own transaction.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from models.audit import audit
+from models.org import Person
+from models.policy import can
+
+from .config import Config
+from .messages import Card, Incoming, Reply, Text
+from .outbox import enqueue
+from .state import FormState
+
+if TYPE_CHECKING:
+    from .router import Registry
+
+log = logging.getLogger("lianxin.handlers")
+
+__all__ = ["Context", "Clock", "DENIED_TEXT"]
+
+DENIED_TEXT = "抱歉，您没有权限进行此操作。如有疑问请联系所在支部书记或管理员。"
+
+
+class Clock:
+    """Injectable time source (tests freeze it)."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+@dataclass
+class Context:
+    incoming: Incoming
+    person: Person | None
+    db: Session
+    config: Config
+    registry: "Registry"
+    clock: Clock
+    state: FormState | None = None
+    replies: list[Reply] = field(default_factory=list)
+    card_updates: list[Card] = field(default_factory=list)
+    command: str = ""                      # the command or action that is running (for audit)
+
+    # time -----------------------------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def local_now(self) -> datetime:
+        return self.clock.now().astimezone(self.tz)
+
+    # output ---------------------------------------------------------------------------------
+    def reply(self, message: Reply | str) -> None:
+        self.replies.append(Text(message) if isinstance(message, str) else message)
+
+    def update_card(self, card: Card) -> None:
+        """Replace the card the sender clicked (shows who decided, greys buttons)."""
+        self.card_updates.append(card)
+
+    def notify(self, people: Person | Iterable[Person], message: Reply | str, *, ref: str = "",
+               idem_key: str | None = None) -> None:
+        """Send to other people through the outbox, on every delivery platform they have an id for."""
+        if isinstance(people, Person):
+            people = [people]
+        people = [p for p in people if p is not None and p.active]
+        message = Text(message) if isinstance(message, str) else message
+        notify_people(self.db, self.config, people, message, ref=ref, idem_key=idem_key)
+
+    # access ---------------------------------------------------------------------------------
+    def can(self, action: str, target=None) -> bool:
+        return can(self.person, action, target)
+
+    def require(self, action: str, target=None, *, what: str = "") -> bool:
+        """Ask the policy; on denial reply politely, log and audit, and return False."""
+        if can(self.person, action, target):
+            return True
+        self.deny(action, target, what=what)
+        return False
+
+    def deny(self, action: str, target=None, *, what: str = "") -> None:
+        self.reply(what or DENIED_TEXT)
+        target_id = getattr(target, "id", "") if target is not None else ""
+        log.warning("authz_fail", extra={"actor": getattr(self.person, "id", None), "action": action,
+                                         "target_type": type(target).__name__, "target_id": target_id})
+        if self.person is not None:
+            audit(self.db, actor_id=self.person.id, action="authz_fail", target_type=type(target).__name__,
+                  target_id=target_id, via=self.command or action, outcome="denied", detail=action)
+
+    def audit(self, action: str, target_type: str, target_id: object = "", detail: str = "") -> None:
+        audit(self.db, actor_id=getattr(self.person, "id", None), action=action, target_type=target_type,
+              target_id=target_id, via=self.command, detail=detail)
+
+    # forms ----------------------------------------------------------------------------------
+    def start_form(self, name: str, answers: dict | None = None) -> None:
+        self.registry.forms[name].start(self, answers)
+
+
+def delivery_platforms(config: Config) -> list[str]:
+    return config.get("delivery.platforms", list, ["wecom"])
+
+
+def notify_people(db: Session, config: Config, people: Sequence[Person], message: Reply, *,
+                  ref: str = "", idem_key: str | None = None) -> None:
+    """Enqueue `message` for `people` on every configured delivery platform (also used by jobs)."""
+    for platform in delivery_platforms(config):
+        ids = [p.platform_id(platform) for p in people]
+        ids = [i for i in ids if i]
+        if ids:
+            enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref,
+                    idem_key=f"{idem_key}@{platform}" if idem_key else None)

@@ -1,0 +1,254 @@
+"""One pipeline for every inbound event, whatever the platform.
+
+dedupe (Redis SET NX) → lock the user's conversation → load dialog state → open a transaction
+(with the delivery key as a second dedupe row) → identify the sender → route → commit → save or
+clear the dialog state → return what the adapter should answer passively.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.org import Person
+from models.outbox import ProcessedDelivery
+
+from .callbacks import BadCallback
+from .config import Config
+from .context import Clock, Context, DENIED_TEXT
+from .dedupe import Deduper
+from .forms import BACK_WORDS, CANCEL_WORDS, FormAnswer
+from .messages import Card, Incoming, Reply, Text
+from .outbox import enqueue
+from .router import Registry
+from .state import ConversationStore
+
+log = logging.getLogger("lianxin.dispatch")
+
+__all__ = ["Dispatcher", "Outcome", "PlatformTraits", "UNKNOWN_USER_TEXT", "ERROR_TEXT"]
+
+UNKNOWN_USER_TEXT = "您的账号尚未登记在连心名册中，暂时无法使用。请联系管理员导入名册。"
+ERROR_TEXT = "系统繁忙，这条消息没有处理成功，请稍后再发一次。"
+HELP_WORDS = {"帮助", "help", "/help", "?", "？", "菜单"}
+
+
+@dataclass(frozen=True)
+class PlatformTraits:
+    passive_cards: bool = False           # can a new card be the passive reply? (simulator only)
+    passive_text_bytes: int | None = 2000  # WeCom passive text is cut at 2,048 bytes
+
+
+@dataclass
+class Outcome:
+    replies: list[Reply] = field(default_factory=list)
+    card_updates: list[Card] = field(default_factory=list)
+    duplicate: bool = False
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(r.text if isinstance(r, Text) else r.as_text() for r in self.replies)
+
+
+def person_for(db: Session, platform: str, user_id: str) -> Person | None:
+    column = Person.dingtalk_userid if platform == "dingtalk" else Person.wecom_userid
+    person = db.scalars(select(Person).where(column == user_id)).first()
+    if person is None and platform != "dingtalk":
+        # WeCom returns user ids lower-cased in some answers; match case-insensitively as a fallback
+        from sqlalchemy import func
+        person = db.scalars(select(Person).where(func.lower(column) == user_id.lower())).first()
+    return person if person is not None and person.active else None
+
+
+class Dispatcher:
+    def __init__(self, *, config: Config, registry: Registry, session_factory: sessionmaker[Session],
+                 store: ConversationStore, deduper: Deduper, clock: Clock | None = None,
+                 traits: dict[str, PlatformTraits] | None = None, metrics=None) -> None:
+        self.config = config
+        self.registry = registry
+        self.sf = session_factory
+        self.store = store
+        self.deduper = deduper
+        self.clock = clock or Clock()
+        self.traits = traits or {}
+        self.metrics = metrics
+
+    def handle(self, incoming: Incoming) -> Outcome:
+        platform, user = incoming.platform, incoming.user_id
+        if not self.deduper.claim(platform, incoming.message_id):
+            log.info("dedupe.hit", extra={"platform": platform, "delivery": incoming.message_id})
+            if self.metrics:
+                self.metrics.dedupe_hits.labels(platform).inc()
+            return Outcome(duplicate=True)
+        started = time.perf_counter()
+        try:
+            with self.store.locked(platform, user):
+                outcome = self._handle_locked(incoming)
+        except BaseException:
+            self.deduper.release(platform, incoming.message_id)  # let the platform's retry through
+            raise
+        finally:
+            if self.metrics:
+                self.metrics.handler_latency.observe(time.perf_counter() - started)
+        return outcome
+
+    # ------------------------------------------------------------------------------------------
+    def _handle_locked(self, incoming: Incoming) -> Outcome:
+        platform, user = incoming.platform, incoming.user_id
+        state = self.store.load(platform, user)
+        expired_form = self.store.pop_expired(platform, user) if state is None else None
+        traits = self.traits.get(platform, PlatformTraits())
+        db = self.sf()
+        try:
+            db.add(ProcessedDelivery(key=f"{platform}:{incoming.message_id}"[:200]))
+            try:
+                db.flush()
+            except IntegrityError:
+                db.rollback()
+                log.info("dedupe.db_hit", extra={"platform": platform, "delivery": incoming.message_id})
+                return Outcome(duplicate=True)
+            person = person_for(db, platform, user)
+            ctx = Context(incoming=incoming, person=person, db=db, config=self.config,
+                          registry=self.registry, clock=self.clock, state=state)
+            if person is None:
+                ctx.reply(UNKNOWN_USER_TEXT)
+                ctx.state = None
+            else:
+                if expired_form:
+                    title = getattr(self.registry.forms.get(expired_form), "title", expired_form)
+                    ctx.reply(f"您之前的「{title}」对话因长时间未操作已自动结束，未保存的内容已丢弃。")
+                self._route(ctx)
+            self._route_cards(ctx, traits)
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        finally:
+            db.close()
+        # dialog state is saved only after the transaction committed
+        if ctx.state is None:
+            if state is not None:
+                self.store.clear(platform, user)
+        else:
+            form = self.registry.forms.get(ctx.state.form)
+            ttl = (form.ttl if form and form.ttl else None) or self.config.get("conversation.ttl_seconds", int, 1800)
+            self.store.save(platform, user, ctx.state, ttl=ttl)
+            self.store.mark_expiry_notice(platform, user, ctx.state.form, ttl)
+        return Outcome(replies=ctx.replies, card_updates=ctx.card_updates)
+
+    def _route_cards(self, ctx: Context, traits: PlatformTraits) -> None:
+        """Move what cannot be answered passively on this platform into the outbox."""
+        inc = ctx.incoming
+        if not traits.passive_cards:
+            kept: list[Reply] = []
+            for r in ctx.replies:
+                if isinstance(r, Card):
+                    enqueue(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=r,
+                            ref=f"reply:{inc.message_id}"[:80])
+                else:
+                    kept.append(r)
+            ctx.replies = kept
+            for card in ctx.card_updates:
+                enqueue(ctx.db, platform=inc.platform, kind="update_card", recipients=[inc.user_id],
+                        reply=card, response_code=inc.response_code, ref=f"update:{inc.card_id or ''}"[:80])
+            ctx.card_updates = []
+        limit = traits.passive_text_bytes
+        if limit:
+            text = "\n\n".join(r.text for r in ctx.replies if isinstance(r, Text))
+            if len(text.encode()) > limit:
+                head, rest = _split_bytes(text, limit)
+                ctx.replies = [Text(head)]
+                for part in rest:
+                    enqueue(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=Text(part),
+                            ref=f"reply:{inc.message_id}"[:80])
+
+    def _route(self, ctx: Context) -> None:
+        inc = ctx.incoming
+        state = ctx.state
+        text = (inc.text or "").strip()
+        lowered = text.lower()
+        if state is not None:
+            form = self.registry.forms.get(state.form)
+            if form is None:
+                ctx.state = None
+            else:
+                ctx.command = form.name
+                if inc.action and FormAnswer.matches(inc.action):
+                    try:
+                        data = FormAnswer.unpack(inc.action)
+                    except BadCallback:
+                        data = None
+                    if data is None or data.form_id != state.form_id or data.step != state.step:
+                        ctx.reply("这张卡片已过期，请按最新的提问回答。")
+                        form._ask(ctx, state, form.step(state.step))
+                        return
+                    form.answer(ctx, state, data.value)
+                    return
+                if not inc.action:
+                    if lowered in CANCEL_WORDS:
+                        ctx.state = None
+                        ctx.reply(f"已取消「{form.title}」，没有保存任何内容。")
+                        return
+                    if lowered in BACK_WORDS:
+                        form.back(ctx, state)
+                        return
+                    if lowered in HELP_WORDS:
+                        ctx.reply(f"您正在进行「{form.title}」。回复“返回”回到上一步，回复“取消”退出。")
+                        form._ask(ctx, state, form.step(state.step))
+                        return
+                    form.answer(ctx, state, text)
+                    return
+        if inc.action:
+            if FormAnswer.matches(inc.action):
+                ctx.reply("这张卡片所属的对话已经结束，请重新开始。")
+                return
+            match = self.registry.match_action(inc.action)
+            if match is None:
+                log.warning("action.unknown", extra={"platform": inc.platform, "key": inc.action[:60]})
+                ctx.reply("这张卡片已失效，无法处理这次点击。")
+                return
+            action, data = match
+            ctx.command = action.data_cls.prefix
+            action.handler(ctx, data)
+            return
+        if lowered in CANCEL_WORDS:
+            ctx.reply("当前没有进行中的对话。发送“帮助”查看可用命令。")
+            return
+        matched = self.registry.match_command(text)
+        if matched is not None:
+            cmd, args = matched
+            ctx.command = cmd.names[0]
+            if cmd.allowed is not None and not cmd.allowed(ctx):
+                ctx.deny(cmd.names[0], what=f"抱歉，「{cmd.names[0]}」仅对有相应职责的同志开放。发送“帮助”查看您可用的命令。")
+                return
+            cmd.handler(ctx, args)
+            return
+        if self.registry.fallback:
+            ctx.command = "fallback"
+            self.registry.fallback(ctx, text)
+        else:
+            ctx.reply("没听懂。发送“帮助”查看可用命令。")
+
+
+def _split_bytes(text: str, limit: int) -> tuple[str, list[str]]:
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate.encode()) > limit and current:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+        while len(current.encode()) > limit:
+            cut = limit
+            while len(current[:cut].encode()) > limit:
+                cut -= 1
+            parts.append(current[:cut])
+            current = current[cut:]
+    if current:
+        parts.append(current)
+    return parts[0], parts[1:]

@@ -1,0 +1,152 @@
+"""Multi-step dialogs declared as step tables (PTB's ConversationHandler, aiogram's StatesGroup).
+
+A `Form` is a name, an ordered list of `Step`s and a `done` function. Each step asks (returns a
+Reply), parses the user's answer (raises `Invalid` with a user-facing message to re-ask) and
+may be skipped. The engine owns navigation: 取消/cancel, 返回/back, expiry and stale card buttons.
+State is a JSON `FormState` in Redis (bot.state), saved by the dispatcher after the transaction.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from .callbacks import CallbackData
+from .messages import Button, Card, Reply, Text
+from .state import FormState
+
+if TYPE_CHECKING:
+    from .context import Context
+
+__all__ = ["Form", "Step", "Invalid", "FormAnswer", "choice_card", "CANCEL_WORDS", "BACK_WORDS"]
+
+CANCEL_WORDS = {"取消", "cancel", "/cancel", "退出", "算了"}
+BACK_WORDS = {"返回", "back", "/back", "上一步"}
+
+
+class Invalid(ValueError):
+    """The answer cannot be used; the message is shown and the step is asked again."""
+
+
+@dataclass(frozen=True)
+class FormAnswer(CallbackData):
+    """A button inside a form: carries the form instance and step so stale cards are refused."""
+
+    prefix = "f"
+    form_id: str
+    step: str
+    value: str
+
+
+Ask = Callable[["Context", dict], Reply | str]
+Parse = Callable[["Context", str, dict], Any]
+
+
+@dataclass
+class Step:
+    name: str
+    ask: Ask
+    parse: Parse
+    skip_if: Callable[[dict], bool] | None = None
+
+
+@dataclass
+class Form:
+    name: str
+    title: str
+    steps: list[Step]
+    done: Callable[["Context", dict], None]
+    ttl: int | None = None                        # seconds; default conversation.ttl_seconds
+    prefill: Callable[["Context", dict], None] | None = None
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def next_step(self, after: str | None, answers: dict) -> Step | None:
+        names = [s.name for s in self.steps]
+        start = 0 if after is None else names.index(after) + 1
+        for s in self.steps[start:]:
+            if s.name in answers:
+                continue  # prefilled (one-line form, search with one match)
+            if s.skip_if and s.skip_if(answers):
+                continue
+            return s
+        return None
+
+    # engine ---------------------------------------------------------------------------------
+    def start(self, ctx: "Context", answers: dict | None = None) -> None:
+        now = time.time()
+        state = FormState(form=self.name, form_id=uuid.uuid4().hex[:8], step="",
+                          answers=dict(answers or {}), started_at=now, updated_at=now)
+        ctx.state = state
+        self._advance(ctx, state, None)
+
+    def answer(self, ctx: "Context", state: FormState, value: str) -> None:
+        step = self.step(state.step)
+        try:
+            parsed = step.parse(ctx, value, state.answers)
+        except Invalid as exc:
+            ctx.reply(str(exc))
+            self._ask(ctx, state, step)
+            return
+        state.answers[step.name] = parsed
+        state.history.append(step.name)
+        self._advance(ctx, state, step.name)
+
+    def back(self, ctx: "Context", state: FormState) -> None:
+        if not state.history:
+            ctx.reply("已经是第一步了。")
+            self._ask(ctx, state, self.step(state.step))
+            return
+        previous = state.history.pop()
+        state.answers.pop(previous, None)
+        state.answers.pop(state.step, None)
+        state.step = previous
+        self._ask(ctx, state, self.step(previous))
+
+    def _advance(self, ctx: "Context", state: FormState, after: str | None) -> None:
+        nxt = self.next_step(after, state.answers)
+        if nxt is None:
+            ctx.state = None
+            self.done(ctx, state.answers)
+            return
+        state.step = nxt.name
+        state.updated_at = time.time()
+        ctx.state = state
+        self._ask(ctx, state, nxt)
+
+    def _ask(self, ctx: "Context", state: FormState, step: Step) -> None:
+        question = step.ask(ctx, state.answers)
+        ctx.reply(question)
+
+
+def choice_card(ctx: "Context", title: str, options: list[tuple[str, str]], body: str = "",
+                typed_hint: bool = True) -> Card:
+    """A question with up to 6 answer buttons; typed answers (number or text) also work."""
+    state = ctx.state
+    form_id, step = (state.form_id, state.step) if state else ("", "")
+    buttons = tuple(Button(text=label[:10], key=FormAnswer(form_id, step, value).pack())
+                    for value, label in options[:6])
+    lines = [body] if body else []
+    if typed_hint:
+        lines.append("可点按钮，或回复序号/文字；回复“返回”上一步，“取消”退出。")
+        lines += [f"{i}. {label}" for i, (_, label) in enumerate(options, 1)] if len(options) > 6 else []
+    return Card(title=title, body="\n".join(lines), buttons=buttons,
+                card_id=f"f_{form_id}_{step}"[:128] if form_id else "")
+
+
+def pick_option(text: str, options: list[tuple[str, str]], aliases: dict[str, str] | None = None) -> str:
+    """Resolve a typed or pressed answer to an option value (value, label, number or alias)."""
+    t = text.strip()
+    for value, label in options:
+        if t == value or t == label:
+            return value
+    if t.isdigit() and 1 <= int(t) <= len(options):
+        return options[int(t) - 1][0]
+    if aliases and t.lower() in aliases:
+        return aliases[t.lower()]
+    raise Invalid("没有这个选项，请点按钮或回复序号。")

@@ -1,0 +1,106 @@
+"""The internal message model shared by every platform adapter and the simulator.
+
+Handlers only ever see `Incoming` and produce `Text` / `Card`; adapters translate to and from
+WeCom XML, DingTalk JSON or the simulator's JSON. Cards are plain data so they can be stored in
+the outbox as JSON and rendered natively by each platform (WeCom template card, DingTalk card,
+simulator HTML, terminal text).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Union
+
+__all__ = ["Incoming", "Text", "Card", "Button", "Reply", "reply_to_dict", "reply_from_dict"]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One inbound user event: a chat text or a card button press."""
+
+    platform: str                  # "wecom", "dingtalk", "sim"
+    user_id: str                   # the platform's user id (WeCom UserID, DingTalk staffId)
+    time: datetime
+    message_id: str                # platform message id or a derived delivery key
+    text: str | None = None
+    action: str | None = None      # card button key, e.g. "case:12:ack"
+    card_id: str | None = None     # the card instance (WeCom task_id, DingTalk outTrackId)
+    response_code: str | None = None  # WeCom: lets us update the clicked card once
+    chat_type: str = "single"
+
+    @property
+    def is_action(self) -> bool:
+        return self.action is not None
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    key: str                       # packed callback data, ≤ 1024 bytes (WeCom limit)
+    style: int = 1                 # 1 primary … 4 (WeCom styles)
+
+    def __post_init__(self) -> None:
+        if len(self.key.encode()) > 1024:
+            raise ValueError("button key longer than 1024 bytes")
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Card:
+    """A message card: title, body lines, key/value fields, up to 6 buttons."""
+
+    title: str
+    body: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+    buttons: tuple[Button, ...] = ()
+    card_id: str = ""              # stable id (WeCom task_id): [0-9A-Za-z_-@]{1,128}
+    done_text: str | None = None   # when set, buttons are shown greyed with this text
+    url: str | None = None         # optional link (dashboard, material)
+
+    def __post_init__(self) -> None:
+        if len(self.buttons) > 6:
+            raise ValueError("a card holds at most 6 buttons")
+
+    def as_text(self) -> str:
+        """Plain-text fallback (terminal simulator, logs without content, platforms w/o cards)."""
+        lines = [f"【{self.title}】"]
+        if self.body:
+            lines.append(self.body)
+        lines += [f"{k}：{v}" for k, v in self.fields]
+        if self.url:
+            lines.append(self.url)
+        if self.done_text:
+            lines.append(f"〔{self.done_text}〕")
+        else:
+            lines += [f"  [{i}] {b.text}" for i, b in enumerate(self.buttons, 1)]
+        return "\n".join(lines)
+
+
+Reply = Union[Text, Card]
+
+
+def reply_to_dict(reply: Reply) -> dict[str, Any]:
+    if isinstance(reply, Text):
+        return {"type": "text", "text": reply.text}
+    data = asdict(reply)
+    data["type"] = "card"
+    data["fields"] = [list(f) for f in reply.fields]
+    return data
+
+
+def reply_from_dict(data: dict[str, Any]) -> Reply:
+    if data.get("type") == "text":
+        return Text(data["text"])
+    return Card(
+        title=data["title"],
+        body=data.get("body", ""),
+        fields=tuple(tuple(f) for f in data.get("fields", ())),
+        buttons=tuple(Button(**b) for b in data.get("buttons", ())),
+        card_id=data.get("card_id", ""),
+        done_text=data.get("done_text"),
+        url=data.get("url"),
+    )

@@ -1,0 +1,123 @@
+"""Declarative handler registry: commands (Chinese names + English aliases), card actions, fallback.
+
+Each domain module owns a `Router`; `handlers.ROUTERS` lists them in priority order and
+`Registry` merges them. Decorators only record on their own router (no import-time globals).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from .callbacks import BadCallback, CallbackData
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .forms import Form
+
+__all__ = ["Router", "Registry", "Command", "Action"]
+
+Allowed = Callable[["Context"], bool]
+
+
+@dataclass
+class Command:
+    names: tuple[str, ...]
+    handler: Callable
+    help: str = ""
+    usage: str = ""
+    allowed: Allowed | None = None     # who sees and may run it (asks the access policy)
+    group: str = ""
+
+    @property
+    def title(self) -> str:
+        return " / ".join(self.names[:2])
+
+
+@dataclass
+class Action:
+    data_cls: type[CallbackData]
+    handler: Callable
+
+
+@dataclass
+class Router:
+    name: str
+    commands: list[Command] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    forms: dict[str, "Form"] = field(default_factory=dict)
+    fallback_handler: Callable | None = None
+
+    def command(self, *names: str, help: str = "", usage: str = "", allowed: Allowed | None = None):
+        """Register `handler(ctx, args: str)` for the given command words."""
+        def deco(fn: Callable) -> Callable:
+            self.commands.append(Command(tuple(names), fn, help, usage, allowed, self.name))
+            return fn
+        return deco
+
+    def action(self, data_cls: type[CallbackData]):
+        """Register `handler(ctx, data)` for card buttons packed with `data_cls`."""
+        def deco(fn: Callable) -> Callable:
+            self.actions.append(Action(data_cls, fn))
+            return fn
+        return deco
+
+    def fallback(self, fn: Callable) -> Callable:
+        self.fallback_handler = fn
+        return fn
+
+    def form(self, form: "Form") -> "Form":
+        self.forms[form.name] = form
+        return form
+
+
+class Registry:
+    """All routers of the app, merged; lookups used by the dispatcher and by help."""
+
+    def __init__(self, routers: Iterable[Router]) -> None:
+        self.routers = list(routers)
+        self._by_word: dict[str, Command] = {}
+        self.forms: dict[str, "Form"] = {}
+        self.fallback: Callable | None = None
+        for router in self.routers:
+            for cmd in router.commands:
+                for name in cmd.names:
+                    key = name.lower()
+                    if key in self._by_word:
+                        raise ValueError(f"command {name!r} registered twice")
+                    self._by_word[key] = cmd
+            for name, form in router.forms.items():
+                if name in self.forms:
+                    raise ValueError(f"form {name!r} registered twice")
+                self.forms[name] = form
+            if router.fallback_handler and self.fallback is None:
+                self.fallback = router.fallback_handler
+
+    @property
+    def commands(self) -> list[Command]:
+        return [c for r in self.routers for c in r.commands]
+
+    def match_command(self, text: str) -> tuple[Command, str] | None:
+        text = text.strip()
+        if not text:
+            return None
+        if text[0] in "/／":
+            text = text[1:]
+        word, _, rest = text.partition(" ")
+        cmd = self._by_word.get(word.lower())
+        if cmd is not None:
+            return cmd, rest.strip()
+        # Chinese commands are often typed without a space: "谈话记录张三"
+        for name in sorted(self._by_word, key=len, reverse=True):
+            if not name.isascii() and text.startswith(name) and len(name) >= 2:
+                return self._by_word[name], text[len(name):].strip()
+        return None
+
+    def match_action(self, key: str) -> tuple[Action, CallbackData] | None:
+        for router in self.routers:
+            for action in router.actions:
+                if action.data_cls.matches(key):
+                    try:
+                        return action, action.data_cls.unpack(key)
+                    except BadCallback:
+                        return None
+        return None

@@ -1,0 +1,1 @@
+"""HTTP blueprints: one per platform, plus the simulator and the dashboard."""

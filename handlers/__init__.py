@@ -1,0 +1,20 @@
+"""Domain handlers. Each module owns a `router`; ROUTER_MODULES lists them in priority order.
+
+Handlers see only bot.messages / bot.context and models; never a platform format.
+"""
+from __future__ import annotations
+
+import importlib
+
+from bot.router import Registry
+
+__all__ = ["build_registry", "ROUTER_MODULES"]
+
+ROUTER_MODULES = [
+    "handlers.common",
+    "handlers.org",
+]
+
+
+def build_registry() -> Registry:
+    return Registry(importlib.import_module(name).router for name in ROUTER_MODULES)

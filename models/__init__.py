@@ -1,0 +1,17 @@
+"""SQLAlchemy 2.x models. Importing this package registers every table on Base.metadata."""
+from __future__ import annotations
+
+import importlib
+
+from .base import Base
+
+MODEL_MODULES = [
+    "models.org",
+    "models.audit",
+    "models.outbox",
+]
+
+for _name in MODEL_MODULES:
+    importlib.import_module(_name)
+
+__all__ = ["Base", "MODEL_MODULES"]

@@ -1,0 +1,34 @@
+"""Append-only audit log: who did or read what, when, through which command. Never note text."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .base import Base, utcnow
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    action: Mapped[str] = mapped_column(String(40))           # read, create, update, role_grant, authz_fail…
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(64), default="")
+    via: Mapped[str] = mapped_column(String(60), default="")  # command or job name
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")
+    detail: Mapped[str] = mapped_column(String(500), default="")
+
+    __table_args__ = (Index("ix_audit_event_target", "target_type", "target_id"),)
+
+
+def audit(session: Session, *, actor_id: int | None, action: str, target_type: str,
+          target_id: object = "", via: str = "", outcome: str = "ok", detail: str = "") -> AuditEvent:
+    """Add an audit row to the caller's transaction (written together with the change)."""
+    row = AuditEvent(actor_id=actor_id, action=action, target_type=target_type,
+                     target_id=str(target_id), via=via, outcome=outcome, detail=detail[:500])
+    session.add(row)
+    return row

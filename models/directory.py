@@ -1,0 +1,31 @@
+"""Name search: exact, partial and pinyin (zhangsan / zs / zhang) matches, active people only."""
+from __future__ import annotations
+
+from pypinyin import lazy_pinyin
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from .org import Person
+
+__all__ = ["pinyin_key", "search_people"]
+
+
+def pinyin_key(name: str) -> str:
+    """"张三" → "zhangsan zs" (full pinyin, then initials) for case-insensitive matching."""
+    syllables = [s.lower() for s in lazy_pinyin(name)]
+    return f"{''.join(syllables)} {''.join(s[0] for s in syllables if s)}"
+
+
+def search_people(db: Session, query: str, *, limit: int = 10, within=None) -> list[Person]:
+    q = query.strip()
+    if not q:
+        return []
+    like = f"%{q.lower()}%" if q.isascii() else f"%{q}%"
+    conds = [Person.name.like(like)] if not q.isascii() else [Person.name_pinyin.like(like), Person.name.like(f"%{q}%")]
+    stmt = select(Person).where(Person.active.is_(True), or_(*conds))
+    if within is not None:
+        stmt = stmt.where(within)
+    people = db.scalars(stmt.order_by(Person.name).limit(limit * 3)).all()
+    # exact names first, then prefix matches, then the rest
+    people.sort(key=lambda p: (p.name != q, not p.name.startswith(q), p.name))
+    return people[:limit]

@@ -1,0 +1,32 @@
+"""Enumerations shared by columns, forms, cards and the access policy."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class UnitKind(StrEnum):
+    COMMITTEE = "committee"          # 党委
+    GENERAL_BRANCH = "general_branch"  # 党总支
+    BRANCH = "branch"                # 党支部
+    TEAM = "team"                    # 班组
+
+
+class Role(StrEnum):
+    TEAM_LEADER = "team_leader"      # 班组长, scope: a team
+    SECRETARY = "secretary"          # 支部书记, scope: a branch (or general branch)
+    COMMITTEE = "committee"          # 党委委员, scope: a committee subtree
+    ADMIN = "admin"                  # 管理员, scope: a subtree (usually the root)
+
+
+ROLE_LABELS = {
+    Role.TEAM_LEADER: "班组长",
+    Role.SECRETARY: "支部书记",
+    Role.COMMITTEE: "党委委员",
+    Role.ADMIN: "管理员",
+}
+UNIT_KIND_LABELS = {
+    UnitKind.COMMITTEE: "党委",
+    UnitKind.GENERAL_BRANCH: "党总支",
+    UnitKind.BRANCH: "党支部",
+    UnitKind.TEAM: "班组",
+}

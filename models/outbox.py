@@ -1,0 +1,56 @@
+"""Transactional outbox: every message caused by a database change is a row here first.
+
+Rows are written in the same transaction as the change; `bot.outbox.Dispatcher` claims them
+(FOR UPDATE SKIP LOCKED on PostgreSQL, a conditional UPDATE on SQLite), sends, and marks them.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, utcnow
+
+
+class OutboxStatus:
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    platform: Mapped[str] = mapped_column(String(20))            # wecom, dingtalk, sim
+    kind: Mapped[str] = mapped_column(String(20), default="send")  # send, update_card
+    recipients: Mapped[list] = mapped_column(JSON, default=list)  # platform user ids (≤ 1,000 for WeCom)
+    payload: Mapped[dict] = mapped_column(JSON)                  # serialised bot.messages Reply
+    ref: Mapped[str] = mapped_column(String(80), default="", index=True)  # e.g. "case:12", "activity:3"
+    idem_key: Mapped[str | None] = mapped_column(String(160))    # optional: enqueue once
+    status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    platform_msgid: Mapped[str | None] = mapped_column(String(128))
+    response_code: Mapped[str | None] = mapped_column(String(256))  # WeCom: one card update
+    invalid_users: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (
+        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+        UniqueConstraint("idem_key"),
+    )
+
+
+class ProcessedDelivery(Base):
+    """Second dedupe layer: an inbound delivery key, inserted in the handling transaction."""
+
+    __tablename__ = "processed_delivery"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

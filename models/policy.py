@@ -1,0 +1,139 @@
+"""The one access policy: `can(person, action, target)`. Nothing else decides access.
+
+Scope is the organisation tree: a role held on a unit covers that unit and everything below it
+(materialised path prefix). Targets are a Unit, a Person (their unit), or any object exposing
+`scope_unit` (talks, cases, activities, materials) and, where authorship matters, `author_id`,
+`helper_id` or `audience_unit`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .enums import Role
+from .org import Person, Unit
+
+__all__ = ["can", "ACTIONS", "roles_of", "scopes", "has_role"]
+
+# action → one-line meaning (documentation and the matrix test walk this table)
+ACTIONS: dict[str, str] = {
+    "talk.record": "record a talk or home visit with a person",
+    "talk.read": "read a talk record (summary, needs)",
+    "team.coverage": "see a team's talk coverage",
+    "case.read": "see a case and its history",
+    "case.handle": "acknowledge a flag, schedule follow-up, open a care request, assign a helper, close",
+    "care.approve": "approve or reject a care request",
+    "case.progress": "post progress on a case as its helper",
+    "helper.assignable": "be assigned as one-to-one helper",
+    "publish": "publish an activity or a learning material to a unit",
+    "activity.join": "join an activity published to an audience",
+    "activity.manage": "close, reopen, cancel an activity, check people in, export the list",
+    "stats.view": "see statistics of a unit",
+    "kpi.view": "see secretaries' KPI of a unit",
+    "directory.search": "search the directory by name",
+    "roster.admin": "import or sync the roster, grant and revoke roles, resend dead messages",
+}
+
+
+def roles_of(person: Person | None) -> set[Role]:
+    if person is None or not person.active:
+        return set()
+    return {Role(r.role) for r in person.roles}
+
+
+def has_role(person: Person | None, *roles: Role) -> bool:
+    return bool(roles_of(person) & set(roles))
+
+
+def scopes(person: Person, *roles: Role) -> list[Unit]:
+    return [r.unit for r in person.roles if Role(r.role) in roles and r.unit is not None]
+
+
+def _unit_of(target: Any) -> Unit | None:
+    if target is None:
+        return None
+    if isinstance(target, Unit):
+        return target
+    if isinstance(target, Person):
+        return target.unit
+    return getattr(target, "scope_unit", None)
+
+
+def _covers(person: Person, unit: Unit | None, *roles: Role) -> bool:
+    if unit is None:
+        return False
+    return any(scope.contains(unit) for scope in scopes(person, *roles))
+
+
+def can(person: Person | None, action: str, target: Any = None) -> bool:
+    """May `person` do `action` on `target`? With target None: may they do it anywhere at all."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    if person is None or not person.active:
+        return False
+    unit = _unit_of(target)
+    anywhere = target is None
+
+    if action == "talk.record":
+        if anywhere:
+            return has_role(person, Role.TEAM_LEADER, Role.SECRETARY)
+        if isinstance(target, Person) and (target.id == person.id or not target.active):
+            return False
+        return _covers(person, unit, Role.TEAM_LEADER, Role.SECRETARY)
+    if action == "talk.read":
+        if anywhere:
+            return has_role(person, Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE)
+        if getattr(target, "author_id", None) == person.id:
+            return True
+        return _covers(person, unit, Role.SECRETARY, Role.COMMITTEE)
+    if action == "team.coverage":
+        if anywhere:
+            return has_role(person, Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE)
+        return _covers(person, unit, Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE)
+    if action == "case.read":
+        if anywhere:
+            return has_role(person, Role.SECRETARY, Role.COMMITTEE) or person.is_party_member
+        if getattr(target, "helper_id", None) == person.id:
+            return True
+        return _covers(person, unit, Role.SECRETARY, Role.COMMITTEE)
+    if action == "case.handle":
+        if anywhere:
+            return has_role(person, Role.SECRETARY)
+        return _covers(person, unit, Role.SECRETARY)
+    if action == "care.approve":
+        if anywhere:
+            return has_role(person, Role.COMMITTEE)
+        return _covers(person, unit, Role.COMMITTEE)
+    if action == "case.progress":
+        if anywhere:
+            return person.is_party_member
+        return getattr(target, "helper_id", None) == person.id
+    if action == "helper.assignable":
+        return person.is_party_member
+    if action == "publish":
+        if anywhere:
+            return has_role(person, Role.SECRETARY, Role.COMMITTEE)
+        return _covers(person, unit, Role.SECRETARY, Role.COMMITTEE)
+    if action == "activity.join":
+        if anywhere:
+            return True
+        audience = getattr(target, "audience_unit", None) or unit
+        return person.unit is not None and audience is not None and audience.contains(person.unit)
+    if action == "activity.manage":
+        if anywhere:
+            return has_role(person, Role.SECRETARY, Role.COMMITTEE)
+        if getattr(target, "organiser_id", None) == person.id:
+            return True
+        return _covers(person, unit, Role.SECRETARY, Role.COMMITTEE)
+    if action == "stats.view":
+        if anywhere:
+            return has_role(person, Role.SECRETARY, Role.COMMITTEE)
+        return _covers(person, unit, Role.SECRETARY, Role.COMMITTEE)
+    if action == "kpi.view":
+        if anywhere:
+            return has_role(person, Role.COMMITTEE)
+        return _covers(person, unit, Role.COMMITTEE)
+    if action == "directory.search":
+        return has_role(person, Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE, Role.ADMIN)
+    if action == "roster.admin":
+        return has_role(person, Role.ADMIN)
+    raise AssertionError(action)  # every action above returns
