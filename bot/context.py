@@ -105,6 +105,12 @@ class Context:
         audit(self.db, actor_id=getattr(self.person, "id", None), action=action, target_type=target_type,
               target_id=target_id, via=self.command, detail=detail)
 
+    # domain events --------------------------------------------------------------------------
+    def emit(self, event: str, **payload) -> None:
+        """Run every subscriber of `event` now, inside this transaction (all or nothing)."""
+        for fn in self.registry.subscribers.get(event, []):
+            fn(self, payload)
+
     # forms ----------------------------------------------------------------------------------
     def start_form(self, name: str, answers: dict | None = None) -> None:
         self.registry.forms[name].start(self, answers)

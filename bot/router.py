@@ -46,6 +46,7 @@ class Router:
     actions: list[Action] = field(default_factory=list)
     forms: dict[str, "Form"] = field(default_factory=dict)
     fallback_handler: Callable | None = None
+    subscribers: dict[str, list[Callable]] = field(default_factory=dict)
 
     def command(self, *names: str, help: str = "", usage: str = "", allowed: Allowed | None = None):
         """Register `handler(ctx, args: str)` for the given command words."""
@@ -58,6 +59,13 @@ class Router:
         """Register `handler(ctx, data)` for card buttons packed with `data_cls`."""
         def deco(fn: Callable) -> Callable:
             self.actions.append(Action(data_cls, fn))
+            return fn
+        return deco
+
+    def on(self, event: str):
+        """Subscribe `handler(ctx, payload: dict)` to a domain event emitted with ctx.emit()."""
+        def deco(fn: Callable) -> Callable:
+            self.subscribers.setdefault(event, []).append(fn)
             return fn
         return deco
 
@@ -78,7 +86,10 @@ class Registry:
         self._by_word: dict[str, Command] = {}
         self.forms: dict[str, "Form"] = {}
         self.fallback: Callable | None = None
+        self.subscribers: dict[str, list[Callable]] = {}
         for router in self.routers:
+            for event, fns in router.subscribers.items():
+                self.subscribers.setdefault(event, []).extend(fns)
             for cmd in router.commands:
                 for name in cmd.names:
                     key = name.lower()

@@ -9,6 +9,7 @@ MODEL_MODULES = [
     "models.org",
     "models.audit",
     "models.outbox",
+    "models.talk",
 ]
 
 for _name in MODEL_MODULES:

@@ -1,0 +1,183 @@
+"""Test doubles: the WeCom platform (encrypts like WeCom, fakes its HTTP API) and a sim driver."""
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import responses
+import xmltodict
+from wechatpy.enterprise.crypto import WeChatCrypto
+
+from bot.adapters.simulator import read_inbox, sim_incoming
+from bot.messages import Card, Text, reply_from_dict
+
+API = "https://qyapi.weixin.qq.com/cgi-bin/"
+_msgids = itertools.count(int(time.time() * 1000))
+
+
+def text_xml(user: str, content: str, corp_id: str, msg_id: int | None = None, create: int | None = None) -> str:
+    msg_id = msg_id or next(_msgids)
+    return (f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
+            f"<CreateTime>{create or int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>")
+
+
+def card_event_xml(user: str, key: str, task_id: str, corp_id: str, create: int | None = None,
+                   response_code: str = "RC") -> str:
+    """template_card_event as in the official sample (path/90240)."""
+    return (f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
+            f"<CreateTime>{create or int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[template_card_event]]></Event><EventKey><![CDATA[{key}]]></EventKey>"
+            f"<TaskId><![CDATA[{task_id}]]></TaskId><CardType><![CDATA[button_interaction]]></CardType>"
+            f"<ResponseCode><![CDATA[{response_code}]]></ResponseCode><AgentID>1000002</AgentID></xml>")
+
+
+@dataclass
+class WeComPlatform:
+    client: Any
+    config: Any
+    clock: Any
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.corp_id = c.get("wecom.corp_id")
+        self.crypto = WeChatCrypto(c.get("wecom.token"), c.get("wecom.encoding_aes_key"), self.corp_id)
+
+    def post_xml(self, plain_xml: str, *, timestamp: int | None = None, nonce: str | None = None,
+                 signature: str | None = None):
+        ts = str(timestamp if timestamp is not None else int(self.clock.now().timestamp()))
+        nonce = nonce or uuid.uuid4().hex[:10]
+        envelope = self.crypto.encrypt_message(plain_xml, nonce, ts)
+        doc = xmltodict.parse(envelope)["xml"]
+        body = (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName><AgentID><![CDATA[1000002]]></AgentID>"
+                f"<Encrypt><![CDATA[{doc['Encrypt']}]]></Encrypt></xml>")
+        sig = signature or doc["MsgSignature"]
+        return self.client.post(f"/wecom/callback?msg_signature={sig}&timestamp={ts}&nonce={nonce}",
+                                data=body.encode(), content_type="text/xml")
+
+    def decrypt_reply(self, resp) -> dict | None:
+        if not resp.data:
+            return None
+        doc = xmltodict.parse(resp.data)["xml"]
+        plain = self.crypto.decrypt_message(resp.data, doc["MsgSignature"], doc["TimeStamp"], doc["Nonce"])
+        return xmltodict.parse(plain)["xml"]
+
+    def say(self, user: str, content: str, **kw) -> str:
+        """Send a text as WeCom would; return the decrypted passive reply text ('' if none)."""
+        resp = self.post_xml(text_xml(user, content, self.corp_id, create=int(self.clock.now().timestamp()), **kw))
+        assert resp.status_code == 200, resp.data
+        reply = self.decrypt_reply(resp)
+        return reply["Content"] if reply else ""
+
+    def click(self, user: str, key: str, task_id: str = "task", create: int | None = None,
+              response_code: str = "RC"):
+        create = create or int(self.clock.now().timestamp())
+        resp = self.post_xml(card_event_xml(user, key, task_id, self.corp_id, create, response_code))
+        assert resp.status_code == 200, resp.data
+        reply = self.decrypt_reply(resp)
+        return reply["Content"] if reply else ""
+
+
+class FakeWeComAPI:
+    """`responses`-based fake of qyapi.weixin.qq.com: records sends, returns msgid/response_code."""
+
+    def __init__(self, rsps: responses.RequestsMock) -> None:
+        self.rsps = rsps
+        self.sent: list[dict] = []
+        self.updates: list[dict] = []
+        self.token_calls = 0
+        self.script: list[Any] = []  # queued special answers for message/send: dict, Exception, int status
+        self._n = itertools.count(1)
+        rsps.add_callback(responses.GET, API + "gettoken", callback=self._token)
+        rsps.add_callback(responses.POST, API + "message/send", callback=self._send)
+        rsps.add_callback(responses.POST, API + "message/update_template_card", callback=self._update)
+
+    def _token(self, request):
+        self.token_calls += 1
+        return 200, {}, json.dumps({"errcode": 0, "errmsg": "ok", "access_token": f"TOKEN{self.token_calls}",
+                                    "expires_in": 7200})
+
+    def _send(self, request):
+        if self.script:
+            item = self.script.pop(0)
+            if isinstance(item, Exception):
+                raise item
+            if isinstance(item, int):
+                return item, {}, "server error"
+            return 200, {}, json.dumps(item)
+        body = json.loads(request.body)
+        n = next(self._n)
+        body["_token"] = request.params.get("access_token") if hasattr(request, "params") else None
+        self.sent.append(body)
+        out = {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": f"MSG{n}"}
+        if body.get("msgtype") == "template_card":
+            out["response_code"] = f"RCODE{n}"
+        return 200, {}, json.dumps(out)
+
+    def _update(self, request):
+        self.updates.append(json.loads(request.body))
+        return 200, {}, json.dumps({"errcode": 0, "errmsg": "ok", "invaliduser": []})
+
+    def to(self, user: str) -> list[dict]:
+        return [m for m in self.sent if user in m["touser"].split("|")]
+
+    def cards_to(self, user: str) -> list[dict]:
+        return [m["template_card"] for m in self.to(user) if m.get("msgtype") == "template_card"]
+
+    def texts_to(self, user: str) -> list[str]:
+        return [m["text"]["content"] for m in self.to(user) if m.get("msgtype") == "text"]
+
+
+@dataclass
+class SimDriver:
+    """Say and press as a simulator user; replies come back synchronously, others via the outbox."""
+
+    services: Any
+    last_cards: dict = field(default_factory=dict)
+    seen: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from bot.adapters.simulator import SimulatorSender
+        from bot.outbox import Dispatcher
+
+        sender = self.services.senders.setdefault("sim", SimulatorSender(self.services.redis))
+        self.outbox = Dispatcher(self.services.session_factory, {"sim": sender})
+
+    def _remember(self, user: str, replies) -> None:
+        for r in replies:
+            if isinstance(r, Card) and r.buttons and not r.done_text:
+                self.last_cards[user] = r
+
+    def say(self, user: str, text: str):
+        out = self.services.dispatcher.handle(sim_incoming(user, text=text))
+        self._remember(user, out.replies)
+        self.outbox.drain()
+        return out
+
+    def press(self, user: str, button: str, card: Card | None = None):
+        """Press a button by its text (or key) on `card` or on the user's latest card."""
+        card = card or self.last_cards.get(user)
+        assert card is not None, f"{user} has no card with buttons"
+        matches = [b for b in card.buttons if b.text == button or b.key == button]
+        assert matches, f"no button {button!r} on card {card.title!r}: {[b.text for b in card.buttons]}"
+        out = self.services.dispatcher.handle(sim_incoming(user, action=matches[0].key, card_id=card.card_id))
+        self._remember(user, out.replies)
+        self.outbox.drain()
+        return out
+
+    def inbox(self, user: str) -> list:
+        """Messages delivered to `user` through the outbox since the last call."""
+        items = read_inbox(self.services.redis, user, self.seen.get(user, 0))
+        self.seen[user] = self.seen.get(user, 0) + len(items)
+        replies = [reply_from_dict(i["reply"]) for i in items]
+        self._remember(user, replies)
+        return replies
+
+
+def texts(outcome) -> str:
+    """All reply text of an outcome (cards as their text form)."""
+    return outcome.text
