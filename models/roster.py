@@ -83,14 +83,18 @@ class RosterRow:
     party: object = KEEP          # bool | KEEP (raw text until validated)
     roles: object = KEEP          # raw text | list[(Role, scope text)] | KEEP (don't touch roles)
     wecom_dept_ids: dict[str, int] = field(default_factory=dict)  # unit full_name → WeCom dept id (sync)
+    where: str = ""               # how to name the row in errors instead of "第N行" (sync: "成员 u1")
 
 
 @dataclass
 class RowError:
     row: int
     message: str
+    where: str = ""
 
     def __str__(self) -> str:
+        if self.where:
+            return f"{self.where}：{self.message}"
         return f"第{self.row}行：{self.message}" if self.row else self.message
 
 
@@ -253,8 +257,10 @@ def parse_roles(text: str) -> tuple[list[tuple[Role, str]], list[str]]:
     return roles, errors
 
 
-def _path_errors(parts: list[str]) -> list[str]:
+def _path_errors(parts: list[str], strict_kinds: bool = True) -> list[str]:
     errs: list[str] = []
+    if not strict_kinds:
+        return errs
     seen: dict[str, int] = {}
     for i, name in enumerate(parts):
         if name in seen:
@@ -298,24 +304,46 @@ class _Plan:
     deactivate: list[int] = field(default_factory=list)
     grants: list[tuple[str, str, str]] = field(default_factory=list)       # (userid, role, unit full_name)
     revokes: list[int] = field(default_factory=list)                       # role_assignment ids
+    renames: list[tuple[str, str]] = field(default_factory=list)           # unit full_name old → new
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     source: str = "roster"
 
 
+def _renamed(full_name: str, renames: list[tuple[str, str]]) -> str:
+    for old, new in renames:
+        if full_name == old or full_name.startswith(old + "/"):
+            full_name = new + full_name[len(old):]
+    return full_name
+
+
 def plan_people(db: Session, rows: list[RosterRow], *, full: bool = True, skip_bad_rows: bool = False,
-                dry_run: bool = False, source: str = "roster") -> _Plan:
-    """Validate the rows and compute every change; writes nothing."""
+                dry_run: bool = False, source: str = "roster", strict_kinds: bool = True,
+                renames: list[tuple[str, str]] | None = None, errors: list[RowError] | None = None,
+                extra_units: dict[str, int] | None = None) -> _Plan:
+    """Validate the rows and compute every change; writes nothing.
+
+    strict_kinds: reject unit paths that repeat a name (a cycle) or whose kinds (by name suffix)
+    break committee → general branch → branch → team (a roster is checked; WeCom department trees
+    are free-form and checked by id). renames: units renamed at the source (sync), applied before
+    anything else. errors: problems found before the rows. extra_units: full_name → WeCom dept id
+    of units to create/link even without people.
+    """
     report = ChangeReport(dry_run=dry_run, rows=len(rows))
-    plan = _Plan(report, source=source)
+    plan = _Plan(report, source=source, renames=list(renames or []))
     bad: dict[int, list[str]] = {}
+    where: dict[int, str] = {}
 
     def err(row: RosterRow, msg: str) -> None:
         bad.setdefault(row.row, []).append(msg)
+        where[row.row] = row.where
 
     # existing state, read once with Core (fast for 12,000 people)
-    units = {full_name: (uid, kind) for uid, full_name, kind in db.execute(select(Unit.id, Unit.full_name, Unit.kind))}
+    units = {_renamed(full_name, plan.renames): (uid, kind)
+             for uid, full_name, kind in db.execute(select(Unit.id, Unit.full_name, Unit.kind))}
+    for old, new in plan.renames:
+        report.units_linked.append(f"{old} 更名为 {new}")
     unit_name_of = {uid: fn for fn, (uid, _) in units.items()}
-    unit_dept = dict(db.execute(select(Unit.full_name, Unit.wecom_dept_id)).all())
+    unit_dept = {_renamed(fn, plan.renames): d for fn, d in db.execute(select(Unit.full_name, Unit.wecom_dept_id))}
     pcols = (Person.id, Person.wecom_userid, Person.dingtalk_userid, Person.name, Person.phone, Person.unit_id,
              Person.is_party_member, Person.active)
     people = {r.wecom_userid: r for r in db.execute(select(*pcols)) if r.wecom_userid}
@@ -345,7 +373,7 @@ def plan_people(db: Session, rows: list[RosterRow], *, full: bool = True, skip_b
         if not parts:
             err(r, "单位为空")
         else:
-            perrs = _path_errors(parts)
+            perrs = _path_errors(parts, strict_kinds)
             for e in perrs:
                 err(r, e)
             if not perrs:
@@ -398,16 +426,20 @@ def plan_people(db: Session, rows: list[RosterRow], *, full: bool = True, skip_b
             if holder and holder != r.userid and holder not in file_dt_users:
                 err(r, f"钉钉账号“{r.dingtalk}”已属于其他人员（{holder}）")
 
+    report.errors.extend(errors or [])
     for row_no in sorted(bad):
         for msg in bad[row_no]:
-            report.errors.append(RowError(row_no, msg))
-    if bad and not skip_bad_rows:
+            report.errors.append(RowError(row_no, msg, where[row_no]))
+    if report.errors and not skip_bad_rows:
         return plan
     report.skipped_rows = sorted(bad)
     good = [r for r in rows if r.row not in bad]
 
     # units to create (only those used by good rows, or named as a role scope by them), parent-first
     needed: set[str] = set()
+    for fn in extra_units or {}:
+        parts = fn.split("/")
+        needed.update("/".join(parts[: d + 1]) for d in range(len(parts)))
     for r in good:
         paths = [r.unit_path] + ([s for _, s in r.roles] if isinstance(r.roles, list) else [])
         for p in paths:
@@ -417,11 +449,12 @@ def plan_people(db: Session, rows: list[RosterRow], *, full: bool = True, skip_b
         parts = fn.split("/")
         plan.new_units.append((fn, parts[-1], kind_for_name(parts[-1], len(parts) - 1).value))
         report.units_created.append(fn)
-    for r in good:
-        for fn, dept in r.wecom_dept_ids.items():
-            if unit_dept.get(fn) != dept and (fn, dept) not in plan.unit_links:
-                plan.unit_links.append((fn, dept))
-                report.units_linked.append(f"{fn} ← 部门{dept}")
+    links = {fn: dept for r in good for fn, dept in r.wecom_dept_ids.items()}
+    links.update(extra_units or {})
+    for fn, dept in sorted(links.items()):
+        if unit_dept.get(fn) != dept:
+            plan.unit_links.append((fn, dept))
+            report.units_linked.append(f"{fn} ← 部门{dept}")
 
     # people
     seen_ids: set[str] = {r.userid for r in rows if r.userid}
@@ -492,6 +525,13 @@ def apply_plan(db: Session, plan: _Plan) -> ChangeReport:
         return report
     conn = db.connection()
     ut, pt, rt = Unit.__table__, Person.__table__, RoleAssignment.__table__
+    for old, new in plan.renames:
+        for uid, fn in conn.execute(select(ut.c.id, ut.c.full_name).where(
+                (ut.c.full_name == old) | ut.c.full_name.like(old.replace("%", r"\%").replace("_", r"\_") + "/%", escape="\\"))).all():
+            values = {"full_name": new + fn[len(old):]}
+            if fn == old:
+                values["name"] = new.rsplit("/", 1)[-1]
+            conn.execute(update(ut).where(ut.c.id == uid).values(values))
     ids = {fn: (uid, path) for uid, fn, path in conn.execute(select(ut.c.id, ut.c.full_name, ut.c.path))}
     # new units, one tree level at a time (a level's parents exist before it is inserted)
     levels: dict[int, list[tuple[str, str, str]]] = {}
