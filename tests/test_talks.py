@@ -200,18 +200,29 @@ def test_reading_is_limited_and_audited(sim, services):
         (_pid(services, "wangwei"), str(talk.id), "谈话记录")]
 
 
-def test_long_talk_details_are_paged(sim, services):
-    long_text = "情况说明" * 400                          # 1,600 characters
+def test_long_talks_are_paged_to_fit_one_passive_reply(sim, services):
+    long_text = "情况说明" * 400                          # 1,600 characters, 4,800 bytes
     sim.say("zhouli", "谈话 张三 季度 稳定 " + long_text)
     sim.press("zhouli", "保存")
     [talk] = _talks(services)
     assert talk.summary == long_text
     first = sim.say("zhouli", f"谈话详情 {talk.id}").text
-    assert "第 1/3 页" in first and len(first.encode()) < 2000
-    last = sim.say("zhouli", f"谈话详情 {talk.id} 3").text
-    assert "第 3/3 页" in last
+    n = int(first.split("/")[1].split(" ")[0])
+    pages = [first] + [sim.say("zhouli", f"谈话详情 {talk.id} {i}").text for i in range(2, n + 1)]
+    assert n >= 3 and all(len(p.encode()) <= 2000 for p in pages)
+    body = "".join(p.split("\n")[-2] if i else p.split("\n")[-2][3:] for i, p in enumerate(pages))
+    assert body == long_text                              # nothing lost between pages
+    assert len(_audits(services, "read")) == n            # every page read is audited
     out = sim.say("zhouli", "谈话 张三 季度 稳定 " + "长" * 2001)
     assert "超过了 2000 字" in out.text
+    # a long history shows as many talks as fit, and audits exactly those
+    for i in range(11):
+        sim.say("zhouli", f"谈话 张三 季度 稳定 第{i}次谈话" + "内容很长" * 12)
+        sim.press("zhouli", "保存")
+    out = sim.say("zhouli", "谈话记录 张三")
+    assert len(out.text.encode()) <= 2000 and "共 12 条" in out.text
+    shown = out.text.count("季度谈心")
+    assert 3 <= shown < 12 and len(_audits(services, "read")) == n + shown
 
 
 def test_edit_within_window_keeps_a_version_and_is_refused_after(sim, services, clock, flagged):

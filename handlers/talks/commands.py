@@ -20,7 +20,6 @@ router = Router("talks")
 router.form(talk_form)
 
 USAGE = "例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬"
-HISTORY_LIMIT = 8
 
 
 def _may_record(ctx: Context) -> bool:
@@ -207,10 +206,10 @@ def history(ctx: Context, args: str) -> None:
     if not talks:
         ctx.reply(f"没有您可以查看的{subject.name}的谈话记录。")
         return
-    shown = talks[:HISTORY_LIMIT]
+    text, shown = history_text(subject.name, talks, ctx.config.timezone)
     for t in shown:
         service.read_talk(ctx.db, ctx.person, t, via=ctx.command or "谈话记录")
-    ctx.reply(history_text(subject.name, shown, ctx.config.timezone, more=len(talks) - len(shown)))
+    ctx.reply(text)
 
 
 @router.command("谈话详情", "view", help="查看一条谈话的全文", usage="例：谈话详情 12", allowed=_may_read)
