@@ -136,8 +136,10 @@ def test_back_from_one_line_confirmation_reaches_every_answer(sim, services):
     assert talk.flag == "none" and talk.category is None
 
 
+@pytest.mark.parametrize("config_overrides", [{"conversation.ttl_seconds": 600}])
 def test_idle_dialog_expires_with_a_notice(sim, services):
     sim.say("zhouli", "谈话 张三")
+    assert 590 <= services.redis.ttl("conv:sim:zhouli") <= 600   # the idle time is configurable
     services.redis.delete("conv:sim:zhouli")             # what the TTL (conversation.ttl_seconds) does
     out = sim.say("zhouli", "季度谈心")
     assert "因长时间未操作已自动结束" in out.text
