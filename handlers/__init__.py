@@ -14,6 +14,7 @@ ROUTER_MODULES = [
     "handlers.common",
     "handlers.org",
     "handlers.admin",
+    "handlers.talks",
 ]
 
 
