@@ -15,6 +15,8 @@ ROUTER_MODULES = [
     "handlers.org",
     "handlers.admin",
     "handlers.talks",
+    "handlers.cases",
+    "handlers.admin_outbox",
 ]
 
 
