@@ -17,6 +17,7 @@ ROUTER_MODULES = [
     "handlers.talks",
     "handlers.cases",
     "handlers.admin_outbox",
+    "handlers.activities",
 ]
 
 
