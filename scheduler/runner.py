@@ -215,9 +215,11 @@ class SchedulerRunner:
 
     def __init__(self, config: Config, engine, session_factory, clock, *, redis=None, metrics=None,
                  outbox_dispatcher=None, leader: Leader | None = None, specs: list[JobSpec] | None = None,
-                 heartbeat_seconds: float | None = None, standby_seconds: float | None = None) -> None:
+                 heartbeat_seconds: float | None = None, standby_seconds: float | None = None,
+                 jobstore_table: str = JOBSTORE_TABLE) -> None:
         self.config = config
         self.engine = engine
+        self.jobstore_table = jobstore_table
         self.tz = config.timezone
         self.specs = specs if specs is not None else job_specs(config)
         self.occurrences = Occurrences(config, session_factory, clock, redis=redis, metrics=metrics,
@@ -248,7 +250,7 @@ class SchedulerRunner:
         self.occurrences._count(job_id, "missed")
 
     def build(self, scheduler_cls=BackgroundScheduler):
-        store = SQLAlchemyJobStore(engine=self.engine, tablename=JOBSTORE_TABLE)
+        store = SQLAlchemyJobStore(engine=self.engine, tablename=self.jobstore_table)
         sched = scheduler_cls(
             timezone=self.tz, jobstores={"default": store},
             executors={"default": OccurrenceExecutor(self._run_occurrence, self._missed)},
