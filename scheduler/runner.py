@@ -275,7 +275,10 @@ class SchedulerRunner:
             if old is not None and old.func_ref == spec.target and repr(old.trigger) == repr(trigger) \
                     and old.next_run_time is not None:
                 kwargs["next_run_time"] = old.next_run_time      # keep a missed occurrence: catch-up
-            sched.add_job(spec.target, trigger=trigger, id=spec.id, name=spec.id, replace_existing=True, **kwargs)
+            # the stored job names the real target; OccurrenceExecutor calls it with the JobContext
+            # (args=[None] only satisfies APScheduler's signature check)
+            sched.add_job(spec.target, trigger=trigger, args=[None], id=spec.id, name=spec.id,
+                          replace_existing=True, **kwargs)
         return sched
 
     # leadership loop ------------------------------------------------------------------------
@@ -293,6 +296,9 @@ class SchedulerRunner:
             log.info("scheduler.leader", extra={"lock": self.leader.name, "instance": self.occurrences.instance})
             try:
                 self._lead(blocking)
+            except Exception:
+                log.exception("scheduler.lead_failed")
+                self._stop.wait(self.standby)
             finally:
                 self.is_leader.clear()
                 self.leader.release()
