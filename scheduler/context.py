@@ -44,12 +44,18 @@ class JobContext:
     def local_occurrence(self) -> datetime:
         return self.occurrence().astimezone(self.tz)
 
+    def queued_keys(self, db: Session, prefix: str) -> set[str]:
+        """Outbox idem keys starting with `prefix` (one query; pass to notify(queued=) in big loops)."""
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return set(db.scalars(select(OutboxMessage.idem_key).where(OutboxMessage.idem_key.like(like, escape="\\"))))
+
     def notify(self, db: Session, people: Sequence[Person], message: Reply | str, *, ref: str = "",
-               idem_key: str | None = None) -> int:
+               idem_key: str | None = None, queued: set[str] | None = None) -> int:
         """Enqueue in the job's transaction; returns the outbox rows added.
 
         With `idem_key`, a platform that already has a row for the key is skipped, so re-running
         the same occurrence (catch-up, `lianxin run-job`, a retaken claim) sends nothing twice.
+        `queued` (from queued_keys) replaces the per-call lookup when a job notifies thousands.
         The UNIQUE(idem_key) constraint on the outbox stays the last line of defence.
         """
         people = [p for p in people if p is not None and p.active]
@@ -60,7 +66,12 @@ class JobContext:
             if not ids:
                 continue
             key = f"{idem_key}@{platform}" if idem_key else None
-            if key and db.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == f"{key}#0")):
-                continue
+            if key and queued is not None:
+                if f"{key}#0" in queued:
+                    continue
+            elif key:
+                with db.no_autoflush:   # let the rows of this run be inserted in one batch at commit
+                    if db.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == f"{key}#0")):
+                        continue
             added += len(enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref, idem_key=key))
         return added

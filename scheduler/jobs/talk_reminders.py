@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from bot.messages import Text
 from models.coverage import leaders_by_team, missing_by_team, quarter_bounds, team_counts
@@ -128,15 +128,18 @@ def send_reminders(job: JobContext, phase: str) -> int:
     with job.session_factory() as db:
         plan = compute_reminders(db, quarter, secretaries=phase == END)
         ids = set(plan.by_leader) | set(plan.by_secretary)
-        people = {p.id: p for p in db.scalars(select(Person).where(Person.id.in_(list(ids))))} if ids else {}
+        # only the platform ids are needed: skip the unit join and the roles
+        people = {p.id: p for p in db.scalars(select(Person).options(noload(Person.unit), noload(Person.roles))
+                                              .where(Person.id.in_(list(ids))))} if ids else {}
+        already = job.queued_keys(db, f"talkrem:{quarter}:{phase}:")
         for pid, gaps in plan.by_leader.items():
             if pid in people:
                 queued += job.notify(db, [people[pid]], Text(leader_text(quarter, phase, gaps, last_day)),
-                                     ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:leader:{pid}")
+                                     ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:leader:{pid}", queued=already)
         for pid, gaps in plan.by_secretary.items():
             if pid in people:
                 queued += job.notify(db, [people[pid]], Text(secretary_text(quarter, gaps, last_day)),
-                                     ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:secretary:{pid}")
+                                     ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:secretary:{pid}", queued=already)
         db.commit()
     return queued
 
