@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm import Session, lazyload
 
 from bot.messages import Text
 from models.coverage import leaders_by_team, missing_by_team, quarter_bounds, team_counts
@@ -129,7 +129,7 @@ def send_reminders(job: JobContext, phase: str) -> int:
         plan = compute_reminders(db, quarter, secretaries=phase == END)
         ids = set(plan.by_leader) | set(plan.by_secretary)
         # only the platform ids are needed: skip the unit join and the roles
-        people = {p.id: p for p in db.scalars(select(Person).options(noload(Person.unit), noload(Person.roles))
+        people = {p.id: p for p in db.scalars(select(Person).options(lazyload(Person.unit), lazyload(Person.roles))
                                               .where(Person.id.in_(list(ids))))} if ids else {}
         already = job.queued_keys(db, f"talkrem:{quarter}:{phase}:")
         for pid, gaps in plan.by_leader.items():
