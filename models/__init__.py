@@ -11,6 +11,7 @@ MODEL_MODULES = [
     "models.outbox",
     "models.talk",
     "models.jobrun",
+    "models.case",
 ]
 
 for _name in MODEL_MODULES:
