@@ -15,6 +15,7 @@ ROUTER_MODULES = [
     "handlers.org",
     "handlers.cases",
     "handlers.admin_outbox",
+    "handlers.activities",
 ]
 
 

@@ -12,6 +12,7 @@ MODEL_MODULES = [
     "models.talk",
     "models.jobrun",
     "models.case",
+    "models.activity",
 ]
 
 for _name in MODEL_MODULES:
