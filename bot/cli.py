@@ -18,6 +18,8 @@ __all__ = ["main", "cli"]
 CLI_MODULES: list[str] = [
     "bot.cli_scheduler",
     "bot.cli_activities",
+    "bot.cli_org",
+    "bot.cli_talks",
 ]
 
 
