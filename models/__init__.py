@@ -10,6 +10,8 @@ MODEL_MODULES = [
     "models.audit",
     "models.outbox",
     "models.talk",
+    "models.learning",
+    "models.stats",
 ]
 
 for _name in MODEL_MODULES:
