@@ -27,7 +27,7 @@ NOW = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)
 
 def _talk(db, people, author, subject, when, quarter, flag="none", category=None):
     db.add(Talk(author_id=people[author].id, subject_id=people[subject].id, kind="quarterly", occurred_at=when,
-                quarter=quarter, summary="谈话内容 <script>alert(1)</script>", mood="stable", flag=flag,
+                quarter=quarter, summary="秘密纪要 <script>alert(1)</script>", mood="stable", flag=flag,
                 category=category))
 
 
