@@ -16,6 +16,8 @@ ROUTER_MODULES = [
     "handlers.talks",
     "handlers.learning",
     "handlers.stats",
+    "handlers.cases",
+    "handlers.admin_outbox",
 ]
 
 

@@ -10,6 +10,7 @@ MODEL_MODULES = [
     "models.audit",
     "models.outbox",
     "models.talk",
+    "models.case",
     "models.learning",
     "models.stats",
 ]
