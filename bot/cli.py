@@ -17,6 +17,7 @@ __all__ = ["main", "cli"]
 # modules exposing register(cli) -> None; each domain adds its own commands there
 CLI_MODULES: list[str] = [
     "bot.cli_insight",
+    "bot.cli_activities",
 ]
 
 

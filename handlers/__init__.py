@@ -18,6 +18,7 @@ ROUTER_MODULES = [
     "handlers.stats",
     "handlers.cases",
     "handlers.admin_outbox",
+    "handlers.activities",
 ]
 
 

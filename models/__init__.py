@@ -11,6 +11,7 @@ MODEL_MODULES = [
     "models.outbox",
     "models.talk",
     "models.case",
+    "models.activity",
     "models.learning",
     "models.stats",
 ]
