@@ -31,7 +31,7 @@ ACTIONS: dict[str, str] = {
     "stats.view": "see statistics of a unit",
     "kpi.view": "see secretaries' KPI of a unit",
     "directory.search": "search the directory by name",
-    "roster.admin": "import or sync the roster, grant and revoke roles, resend dead messages",
+    "roster.admin": "import or sync the roster, grant and revoke roles, resend dead messages (admin, within the admin's subtree)",
 }
 
 
@@ -141,5 +141,9 @@ def can(person: Person | None, action: str, target: Any = None) -> bool:
     if action == "directory.search":
         return has_role(person, Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE, Role.ADMIN)
     if action == "roster.admin":
-        return has_role(person, Role.ADMIN)
+        if anywhere:
+            return has_role(person, Role.ADMIN)
+        if unit is None:  # a person without a unit, or a company-wide object: root admins only
+            return any(scope.parent_id is None for scope in scopes(person, Role.ADMIN))
+        return _covers(person, unit, Role.ADMIN)
     raise AssertionError(action)  # every action above returns

@@ -61,7 +61,7 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
     found = service.candidates(ctx.db, ctx.person, line.name)
     if not found.allowed:
         if found.refused:
-            ctx.deny("talk.record", found.refused[0], what=refusal_text(found.refused[0]))
+            ctx.deny("talk.record", found.refused[0], what=refusal_text(found.refused[0], ctx.person))
         else:
             ctx.reply(f"在您负责的班组中没有找到“{line.name[:10]}”。请检查姓名，或只发送“谈话”逐步填写。")
         return

@@ -110,12 +110,14 @@ def resolve_person(ctx: Context, query: str, answers: dict) -> int:
         raise Invalid(f"“{query[:10]}”有 {len(found.allowed)} 位相符的同志，请选择。")
     if found.refused:
         p = found.refused[0]
-        ctx.deny("talk.record", p, what=refusal_text(p))
+        ctx.deny("talk.record", p, what=refusal_text(p, ctx.person))
         raise Invalid("请输入您负责班组内同志的姓名，或回复“取消”退出。")
     raise Invalid(f"在您负责的班组中没有找到“{query[:10]}”，请检查姓名后重新输入。")
 
 
-def refusal_text(p: Person) -> str:
+def refusal_text(p: Person, author: Person | None = None) -> str:
+    if author is not None and p.id == author.id:
+        return "不能为自己记录谈话。请输入您负责班组内其他同志的姓名。"
     return f"{p.name}不在您负责的班组（或支部）中，您不能为其记录谈话。"
 
 
