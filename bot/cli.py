@@ -20,6 +20,7 @@ CLI_MODULES: list[str] = [
     "bot.cli_activities",
     "bot.cli_org",
     "bot.cli_talks",
+    "bot.cli_insight",
 ]
 
 

@@ -13,6 +13,8 @@ MODEL_MODULES = [
     "models.jobrun",
     "models.case",
     "models.activity",
+    "models.learning",
+    "models.stats",
 ]
 
 for _name in MODEL_MODULES:
