@@ -13,6 +13,7 @@ __all__ = ["build_registry", "ROUTER_MODULES"]
 ROUTER_MODULES = [
     "handlers.common",
     "handlers.org",
+    "handlers.talks",
 ]
 
 
