@@ -14,6 +14,8 @@ ROUTER_MODULES = [
     "handlers.common",
     "handlers.org",
     "handlers.talks",
+    "handlers.cases",
+    "handlers.admin_outbox",
 ]
 
 

@@ -10,6 +10,7 @@ MODEL_MODULES = [
     "models.audit",
     "models.outbox",
     "models.talk",
+    "models.case",
 ]
 
 for _name in MODEL_MODULES:
