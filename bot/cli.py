@@ -18,6 +18,9 @@ __all__ = ["main", "cli"]
 CLI_MODULES: list[str] = [
     "bot.cli_org",
     "bot.cli_talks",
+    "bot.cli_activities",
+    "bot.cli_scheduler",
+    "bot.cli_insight",
 ]
 
 

@@ -15,6 +15,11 @@ ROUTER_MODULES = [
     "handlers.org",
     "handlers.admin",
     "handlers.talks",
+    "handlers.cases",
+    "handlers.admin_outbox",
+    "handlers.activities",
+    "handlers.learning",
+    "handlers.stats",
 ]
 
 
