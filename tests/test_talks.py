@@ -301,3 +301,13 @@ def test_history_with_same_names_asks_which(sim, services):
     assert "请在姓名后加序号" in out.text
     out = sim.say("liqiang", "谈话记录 张三丰")
     assert "练拳" in out.text
+
+
+def test_one_line_with_an_ambiguous_name_asks_which_then_confirms(sim, services):
+    out = sim.say("zhouli", "谈话 张 季度 稳定 师徒结对进展顺利")
+    assert "2 位相符" in out.text or "请选择谈话对象" in out.text
+    out = sim.press("zhouli", "张三丰（四车间班组）")
+    assert out.replies[-1].title == "确认谈话记录" and dict(out.replies[-1].fields)["对象"] == "张三丰（四车间班组）"
+    sim.press("zhouli", "保存")
+    [talk] = _talks(services)
+    assert (talk.subject.name, talk.summary) == ("张三丰", "师徒结对进展顺利")
