@@ -225,7 +225,8 @@ class SchedulerRunner:
         self.occurrences = Occurrences(config, session_factory, clock, redis=redis, metrics=metrics,
                                        outbox_dispatcher=outbox_dispatcher)
         ttl = config.get("scheduler.leader_ttl_seconds", float, 30.0)
-        self.leader = leader or make_leader(engine, redis, config.get("scheduler.leader", str, "auto"), ttl=ttl)
+        self.leader = leader or make_leader(engine, redis, config.get("scheduler.leader", str, "auto"), ttl=ttl,
+                                            redis_url=config.redis_url)
         self.heartbeat = heartbeat_seconds or config.get("scheduler.heartbeat_seconds", float, ttl / 3)
         self.standby = standby_seconds or config.get("scheduler.standby_seconds", float, ttl / 3)
         self.grace = config.get("scheduler.misfire_grace_seconds", int, 86400)
