@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -323,8 +324,6 @@ class SchedulerRunner:
 
     def _watch(self, sched) -> None:
         last_prune = 0.0
-        import time
-
         while not self._stop.wait(self.heartbeat):
             if not self.leader.refresh():
                 log.error("scheduler.leadership_lost", extra={"instance": self.occurrences.instance})
