@@ -26,7 +26,7 @@ import random
 import socket
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Iterable, Protocol, Sequence
 
 from sqlalchemy import and_, or_, select, update
@@ -217,7 +217,11 @@ class Dispatcher:
             self._retry(row, str(exc), delay=exc.retry_after, now=now)
             return
         except PermanentError as exc:
-            self._dead(row, str(exc))
+            error = str(exc)
+            if getattr(row, "suspect_duplicate", False):
+                # e.g. a card re-sent with the same task_id: the first attempt may well have arrived
+                error = f"refused after an attempt with unknown outcome (may have been delivered): {error}"
+            self._dead(row, error)
             return
         except Exception as exc:  # unknown failure: retry with backoff, never lose the row
             log.exception("outbox.send_crashed", extra={"outbox_id": row.id})

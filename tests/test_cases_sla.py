@@ -9,7 +9,6 @@ from bot.adapters.simulator import sim_incoming
 from handlers.cases.cards import CaseAction
 from handlers.cases.jobs import sla_escalation
 from handlers.cases.sla import overdue
-from models.case import CaseEvent
 from models.outbox import OutboxMessage
 from scheduler.context import JobContext
 from tests.case_helpers import flag_talk, load
