@@ -128,6 +128,7 @@ def test_the_same_talk_flagged_twice_opens_one_case(sim, services):
 
     services.extras["sim_driver"] = sim
     case_id = flag_talk(services)
+    assert len(sim.inbox("liqiang")) == 1
     with services.session_factory() as db:
         talk_id = db.get(Case, case_id).talk_id
         ctx = Context(incoming=Incoming(platform="sim", user_id="zhouli", time=services.clock.now(), message_id="m2"),
