@@ -139,3 +139,13 @@ def test_the_same_talk_flagged_twice_opens_one_case(sim, services):
         assert db.scalar(select(func.count()).select_from(Case)) == 1
     sim.outbox.drain()
     assert sim.inbox("liqiang") == []  # no second card
+
+
+def test_a_talk_flagged_in_the_talks_dialog_reaches_the_secretary(sim, services):
+    sim.say("zhouli", "谈话 张三 季度 波动 家里老人生病 #紧急 #家庭")
+    sim.press("zhouli", "保存")
+    [card] = cards_in(sim.inbox("liqiang"))
+    assert "【紧急】" in card.title and "张三" in card.title and dict(card.fields)["标记"] == "紧急·家庭"
+    assert "老人生病" not in card.as_text()   # the notes stay out of the card
+    assert sim.inbox("chenjing") == []
+    assert "已确认收到" in sim.press("liqiang", "确认收到").text
