@@ -148,7 +148,7 @@ class Dispatcher:
             return list(ids)
 
     def run_once(self, now: datetime | None = None) -> int:
-        """Send one batch; returns how many rows were attempted."""
+        """Send one batch; returns how many rows were claimed (sent, retried, or released on a rate limit)."""
         now = now or utcnow()
         ids = self.claim(now)
         paused: dict[str, datetime] = {}
