@@ -14,6 +14,10 @@ ROUTER_MODULES = [
     "handlers.common",
     "handlers.org",
     "handlers.admin",
+    "handlers.talks",
+    "handlers.cases",
+    "handlers.admin_outbox",
+    "handlers.activities",
 ]
 
 

@@ -10,6 +10,8 @@ MODEL_MODULES = [
     "models.audit",
     "models.outbox",
     "models.talk",
+    "models.case",
+    "models.activity",
 ]
 
 for _name in MODEL_MODULES:
