@@ -18,6 +18,8 @@ ROUTER_MODULES = [
     "handlers.cases",
     "handlers.admin_outbox",
     "handlers.activities",
+    "handlers.learning",
+    "handlers.stats",
 ]
 
 

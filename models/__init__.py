@@ -12,6 +12,9 @@ MODEL_MODULES = [
     "models.talk",
     "models.case",
     "models.activity",
+    "models.jobrun",
+    "models.learning",
+    "models.stats",
 ]
 
 for _name in MODEL_MODULES:

@@ -27,6 +27,7 @@ ACTIONS: dict[str, str] = {
     "publish": "publish an activity or a learning material to a unit",
     "activity.join": "join an activity published to an audience",
     "activity.manage": "close, reopen, cancel an activity, check people in, export the list",
+    "learning.study": "open a learning material published to an audience and mark it studied",
     "stats.view": "see statistics of a unit",
     "kpi.view": "see secretaries' KPI of a unit",
     "directory.search": "search the directory by name",
@@ -114,6 +115,11 @@ def can(person: Person | None, action: str, target: Any = None) -> bool:
             return has_role(person, Role.SECRETARY, Role.COMMITTEE)
         return _covers(person, unit, Role.SECRETARY, Role.COMMITTEE)
     if action == "activity.join":
+        if anywhere:
+            return True
+        audience = getattr(target, "audience_unit", None) or unit
+        return person.unit is not None and audience is not None and audience.contains(person.unit)
+    if action == "learning.study":
         if anywhere:
             return True
         audience = getattr(target, "audience_unit", None) or unit
