@@ -75,8 +75,12 @@ def find_unit(ctx: Context, word: str) -> Unit | None:
     return None
 
 
+def _role_word(word: str) -> Role | None:
+    return ROLE_NAMES.get(word) or ROLE_NAMES.get(word.lower())
+
+
 def parse_role(ctx: Context, word: str) -> Role | None:
-    role = ROLE_NAMES.get(word) or ROLE_NAMES.get(word.lower())
+    role = _role_word(word)
     if role is None:
         ctx.reply(f"不认识的角色“{word}”。可用角色：{ROLE_HELP}。")
     return role
@@ -84,6 +88,8 @@ def parse_role(ctx: Context, word: str) -> Role | None:
 
 def _parse(ctx: Context, args: str, usage: str) -> tuple[Person, Role, Unit | None] | None:
     words = args.split()
+    if len(words) >= 2 and _role_word(words[0]) and not _role_word(words[1]):
+        words[0], words[1] = words[1], words[0]      # "授权 班组长 张三" works too
     if len(words) < 2:
         ctx.reply(f"用法：{usage}\n可用角色：{ROLE_HELP}。")
         return None

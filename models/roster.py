@@ -122,10 +122,6 @@ class ChangeReport:
         return (len(self.units_created) + len(self.created) + len(self.updated) + len(self.deactivated)
                 + len(self.roles_granted) + len(self.roles_revoked) + len(self.units_linked))
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors or bool(self.skipped_rows)
-
     def summary(self) -> str:
         head = ("试运行（未写入）" if self.dry_run else "已导入" if self.applied else "未导入（存在错误行，数据库未改动）")
         parts = [f"{head}：共 {self.rows} 行，变更 {self.changes} 项",
@@ -397,6 +393,27 @@ def plan_people(db: Session, rows: list[RosterRow], *, full: bool = True, skip_b
                 err(r, e)
             r.roles = roles
 
+    # pass 1b: a Party organisation (committee below the root, general branch, branch) is one unit;
+    # the same name under another parent chain is a conflict (a missing or extra level, or a move
+    # that an import cannot do), not a second unit. Teams may share names across branches.
+    if strict_kinds:
+        home: dict[str, str] = {}
+        for fn in list(units) + list(file_units):      # existing units win, then first use in the file
+            name = fn.rsplit("/", 1)[-1]
+            if "/" in fn and kind_for_name(name, fn.count("/")) != UnitKind.TEAM:
+                home.setdefault(name, fn)
+        for r in rows:
+            if r.row in bad or not r.unit_path:
+                continue
+            parts = r.unit_path.split("/")
+            for depth in range(1, len(parts)):
+                fn = "/".join(parts[: depth + 1])
+                other = home.get(parts[depth])
+                if other is not None and other != fn:
+                    err(r, f"单位“{parts[depth]}”已在“{other.rsplit('/', 1)[0]}”之下，与本行的上级“"
+                        f"{'/'.join(parts[:depth])}”不一致（上级链冲突）")
+                    break
+
     # pass 2: role scopes (full path or a unique unit name), DingTalk ids held by people not in the file
     known = set(units) | set(file_units)
     by_last: dict[str, list[str]] = {}
@@ -579,8 +596,7 @@ def apply_plan(db: Session, plan: _Plan) -> ChangeReport:
     if plan.revokes:
         conn.execute(rt.delete().where(rt.c.id.in_(plan.revokes)))
     if plan.grants:
-        pids = dict(conn.execute(select(pt.c.wecom_userid, pt.c.id).where(
-            pt.c.wecom_userid.in_(sorted({g[0] for g in plan.grants})))).all())
+        pids = dict(conn.execute(select(pt.c.wecom_userid, pt.c.id).where(pt.c.wecom_userid.is_not(None))).all())
         conn.execute(insert(rt), [{"person_id": pids[u], "role": role, "unit_id": ids[scope][0],
                                    "source": plan.source, "created_at": now}
                                   for u, role, scope in plan.grants])

@@ -28,12 +28,12 @@ def test_whoami_shows_unit_and_roles(sim):
     out = sim.say("liqiang", "我的信息").text
     assert "李强" in out and BRANCH_A in out and "支部书记" in out and "中共党员" in out
     out = sim.say("zhangsan", "whoami").text
-    assert "职责：员工" in out and T4 in out
+    assert "职责：员工" in out and T4 in out and "账号：企业微信 zhangsan，钉钉 dt_zhangsan" in out
 
 
 def test_find_by_partial_name_and_pinyin_for_leaders_only(sim):
     out = sim.say("zhouli", "通讯录 张三").text
-    assert "张三（" in out and "张三丰（" in out
+    assert "张三（" in out and "张三丰（" in out and "账号 zhangsanfeng" in out
     assert "张三" in sim.say("zhouli", "find zs").text
     assert "李强" in sim.say("liqiang", "find liqiang").text
     denied = sim.say("zhangsan", "通讯录 李强").text
@@ -59,6 +59,7 @@ def test_grant_defaults_to_the_persons_unit_and_accepts_a_path_ending(sim, servi
     assert sim.say("admin", "授权 lisi 班组长").text == f"已授权：李四 为 班组长（{T4}）。"
     assert sim.say("admin", "授权 李四 支部书记 外航维修党支部").text == f"已授权：李四 为 支部书记（{BRANCH_A}）。"
     assert roles(services, "lisi") == {("team_leader", T4, "chat"), ("secretary", BRANCH_A, "chat")}
+    assert sim.say("admin", "授权 党委委员 王五 技术公司党委").text == "已授权：王五 为 党委委员（技术公司党委）。"
 
 
 def test_ambiguous_name_asks_for_the_account(sim, services):

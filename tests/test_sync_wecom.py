@@ -50,6 +50,9 @@ class FakeContacts:
                 name, parent = self.depts[int(q["id"])]
                 body["department"] = {"id": int(q["id"]), "name": name, "name_en": "", "department_leader": [],
                                       "parentid": parent, "order": 1}
+            elif ep == "department/list":
+                body["department"] = [{"id": i, "name": n, "name_en": "", "department_leader": [], "parentid": p,
+                                       "order": 1} for i, (n, p) in self.depts.items() if i in self._below(int(q["id"]))]
             elif ep == "user/simplelist":
                 d = int(q["department_id"])
                 body["userlist"] = [{"userid": u, "name": n, "department": ds, "open_userid": f"o_{u}"}
@@ -145,6 +148,13 @@ def test_sync_over_an_imported_roster_links_units_and_keeps_roles(api, client, f
         assert {(r.person_id, r.role, r.unit_id) for r in db.scalars(select(RoleAssignment))} == before
         assert db.scalars(select(Person).where(Person.wecom_userid == "liqiang")).one().dingtalk_userid == "dt_liqiang"
     assert sync(factory, client, full=False).changes == 0
+
+
+def test_falls_back_to_department_list_where_simplelist_is_unavailable(api, client, factory):
+    api.fail["department/simplelist"] = (48002, "api forbidden")
+    rep = sync(factory, client)
+    assert len(rep.created) == 6 and len(rep.units_created) == 5
+    assert [ep for ep, _ in api.calls].count("department/list") == 1
 
 
 def test_dry_run_writes_nothing(api, client, factory):
