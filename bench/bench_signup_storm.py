@@ -59,6 +59,19 @@ def _seed(services, people: int, seats: int, now: datetime, run: str) -> tuple[i
         return act.id, users
 
 
+def _claim_redis_db():
+    """A Redis db number nobody else uses right now (same claim protocol as tests/conftest.py)."""
+    import redis
+
+    admin = redis.Redis(host="127.0.0.1", port=6379, db=0)
+    for n in range(15, 0, -1):
+        if admin.set(f"lianxin:testdb:{n}", os.getpid(), nx=True, ex=900):
+            client = redis.Redis(host="127.0.0.1", port=6379, db=n)
+            client.flushdb()
+            return client
+    raise SystemExit("no free Redis db")
+
+
 class FixedClock:
     def __init__(self, at: datetime) -> None:
         self.at = at
@@ -97,7 +110,12 @@ def run(db: str, people: int, seats: int, threads: int, via: str, profile: bool)
             admin.dispose()
         cleanup.append(drop)
         url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-        r = redis.Redis(host="127.0.0.1", port=6379, db=int(os.environ.get("BENCH_REDIS_DB", "13")))
+        r = _claim_redis_db()
+
+        def release():
+            r.flushdb()
+            redis.Redis(host="127.0.0.1", port=6379, db=0).delete(f"lianxin:testdb:{r.connection_pool.connection_kwargs['db']}")
+        cleanup.append(release)
     try:
         engine = make_engine(url, pool_size=max(10, threads + 2))
         models.Base.metadata.create_all(engine)
