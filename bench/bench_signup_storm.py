@@ -7,7 +7,9 @@
 --via wsgi (default) posts encrypted WeCom template_card_event callbacks to /wecom/callback through
 the Flask WSGI test client (signature check, AES decrypt, parse, dispatcher, encrypted passive
 reply); --via dispatcher calls the dispatcher directly (no crypto, no Flask). Prints total time,
-throughput, p50/p99 latency per click and the confirmed/waitlisted counts (goal: < 5 s total).
+throughput, p50/p99 latency per click, the app's CPU time per click (this process only; a shared
+or loaded machine inflates wall times, not this figure), the 1-minute load average, and the
+confirmed/waitlisted counts (goal: < 5 s total).
 PostgreSQL: a temporary database is created on postgresql://postgres@127.0.0.1:5432/test and dropped.
 """
 from __future__ import annotations
@@ -145,9 +147,11 @@ def run(db: str, people: int, seats: int, threads: int, via: str, profile: bool)
             pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
             return {}
         barrier_start = time.perf_counter()
+        cpu_start = time.process_time()
         with ThreadPoolExecutor(max_workers=threads) as pool:
             list(pool.map(one, users))
         total = time.perf_counter() - barrier_start
+        cpu = time.process_time() - cpu_start
         from models.activity import Activity, Signup
         with services.session_factory() as s:
             counts = dict(s.execute(select(Signup.status, func.count()).where(Signup.activity_id == act_id)
@@ -158,6 +162,7 @@ def run(db: str, people: int, seats: int, threads: int, via: str, profile: bool)
         result = {"db": db, "via": via, "threads": threads, "clicks": len(lat), "total_s": round(total, 2),
                   "clicks_per_s": round(len(lat) / total), "p50_ms": round(statistics.median(lat) * 1000, 1),
                   "p99_ms": round(lat[int(len(lat) * 0.99) - 1] * 1000, 1),
+                  "app_cpu_ms_per_click": round(cpu / len(lat) * 1000, 2), "load_avg": os.getloadavg()[0],
                   "confirmed": counts.get("confirmed", 0), "waitlisted": counts.get("waitlisted", 0),
                   "seats_taken": taken, "distinct_people": distinct}
         engine.dispose()

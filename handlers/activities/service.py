@@ -130,6 +130,24 @@ def get_activity(db: Session, activity_id: int) -> Activity | None:
     return db.get(Activity, activity_id, options=[joinedload(Activity.organiser).lazyload(Person.roles)])
 
 
+def _share_lock_or_take(db: Session, act: Activity) -> bool:
+    """PostgreSQL, activity full: hold a SHARE lock on it until commit (so a cancellation waits
+    for us and then promotes us), unless a seat was freed while we waited for the lock. Then the
+    share lock is dropped (savepoint rollback releases it) before the seat UPDATE: two joiners
+    upgrading their share locks at the same time would deadlock."""
+    for _ in range(5):
+        savepoint = db.begin_nested()
+        _lock_activity(db, act.id, shared=True)
+        db.expire(act, ["seats_taken", "status"])
+        if act.status != ActivityStatus.OPEN.value or (act.seats is not None and act.seats_taken >= act.seats):
+            savepoint.commit()       # still full: keep the share lock
+            return False
+        savepoint.rollback()
+        if _take_seat(db, act.id):
+            return True
+    return False
+
+
 def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinResult:
     """Give `person` a seat, or a waitlist place; repeated joins change nothing.
 
@@ -160,10 +178,7 @@ def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinRe
                    .execution_options(synchronize_session="fetch"))
     took = _take_seat(db, act.id)
     if not took and db.bind.dialect.name != "sqlite":
-        _lock_activity(db, act.id, shared=True)
-        db.expire(act, ["seats_taken", "status"])
-        if act.seats is None or act.seats_taken < act.seats:   # freed while we waited
-            took = _take_seat(db, act.id)
+        took = _share_lock_or_take(db, act)
     if not took:
         db.expire(act, ["seats_taken", "status"])
         if act.status != ActivityStatus.OPEN.value:
