@@ -70,7 +70,8 @@ class ConversationStore:
         self.r.set(self.key(platform, user), state.to_json(), ex=ttl or self.ttl)
 
     def clear(self, platform: str, user: str) -> None:
-        self.r.delete(self.key(platform, user))
+        # a finished or cancelled dialog did not expire: forget the expiry-notice marker too
+        self.r.delete(self.key(platform, user), f"convseen:{platform}:{user}")
 
     def mark_expiry_notice(self, platform: str, user: str, form: str, ttl: int) -> None:
         """Remember that a dialog existed, so that its expiry can be told to the user."""

@@ -148,7 +148,7 @@ def _status_cmd(op: str, usage: str):
     return handler
 
 
-router.command("关闭报名", "close", help="停止报名（组织者）", usage="例：关闭报名 3",
+router.command("关闭报名", "close-signup", help="停止报名（组织者）", usage="例：关闭报名 3",
                allowed=_can_manage)(_status_cmd("close", "关闭报名 3"))
 router.command("重新开放", "reopen", help="重新开放报名（组织者）", usage="例：重新开放 3",
                allowed=_can_manage)(_status_cmd("reopen", "重新开放 3"))
