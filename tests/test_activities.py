@@ -264,3 +264,16 @@ def test_dialog_accepts_typed_option_numbers_back_and_drop(sim_at, services):
     assert "没有发布" in sim_at.press("liqiang", "放弃").text
     with services.session_factory() as db:
         assert db.scalar(select(func.count()).select_from(Activity)) == 0
+
+
+def test_weekly_digest_section_lists_the_activities(sim_at, services):
+    from handlers.activities.service import digest_lines
+    from scheduler.jobs.digest import SECTIONS
+
+    assert "handlers.activities.service:digest_lines" in SECTIONS
+    act_id = publish(sim_at)
+    sim_at.say("zhangsan", f"报名 {act_id}")
+    with services.session_factory() as db:
+        unit = db.scalars(select(Unit).where(Unit.name == "外航维修党支部")).one()
+        lines = digest_lines(db, unit, T0 - timedelta(days=7), T0)
+    assert lines == ["活动：", "· 周末义务植树（12-05）报名 1/2"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -336,3 +336,23 @@ def my_signups(db: Session, person: Person, now: datetime, limit: int = 20) -> l
                              Activity.ends_at > now - timedelta(days=1))
                       .order_by(Activity.starts_at).limit(limit)).unique().all()
     return [(s, a) for s, a in rows]
+
+
+def digest_lines(db: Session, unit: Unit, since: datetime, until: datetime) -> list[str]:
+    """Weekly digest section (scheduler.jobs.digest.SECTIONS): activities of the unit's subtree."""
+    acts = db.scalars(select(Activity).join(Unit, Unit.id == Activity.audience_unit_id)
+                      .where(Unit.path.like(f"{unit.path}%"), Activity.starts_at >= since,
+                             Activity.starts_at < until + timedelta(days=7))
+                      .order_by(Activity.starts_at)).unique().all()
+    if not acts:
+        return []
+    lines = ["活动："]
+    for act in acts[:10]:
+        confirmed, waitlisted = roster(db, act)
+        came = len(attended_ids(db, act))
+        state = "已取消" if act.status == ActivityStatus.CANCELLED.value else (
+            f"签到 {came}/{len(confirmed)}" if act.starts_at < until else
+            f"报名 {len(confirmed)}{'' if act.seats is None else '/' + str(act.seats)}"
+            + (f"，候补 {len(waitlisted)}" if waitlisted else ""))
+        lines.append(f"· {act.title}（{act.starts_at.astimezone(timezone(timedelta(hours=8))):%m-%d}）{state}")
+    return lines
