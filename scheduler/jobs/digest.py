@@ -33,7 +33,9 @@ log = logging.getLogger("lianxin.scheduler")
 __all__ = ["weekly_digest", "digest_text", "SECTIONS"]
 
 # "module:function"(db, unit, since, until) -> list[str]; optional: skipped while not importable
-SECTIONS: list[str] = []
+SECTIONS: list[str] = [
+    "handlers.activities.service:digest_lines",
+]
 
 
 def _talk_lines(db: Session, unit: Unit, since: datetime, until: datetime) -> list[str]:
