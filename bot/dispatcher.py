@@ -99,8 +99,7 @@ class Dispatcher:
     # ------------------------------------------------------------------------------------------
     def _handle_locked(self, incoming: Incoming) -> Outcome:
         platform, user = incoming.platform, incoming.user_id
-        state = self.store.load(platform, user)
-        expired_form = self.store.pop_expired(platform, user) if state is None else None
+        state, expired_form = self.store.load_or_expired(platform, user)
         traits = self.traits.get(platform, PlatformTraits())
         db = self.sf()
         try:
