@@ -1,11 +1,23 @@
 """Writing to the outbox (in the caller's transaction) and the dispatcher that drains it.
 
-Delivery policy: at-least-once with duplicate detection. A row is claimed with a lease
-(claimed_until), sent, and marked sent with the platform msgid. If a dispatcher dies between
-the send and the mark, the lease expires and the row is sent again; the second send is detected
-(the row already had an attempt whose outcome is unknown: attempts > 0 and claimed before) and
-logged as `outbox.possible_duplicate`, and for WeCom the send uses `enable_duplicate_check` with
-the row's idempotent content so the platform itself drops the repeat within its 30-minute window.
+Delivery policy: at-least-once, with every possible duplicate detected and logged.
+1. claim: a lease on due rows (claimed_by, claimed_until), FOR UPDATE SKIP LOCKED on PostgreSQL,
+   BEGIN IMMEDIATE on SQLite; a live dispatcher never outlives its lease (lease 120 s ≫ HTTP
+   timeout 5 s + one token refresh).
+2. before the HTTP call the row is committed as "in flight" (attempts + 1). If the process dies
+   between the send and the mark, the lease expires and another dispatcher re-claims the row;
+   it sees the "in flight" marker (or an "unknown outcome" read timeout), logs
+   `outbox.possible_duplicate`, sends again and notes the suspicion on the row (last_error of a
+   sent row). Losing a message is worse than a rare repeat, so we re-send rather than drop.
+3. the repeat is harmless on WeCom: message/send goes out with enable_duplicate_check=1 and the
+   same body (same task_id for cards), and WeCom drops an identical message to the same user
+   within duplicate_check_interval (1,800 s ≫ the lease).
+4. the mark is conditional on still holding the claim (claimed_by = me); a dispatcher that lost
+   its lease logs `outbox.lease_lost` instead of overwriting the new holder's outcome.
+Errors: TokenExpired → the sender already refreshed (single flight) and retried once; the row is
+retried at once. RateLimited → this platform pauses for retry_after and the rest of the batch
+for it is released without using an attempt. TransientError → capped exponential backoff with
+jitter. PermanentError or max_attempts → dead (admins: 死信 / 重发).
 """
 from __future__ import annotations
 
@@ -28,7 +40,7 @@ from .messages import Reply, reply_from_dict, reply_to_dict
 log = logging.getLogger("lianxin.outbox")
 
 __all__ = ["enqueue", "Dispatcher", "Sender", "SendResult", "TransientError", "PermanentError",
-           "TokenExpired", "chunked"]
+           "TokenExpired", "RateLimited", "chunked", "resend_dead"]
 
 WECOM_MAX_RECIPIENTS = 1000
 
@@ -70,6 +82,10 @@ class TransientError(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RateLimited(TransientError):
+    """The platform throttles us (WeCom 45009/45033/-1): pause the platform, not just the row."""
 
 
 class TokenExpired(TransientError):
@@ -133,88 +149,133 @@ class Dispatcher:
 
     def run_once(self, now: datetime | None = None) -> int:
         """Send one batch; returns how many rows were attempted."""
+        now = now or utcnow()
         ids = self.claim(now)
+        paused: dict[str, datetime] = {}
+        attempted = 0
         for row_id in ids:
-            self._deliver(row_id)
-        return len(ids)
+            attempted += 1
+            self._deliver(row_id, now, paused)
+        return attempted
 
-    def drain(self, max_rounds: int = 1000) -> int:
+    def drain(self, max_rounds: int = 1000, now: datetime | None = None) -> int:
         total = 0
         for _ in range(max_rounds):
-            n = self.run_once()
+            n = self.run_once(now)
             total += n
             if n == 0:
                 break
         return total
 
     # delivering -----------------------------------------------------------------------------
-    def _deliver(self, row_id: int) -> None:
+    def start(self, row_id: int, now: datetime) -> OutboxMessage | None:
+        """Commit the "in flight" marker; returns the row (detached) or None if not ours."""
         with self.sf() as db:
             row = db.get(OutboxMessage, row_id)
             if row is None or row.status != OutboxStatus.PENDING or row.claimed_by != self.name:
-                return
-            if row.attempts > 0 and row.last_error and row.last_error.startswith("in flight"):
-                # the previous holder crashed after sending may have started: report it
-                log.warning("outbox.possible_duplicate", extra={"outbox_id": row.id, "ref": row.ref})
-            sender = self.senders[row.platform]
-            reply = reply_from_dict(row.payload)
-            recipients = list(row.recipients or [])
-            # mark "in flight" first: a crash after this point is detectable on the next claim
+                return None
+            suspect = bool(row.attempts > 0 and row.last_error
+                           and row.last_error.startswith(("in flight", "unknown outcome")))
+            if suspect:
+                # the previous attempt may have reached the platform: say so, then send again
+                log.warning("outbox.possible_duplicate", extra={"outbox_id": row.id, "ref": row.ref,
+                                                                "previous": row.last_error[:120]})
             row.attempts += 1
             row.last_error = f"in flight by {self.name}"
             db.commit()
-            try:
-                if row.kind == "update_card":
-                    result = sender.update_card(recipients, reply, row)
-                else:
-                    result = sender.send(recipients, reply, row)
-            except TokenExpired as exc:
-                self._retry(db, row, str(exc), delay=0)
-                return
-            except TransientError as exc:
-                self._retry(db, row, str(exc), delay=exc.retry_after)
-                return
-            except PermanentError as exc:
-                self._dead(db, row, str(exc))
-                return
-            except Exception as exc:  # unknown failure: retry with backoff, never lose the row
-                log.exception("outbox.send_crashed", extra={"outbox_id": row.id})
-                self._retry(db, row, f"{type(exc).__name__}", delay=None)
-                return
-            row.status = OutboxStatus.SENT
-            row.sent_at = utcnow()
-            row.platform_msgid = result.msgid
-            if result.response_code:
-                row.response_code = result.response_code
-            row.invalid_users = result.invalid_users
-            row.last_error = None
-            row.claimed_until = None
-            db.commit()
-            if self.metrics:
-                self.metrics.outbox_sent.labels(row.platform).inc()
-            log.info("outbox.sent", extra={"outbox_id": row.id, "platform": row.platform,
-                                           "msgid": result.msgid, "n": len(recipients)})
+            row.suspect_duplicate = suspect  # type: ignore[attr-defined]  (transient, not a column)
+            return row
 
-    def _retry(self, db: Session, row: OutboxMessage, error: str, delay: float | None) -> None:
+    def send(self, row: OutboxMessage):
+        sender = self.senders[row.platform]
+        reply = reply_from_dict(row.payload)
+        recipients = list(row.recipients or [])
+        if row.kind == "update_card":
+            return sender.update_card(recipients, reply, row)
+        return sender.send(recipients, reply, row)
+
+    def _deliver(self, row_id: int, now: datetime, paused: dict[str, datetime]) -> None:
+        with self.sf() as db:
+            platform = db.scalar(select(OutboxMessage.platform).where(OutboxMessage.id == row_id))
+        if platform in paused:
+            self._release(row_id, paused[platform])
+            return
+        row = self.start(row_id, now)
+        if row is None:
+            return
+        try:
+            result = self.send(row)
+        except TokenExpired as exc:
+            self._retry(row, str(exc), delay=0, now=now)
+            return
+        except RateLimited as exc:
+            delay = exc.retry_after if exc.retry_after is not None else 60
+            paused[row.platform] = now + timedelta(seconds=delay)
+            self._retry(row, str(exc), delay=delay, now=now)
+            return
+        except TransientError as exc:
+            self._retry(row, str(exc), delay=exc.retry_after, now=now)
+            return
+        except PermanentError as exc:
+            self._dead(row, str(exc))
+            return
+        except Exception as exc:  # unknown failure: retry with backoff, never lose the row
+            log.exception("outbox.send_crashed", extra={"outbox_id": row.id})
+            self._retry(row, f"{type(exc).__name__}", delay=None, now=now)
+            return
+        self.mark_sent(row, result)
+
+    def mark_sent(self, row: OutboxMessage, result: SendResult) -> bool:
+        note = None
+        if getattr(row, "suspect_duplicate", False):
+            note = "possible duplicate: an earlier attempt's outcome was unknown (resent)"
+        values = dict(status=OutboxStatus.SENT, sent_at=utcnow(), platform_msgid=result.msgid,
+                      invalid_users=result.invalid_users, last_error=note, claimed_until=None)
+        if result.response_code:
+            values["response_code"] = result.response_code
+        ok = self._update_mine(row, values)
+        if not ok:
+            log.error("outbox.lease_lost", extra={"outbox_id": row.id, "msgid": result.msgid})
+            return False
+        if self.metrics:
+            self.metrics.outbox_sent.labels(row.platform).inc()
+        log.info("outbox.sent", extra={"outbox_id": row.id, "platform": row.platform,
+                                       "msgid": result.msgid, "n": len(row.recipients or [])})
+        return True
+
+    def _update_mine(self, row: OutboxMessage, values: dict) -> bool:
+        with self.sf() as db, db.begin():
+            res = db.execute(update(OutboxMessage).where(OutboxMessage.id == row.id,
+                                                         OutboxMessage.claimed_by == self.name,
+                                                         OutboxMessage.status == OutboxStatus.PENDING)
+                             .values(**values))
+            return res.rowcount == 1
+
+    def _release(self, row_id: int, until: datetime) -> None:
+        """Give a claimed row back without using an attempt (platform paused by a rate limit)."""
+        with self.sf() as db, db.begin():
+            db.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == self.name)
+                       .values(claimed_until=None, next_attempt_at=until))
+
+    def backoff(self, attempts: int) -> float:
+        cap = min(self.backoff_cap, self.backoff_base * (2 ** max(attempts - 1, 0)))
+        return random.uniform(cap / 2, cap)  # "equal jitter": never zero, never above the cap
+
+    def _retry(self, row: OutboxMessage, error: str, delay: float | None, now: datetime) -> None:
         if row.attempts >= self.max_attempts:
-            self._dead(db, row, error)
+            self._dead(row, error)
             return
         if delay is None:
-            cap = min(self.backoff_cap, self.backoff_base * (2 ** (row.attempts - 1)))
-            delay = random.uniform(cap / 2, cap)  # "equal jitter": never zero, never above the cap
-        row.next_attempt_at = utcnow() + timedelta(seconds=delay)
-        row.last_error = error[:500]
-        row.claimed_until = None
-        db.commit()
+            delay = self.backoff(row.attempts)
+        self._update_mine(row, dict(next_attempt_at=now + timedelta(seconds=delay), last_error=error[:500],
+                                    claimed_until=None))
         if self.metrics:
             self.metrics.outbox_failures.labels(row.platform).inc()
-        log.warning("outbox.retry", extra={"outbox_id": row.id, "attempts": row.attempts, "error": error[:200]})
+        log.warning("outbox.retry", extra={"outbox_id": row.id, "attempts": row.attempts, "error": error[:200],
+                                           "delay": round(delay, 1)})
 
-    def _dead(self, db: Session, row: OutboxMessage, error: str) -> None:
-        row.status = OutboxStatus.DEAD
-        row.last_error = error[:500]
-        row.claimed_until = None
-        db.commit()
+    def _dead(self, row: OutboxMessage, error: str) -> None:
+        self._update_mine(row, dict(status=OutboxStatus.DEAD, last_error=error[:500], claimed_until=None))
         if self.metrics:
             self.metrics.outbox_failures.labels(row.platform).inc()
         log.error("outbox.dead", extra={"outbox_id": row.id, "attempts": row.attempts, "error": error[:200]})
@@ -226,5 +287,5 @@ def resend_dead(db: Session, ids: Sequence[int] | None = None) -> int:
     if ids:
         stmt = stmt.where(OutboxMessage.id.in_(list(ids)))
     result = db.execute(stmt.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utcnow(),
-                                    claimed_until=None, last_error=None))
+                                    claimed_until=None, claimed_by=None, last_error=None))
     return result.rowcount or 0

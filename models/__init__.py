@@ -10,6 +10,11 @@ MODEL_MODULES = [
     "models.audit",
     "models.outbox",
     "models.talk",
+    "models.case",
+    "models.activity",
+    "models.jobrun",
+    "models.learning",
+    "models.stats",
 ]
 
 for _name in MODEL_MODULES:

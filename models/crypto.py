@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["configure_keys", "current_cipher", "EncryptedText", "NotesKeyError", "generate_key"]
+__all__ = ["configure_keys", "current_cipher", "EncryptedText", "NotesKeyError", "generate_key", "NoteText"]
 
 _lock = threading.Lock()
 _cipher: MultiFernet | None = None
@@ -53,6 +53,19 @@ def current_cipher() -> MultiFernet:
     return _cipher
 
 
+class NoteText(str):
+    """Decrypted note text: an ordinary str whose repr never shows the content.
+
+    SQLAlchemy logs result rows with repr() at DEBUG (sqlalchemy.engine), and tracebacks and
+    debuggers show repr() too; printing, formatting and comparing still give the text.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<note text, {len(self)} chars>"
+
+
 class EncryptedText(TypeDecorator):
     """Text stored as a Fernet token; plaintext only ever exists in Python objects."""
 
@@ -68,7 +81,7 @@ class EncryptedText(TypeDecorator):
         if value is None:
             return None
         try:
-            return current_cipher().decrypt(value.encode("ascii")).decode("utf-8")
+            return NoteText(current_cipher().decrypt(value.encode("ascii")).decode("utf-8"))
         except InvalidToken:
             raise NotesKeyError("a stored note cannot be decrypted with the configured keys") from None
 

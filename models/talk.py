@@ -78,6 +78,7 @@ class Talk(Base):
     __table_args__ = (
         Index("ix_talk_subject_quarter", "subject_id", "quarter"),
         Index("ix_talk_quarter_subject", "quarter", "subject_id"),
+        Index("ix_talk_subject_occurred", "subject_id", "occurred_at"),  # last talk per person
         Index("ix_talk_flag", "flag", "created_at"),
     )
 

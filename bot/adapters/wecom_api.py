@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -20,7 +21,7 @@ from wechatpy.session.redisstorage import RedisStorage
 from models.outbox import OutboxMessage
 
 from ..messages import Card, Reply, Text
-from ..outbox import PermanentError, SendResult, TokenExpired, TransientError
+from ..outbox import PermanentError, RateLimited, SendResult, TokenExpired, TransientError
 
 log = logging.getLogger("lianxin.wecom")
 
@@ -83,23 +84,38 @@ class LianxinWeComClient(WeChatClient):
             self.session.delete(self.access_token_key)
 
     def call(self, endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
-        """POST with outbox-friendly errors."""
+        """POST with outbox-friendly errors; a rejected token is refreshed (single flight) and the
+        call retried once (WxJava's rule: never more, a token that keeps failing is not a loop)."""
         token = self.access_token
+        try:
+            return self._post(endpoint, token, data)
+        except TokenExpired:
+            token = self.refresh_token(stale=token)
+            log.info("wecom.token_refreshed", extra={"endpoint": endpoint})
+        return self._post(endpoint, token, data)
+
+    def _post(self, endpoint: str, token: str, data: dict[str, Any]) -> dict[str, Any]:
         try:
             return self.post(endpoint, params={"access_token": token}, data=data)
         except WeChatClientException as exc:
             code = exc.errcode
             if code is None:  # HTTP-level failure (5xx)
-                raise TransientError(f"{endpoint}: HTTP error") from None
+                status = getattr(getattr(exc, "response", None), "status_code", "?")
+                raise TransientError(f"{endpoint}: HTTP {status}") from None
             code = int(code)
             if code in TOKEN_ERRORS:
                 self.invalidate(token)
                 raise TokenExpired(f"{endpoint}: token rejected ({code})") from None
             if code in RATE_ERRORS:
-                raise TransientError(f"{endpoint}: rate limited ({code})", retry_after=60 if code != -1 else 5) from None
-            raise PermanentError(f"{endpoint}: errcode {code}") from None
-        except requests.RequestException as exc:
+                raise RateLimited(f"{endpoint}: rate limited ({code})",
+                                  retry_after=5 if code == -1 else 60) from None
+            raise PermanentError(f"{endpoint}: errcode {code} {str(exc.errmsg)[:80]}") from None
+        except (requests.ConnectionError, requests.exceptions.ConnectTimeout) as exc:
+            # never reached WeCom: safe to retry
             raise TransientError(f"{endpoint}: {type(exc).__name__}") from None
+        except requests.RequestException as exc:
+            # read timeout and friends: WeCom may have sent it; the retry is flagged as a possible duplicate
+            raise TransientError(f"unknown outcome: {endpoint}: {type(exc).__name__}") from None
 
 
 def render_template_card(card: Card, agent_public_url: str = "") -> dict[str, Any]:
@@ -146,20 +162,32 @@ class WeComSender:
         else:
             data.update(msgtype="template_card", template_card=render_template_card(reply, self.public_url))
         result = self.client.call("message/send", data)
-        invalid = result.get("invaliduser") or None
+        invalid = "|".join(x for x in (result.get("invaliduser"), result.get("unlicenseduser")) if x) or None
         if invalid:
+            # errcode 0 is not "delivered to everyone" (PROTOCOLS.md §3.4): keep who was refused
             log.warning("wecom.invaliduser", extra={"outbox_id": row.id, "invalid": invalid})
         return SendResult(msgid=result.get("msgid"), response_code=result.get("response_code"),
-                          invalid_users=invalid if isinstance(invalid, str) else None)
+                          invalid_users=invalid)
 
     def update_card(self, recipients: list[str], reply: Reply, row: OutboxMessage) -> SendResult:
-        if not row.response_code:
-            # nothing to update with (e.g. the click came from the simulator): send as a new card
-            return self.send(recipients, reply, row)
+        """update_template_card with the row's single-use ResponseCode (the click's, or the one
+        message/send returned); without one, or if WeCom refuses it (used, expired after 72 h),
+        the updated card is sent as a new message under a fresh task_id."""
         assert isinstance(reply, Card)
-        data = {"userids": recipients, "agentid": self.client.agent_id, "response_code": row.response_code,
-                "template_card": render_template_card(reply, self.public_url)}
+        if row.response_code:
+            data = {"userids": recipients, "agentid": self.client.agent_id, "response_code": row.response_code,
+                    "template_card": render_template_card(reply, self.public_url)}
+            if not recipients:
+                data["atall"] = 1
+            try:
+                result = self.client.call("message/update_template_card", data)
+                invalid = result.get("invaliduser")
+                return SendResult(msgid=None, invalid_users="|".join(invalid) if isinstance(invalid, list) and invalid
+                                  else (invalid or None))
+            except PermanentError as exc:
+                log.warning("wecom.update_refused", extra={"outbox_id": row.id, "error": str(exc)[:120]})
         if not recipients:
-            data["atall"] = 1
-        result = self.client.call("message/update_template_card", data)
-        return SendResult(msgid=None)
+            return SendResult(msgid=None)
+        fresh = replace(reply, card_id=f"{reply.card_id or 'c'}_u{row.id}"[:128], buttons=()
+                        if reply.done_text else reply.buttons)
+        return self.send(recipients, fresh, row)

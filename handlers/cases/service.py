@@ -1,0 +1,130 @@
+"""Case logic shared by the chat handlers, the event subscriber and the SLA job.
+
+Who gets what: the nearest secretaries covering the subject's unit handle a case, the nearest
+committee members covering it decide care requests; "one level up" is the next covering level
+of the tree. Card updates for every recipient of a card: the clicker's card is replaced with the
+click's own ResponseCode (ctx.update_card); the other recipients' copies are replaced with the
+single-use response_code that message/send returned, which is *moved* from the send row to the
+update row in the same transaction as the decision (so it is used at most once).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.messages import Card
+from bot.outbox import enqueue
+from models.case import Case, CaseEvent, CaseState
+from models.enums import Role
+from models.org import Person, RoleAssignment, Unit
+from models.outbox import OutboxMessage
+
+__all__ = ["covering_people", "secretaries_for", "committee_for", "level_above", "update_card_for_others",
+           "fmt_time", "name_of", "decision_event", "scope_filter", "cases_in_scope"]
+
+
+def fmt_time(moment: datetime | None, tz: str = "Asia/Shanghai") -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+
+
+def name_of(db: Session, person_id: int | None) -> str:
+    if person_id is None:
+        return "系统"
+    p = db.get(Person, person_id)
+    return p.name if p else f"#{person_id}"
+
+
+def _assignments(db: Session, role: Role, unit: Unit) -> list[RoleAssignment]:
+    rows = db.scalars(select(RoleAssignment).join(Unit, RoleAssignment.unit_id == Unit.id)
+                      .where(RoleAssignment.role == role.value, Unit.active.is_(True))).all()
+    return [r for r in rows if r.unit.contains(unit) and r.person.active]
+
+
+def covering_people(db: Session, role: Role, unit: Unit) -> dict[int, list[Person]]:
+    """People holding `role` on a unit covering `unit`, grouped by depth of their scope (deepest first)."""
+    levels: dict[int, list[Person]] = {}
+    for ra in _assignments(db, role, unit):
+        depth = ra.unit.path.count("/")
+        people = levels.setdefault(depth, [])
+        if ra.person not in people:
+            people.append(ra.person)
+    return dict(sorted(levels.items(), reverse=True))
+
+
+def _nearest(levels: dict[int, list[Person]]) -> list[Person]:
+    return next(iter(levels.values()), [])
+
+
+def secretaries_for(db: Session, unit: Unit) -> list[Person]:
+    """The secretaries of the nearest covering organisation (normally the branch)."""
+    return _nearest(covering_people(db, Role.SECRETARY, unit))
+
+
+def committee_for(db: Session, unit: Unit) -> list[Person]:
+    return _nearest(covering_people(db, Role.COMMITTEE, unit))
+
+
+def level_above(db: Session, unit: Unit, role: Role) -> list[Person]:
+    """One level up from the nearest `role` holders: the next covering secretaries (general
+    branch), then the committee; for committee holders the next covering committee."""
+    levels = covering_people(db, role, unit)
+    groups = list(levels.values())
+    if len(groups) > 1:
+        return groups[1]
+    if role is Role.SECRETARY:
+        return committee_for(db, unit)
+    return []
+
+
+def decision_event(case: Case) -> CaseEvent | None:
+    """The last event that moved the case out of care_requested (who decided, when)."""
+    for ev in reversed(case.events):
+        if ev.from_state == CaseState.CARE_REQUESTED.value and ev.kind == "transition":
+            return ev
+    return None
+
+
+def update_card_for_others(db: Session, card_id: str, card: Card, exclude: Iterable[Person]) -> int:
+    """Replace `card_id` for everyone it was sent to except `exclude`; returns rows enqueued."""
+    exclude = list(exclude)
+    sends = db.scalars(select(OutboxMessage).where(OutboxMessage.ref == card_id, OutboxMessage.kind == "send")
+                       .order_by(OutboxMessage.id)).all()
+    n = 0
+    for row in sends:
+        skip = {(p.platform_id(row.platform) or "").lower() for p in exclude}
+        others = [r for r in (row.recipients or []) if r.lower() not in skip]
+        if not others:
+            continue
+        code = None
+        if row.response_code:
+            moved = db.execute(update(OutboxMessage)
+                               .where(OutboxMessage.id == row.id, OutboxMessage.response_code == row.response_code)
+                               .values(response_code=None).execution_options(synchronize_session=False))
+            if moved.rowcount == 1:
+                code = row.response_code
+        enqueue(db, platform=row.platform, kind="update_card", recipients=others, reply=card,
+                response_code=code, ref=card_id)
+        n += 1
+    return n
+
+
+def scope_filter(person: Person, *roles: Role):
+    """SQL condition: the case's unit lies under one of `person`'s scopes for `roles`."""
+    paths = [r.unit.path for r in person.roles if Role(r.role) in roles and r.unit is not None]
+    if not paths:
+        return None
+    return or_(*[Unit.path.like(f"{p}%") for p in paths])
+
+
+def cases_in_scope(db: Session, person: Person, states: Sequence[str], *roles: Role, limit: int = 50) -> list[Case]:
+    cond = scope_filter(person, *roles)
+    if cond is None:
+        return []
+    return list(db.scalars(select(Case).join(Unit, Case.unit_id == Unit.id)
+                           .where(Case.state.in_(list(states)), cond).order_by(Case.id).limit(limit)))

@@ -1,0 +1,141 @@
+"""What talk messages look like: the confirmation card, saved notice, history, details, coverage.
+
+Cards travel through the outbox (a database table, stored as JSON) on WeCom and DingTalk, so no
+card carries summary or needs text: the confirmation card shows lengths, and the summary is
+echoed (shortened) in the passive text reply, which is never stored. Note text is shown only in
+passive text replies kept under WeCom's 2,048-byte limit (history lines are shortened, details
+are paged), so it is never split into outbox rows either.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.callbacks import CallbackData
+from bot.messages import Button, Card
+from models.coverage import TeamCoverage
+from models.talk import CATEGORY_LABELS, FLAG_LABELS, KIND_LABELS, MOOD_LABELS, Category, Flag, Mood, Talk, TalkKind
+
+from dataclasses import dataclass
+
+__all__ = ["TalkConfirm", "confirm_card", "saved_text", "history_text", "detail_pages", "coverage_text",
+           "label", "PAGE_CHARS", "preview"]
+
+PAGE_CHARS = 550          # ≤ 1,650 bytes of CJK text per detail page: stays one passive reply
+HISTORY_SNIPPET = 36
+
+
+@dataclass(frozen=True)
+class TalkConfirm(CallbackData):
+    """保存 / 返回 / 取消 on the confirmation card; bound to the dialog instance (stale cards refused)."""
+
+    prefix = "tk"
+    form_id: str
+    op: str
+
+
+def label(kind: str, value: str | None) -> str:
+    if value is None:
+        return "—"
+    table = {"kind": (TalkKind, KIND_LABELS), "mood": (Mood, MOOD_LABELS), "flag": (Flag, FLAG_LABELS),
+             "category": (Category, CATEGORY_LABELS)}[kind]
+    try:
+        return table[1][table[0](value)]
+    except ValueError:
+        return value
+
+
+def preview(text: str | None, n: int) -> str:
+    if not text:
+        return ""
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def confirm_card(form_id: str, *, subject: str, kind: str, mood: str, flag: str, category: str | None,
+                 summary_len: int, needs_len: int, follows_up_id: int | None, editing: int | None,
+                 hint: str = "") -> Card:
+    fields = [("对象", subject), ("类型", label("kind", kind)), ("思想状态", label("mood", mood)),
+              ("标记", label("flag", flag) + (f"（{label('category', category)}）" if flag != "none" else "")),
+              ("谈话内容", f"{summary_len} 字"), ("需求", f"{needs_len} 字" if needs_len else "无")]
+    if follows_up_id:
+        fields.append(("跟进", f"谈话 #{follows_up_id}"))
+    body = "请核对后保存。内容保存后加密存储，卡片中不显示正文。"
+    if editing:
+        body = f"修改谈话 #{editing}：" + body
+    if hint:
+        body += "\n" + hint
+    buttons = (Button("保存", TalkConfirm(form_id, "save").pack(), 1),
+               Button("返回", TalkConfirm(form_id, "back").pack(), 2),
+               Button("取消", TalkConfirm(form_id, "cancel").pack(), 3))
+    return Card(title="确认谈话记录" if not editing else "确认修改谈话", body=body, fields=tuple(fields),
+                buttons=buttons, card_id=f"tk_{form_id}")
+
+
+def local_date(moment: datetime, tz: str) -> str:
+    return moment.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d")
+
+
+def local_time(moment: datetime, tz: str) -> str:
+    return moment.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def saved_text(talk: Talk, subject_name: str, tz: str, edit_hours: int, edited: bool = False) -> str:
+    head = f"已修改谈话 #{talk.id}（第 {talk.version} 版）" if edited else f"已保存谈话 #{talk.id}"
+    lines = [f"{head}：{subject_name}，{label('kind', talk.kind)}，{local_date(talk.occurred_at, tz)}，"
+             f"{talk.quarter}。"]
+    if talk.flag != Flag.NONE.value:
+        lines.append(f"已标记为「{label('flag', talk.flag)}·{label('category', talk.category)}」，支部书记会收到提醒。")
+    lines.append(f"{edit_hours} 小时内可发送“修改谈话 {talk.id}”修改。")
+    return "\n".join(lines)
+
+
+def history_text(subject_name: str, talks: list[Talk], tz: str, more: int) -> str:
+    """One line per talk with a shortened summary; the caller audits every talk shown."""
+    lines = [f"{subject_name} 的谈话记录（共 {len(talks) + more} 条，显示最近 {len(talks)} 条）："]
+    for t in talks:
+        flag = f" [{label('flag', t.flag)}·{label('category', t.category)}]" if t.flag != Flag.NONE.value else ""
+        follow = f" 跟进#{t.follows_up_id}" if t.follows_up_id else ""
+        lines.append(f"#{t.id} {local_date(t.occurred_at, tz)} {label('kind', t.kind)} "
+                     f"{label('mood', t.mood)}{flag}{follow}（{t.author.name}）\n  {preview(t.summary, HISTORY_SNIPPET)}")
+    lines.append("发送“谈话详情 编号”查看全文。")
+    return "\n".join(lines)
+
+
+def detail_pages(talk: Talk, tz: str) -> list[str]:
+    """The full talk as pages of at most PAGE_CHARS characters of note text."""
+    head = [f"谈话 #{talk.id}：{talk.subject.name}（记录人 {talk.author.name}）",
+            f"时间：{local_time(talk.occurred_at, tz)}（{talk.quarter}） 类型：{label('kind', talk.kind)}",
+            f"思想状态：{label('mood', talk.mood)} 标记：{label('flag', talk.flag)}"
+            + (f"·{label('category', talk.category)}" if talk.flag != Flag.NONE.value else "")
+            + (f" 跟进：#{talk.follows_up_id}" if talk.follows_up_id else "")
+            + (f" 版本：{talk.version}" if talk.version > 1 else "")]
+    body = f"内容：{talk.summary}" + (f"\n需求：{talk.needs}" if talk.needs else "")
+    chunks = [body[i:i + PAGE_CHARS] for i in range(0, len(body), PAGE_CHARS)] or [""]
+    pages = []
+    for n, chunk in enumerate(chunks, 1):
+        page = ("\n".join(head) + "\n" if n == 1 else f"谈话 #{talk.id}（续）\n") + chunk
+        if len(chunks) > 1:
+            page += f"\n（第 {n}/{len(chunks)} 页" + (f"，发送“谈话详情 {talk.id} {n + 1}”看下一页）" if n < len(chunks) else "）")
+        pages.append(page)
+    return pages
+
+
+def coverage_text(quarter: str, teams: list[TeamCoverage], tz: str, detailed: bool) -> str:
+    if not teams:
+        return "您名下没有班组。"
+    lines = [f"{quarter} 谈心谈话覆盖情况："]
+    for cov in teams:
+        lines.append(f"【{cov.name}】已谈 {len(cov.talked)}/{cov.total}")
+        if not detailed:
+            if cov.missing:
+                names = "、".join(m.name for m in cov.missing[:8]) + ("等" if len(cov.missing) > 8 else "")
+                lines.append(f"  未谈：{names}")
+            continue
+        for m in cov.members:
+            last = local_date(m.last_talk_at, tz) if m.last_talk_at else "从未"
+            mark = "✓" if m.talked else "✗"
+            lines.append(f"  {mark} {m.name}  最近一次：{last}")
+    if detailed and any(c.missing for c in teams):
+        lines.append("发送“谈话 姓名”开始记录。")
+    return "\n".join(lines)

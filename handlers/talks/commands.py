@@ -1,0 +1,236 @@
+"""Chat commands of the talks domain: 谈话/talk, 走访/visit, 修改谈话/edit, 我的班组/team,
+谈话记录/history, 谈话详情/view, and the buttons of the confirmation card."""
+from __future__ import annotations
+
+from bot.context import Context
+from bot.forms import Invalid
+from bot.router import Router
+from models.coverage import current_quarter, team_coverage, team_ids_for
+from models.enums import Role
+from models.policy import can
+from models.talk import Flag, Talk, TalkKind
+
+from . import service
+from .cards import TalkConfirm, coverage_text, detail_pages, history_text
+from .form import TALK_FORM, edit_hours, person_label, refusal_text, seal_checked, sync_history, talk_form
+from .vocab import TAG_HELP, parse_one_line
+
+router = Router("talks")
+router.form(talk_form)
+
+USAGE = "例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬"
+HISTORY_LIMIT = 8
+
+
+def _may_record(ctx: Context) -> bool:
+    return can(ctx.person, "talk.record")
+
+
+def _may_read(ctx: Context) -> bool:
+    return can(ctx.person, "talk.read")
+
+
+def _may_cover(ctx: Context) -> bool:
+    return can(ctx.person, "team.coverage")
+
+
+# --- recording --------------------------------------------------------------------------------
+
+@router.command("谈话", "talk", help="记录谈心谈话（逐步引导，或一句话记录）", usage=USAGE, allowed=_may_record)
+def start_talk(ctx: Context, args: str) -> None:
+    """Start the talk dialog, or take a one-line talk to its confirmation card."""
+    begin(ctx, args, TalkKind.QUARTERLY.value, preset_kind=False)
+
+
+@router.command("走访", "visit", help="记录走访/家访", usage="例：走访 张三 稳定 家中老人住院，已慰问",
+                allowed=_may_record)
+def start_visit(ctx: Context, args: str) -> None:
+    """Start the dialog with the kind preset to home visit."""
+    begin(ctx, args, TalkKind.HOME_VISIT.value, preset_kind=True)
+
+
+def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> None:
+    answers: dict = {"kind": default_kind} if preset_kind else {}
+    if not args.strip():
+        start(ctx, answers)
+        return
+    line = parse_one_line(args)
+    if line.problems:
+        ctx.reply("这句话有些部分没看懂：\n· " + "\n· ".join(line.problems) + f"\n{USAGE}\n{TAG_HELP}")
+        return
+    found = service.candidates(ctx.db, ctx.person, line.name)
+    if not found.allowed:
+        if found.refused:
+            ctx.deny("talk.record", found.refused[0], what=refusal_text(found.refused[0], ctx.person))
+        else:
+            ctx.reply(f"在您负责的班组中没有找到“{line.name[:10]}”。请检查姓名，或只发送“谈话”逐步填写。")
+        return
+    if len(found.allowed) == 1:
+        answers["person"] = found.allowed[0].id
+    else:
+        answers["_cands"] = [[p.id, person_label(p)] for p in found.allowed]
+    if line.kind:
+        answers["kind"] = line.kind
+    if line.mood:
+        answers["mood"] = line.mood
+    if line.summary:
+        try:
+            answers["summary"] = seal_checked(ctx, line.summary, "谈话内容")
+        except Invalid as exc:  # too short / too long (the message names lengths only)
+            ctx.reply(str(exc))
+            return
+        # a one-liner with content is complete unless something substantive is missing
+        answers.setdefault("kind", default_kind)
+        answers["needs"] = service.seal(line.needs) if line.needs else ""
+        answers["follows_up"] = line.follows_up_id or 0
+        if line.flag:
+            answers["flag"] = line.flag
+        elif not line.category:
+            answers["flag"] = Flag.NONE.value
+        if line.category:
+            answers["category"] = line.category
+    elif line.flag or line.category or line.needs or line.follows_up_id:
+        ctx.reply("一句话记录需要写上谈话内容。" + USAGE)
+        return
+    if line.follows_up_id and "person" in answers:
+        original = ctx.db.get(Talk, line.follows_up_id)
+        if original is None or original.subject_id != answers["person"] or not can(ctx.person, "talk.read", original):
+            ctx.reply(f"没有找到可跟进的谈话 #{line.follows_up_id}（须是与同一位同志的、您可查看的谈话）。")
+            return
+    start(ctx, answers)
+
+
+def start(ctx: Context, answers: dict) -> None:
+    if ctx.state is not None and ctx.state.form != TALK_FORM:
+        ctx.reply("已结束之前未完成的对话。")
+    talk_form.start(ctx, answers)
+
+
+@router.action(TalkConfirm)
+def press_confirm(ctx: Context, data: TalkConfirm) -> None:
+    """保存 / 返回 / 取消 on the confirmation card of the running dialog."""
+    state = ctx.state
+    if state is None or state.form != TALK_FORM or state.form_id != data.form_id:
+        ctx.reply("这张确认卡片所属的对话已经结束，请重新发送“谈话”。")
+        return
+    if state.step != "confirm":
+        ctx.reply("这张卡片已过期，请按最新的提问回答。")
+        talk_form._ask(ctx, state, talk_form.step(state.step))
+        return
+    if data.op == "save":
+        talk_form.answer(ctx, state, "save")
+        ctx.update_card(_frozen(data.form_id, "已保存"))
+    elif data.op == "back":
+        sync_history(ctx)
+        talk_form.back(ctx, state)
+    else:
+        ctx.state = None
+        ctx.reply(f"已取消「{talk_form.title}」，没有保存任何内容。")
+        ctx.update_card(_frozen(data.form_id, "已取消"))
+
+
+def _frozen(form_id: str, done: str):
+    from bot.messages import Card
+
+    return Card(title="确认谈话记录", body="", card_id=f"tk_{form_id}", done_text=done)
+
+
+# --- editing ----------------------------------------------------------------------------------
+
+@router.command("修改谈话", "edit", help="修改自己记录的谈话（记录后48小时内）", usage="例：修改谈话 12",
+                allowed=_may_record)
+def edit(ctx: Context, args: str) -> None:
+    """Run the dialog prefilled with the talk's current content; the old content becomes a version."""
+    arg = args.strip().lstrip("#")
+    if not arg.isdigit():
+        ctx.reply("请写上谈话编号，例如：修改谈话 12（编号见保存时的回复或“谈话记录 姓名”）。")
+        return
+    talk = ctx.db.get(Talk, int(arg))
+    try:
+        service.check_editable(talk, ctx.person, ctx.now(), edit_hours(ctx))
+    except service.TalkError as exc:
+        ctx.reply(str(exc))
+        return
+    service.read_talk(ctx.db, ctx.person, talk, via=ctx.command or "修改谈话")
+    orig = {"kind": talk.kind, "summary": service.seal(talk.summary), "mood": talk.mood, "flag": talk.flag,
+            "category": talk.category, "needs": service.seal(talk.needs) if talk.needs else ""}
+    ctx.reply(f"修改谈话 #{talk.id}（{talk.subject.name}）。每一步回复“不变”保留原来的内容。")
+    start(ctx, {"person": talk.subject_id, "follows_up": talk.follows_up_id or 0, "_edit": talk.id, "_orig": orig})
+
+
+# --- coverage ---------------------------------------------------------------------------------
+
+@router.command("我的班组", "team", help="本季度班组谈话覆盖情况", allowed=_may_cover)
+def show_team(ctx: Context, args: str) -> None:
+    """This quarter's coverage of the sender's teams (leader: every member; others: who is missing)."""
+    quarter = current_quarter(ctx.now(), ctx.config.timezone)
+    led = team_ids_for(ctx.db, ctx.person, roles=(Role.TEAM_LEADER,))
+    if led:
+        teams = team_coverage(ctx.db, quarter, led)
+        ctx.reply(coverage_text(quarter, teams, ctx.config.timezone, detailed=True))
+        return
+    ids = team_ids_for(ctx.db, ctx.person, roles=(Role.SECRETARY, Role.COMMITTEE))
+    if len(ids) > 30:
+        ctx.reply(f"您的范围内有 {len(ids)} 个班组，请使用统计功能查看汇总。以下为前 30 个：")
+        ids = ids[:30]
+    ctx.reply(coverage_text(quarter, team_coverage(ctx.db, quarter, ids), ctx.config.timezone, detailed=False))
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+@router.command("谈话记录", "history", help="查看某位同志的谈话记录", usage="例：谈话记录 张三", allowed=_may_read)
+def history(ctx: Context, args: str) -> None:
+    """List the talks with a person that the policy lets the sender read; each one shown is audited."""
+    words = args.split()
+    if not words:
+        ctx.reply("请写上姓名，例如：谈话记录 张三")
+        return
+    name, pick = words[0], (int(words[1]) if len(words) > 1 and words[1].isdigit() else None)
+    from models.directory import search_people
+
+    people = search_people(ctx.db, name, limit=8)
+    exact = [p for p in people if p.name == name]
+    people = exact or people
+    if not people:
+        ctx.reply(f"没有找到“{name[:10]}”。")
+        return
+    if len(people) > 1 and pick is None:
+        lines = [f"“{name[:10]}”有 {len(people)} 位相符的同志，请在姓名后加序号，例如“谈话记录 {name[:10]} 1”："]
+        lines += [f"{i}. {person_label(p)}" for i, p in enumerate(people, 1)]
+        ctx.reply("\n".join(lines))
+        return
+    if pick is not None and not 1 <= pick <= len(people):
+        ctx.reply(f"序号应在 1 到 {len(people)} 之间。")
+        return
+    subject = people[(pick or 1) - 1]
+    talks = service.readable_talks(ctx.db, ctx.person, [subject.id])
+    if not talks:
+        ctx.reply(f"没有您可以查看的{subject.name}的谈话记录。")
+        return
+    shown = talks[:HISTORY_LIMIT]
+    for t in shown:
+        service.read_talk(ctx.db, ctx.person, t, via=ctx.command or "谈话记录")
+    ctx.reply(history_text(subject.name, shown, ctx.config.timezone, more=len(talks) - len(shown)))
+
+
+@router.command("谈话详情", "view", help="查看一条谈话的全文", usage="例：谈话详情 12", allowed=_may_read)
+def view(ctx: Context, args: str) -> None:
+    """Show one talk in full (paged), if the policy allows; the read is audited."""
+    words = args.replace("#", " ").split()
+    if not words or not words[0].isdigit():
+        ctx.reply("请写上谈话编号，例如：谈话详情 12")
+        return
+    talk = ctx.db.get(Talk, int(words[0]))
+    if talk is None:
+        ctx.reply(f"没有谈话 #{words[0]}。")
+        return
+    if not ctx.require("talk.read", talk, what=f"您没有查看谈话 #{talk.id} 的权限。"):
+        return
+    pages = detail_pages(talk, ctx.config.timezone)
+    page = int(words[1]) if len(words) > 1 and words[1].isdigit() else 1
+    if not 1 <= page <= len(pages):
+        ctx.reply(f"谈话 #{talk.id} 共 {len(pages)} 页。")
+        return
+    service.read_talk(ctx.db, ctx.person, talk, via=f"{ctx.command or '谈话详情'}#p{page}")
+    ctx.reply(pages[page - 1])
+

@@ -1,0 +1,151 @@
+"""Talk records: create, edit (versions), look up, read with audit. Functions take the session first.
+
+Nothing here logs or raises with note text: summaries and needs only travel inside Talk rows
+(encrypted by EncryptedText) and, during a dialog, as Fernet tokens in the form answers.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from models.audit import audit
+from models.crypto import current_cipher
+from models.directory import search_people
+from models.org import Person, Unit
+from models.policy import can, scopes
+from models.enums import Role
+from models.talk import Flag, Talk, TalkVersion, quarter_of
+
+log = logging.getLogger("lianxin.talks")
+
+__all__ = ["record_talk", "edit_talk", "TalkError", "candidates", "readable_talks", "read_talk",
+           "open_flagged", "edit_deadline", "seal", "unseal", "Candidates"]
+
+
+class TalkError(ValueError):
+    """A user-facing refusal (edit window over, not the author, …); never contains note text."""
+
+
+# --- note text inside dialog state: sealed with the notes cipher (Redis never holds plaintext) --
+
+def seal(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return current_cipher().encrypt(text.encode("utf-8")).decode("ascii")
+
+
+def unseal(token: str | None) -> str | None:
+    if token is None:
+        return None
+    return current_cipher().decrypt(token.encode("ascii")).decode("utf-8")
+
+
+# --- people -----------------------------------------------------------------------------------
+
+@dataclass
+class Candidates:
+    allowed: list[Person]       # matches the author may record a talk with
+    refused: list[Person]       # matches outside the author's teams / branch
+
+
+def candidates(db: Session, author: Person, query: str, limit: int = 8) -> Candidates:
+    """Search by name (exact, partial, pinyin) and split matches by the policy (talk.record)."""
+    paths = [u.path for u in scopes(author, Role.TEAM_LEADER, Role.SECRETARY) if u.path]
+    allowed: list[Person] = []
+    if paths:
+        within = Person.unit_id.in_(select(Unit.id).where(or_(*[Unit.path.like(f"{p}%") for p in paths])))
+        allowed = [p for p in search_people(db, query, limit=limit, within=within) if can(author, "talk.record", p)]
+    refused: list[Person] = []
+    if not allowed:
+        refused = [p for p in search_people(db, query, limit=3) if not can(author, "talk.record", p)]
+    exact = [p for p in allowed if p.name == query.strip()]
+    return Candidates(allowed=exact if len(exact) == 1 else allowed, refused=refused)
+
+
+def open_flagged(db: Session, subject_id: int, limit: int = 4) -> list[Talk]:
+    """Flagged talks with the person that no later talk follows up yet (newest first)."""
+    follow = aliased(Talk)
+    stmt = (select(Talk).where(Talk.subject_id == subject_id, Talk.flag != Flag.NONE.value,
+                               ~exists().where(follow.follows_up_id == Talk.id))
+            .order_by(Talk.occurred_at.desc()).limit(limit))
+    return list(db.scalars(stmt))
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+def record_talk(db: Session, *, author: Person, subject: Person, kind: str, summary: str, mood: str,
+                flag: str, category: str | None, needs: str | None, occurred_at: datetime, tz: str,
+                follows_up_id: int | None = None, via: str = "") -> Talk:
+    """Create a talk (quarter in the company's time zone) and its audit row; the caller emits events."""
+    if not can(author, "talk.record", subject):
+        raise TalkError(f"您不能为{subject.name}记录谈话（不在您负责的范围内）。")
+    if follows_up_id:
+        original = db.get(Talk, follows_up_id)
+        if original is None or original.subject_id != subject.id:
+            raise TalkError(f"跟进的谈话 #{follows_up_id} 不存在或不是与{subject.name}的谈话。")
+    talk = Talk(author_id=author.id, subject_id=subject.id, kind=kind, occurred_at=occurred_at,
+                quarter=quarter_of(occurred_at, tz), summary=summary, mood=mood, flag=flag,
+                category=category if flag != Flag.NONE.value else None, needs=needs or None,
+                follows_up_id=follows_up_id or None, version=1, created_at=occurred_at, updated_at=occurred_at)
+    db.add(talk)
+    db.flush()
+    audit(db, actor_id=author.id, action="create", target_type="talk", target_id=talk.id, via=via,
+          detail=f"subject={subject.id} kind={kind} flag={flag}")
+    log.info("talk.recorded", extra={"talk": talk.id, "author": author.id, "subject": subject.id, "flag": flag})
+    return talk
+
+
+def edit_deadline(talk: Talk, hours: int) -> datetime:
+    return talk.created_at + timedelta(hours=hours)
+
+
+def check_editable(talk: Talk | None, editor: Person, now: datetime, hours: int) -> Talk:
+    if talk is None:
+        raise TalkError("没有这条谈话记录。")
+    if talk.author_id != editor.id:
+        raise TalkError("只有记录人本人可以修改这条谈话。")
+    if now > edit_deadline(talk, hours):
+        raise TalkError(f"谈话只能在记录后 {hours} 小时内修改，这条已超过期限，不能再修改。"
+                        "如有补充，请另记一次谈话并注明“跟进:{talk.id}”。".replace("{talk.id}", str(talk.id)))
+    return talk
+
+
+def edit_talk(db: Session, talk: Talk, *, editor: Person, now: datetime, hours: int, kind: str, summary: str,
+              mood: str, flag: str, category: str | None, needs: str | None, via: str = "") -> Talk:
+    """Keep the current content as a TalkVersion, then apply the new content (author, within the window)."""
+    check_editable(talk, editor, now, hours)
+    db.add(TalkVersion(talk_id=talk.id, version=talk.version, edited_by_id=editor.id, edited_at=now,
+                       kind=talk.kind, summary=talk.summary, mood=talk.mood, flag=talk.flag,
+                       category=talk.category, needs=talk.needs))
+    was_flagged = talk.flag != Flag.NONE.value
+    talk.kind, talk.summary, talk.mood, talk.flag = kind, summary, mood, flag
+    talk.category = category if flag != Flag.NONE.value else None
+    talk.needs = needs or None
+    talk.version += 1
+    talk.updated_at = now
+    db.flush()
+    audit(db, actor_id=editor.id, action="update", target_type="talk", target_id=talk.id, via=via,
+          detail=f"version={talk.version} flag={flag}")
+    log.info("talk.edited", extra={"talk": talk.id, "editor": editor.id, "version": talk.version})
+    talk._newly_flagged = (not was_flagged) and flag != Flag.NONE.value  # type: ignore[attr-defined]
+    return talk
+
+
+# --- reading (every read is audited) ----------------------------------------------------------
+
+def readable_talks(db: Session, reader: Person, subject_ids: list[int], limit: int = 200) -> list[Talk]:
+    """Talks with these people that the policy lets `reader` read, newest first (not yet audited)."""
+    if not subject_ids:
+        return []
+    rows = db.scalars(select(Talk).where(Talk.subject_id.in_(subject_ids))
+                      .order_by(Talk.occurred_at.desc(), Talk.id.desc()).limit(limit))
+    return [t for t in rows if can(reader, "talk.read", t)]
+
+
+def read_talk(db: Session, reader: Person, talk: Talk, via: str) -> None:
+    """Write the audit row for one read of a talk's notes (who, which talk, when, through what)."""
+    audit(db, actor_id=reader.id, action="read", target_type="talk", target_id=talk.id, via=via)

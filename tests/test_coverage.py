@@ -1,0 +1,85 @@
+"""models.coverage on both storage stacks: members, leaders excluded, quarter boundaries in Shanghai."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from models.coverage import (current_quarter, missing_by_team, previous_quarter, quarter_bounds, team_counts,
+                             team_coverage, team_ids_for)
+from models.org import Person, Unit
+from models.talk import Talk, quarter_of
+
+
+def _person(db, userid):
+    return db.scalars(select(Person).where(Person.wecom_userid == userid)).one()
+
+
+def _team(db, name):
+    return db.scalars(select(Unit).where(Unit.name == name)).one()
+
+
+def _talk(db, author, subject, at):
+    db.add(Talk(author_id=author.id, subject_id=subject.id, kind="quarterly", occurred_at=at,
+                quarter=quarter_of(at), summary="内容", mood="stable", flag="none"))
+
+
+def test_quarter_helpers_use_shanghai_boundaries():
+    # 2026-09-30 17:00 UTC is already 2026-10-01 01:00 in Shanghai
+    assert quarter_of(datetime(2026, 9, 30, 17, 0, tzinfo=timezone.utc)) == "2026Q4"
+    assert quarter_of(datetime(2026, 9, 30, 15, 59, tzinfo=timezone.utc)) == "2026Q3"
+    start, end = quarter_bounds("2026Q4")
+    assert start == datetime(2026, 9, 30, 16, 0, tzinfo=timezone.utc)
+    assert end == datetime(2026, 12, 31, 16, 0, tzinfo=timezone.utc)
+    assert previous_quarter("2026Q1") == "2025Q4" and previous_quarter("2026Q3") == "2026Q2"
+    assert current_quarter(datetime(2026, 11, 25, tzinfo=timezone.utc)) == "2026Q4"
+
+
+def test_team_coverage_lists_talked_and_missing_without_the_leader(services):
+    now = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)
+    with services.session_factory() as db:
+        zhouli, zhangsan, lisi = _person(db, "zhouli"), _person(db, "zhangsan"), _person(db, "lisi")
+        _talk(db, zhouli, zhangsan, now)
+        _talk(db, zhouli, zhangsan, datetime(2026, 10, 2, tzinfo=timezone.utc))
+        _talk(db, zhouli, lisi, datetime(2026, 9, 30, 15, 0, tzinfo=timezone.utc))  # Q3 in Shanghai
+        db.commit()
+        team = _team(db, "四车间班组")
+        [cov] = team_coverage(db, "2026Q4", [team.id])
+        names = {m.name for m in cov.members}
+        assert "周丽" not in names and {"张三", "李四", "王五"} <= names  # the leader is not her own member
+        assert cov.leader_ids == [zhouli.id]
+        assert [m.name for m in cov.talked] == ["张三"]
+        assert cov.talked[0].talks_in_quarter == 2 and cov.talked[0].last_talk_at == now
+        lisi_row = next(m for m in cov.members if m.name == "李四")
+        assert not lisi_row.talked and lisi_row.last_talk_at == datetime(2026, 9, 30, 15, 0, tzinfo=timezone.utc)
+        assert cov.total == 6 and len(cov.missing) == 5
+
+        missing = missing_by_team(db, "2026Q4")
+        assert zhangsan.id not in [pid for pid, _ in missing[team.id]]
+        assert (lisi.id, "李四") in missing[team.id]
+        assert len(missing) == 4  # every demo team has someone missing
+        assert team_counts(db, "2026Q4")[team.id] == (6, 1)
+        assert team_counts(db, "2026Q3")[team.id] == (6, 1)
+
+        branch = db.scalars(select(Unit).where(Unit.name == "附件修理党支部")).one()
+        assert set(missing_by_team(db, "2026Q4", branch)) == {_team(db, "部件一班组").id, _team(db, "部件二班组").id}
+        assert len(team_coverage(db, "2026Q4")) == 4
+        assert team_coverage(db, "2026Q4", [team.id], include_leaders=True)[0].total == 7
+
+
+def test_team_ids_for_roles(services):
+    with services.session_factory() as db:
+        assert team_ids_for(db, _person(db, "zhouli")) == [_team(db, "四车间班组").id]
+        assert len(team_ids_for(db, _person(db, "liqiang"))) == 2
+        assert len(team_ids_for(db, _person(db, "wangwei"))) == 4
+        assert team_ids_for(db, _person(db, "zhangsan")) == []
+
+
+def test_inactive_people_and_empty_selection(services):
+    with services.session_factory() as db:
+        wangwu = _person(db, "wangwu")
+        wangwu.active = False
+        db.commit()
+        team = _team(db, "四车间班组")
+        assert (wangwu.id, "王五") not in missing_by_team(db, "2026Q4", team_ids=[team.id])[team.id]
+        assert team_coverage(db, "2026Q4", []) == []

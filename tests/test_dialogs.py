@@ -1,0 +1,155 @@
+"""Dialog engine: a declared form continues across app instances; cancel, back, stale cards, expiry."""
+from __future__ import annotations
+
+import pytest
+
+from bot.app import create_app
+from bot.forms import Form, Invalid, Step, choice_card, pick_option
+from bot.router import Registry, Router
+from bot.services import build_services
+from handlers import build_registry
+from tests.conftest import make_config
+from tests.helpers import WeComPlatform
+
+COLOURS = [("red", "红"), ("blue", "蓝")]
+saved: list[dict] = []
+
+
+def _ask_name(ctx, answers):
+    return "请问您的昵称？"
+
+
+def _parse_name(ctx, text, answers):
+    if len(text) < 2:
+        raise Invalid("昵称至少两个字。")
+    return text
+
+
+def _ask_colour(ctx, answers):
+    return choice_card(ctx, "喜欢的颜色？", COLOURS)
+
+
+def _parse_colour(ctx, text, answers):
+    return pick_option(text, COLOURS)
+
+
+def _ask_note(ctx, answers):
+    return "最后，说一句话："
+
+
+def _done(ctx, answers):
+    saved.append(dict(answers))
+    ctx.reply(f"已保存：{answers['name']}/{answers['colour']}/{answers['note']}")
+
+
+survey = Form(name="test.survey", title="测试问卷", steps=[
+    Step("name", _ask_name, _parse_name),
+    Step("colour", _ask_colour, _parse_colour),
+    Step("note", _ask_note, lambda ctx, t, a: t),
+], done=_done)
+
+router = Router("test-dialogs")
+router.form(survey)
+
+
+@router.command("问卷", "survey", help="测试问卷")
+def start_survey(ctx, args):
+    ctx.start_form("test.survey")
+
+
+def registry() -> Registry:
+    base = build_registry()
+    return Registry([*base.routers, router])
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    saved.clear()
+
+
+@pytest.fixture
+def two_apps(stack, clock):
+    """Two app instances (own engines, services, stores) sharing one database and one Redis."""
+    from bot.demo import seed_demo
+    from models.db import make_engine, make_session_factory, session_scope
+
+    engine, r = stack
+    url = engine.url.render_as_string(hide_password=False)
+    config = make_config(url)
+    with session_scope(make_session_factory(engine)) as db:
+        seed_demo(db)
+    apps = []
+    for _ in range(2):
+        svc = build_services(config, redis_client=r, clock=clock, engine=make_engine(url))
+        svc.dispatcher.registry = registry()
+        app = create_app(config, services=svc)
+        apps.append(WeComPlatform(app.test_client(), config, clock))
+    yield apps
+    for platform in apps:
+        platform.client.application.extensions["lianxin"].engine.dispose()
+
+
+def queued_card_titles(platform: WeComPlatform, user: str) -> list[str]:
+    """Cards cannot be a passive WeCom reply: they wait in the outbox for message/send."""
+    from sqlalchemy import select
+    from models.outbox import OutboxMessage
+
+    svc = platform.client.application.extensions["lianxin"]
+    with svc.session_factory() as db:
+        rows = db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        return [r.payload["title"] for r in rows if user in r.recipients and r.payload["type"] == "card"]
+
+
+def test_dialog_continues_across_two_app_instances(two_apps):
+    a, b = two_apps
+    assert "昵称" in a.say("zhangsan", "问卷")
+    assert b.say("zhangsan", "小张") == ""                  # instance B continues: the next question is a card
+    assert queued_card_titles(b, "zhangsan") == ["喜欢的颜色？"]
+    assert "说一句话" in a.say("zhangsan", "2")             # typed number picks option 2 on instance A
+    assert "已保存：小张/blue/你好" in b.say("zhangsan", "你好")
+    assert saved == [{"name": "小张", "colour": "blue", "note": "你好"}]
+
+
+def test_invalid_answer_reasks_and_back_and_cancel(two_apps):
+    a, b = two_apps
+    a.say("lisi", "survey")
+    assert "至少两个字" in b.say("lisi", "x")
+    a.say("lisi", "老李")
+    assert "昵称" in b.say("lisi", "返回")                   # back to the first question
+    a.say("lisi", "李老师")
+    reply = b.say("lisi", "取消")
+    assert "已取消「测试问卷」" in reply
+    assert "没有听懂" in a.say("lisi", "2")                 # the dialog is really gone
+    assert saved == []
+
+
+@pytest.fixture
+def sim_with_survey(sim, services):
+    services.dispatcher.registry = registry()
+    return sim
+
+
+def test_stale_card_button_is_refused(sim_with_survey, services):
+    sim = sim_with_survey
+    sim.say("wangwu", "问卷")
+    sim.say("wangwu", "老王")
+    old_card = sim.last_cards["wangwu"]
+    sim.say("wangwu", "返回")
+    sim.say("wangwu", "王老师")                          # the colour question again, same dialog
+    out = sim.press("wangwu", "红", card=old_card)       # same dialog and step: the earlier card still answers it
+    assert "说一句话" in out.text
+    sim.say("wangwu", "取消")
+    sim.say("wangwu", "问卷")
+    sim.say("wangwu", "王五")
+    out = sim.press("wangwu", "蓝", card=old_card)       # card from the cancelled dialog
+    assert "已过期" in out.text
+    assert saved == []
+
+
+def test_idle_dialog_expires_with_a_notice(sim_with_survey, services):
+    sim = sim_with_survey
+    sim.say("zhaoliu", "问卷")
+    services.redis.delete("conv:sim:zhaoliu")           # what the TTL does after conversation.ttl_seconds
+    out = sim.say("zhaoliu", "老赵")
+    assert "因长时间未操作已自动结束" in out.text
+    assert saved == []

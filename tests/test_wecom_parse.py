@@ -1,0 +1,53 @@
+"""Parsing decrypted WeCom messages into the internal model (incl. template_card_event)."""
+from __future__ import annotations
+
+from bot.adapters.wecom import _safe_parse, delivery_key, parse_incoming
+
+# the official template_card_event sample (path/90240), both spellings of OptionIds accepted
+CARD_EVENT = """<xml>
+<ToUserName><![CDATA[toUser]]></ToUserName>
+<FromUserName><![CDATA[FromUser]]></FromUserName>
+<CreateTime>123456789</CreateTime>
+<MsgType><![CDATA[event]]></MsgType>
+<Event><![CDATA[template_card_event]]></Event>
+<EventKey><![CDATA[key111]]></EventKey>
+<TaskId><![CDATA[taskid111]]></TaskId>
+<CardType><![CDATA[text_notice]]></CardType>
+<ResponseCode><![CDATA[ResponseCode]]></ResponseCode>
+<AgentID>1</AgentID>
+<SelectedItems>
+    <SelectedItem>
+        <QuestionKey><![CDATA[QuestionKey1]]></QuestionKey>
+        <OptionIds>
+            <OptionId><![CDATA[OptionId1]]></OptionId>
+            <OptionId><![CDATA[OptionId2]]></OptionId>
+        </OptionIds>
+    </SelectedItem>
+</SelectedItems>
+</xml>"""
+
+
+def test_template_card_event_becomes_a_card_action():
+    inc = parse_incoming(_safe_parse(CARD_EVENT))
+    assert inc.platform == "wecom" and inc.user_id == "FromUser"
+    assert inc.action == "key111" and inc.card_id == "taskid111" and inc.response_code == "ResponseCode"
+    assert inc.text is None and inc.time.timestamp() == 123456789
+
+
+def test_event_delivery_key_includes_event_key_and_task():
+    a = _safe_parse(CARD_EVENT)
+    b = dict(a, EventKey="key222")
+    assert delivery_key(a) != delivery_key(b)          # two clicks in the same second are both handled
+    assert delivery_key(a) == delivery_key(dict(a))    # a retried delivery maps to the same key
+
+
+def test_menu_click_is_typed_text_and_other_events_are_ignored():
+    click = _safe_parse("<xml><FromUserName>u1</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType>"
+                        "<Event>click</Event><EventKey>待办</EventKey></xml>")
+    assert parse_incoming(click).text == "待办"
+    enter = _safe_parse("<xml><FromUserName>u1</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType>"
+                        "<Event>enter_agent</Event></xml>")
+    assert parse_incoming(enter) is None
+    image = _safe_parse("<xml><FromUserName>u1</FromUserName><CreateTime>1</CreateTime><MsgType>image</MsgType>"
+                        "<MsgId>5</MsgId></xml>")
+    assert parse_incoming(image) is None
