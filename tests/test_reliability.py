@@ -470,3 +470,28 @@ def test_a_dialog_left_idle_past_its_ttl_is_reported_once(sim_with_dialog, servi
     first = sim.say("zhangsan", "我的信息").text
     assert "「可靠性测试」对话因长时间未操作已自动结束" in first and "张三" in first
     assert "自动结束" not in sim.say("zhangsan", "我的信息").text
+
+
+# --- commit durability: only read-only messages skip the WAL flush ----------------------------------
+
+def test_only_read_only_messages_commit_without_waiting_for_the_disk(sim_with_dialog, services):
+    if services.engine.dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is a PostgreSQL setting")
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    listener = lambda conn, cur, statement, *a: seen.append(statement)  # noqa: E731
+    event.listen(services.engine, "before_cursor_execute", listener)
+    try:
+        def relaxed(text: str) -> bool:
+            seen.clear()
+            sim_with_dialog.say("zhangsan", text)
+            return any("synchronous_commit TO OFF" in s for s in seen)
+
+        assert not relaxed("帮助")           # the first message of the day writes the active-day row
+        assert relaxed("我的信息")            # read-only: only the delivery row was written
+        assert relaxed("开始测试")            # dialog state lives in Redis: still read-only in SQL
+        assert relaxed("甲")
+        assert not relaxed("乙")              # finishing writes an audit row: durable commit
+    finally:
+        event.remove(services.engine, "before_cursor_execute", listener)
