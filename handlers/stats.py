@@ -87,7 +87,7 @@ def stats(ctx: Context, args: str) -> None:
         unit = found
     if unit is None or not ctx.require("stats.view", unit, what="抱歉，您无权查看该单位的统计。"):
         return
-    summary = scope_summary(ctx.db, unit, quarter, ctx.config.timezone)
+    summary = scope_summary(ctx.db, unit, quarter, ctx.config.timezone, now=ctx.now(), config=ctx.config)
     ctx.audit("read", "stats", unit.id, detail=quarter)
     link = login_link(ctx.config, ctx.person.id, unit_id=unit.id, quarter=quarter)
     ttl = ctx.config.get("security.login_link_ttl_seconds", int, 900)
