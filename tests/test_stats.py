@@ -281,3 +281,11 @@ def test_kpi_of_a_branch_for_the_annual_review(seeded):
         # branch B: 5/10 in Q4 only; case 3 not judged yet; M2 13 assigned, 1 studied (Q3's M3: 13 assigned, 1 studied)
         assert b == {"coverage": (5, 40), "flags_ack_sla": (0, 0), "care_closed": (0, 0), "activities": (0, 4),
                      "participation": (1, 13), "learning": (2, 26)}
+
+
+def test_kpi_command_for_the_committee_only(seeded, sim):
+    text = sim.say("wangwei", "述职评议 2026").text
+    assert "2026 年述职评议指标（技术公司党委）" in text
+    assert "· 外航维修党支部：谈心谈话覆盖率 5/44（11%）；预警按时确认率 1/2（50%）；关爱帮扶结案率 0/2（0%）" in text
+    assert "开展活动数（每季度） 0.5；活动参与率 3/14（21%）；学习完成率 2/28（7%）" in text
+    assert "仅对有相应职责的同志开放" in sim.say("liqiang", "述职评议").text
