@@ -8,6 +8,8 @@ are paged), so it is never split into outbox rows either.
 """
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,8 +17,6 @@ from bot.callbacks import CallbackData
 from bot.messages import Button, Card
 from models.coverage import TeamCoverage
 from models.talk import CATEGORY_LABELS, FLAG_LABELS, KIND_LABELS, MOOD_LABELS, Category, Flag, Mood, Talk, TalkKind
-
-from dataclasses import dataclass
 
 __all__ = ["TalkConfirm", "confirm_card", "saved_text", "history_text", "detail_pages", "coverage_text",
            "label", "PAGE_CHARS", "preview"]
@@ -69,7 +69,7 @@ def confirm_card(form_id: str, *, subject: str, kind: str, mood: str, flag: str,
                Button("返回", TalkConfirm(form_id, "back").pack(), 2),
                Button("取消", TalkConfirm(form_id, "cancel").pack(), 3))
     return Card(title="确认谈话记录" if not editing else "确认修改谈话", body=body, fields=tuple(fields),
-                buttons=buttons, card_id=f"tk_{form_id}")
+                buttons=buttons, card_id=f"tk_{form_id}_{uuid.uuid4().hex[:6]}")  # WeCom task ids never repeat
 
 
 def local_date(moment: datetime, tz: str) -> str:
