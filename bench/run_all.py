@@ -75,9 +75,16 @@ def _medians(prefix: str):
     pat = re.compile(r"^\s*(?P<label>.+?)\s+median\s+(?P<med>[\d.]+) ms(?:\s+p95\s+(?P<p95>[\d.]+) ms)?"
                      r"\s+max\s+(?P<max>[\d.]+) ms")
 
+    header = re.compile(r"^(?P<scope>[^\s:][^:]{0,40}): .*rows per")
+
     def parse_(out: str) -> list[dict]:
         rows = []
+        scope = ""
         for line in out.splitlines():
+            h = header.match(line)
+            if h:
+                scope = _slug(h["scope"]) + "."
+                continue
             m = pat.match(line)
             if not m:
                 continue
@@ -86,7 +93,7 @@ def _medians(prefix: str):
             v = re.search(r"\b(OK|OVER GOAL)\b", line)
             goal = f"<{g[1]}" if g else "-"
             ok = None if not v else v[1] == "OK"
-            rows.append(_row(f"{prefix}.{_slug(m['label'])}", value, "ms p95" if m["p95"] else "ms max", goal, ok))
+            rows.append(_row(f"{prefix}.{scope}{_slug(m['label'])}", value, "ms p95" if m["p95"] else "ms max", goal, ok))
         return rows
     return parse_
 
