@@ -200,6 +200,14 @@ def text_xml(user: str, content: str, msg_id: int, create: int) -> str:
             f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>")
 
 
+def card_event_xml(user: str, key: str, task_id: str, create: int) -> str:
+    return (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
+            f"<CreateTime>{create}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[template_card_event]]></Event><EventKey><![CDATA[{key}]]></EventKey>"
+            f"<TaskId><![CDATA[{task_id}]]></TaskId><CardType><![CDATA[button_interaction]]></CardType>"
+            f"<ResponseCode><![CDATA[RC{uuid.uuid4().hex[:8]}]]></ResponseCode><AgentID>1000002</AgentID></xml>")
+
+
 @dataclass
 class Payload:
     path: str      # /wecom/callback?msg_signature=..&timestamp=..&nonce=..
@@ -207,10 +215,12 @@ class Payload:
     msg_id: int
 
 
-def make_payloads(n: int, pairs: Sequence[tuple[str, str]], path: str = "/wecom/callback") -> list[Payload]:
+def make_payloads(n: int, pairs: Sequence[tuple[str, str]], path: str = "/wecom/callback",
+                  clicks: bool = False) -> list[Payload]:
     """n unique, correctly signed WeCom text callbacks with a fresh timestamp (valid ±300 s).
 
     `pairs` are (user, text) cycled through; "{i}" in a text becomes the payload's index.
+    With clicks=True the pairs are (user, button key) and the payloads are template_card_events.
     """
     import xmltodict
     from wechatpy.enterprise.crypto import WeChatCrypto
@@ -222,7 +232,10 @@ def make_payloads(n: int, pairs: Sequence[tuple[str, str]], path: str = "/wecom/
         msg_id = next(_msgids)
         nonce = uuid.uuid4().hex[:12]
         user, text = pairs[i % len(pairs)]
-        plain = text_xml(user, text.replace("{i}", str(i)), msg_id, now)
+        if clicks:
+            plain = card_event_xml(user, text, f"task{msg_id}", now)
+        else:
+            plain = text_xml(user, text.replace("{i}", str(i)), msg_id, now)
         envelope = crypto.encrypt_message(plain, nonce, str(now))
         doc = xmltodict.parse(envelope)["xml"]
         body = (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><AgentID><![CDATA[1000002]]></AgentID>"
@@ -242,6 +255,16 @@ class LoadResult:
     latencies: list = field(default_factory=list)   # seconds, successful requests
     elapsed: float = 0.0
     empty_bodies: int = 0
+
+    def merge(self, other: "LoadResult") -> "LoadResult":
+        self.sent += other.sent
+        self.ok += other.ok
+        for k, v in other.statuses.items():
+            self.statuses[k] = self.statuses.get(k, 0) + v
+        self.latencies += other.latencies
+        self.elapsed += other.elapsed
+        self.empty_bodies += other.empty_bodies
+        return self
 
     @property
     def rps(self) -> float:

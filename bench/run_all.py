@@ -23,16 +23,83 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-# (key, script, what it measures, timeout seconds)
+# (key, script, what it measures, timeout seconds, extra arguments)
 SCRIPTS = [
-    ("floor", "bench_floor.py", "decrypt + verify + parse in-process", 120),
-    ("webhook", "bench_webhook.py", "webhook under gunicorn vs echo bot", 1200),
-    ("signup", "bench_signup_storm.py", "sign-up storm: 2,000 clicks, 50 seats", 300),
-    ("reminders", "bench_reminders.py", "reminder computation at company scale", 300),
-    ("import", "bench_import.py", "roster import", 300),
-    ("coverage", "bench_coverage.py", "talk coverage query", 300),
-    ("dashboard", "bench_dashboard.py", "dashboard", 300),
+    ("floor", "bench_floor.py", "decrypt + verify + parse in-process", 120, []),
+    ("webhook", "bench_webhook.py", "webhook under gunicorn vs echo bot", 1800, []),
+    ("signup", "bench_signup_storm.py", "sign-up storm: 2,000 clicks, 50 seats (PostgreSQL)", 600, ["--db", "postgres"]),
+    ("reminders", "bench_reminders.py", "reminder computation at company scale", 900, []),
+    ("import", "bench_import.py", "roster import", 600, []),
+    ("coverage", "bench_coverage.py", "talk coverage queries", 900, []),
+    ("dashboard", "bench_dashboard.py", "dashboard queries", 900, []),
 ]
+
+
+# Adapters for scripts written before the BENCH convention: their own summary lines → figures.
+def _row(name, value, unit, goal="-", ok=None):
+    return {"name": name, "value": str(value), "unit": unit, "goal": goal,
+            "ok": "-" if ok is None else ("yes" if ok else "no")}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z\u4e00-\u9fff]+", "_", text.strip()).strip("_")[:40]
+
+
+def _signup(out: str) -> list[dict]:
+    for line in out.splitlines():
+        if "confirmed=" in line and "total_s=" in line:
+            kv = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            total, confirmed = float(kv["total_s"]), int(kv["confirmed"])
+            return [_row("signup.total", total, "s", "<5", total < 5),
+                    _row("signup.confirmed", confirmed, "seats", "=50", confirmed == 50),
+                    _row("signup.p99", kv.get("p99_ms", "?"), "ms"),
+                    _row("signup.clicks_per_s", kv.get("clicks_per_s", "?"), "clicks/s")]
+    return []
+
+
+def _reminders(out: str) -> list[dict]:
+    rows = []
+    for m in re.finditer(r"\[(\w+)\] compute_reminders: best ([\d.]+) s, median ([\d.]+) s", out):
+        rows.append(_row(f"reminders.{m[1]}_compute", m[3], "s", "<1", float(m[3]) < 1))
+    for m in re.finditer(r"\[(\w+)\] whole job.*?median ([\d.]+) s", out):
+        rows.append(_row(f"reminders.{m[1]}_job", m[2], "s"))
+    return rows
+
+
+def _import(out: str) -> list[dict]:
+    m = re.search(r"RESULT people=(\d+) first=([\d.]+)s reimport=([\d.]+)s", out)
+    return [_row("import.first", m[2], f"s/{m[1]} people"), _row("import.reimport", m[3], "s")] if m else []
+
+
+def _medians(prefix: str):
+    pat = re.compile(r"^\s*(?P<label>.+?)\s+median\s+(?P<med>[\d.]+) ms(?:\s+p95\s+(?P<p95>[\d.]+) ms)?"
+                     r"\s+max\s+(?P<max>[\d.]+) ms")
+
+    header = re.compile(r"^(?P<scope>[^\s:][^:]{0,40}): .*rows per")
+
+    def parse_(out: str) -> list[dict]:
+        rows = []
+        scope = ""
+        for line in out.splitlines():
+            h = header.match(line)
+            if h:
+                scope = _slug(h["scope"]) + "."
+                continue
+            m = pat.match(line)
+            if not m:
+                continue
+            value = m["p95"] or m["max"]
+            g = re.search(r"\(goal < ([\d.]+) ms\)", line)
+            v = re.search(r"\b(OK|OVER GOAL)\b", line)
+            goal = f"<{g[1]}" if g else "-"
+            ok = None if not v else v[1] == "OK"
+            rows.append(_row(f"{prefix}.{scope}{_slug(m['label'])}", value, "ms p95" if m["p95"] else "ms max", goal, ok))
+        return rows
+    return parse_
+
+
+ADAPTERS = {"signup": _signup, "reminders": _reminders, "import": _import,
+            "coverage": _medians("coverage"), "dashboard": _medians("dashboard")}
 
 LINE = re.compile(r"^BENCH\s+(?P<name>[^=\s]+)=(?P<value>\S*)\s*(?P<unit>.*?)\s+goal=(?P<goal>\S*)\s+ok=(?P<ok>\S+)\s*$")
 
@@ -46,10 +113,11 @@ def parse(output: str) -> list[dict]:
     return rows
 
 
-def run_script(script: Path, timeout: int, env: dict, verbose: bool) -> tuple[str, list[dict], float]:
+def run_script(key: str, script: Path, timeout: int, env: dict, verbose: bool,
+               extra: list[str]) -> tuple[str, list[dict], float]:
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, str(script), *extra], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
@@ -58,6 +126,11 @@ def run_script(script: Path, timeout: int, env: dict, verbose: bool) -> tuple[st
     if verbose:
         print(f"--- {script.name} (exit {proc.returncode}, {took:.0f}s)\n{proc.stdout}{proc.stderr}", flush=True)
     rows = parse(proc.stdout)
+    if not rows and key in ADAPTERS:
+        try:
+            rows = ADAPTERS[key](proc.stdout)
+        except Exception as exc:  # an adapter must never hide the script's own result
+            print(f"{key}: could not read its output ({exc!r})", file=sys.stderr)
     if proc.returncode == 3:
         reason = next((l for l in proc.stdout.splitlines() if l.startswith("SKIP")), "skipped")
         return reason, rows, took
@@ -83,7 +156,7 @@ def main() -> int:
     table: list[tuple[str, str, str, str, str, str]] = []
     notes: list[str] = []
     missed = 0
-    for key, name, what, timeout in SCRIPTS:
+    for key, name, what, timeout, extra in SCRIPTS:
         if args.only and key not in args.only:
             continue
         script = HERE / name
@@ -91,7 +164,7 @@ def main() -> int:
             table.append((key, "—", "not available", "", "", ""))
             continue
         print(f"running {name} ({what}) …", file=sys.stderr, flush=True)
-        status, rows, took = run_script(script, timeout, env, args.verbose)
+        status, rows, took = run_script(key, script, timeout, env, args.verbose, extra)
         if status != "ok":
             notes.append(f"{key}: {status}")
         if not rows:

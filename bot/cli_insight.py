@@ -50,16 +50,19 @@ def add_sheet(wb, title: str, headers: Sequence[str], rows: Iterable[Sequence[An
     return ws
 
 
-def build_workbook(db, unit, quarter: str, tz: str = "Asia/Shanghai"):
+def build_workbook(db, unit, quarter: str, tz: str = "Asia/Shanghai", *, now=None, config=None):
     """The workbook for `unit`'s subtree and `quarter` (sheets in SHEETS order, plus cases/activities when present)."""
     from openpyxl import Workbook
 
     from models import stats
     from models.talk import CATEGORY_LABELS, FLAG_LABELS, Category, Flag
 
+    from datetime import datetime, timezone
+
+    now = now or datetime.now(timezone.utc)
     wb = Workbook()
     wb.remove(wb.active)
-    summary = stats.scope_summary(db, unit, quarter, tz)
+    summary = stats.scope_summary(db, unit, quarter, tz, now=now, config=config)
     team_rows = stats.coverage(db, unit, quarter, "team")
     branch_rows = stats.coverage(db, unit, quarter, "branch")
     learning_total, learning_rows = stats.learning_completion(db, unit, quarter, "branch")
@@ -115,6 +118,14 @@ def build_workbook(db, unit, quarter: str, tz: str = "Asia/Shanghai"):
                 summary.active[0] / summary.active[1] if summary.active[1] else 0.0)], pct_columns=[3])
     for title, headers, rows, pct in summary.extra.get("sheets", []):
         add_sheet(wb, title, headers, rows, pct_columns=pct)
+    year = int(quarter[:4])
+    if unit.kind == "branch":
+        per_branch = [(unit, stats.kpi(db, unit, year, now, config))]
+    else:
+        per_branch = stats.kpi_by_branch(db, unit, year, now, config)
+    add_sheet(wb, f"述职评议指标{year}", ["支部", "指标", "分子", "分母", "比率", "口径"],
+              [(b.name, i.label, i.numerator, i.denominator, i.rate if i.rate is not None else "—", i.definition)
+               for b, inds in per_branch for i in inds], pct_columns=[4])
     return wb
 
 
@@ -137,9 +148,13 @@ def register(cli: click.Group) -> None:
     @click.option("--quarter", default=None, help="季度，例如 2026Q4（默认本季度）")
     @click.option("--xlsx", "xlsx_path", required=True, type=click.Path(dir_okay=False, writable=True),
                   help="输出的 Excel 文件")
+    @click.option("--as-of", "as_of", default=None,
+                  help="judge SLAs and held activities as of this moment (ISO 8601, default now), for reproducible reports")
     @click.pass_obj
-    def report(obj, unit_name: str, quarter: str | None, xlsx_path: str) -> None:
+    def report(obj, unit_name: str, quarter: str | None, xlsx_path: str, as_of: str | None) -> None:
         """Export a unit's quarterly statistics to an Excel workbook."""
+        from datetime import datetime, timezone
+
         from models.coverage import current_quarter, previous_quarter
         from models.db import make_engine, make_session_factory
 
@@ -149,6 +164,14 @@ def register(cli: click.Group) -> None:
             previous_quarter(quarter)
         except ValueError:
             raise click.BadParameter(f"季度格式应为 2026Q4，收到 {quarter!r}", param_hint="--quarter") from None
+        now = None
+        if as_of:
+            try:
+                now = datetime.fromisoformat(as_of)
+            except ValueError:
+                raise click.BadParameter(f"时间格式应为 2026-11-20T10:00:00+08:00，收到 {as_of!r}",
+                                         param_hint="--as-of") from None
+            now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
         engine = make_engine(config.database_url)
         with make_session_factory(engine)() as db:
             units = find_unit_arg(db, unit_name)
@@ -157,6 +180,6 @@ def register(cli: click.Group) -> None:
             if len(units) > 1:
                 names = "、".join(u.full_name for u in units[:5])
                 raise click.BadParameter(f"单位 {unit_name!r} 有多个匹配：{names}，请写全称", param_hint="--unit")
-            wb = build_workbook(db, units[0], quarter, config.timezone)
+            wb = build_workbook(db, units[0], quarter, config.timezone, now=now, config=config)
         wb.save(xlsx_path)
         click.echo(f"已导出 {units[0].full_name} {quarter} 统计到 {xlsx_path}（{len(wb.sheetnames)} 个工作表）")

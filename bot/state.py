@@ -70,12 +70,27 @@ class ConversationStore:
         self.r.set(self.key(platform, user), state.to_json(), ex=ttl or self.ttl)
 
     def clear(self, platform: str, user: str) -> None:
-        # a finished or cancelled dialog did not expire: forget the expiry-notice marker too
+        """The dialog ended normally (done or cancelled): no expiry notice later."""
         self.r.delete(self.key(platform, user), f"convseen:{platform}:{user}")
 
     def mark_expiry_notice(self, platform: str, user: str, form: str, ttl: int) -> None:
         """Remember that a dialog existed, so that its expiry can be told to the user."""
         self.r.set(f"convseen:{platform}:{user}", form, ex=ttl * 48)
+
+    def load_or_expired(self, platform: str, user: str) -> tuple[FormState | None, str | None]:
+        """(state, None) for a live dialog; else (None, name of a dialog that expired since the
+        user's last message, or None). One round trip in the common case; call under `locked`."""
+        seen_key = f"convseen:{platform}:{user}"
+        pipe = self.r.pipeline(transaction=False)
+        pipe.get(self.key(platform, user))
+        pipe.get(seen_key)
+        raw, seen = pipe.execute()
+        if raw:
+            return FormState.from_json(raw), None
+        if seen:
+            self.r.delete(seen_key)
+            return None, seen.decode()
+        return None, None
 
     def pop_expired(self, platform: str, user: str) -> str | None:
         """Return the form name if a dialog expired since the user's last message."""

@@ -87,8 +87,53 @@ def stats(ctx: Context, args: str) -> None:
         unit = found
     if unit is None or not ctx.require("stats.view", unit, what="抱歉，您无权查看该单位的统计。"):
         return
-    summary = scope_summary(ctx.db, unit, quarter, ctx.config.timezone)
+    summary = scope_summary(ctx.db, unit, quarter, ctx.config.timezone, now=ctx.now(), config=ctx.config)
     ctx.audit("read", "stats", unit.id, detail=quarter)
     link = login_link(ctx.config, ctx.person.id, unit_id=unit.id, quarter=quarter)
     ttl = ctx.config.get("security.login_link_ttl_seconds", int, 900)
     ctx.reply(summary_text(summary, "") + f"\n\n数据看板（{ttl // 60} 分钟内有效，仅可使用一次）：\n{link}")
+
+
+def _kpi_allowed(ctx: Context) -> bool:
+    return can(ctx.person, "kpi.view")
+
+
+@router.command("述职评议", "kpi", help="各支部书记述职评议指标（党委）", usage="述职评议 [年份] [单位名]",
+                allowed=_kpi_allowed)
+def kpi_command(ctx: Context, args: str) -> None:
+    """The review indicators of every branch in the committee's subtree (or of one unit) for a year."""
+    from models.stats import kpi, kpi_by_branch
+
+    unit = stats_scope(ctx.person)
+    year = ctx.local_now().year
+    for word in args.split():
+        if word.isdigit() and len(word) == 4:
+            year = int(word)
+            continue
+        found = ctx.db.scalars(select(Unit).where(or_(Unit.name == word, Unit.full_name == word),
+                                                  Unit.active.is_(True)).order_by(Unit.path)).first()
+        if found is None:
+            ctx.reply(f"没有找到单位“{word}”。用法：述职评议 [年份] [单位名]")
+            return
+        unit = found
+    if unit is None or not ctx.require("kpi.view", unit, what="抱歉，您无权查看该单位的述职评议指标。"):
+        return
+    rows = ([(unit, kpi(ctx.db, unit, year, ctx.now(), ctx.config))] if unit.kind == "branch"
+            else kpi_by_branch(ctx.db, unit, year, ctx.now(), ctx.config))
+    ctx.audit("read", "kpi", unit.id, detail=str(year))
+    if not rows:
+        ctx.reply(f"{unit.name} 下没有支部。")
+        return
+    lines = [f"{year} 年述职评议指标（{unit.name}）："]
+    for branch, indicators in rows[:30]:
+        parts = []
+        for i in indicators:
+            if i.key == "activities":
+                parts.append(f"{i.label} {i.numerator / i.denominator:.1f}" if i.denominator else f"{i.label} —")
+            else:
+                parts.append(f"{i.label} {pct(i.numerator, i.denominator)}")
+        lines.append(f"· {branch.name}：" + "；".join(parts))
+    if len(rows) > 30:
+        lines.append(f"（共 {len(rows)} 个支部，完整列表请用 lianxin report 导出 Excel）")
+    lines.append("指标口径见 docs/KPI.md。")
+    ctx.reply("\n".join(lines))

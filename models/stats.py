@@ -380,7 +380,9 @@ def breakdown_level(unit: Unit) -> str:
     return "team" if unit.kind in (UnitKind.BRANCH.value, UnitKind.TEAM.value) else "branch"
 
 
-def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = "Asia/Shanghai") -> ScopeSummary:
+def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = "Asia/Shanghai", *, now: datetime | None = None,
+                  config=None) -> ScopeSummary:
+    """The quarter's summary of `unit` (chat 统计, weekly digest, report overview)."""
     level = breakdown_level(unit)
     first, last = quarter_days(quarter, tz)
     learning, _ = learning_completion(db, unit, quarter, level)
@@ -389,6 +391,7 @@ def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = "Asia/Shangha
         coverage=coverage_total(db, unit, quarter), coverage_rows=coverage(db, unit, quarter, level),
         flags=flags_by_category(db, unit, quarter), learning=learning,
         active=active_users(db, unit, first, last))
+    summary.extra.update(cases_and_activities(db, unit, quarter, now, config, tz))
     return summary
 
 
@@ -411,7 +414,8 @@ class DashboardData:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def dashboard(db: Session, unit: Unit, quarter: str, trend_quarters: int = 4) -> DashboardData:
+def dashboard(db: Session, unit: Unit, quarter: str, trend_quarters: int = 4, *, now: datetime | None = None,
+              config=None) -> DashboardData:
     """Everything the dashboard page draws for `unit` and `quarter` (each part one query module call)."""
     level = breakdown_level(unit)
     learning, learning_rows = learning_completion(db, unit, quarter, level)
@@ -420,4 +424,309 @@ def dashboard(db: Session, unit: Unit, quarter: str, trend_quarters: int = 4) ->
         coverage=coverage_total(db, unit, quarter), coverage_rows=coverage(db, unit, quarter, level),
         trend=flag_trend(db, unit, recent_quarters(quarter, trend_quarters)),
         flags=flags_by_category(db, unit, quarter), learning=learning, learning_rows=learning_rows)
+    extra = cases_and_activities(db, unit, quarter, now, config)
+    data.funnel = extra["funnel"]
+    data.participation = [(r.name, r.participants, r.people) for r in extra["activity_rows"]]
+    data.extra.update(extra)
     return data
+
+
+# --- cases (models.case) ------------------------------------------------------------------------
+
+# funnel stages in flow order: (label, the states whose reaching counts for the stage)
+FUNNEL_STAGES: list[tuple[str, tuple[str, ...]]] = [
+    ("上报", ()),                                       # every case opened
+    ("已处理", ("acknowledged", "follow_up", "care_requested", "closed")),   # left "reported"
+    ("关爱申请", ("care_requested",)),
+    ("已同意", ("approved",)),
+    ("已指派帮扶人", ("helper_assigned",)),
+    ("已结案", ("closed",)),
+]
+AGE_BUCKETS = [(7, "7天内"), (30, "7–30天"), (90, "30–90天"), (None, "90天以上")]
+
+
+def _cases_in(unit: Unit):
+    from .case import Case
+
+    return Case.unit_id.in_(select(Unit.id).where(Unit.path.like(f"{unit.path}%")).scalar_subquery())
+
+
+def case_funnel(db: Session, unit: Unit, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    """Cases opened in [start, end) in the subtree, counted per funnel stage they have reached.
+
+    "上报" counts every case opened; each later stage counts the cases with at least one
+    transition into one of the stage's states (CaseEvent history), whatever their state now.
+    """
+    from .case import Case, CaseEvent
+
+    in_period = (_cases_in(unit), Case.created_at >= start, Case.created_at < end)
+    total = db.scalar(select(func.count()).select_from(Case).where(*in_period)) or 0
+    reached = dict(db.execute(
+        select(CaseEvent.to_state, func.count(func.distinct(CaseEvent.case_id)))
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(*in_period, CaseEvent.kind == "transition").group_by(CaseEvent.to_state)).all())
+    out = [(FUNNEL_STAGES[0][0], int(total))]
+    for label, states in FUNNEL_STAGES[1:]:
+        if states == FUNNEL_STAGES[1][1]:   # 已处理: any transition out of "reported"
+            n = db.scalar(select(func.count(func.distinct(CaseEvent.case_id))).join(Case, Case.id == CaseEvent.case_id)
+                          .where(*in_period, CaseEvent.kind == "transition", CaseEvent.from_state == "reported"))
+        else:
+            n = reached.get(states[0], 0)
+        out.append((label, int(n or 0)))
+    return out
+
+
+def cases_by_state(db: Session, unit: Unit) -> dict[str, int]:
+    """state → number of cases in the subtree now (all time)."""
+    from .case import Case
+
+    return {s: int(n) for s, n in db.execute(select(Case.state, func.count()).where(_cases_in(unit))
+                                              .group_by(Case.state))}
+
+
+def open_case_ages(db: Session, unit: Unit, now: datetime) -> list[tuple[str, int]]:
+    """Open (not closed) cases of the subtree by age since opened: 7天内, 7–30天, 30–90天, 90天以上."""
+    from .case import Case
+
+    created = db.scalars(select(Case.created_at).where(_cases_in(unit), Case.state != "closed")).all()
+    counts = [0] * len(AGE_BUCKETS)
+    for c in created:
+        age = (now - c).total_seconds() / 86400
+        for i, (limit, _label) in enumerate(AGE_BUCKETS):
+            if limit is None or age < limit:
+                counts[i] += 1
+                break
+    return [(label, counts[i]) for i, (_l, label) in enumerate(AGE_BUCKETS)]
+
+
+def overdue_cases(db: Session, unit: Unit, now: datetime, config) -> int:
+    """Open cases whose current step has run past its SLA (handlers.cases.sla.allowed_hours, config sla.*)."""
+    from types import SimpleNamespace
+
+    from handlers.cases.sla import allowed_hours
+
+    from .case import Case
+
+    n = 0
+    for state, flag, since in db.execute(select(Case.state, Case.flag, Case.sla_since)
+                                         .where(_cases_in(unit), Case.state != "closed")):
+        hours = allowed_hours(config, SimpleNamespace(state=state, flag=flag))
+        if hours is not None and (now - since).total_seconds() > hours * 3600:
+            n += 1
+    return n
+
+
+# --- activities (models.activity) ----------------------------------------------------------------
+
+@dataclass
+class ActivityRow:
+    unit_id: int
+    name: str
+    full_name: str
+    held: int = 0           # activities for this unit's subtree that took place in the period
+    signups: int = 0        # confirmed sign-ups of the unit's people to activities held in the period
+    attended: int = 0       # check-ins of the unit's people at activities held in the period
+    participants: int = 0   # distinct people of the unit who checked in at least once
+    people: int = 0         # active people of the unit
+
+    @property
+    def rate(self) -> float:
+        """participants / people: the share of the unit's people who took part at least once."""
+        return self.participants / self.people if self.people else 0.0
+
+
+def activity_stats(db: Session, unit: Unit, start: datetime, end: datetime, now: datetime,
+                   level: str = "branch") -> tuple[ActivityRow, list[ActivityRow]]:
+    """Activities held and participation in [start, end), for the subtree and per `level` unit.
+
+    *Held*: not cancelled, starts_at in the period and before now, audience unit inside the
+    subtree (a committee-wide activity counts for the committee, not for each branch).
+    *Participation*: people of the subtree who checked in (Attendance) at an activity held in the
+    period, whoever organised it; rate = distinct participants / active people.
+    """
+    from .activity import Activity, Attendance, Signup
+
+    units = units_in(db, unit)
+    group_of = {uid: _group_of(u, units, level) for uid, u in units.items()}
+    total = ActivityRow(unit.id, unit.name, unit.full_name)
+    groups = {u.id: ActivityRow(u.id, u.name, u.full_name) for u in units.values() if u.kind in LEVEL_KINDS[level]}
+    held_cond = (Activity.status != "cancelled", Activity.starts_at >= start, Activity.starts_at < end,
+                 Activity.starts_at <= now)
+    for audience_id, n in db.execute(select(Activity.audience_unit_id, func.count()).where(*held_cond)
+                                     .join(Unit, Unit.id == Activity.audience_unit_id)
+                                     .where(Unit.path.like(f"{unit.path}%")).group_by(Activity.audience_unit_id)):
+        total.held += n
+        g = group_of.get(audience_id)
+        if g is not None:
+            groups[g.id].held += n
+    for uid, n in _people_per_unit(db, unit).items():
+        total.people += n
+        g = group_of.get(uid)
+        if g is not None:
+            groups[g.id].people += n
+    held_ids = select(Activity.id).where(*held_cond).scalar_subquery()
+    people_in = (Person.active.is_(True), Unit.path.like(f"{unit.path}%"))
+    for uid, n in db.execute(select(Person.unit_id, func.count()).select_from(Signup)
+                             .join(Person, Person.id == Signup.person_id).join(Unit, Unit.id == Person.unit_id)
+                             .where(*people_in, Signup.status == "confirmed", Signup.activity_id.in_(held_ids))
+                             .group_by(Person.unit_id)):
+        total.signups += n
+        g = group_of.get(uid)
+        if g is not None:
+            groups[g.id].signups += n
+    for uid, n, distinct in db.execute(
+            select(Person.unit_id, func.count(), func.count(func.distinct(Attendance.person_id))).select_from(Attendance)
+            .join(Person, Person.id == Attendance.person_id).join(Unit, Unit.id == Person.unit_id)
+            .where(*people_in, Attendance.activity_id.in_(held_ids)).group_by(Person.unit_id)):
+        total.attended += n
+        total.participants += distinct
+        g = group_of.get(uid)
+        if g is not None:
+            groups[g.id].attended += n
+            groups[g.id].participants += distinct
+    return total, sorted(groups.values(), key=lambda r: r.full_name)
+
+
+# --- KPI for the secretaries' annual review (述职评议) ---------------------------------------------
+
+@dataclass
+class Indicator:
+    key: str
+    label: str
+    numerator: int
+    denominator: int
+    definition: str
+
+    @property
+    def rate(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+
+def year_quarters(year: int, now: datetime, tz: str = "Asia/Shanghai") -> list[str]:
+    """The quarters of `year` that have started by `now` (local time)."""
+    from .talk import quarter_of
+
+    current = quarter_of(now, tz)
+    return [q for q in (f"{year}Q{i}" for i in range(1, 5)) if q <= current]
+
+
+def kpi(db: Session, unit: Unit, year: int, now: datetime, config) -> list[Indicator]:
+    """The five review indicators of `unit` (normally a branch) for `year`; definitions in docs/KPI.md.
+
+    1. coverage: Σ over the year's started quarters of members talked to in the quarter /
+       Σ members (models.coverage definitions; membership as of now).
+    2. flags_ack_sla: flagged-talk cases opened in the year that left "reported" within the
+       acknowledgement SLA (sla.ack_urgent_hours / sla.ack_watch_hours) / such cases that were
+       either acknowledged or are past the SLA (cases still within their SLA are not judged yet).
+    3. care_closed: care requests (cases that reached care_requested) opened in the year that are
+       closed now / all such care requests.
+    4. activities: activities held in the year for the subtree (numerator; denominator is the
+       number of started quarters, so the rate reads "per quarter"); participation below.
+    5. participation: distinct people of the subtree who checked in at an activity held in the
+       year / active people.
+    6. learning: studied / assigned (person, material) pairs for materials published in the year.
+    """
+    from datetime import timezone as _tz
+
+    from .case import Case, CaseEvent
+
+    tz = config.timezone if config is not None else "Asia/Shanghai"
+    quarters = year_quarters(year, now, tz)
+    start = datetime(year, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(_tz.utc)
+    end = datetime(year + 1, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(_tz.utc)
+    out: list[Indicator] = []
+
+    talked = members = 0
+    for q in quarters:
+        row = coverage_total(db, unit, q)
+        talked += row.talked
+        members += row.members
+    out.append(Indicator("coverage", "谈心谈话覆盖率", talked, members,
+                         "各季度已谈话人数之和 / 各季度应谈话人数之和（本年已开始的季度）"))
+
+    urgent_h = config.get("sla.ack_urgent_hours", float, 4) if config is not None else 4
+    watch_h = config.get("sla.ack_watch_hours", float, 48) if config is not None else 48
+    first_ack = (select(CaseEvent.case_id, func.min(CaseEvent.at).label("at"))
+                 .where(CaseEvent.kind == "transition", CaseEvent.from_state == "reported")
+                 .group_by(CaseEvent.case_id).subquery())
+    ok = judged = 0
+    for created, flag, acked in db.execute(
+            select(Case.created_at, Case.flag, first_ack.c.at).outerjoin(first_ack, first_ack.c.case_id == Case.id)
+            .where(_cases_in(unit), Case.talk_id.is_not(None), Case.created_at >= start, Case.created_at < end)):
+        limit = (urgent_h if flag == "urgent" else watch_h) * 3600
+        acked = acked if acked is None or acked.tzinfo else acked.replace(tzinfo=_tz.utc)
+        if acked is not None and (acked - created).total_seconds() <= limit:
+            ok += 1
+            judged += 1
+        elif acked is not None or (now - created).total_seconds() > limit:
+            judged += 1
+    out.append(Indicator("flags_ack_sla", "预警按时确认率", ok, judged,
+                         "本年预警谈话生成的个案中在时限内（紧急 %g 小时、关注 %g 小时）被确认的个数 / 已确认或已超时的个数"
+                         % (urgent_h, watch_h)))
+
+    care = select(CaseEvent.case_id).where(CaseEvent.to_state == "care_requested").scalar_subquery()
+    care_rows = db.execute(select(Case.state).where(_cases_in(unit), Case.id.in_(care), Case.created_at >= start,
+                                                    Case.created_at < end)).scalars().all()
+    out.append(Indicator("care_closed", "关爱帮扶结案率", sum(1 for s in care_rows if s == "closed"), len(care_rows),
+                         "本年发起的关爱申请中已结案的个数 / 本年发起的关爱申请数"))
+
+    act, _rows = activity_stats(db, unit, start, end, now)
+    out.append(Indicator("activities", "开展活动数（每季度）", act.held, len(quarters),
+                         "本年已举办（未取消、已开始）的面向本单位的活动数 / 已开始的季度数"))
+    out.append(Indicator("participation", "活动参与率", act.participants, act.people,
+                         "本年至少签到参加过一次活动的人数 / 在册人数"))
+
+    assigned = studied = 0
+    for q in quarters:
+        row, _ = learning_completion(db, unit, q)
+        assigned += row.assigned
+        studied += row.studied
+    out.append(Indicator("learning", "学习完成率", studied, assigned,
+                         "本年发布的学习材料的已学完人次 / 应学人次"))
+    return out
+
+
+def kpi_by_branch(db: Session, unit: Unit, year: int, now: datetime, config) -> list[tuple[UnitRow, list[Indicator]]]:
+    """KPI of every branch in the subtree (a committee's view of its secretaries)."""
+    units = units_in(db, unit)
+    branches = sorted((u for u in units.values() if u.kind == UnitKind.BRANCH.value), key=lambda u: u.full_name)
+    out = []
+    for b in branches:
+        out.append((b, kpi(db, db.get(Unit, b.id), year, now, config)))
+    return out
+
+
+def cases_and_activities(db: Session, unit: Unit, quarter: str, now: datetime | None, config,
+                         tz: str = "Asia/Shanghai") -> dict[str, object]:
+    """Case and activity figures for the summary text, the dashboard tiles and the report sheets."""
+    now = now or datetime.now(ZoneInfo("UTC"))
+    start, end = quarter_range(quarter, tz)
+    level = breakdown_level(unit)
+    states = cases_by_state(db, unit)
+    open_n = sum(n for s, n in states.items() if s != "closed")
+    overdue = overdue_cases(db, unit, now, config) if config is not None else 0
+    funnel = case_funnel(db, unit, start, end)
+    ages = open_case_ages(db, unit, now)
+    act, rows = activity_stats(db, unit, start, end, now, level)
+    from .case import STATE_LABELS, CaseState
+
+    state_rows = [(STATE_LABELS[CaseState(s)], states.get(s.value, 0)) for s in CaseState]
+    return {
+        "lines": [f"关爱帮扶个案：本季度新增 {funnel[0][1]}，在办 {open_n}，超时 {overdue}",
+                  f"活动：本季度已举办 {act.held} 场，签到 {act.attended} 人次，参与 {act.participants}/{act.people} 人"],
+        "tiles": [("cases", f"在办个案（超时 {overdue}）", open_n),
+                  ("activities", f"本季度活动 · 参与 {act.participants}/{act.people} 人", act.held)],
+        "overview": [("本季度新增个案", funnel[0][1], None), ("在办个案", open_n, None), ("超时个案", overdue, None),
+                     ("本季度举办活动", act.held, None), ("活动签到人次", act.attended, None),
+                     ("活动参与人数", act.participants, None),
+                     ("活动参与率", act.rate, "pct")],
+        "sheets": [
+            ("关爱帮扶-流程", ["环节", "个案数"], funnel, []),
+            ("关爱帮扶-状态", ["状态", "个案数"], state_rows, []),
+            ("关爱帮扶-在办时长", ["已开启时长", "个案数"], ages, []),
+            ("活动参与", ["单位", "举办活动", "报名人次", "签到人次", "参与人数", "在册人数", "参与率"],
+             [(r.name, r.held, r.signups, r.attended, r.participants, r.people, r.rate) for r in rows]
+             + [("合计", act.held, act.signups, act.attended, act.participants, act.people, act.rate)], [6]),
+        ],
+        "funnel": funnel, "overdue": overdue, "open": open_n, "activities": act, "activity_rows": rows,
+    }

@@ -83,6 +83,14 @@ def test_dashboard_in_chromium(services, server, browser, tmp_path):
     assert page.locator('#chart-trend g.series[data-flag="watch"] circle[data-quarter="2026Q4"]').get_attribute("data-value") == "1"
     assert page.locator('#chart-trend g.series[data-flag="urgent"] circle[data-quarter="2026Q4"]').get_attribute("data-value") == "1"
     assert "学习完成 2/28" in page.locator("#tile-learning").inner_text()
+    funnel = page.locator("#chart-funnel g.stage")
+    assert [(funnel.nth(i).get_attribute("data-label"), funnel.nth(i).get_attribute("data-value"))
+            for i in range(funnel.count())] == [("上报", "3"), ("已处理", "2"), ("关爱申请", "2"), ("已同意", "1"),
+                                                ("已指派帮扶人", "1"), ("已结案", "1")]
+    assert page.locator("#chart-funnel g.stage rect").first.bounding_box()["width"] > 400   # the widest stage
+    part = page.locator('#chart-participation g.bar[data-label="四车间班组"]')
+    assert part.get_attribute("data-text") == "29%（2/7）"
+    assert page.locator('#chart-participation g.bar[data-label="五车间班组"]').get_attribute("data-text") == "17%（1/6）"
     page.screenshot(path=str(tmp_path / "dashboard-secretary.png"), full_page=True)
 
     # change the filter: 2026Q3 → 四车间 1/6

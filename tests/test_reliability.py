@@ -434,3 +434,64 @@ def test_a_retry_after_a_worker_died_holding_the_dedupe_claim_is_processed_once(
     assert again.status_code == 200 and again.data == b""
     with services.session_factory() as db:
         assert db.scalar(select(func.count()).select_from(ProcessedDelivery)) == 1
+
+
+@pytest.fixture
+def sim_with_dialog(sim, services):
+    """The simulator with the two-step test dialog of tests/test_reliability_app.py registered."""
+    import importlib
+
+    import handlers
+    from bot.router import Registry
+
+    routers = [importlib.import_module(n).router for n in handlers.ROUTER_MODULES]
+    routers.append(importlib.import_module("tests.test_reliability_app").router)
+    services.dispatcher.registry = services.registry = Registry(routers)
+    return sim
+
+
+@pytest.mark.parametrize("ending", ["finish", "cancel"])
+def test_a_dialog_that_ended_normally_is_not_reported_as_expired(sim_with_dialog, clock, ending):
+    sim = sim_with_dialog
+    assert "第一步" in sim.say("zhangsan", "开始测试").text
+    if ending == "finish":
+        sim.say("zhangsan", "甲")
+        assert "完成：甲/乙" in sim.say("zhangsan", "乙").text
+    else:
+        assert "已取消" in sim.say("zhangsan", "取消").text
+    after = sim.say("zhangsan", "我的信息").text
+    assert "张三" in after and "自动结束" not in after
+
+
+def test_a_dialog_left_idle_past_its_ttl_is_reported_once(sim_with_dialog, services):
+    sim = sim_with_dialog
+    assert "第一步" in sim.say("zhangsan", "开始测试").text
+    services.redis.delete("conv:sim:zhangsan")          # what the TTL does
+    first = sim.say("zhangsan", "我的信息").text
+    assert "「可靠性测试」对话因长时间未操作已自动结束" in first and "张三" in first
+    assert "自动结束" not in sim.say("zhangsan", "我的信息").text
+
+
+# --- commit durability: only read-only messages skip the WAL flush ----------------------------------
+
+def test_only_read_only_messages_commit_without_waiting_for_the_disk(sim_with_dialog, services):
+    if services.engine.dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is a PostgreSQL setting")
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    listener = lambda conn, cur, statement, *a: seen.append(statement)  # noqa: E731
+    event.listen(services.engine, "before_cursor_execute", listener)
+    try:
+        def relaxed(text: str) -> bool:
+            seen.clear()
+            sim_with_dialog.say("zhangsan", text)
+            return any("synchronous_commit TO OFF" in s for s in seen)
+
+        assert not relaxed("帮助")           # the first message of the day writes the active-day row
+        assert relaxed("我的信息")            # read-only: only the delivery row was written
+        assert relaxed("开始测试")            # dialog state lives in Redis: still read-only in SQL
+        assert relaxed("甲")
+        assert not relaxed("乙")              # finishing writes an audit row: durable commit
+    finally:
+        event.remove(services.engine, "before_cursor_execute", listener)

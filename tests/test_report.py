@@ -28,7 +28,8 @@ def _run(services, *args):
 
 def test_report_workbook(seeded, tmp_path):
     path = tmp_path / "report.xlsx"
-    result = _run(seeded, "report", "--unit", "技术公司党委", "--quarter", "2026Q4", "--xlsx", str(path))
+    result = _run(seeded, "report", "--unit", "技术公司党委", "--quarter", "2026Q4", "--xlsx", str(path),
+                  "--as-of", NOW.isoformat())
     assert result.exit_code == 0, result.output
     assert "已导出 技术公司党委 2026Q4" in result.output
     wb = load_workbook(path)
@@ -59,6 +60,16 @@ def test_report_workbook(seeded, tmp_path):
     assert flags == {"家庭": (0, 1, 1), "健康": (1, 0, 1), "薪酬绩效": (1, 0, 1)}
     trend = [r for r in wb["预警趋势"].iter_rows(min_row=2, values_only=True)]
     assert trend[-2:] == [("2026Q3", 1, 0, 1), ("2026Q4", 2, 1, 3)]
+    funnel = list(wb["关爱帮扶-流程"].iter_rows(min_row=2, values_only=True))
+    assert funnel == [("上报", 4), ("已处理", 2), ("关爱申请", 2), ("已同意", 1), ("已指派帮扶人", 1), ("已结案", 1)]
+    assert (ov["在办个案"], ov["超时个案"]) == (3, 2)
+    acts = {r[0]: r[1:6] for r in wb["活动参与"].iter_rows(min_row=2, values_only=True)}
+    assert acts == {"外航维修党支部": (2, 5, 4, 3, 14), "附件修理党支部": (0, 1, 1, 1, 13), "合计": (3, 6, 5, 4, 30)}
+    kpi = {(r[0], r[1]): (r[2], r[3]) for r in wb["述职评议指标2026"].iter_rows(min_row=2, values_only=True)}
+    assert [c.value for c in wb["述职评议指标2026"][1]] == ["支部", "指标", "分子", "分母", "比率", "口径"]
+    assert kpi[("外航维修党支部", "谈心谈话覆盖率")][1] == 44
+    assert kpi[("外航维修党支部", "关爱帮扶结案率")] == (0, 2)
+    assert kpi[("附件修理党支部", "活动参与率")] == (1, 13)
     learning = {r[0]: r[1:4] for r in wb["学习完成"].iter_rows(min_row=2, values_only=True)}
     assert learning == {"外航维修党支部": (28, 3, 2), "附件修理党支部": (13, 2, 1), "合计": (44, 5, 3)}
 

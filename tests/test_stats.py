@@ -71,7 +71,62 @@ def seed(db) -> dict[str, Person]:
         mark_active(db, people[uid].id, day)
         mark_active(db, people[uid].id, day)   # idempotent
     db.flush()
+    seed_cases_and_activities(db, people, units)
     return people
+
+
+def _at(month, day, hour=2):
+    return datetime(2026, month, day, hour, 0, tzinfo=timezone.utc)
+
+
+def seed_cases_and_activities(db, people, units):
+    """Cases (SLA: urgent 4 h, watch 48 h to acknowledge) and activities, relative to NOW = 11-20 02:00 UTC."""
+    from models.activity import Activity, Attendance, Signup
+    from models.case import Case, CaseEvent
+
+    talks = {(t.subject.wecom_userid, t.flag): t for t in db.scalars(select(Talk)) if t.flag != "none"}
+
+    def case(subject, talk, flag, created, state, since, events):
+        p = people[subject]
+        c = Case(talk_id=talk.id if talk else None, subject_id=p.id, unit_id=p.unit_id, flag=flag, state=state,
+                 created_at=created, state_since=since, sla_since=since)
+        db.add(c)
+        db.flush()
+        for frm, to, at in events:
+            db.add(CaseEvent(case_id=c.id, at=at, kind="transition", from_state=frm, to_state=to))
+        return c
+
+    # 1: watch talk, acknowledged after 8 h (in time), closed
+    case("zhangsan", talks[("zhangsan", "watch")], "watch", _at(10, 15), "closed", _at(10, 20),
+         [("reported", "acknowledged", _at(10, 15, 10)), ("acknowledged", "closed", _at(10, 20))])
+    # 2: urgent talk, acknowledged after 6 h (late), care request approved, helper assigned 10-18 (progress SLA 168 h: overdue)
+    case("wangwu", talks[("wangwu", "urgent")], "urgent", _at(10, 15), "helper_assigned", _at(10, 18),
+         [("reported", "acknowledged", _at(10, 15, 8)), ("acknowledged", "care_requested", _at(10, 16)),
+          ("care_requested", "approved", _at(10, 17)), ("approved", "helper_assigned", _at(10, 18))])
+    # 3: branch B, watch talk reported 24 h ago: within its SLA, not judged yet
+    case("yangfan", talks[("yangfan", "watch")], "watch", _at(11, 19), "reported", _at(11, 19), [])
+    # 4: a care request opened directly on 11-01 (approval SLA 72 h: overdue)
+    case("lisi", None, "watch", _at(11, 1), "care_requested", _at(11, 1), [(None, "care_requested", _at(11, 1))])
+
+    def activity(title, audience, starts, status="closed"):
+        a = Activity(title=title, starts_at=starts, ends_at=starts, deadline=starts, audience_unit_id=units[audience].id,
+                     organiser_id=people["liqiang"].id, created_by_id=people["liqiang"].id, status=status,
+                     checkin_code="123456", created_at=_at(10, 1))
+        db.add(a)
+        db.flush()
+        return a
+
+    a1 = activity("支部活动", BRANCH_A, _at(10, 20))
+    a2 = activity("班组活动", BRANCH_A + "/四车间班组", _at(11, 10))
+    activity("取消的活动", BRANCH_A, _at(10, 25), status="cancelled")
+    a4 = activity("党委志愿服务", COMMITTEE, _at(11, 5))
+    a5 = activity("将来的活动", BRANCH_A, _at(12, 10), status="open")
+    for uid, a in (("zhangsan", a1), ("lisi", a1), ("wangwu", a1), ("zhangsan", a2), ("yangfan", a4),
+                   ("zhengyi", a4), ("zhangsan", a5)):
+        db.add(Signup(activity_id=a.id, person_id=people[uid].id, status="confirmed"))
+    for uid, a in (("zhangsan", a1), ("lisi", a1), ("zhangsan", a2), ("yangfan", a4), ("zhengyi", a4)):
+        db.add(Attendance(activity_id=a.id, person_id=people[uid].id, method="code"))
+    db.flush()
 
 
 @pytest.fixture
@@ -162,6 +217,8 @@ def test_stats_command_secretary_and_committee(seeded, sim):
     assert "四车间班组 3/6（50%）" in text and "五车间班组 1/5（20%）" in text
     assert "预警谈话：关注 1 · 紧急 1" in text
     assert "学习完成：2/28（7%）" in text
+    assert "关爱帮扶个案：本季度新增 3，在办 2，超时 2" in text
+    assert "活动：本季度已举办 2 场，签到 4 人次，参与 3/14 人" in text
     assert "/dashboard/login?t=" in text
     out = sim.say("wangwei", "统计")
     assert "技术公司党委 · 2026Q4 统计" in out.text and "谈心谈话覆盖：9/21（43%）" in out.text
@@ -182,3 +239,53 @@ def test_messages_mark_people_active(services, clock, sim):
     sim.say("zhangsan", "帮助")
     with services.session_factory() as db:
         assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 20)) == (1, 30)
+
+
+def test_cases_funnel_states_ages_overdue(seeded):
+    from models.stats import case_funnel, cases_by_state, open_case_ages, overdue_cases, quarter_range
+
+    start, end = quarter_range(Q4)
+    with seeded.session_factory() as db:
+        committee = _u(db, COMMITTEE)
+        assert case_funnel(db, committee, start, end) == [("上报", 4), ("已处理", 2), ("关爱申请", 2), ("已同意", 1),
+                                                          ("已指派帮扶人", 1), ("已结案", 1)]
+        assert case_funnel(db, _u(db, BRANCH_B), start, end) == [("上报", 1), ("已处理", 0), ("关爱申请", 0),
+                                                                 ("已同意", 0), ("已指派帮扶人", 0), ("已结案", 0)]
+        assert cases_by_state(db, committee) == {"closed": 1, "helper_assigned": 1, "reported": 1, "care_requested": 1}
+        assert open_case_ages(db, committee, NOW) == [("7天内", 1), ("7–30天", 1), ("30–90天", 1), ("90天以上", 0)]
+        assert overdue_cases(db, committee, NOW, seeded.config) == 2
+        assert overdue_cases(db, _u(db, BRANCH_B), NOW, seeded.config) == 0
+
+
+def test_activities_held_and_participation(seeded):
+    from models.stats import activity_stats, quarter_range
+
+    start, end = quarter_range(Q4)
+    with seeded.session_factory() as db:
+        total, rows = activity_stats(db, _u(db, COMMITTEE), start, end, NOW)
+        assert (total.held, total.signups, total.attended, total.participants, total.people) == (3, 6, 5, 4, 30)
+        by = {r.name: (r.held, r.signups, r.attended, r.participants, r.people) for r in rows}
+        assert by == {"外航维修党支部": (2, 5, 4, 3, 14), "附件修理党支部": (0, 1, 1, 1, 13)}
+
+
+def test_kpi_of_a_branch_for_the_annual_review(seeded):
+    from models.stats import kpi, kpi_by_branch
+
+    with seeded.session_factory() as db:
+        got = {i.key: (i.numerator, i.denominator) for i in kpi(db, _u(db, BRANCH_A), 2026, NOW, seeded.config)}
+        assert got == {"coverage": (5, 44), "flags_ack_sla": (1, 2), "care_closed": (0, 2), "activities": (2, 4),
+                       "participation": (3, 14), "learning": (2, 28)}
+        rows = kpi_by_branch(db, _u(db, COMMITTEE), 2026, NOW, seeded.config)
+        assert [b.name for b, _ in rows] == ["外航维修党支部", "附件修理党支部"]
+        b = {i.key: (i.numerator, i.denominator) for i in rows[1][1]}
+        # branch B: 5/10 in Q4 only; case 3 not judged yet; M2 13 assigned, 1 studied (Q3's M3: 13 assigned, 1 studied)
+        assert b == {"coverage": (5, 40), "flags_ack_sla": (0, 0), "care_closed": (0, 0), "activities": (0, 4),
+                     "participation": (1, 13), "learning": (2, 26)}
+
+
+def test_kpi_command_for_the_committee_only(seeded, sim):
+    text = sim.say("wangwei", "述职评议 2026").text
+    assert "2026 年述职评议指标（技术公司党委）" in text
+    assert "· 外航维修党支部：谈心谈话覆盖率 5/44（11%）；预警按时确认率 1/2（50%）；关爱帮扶结案率 0/2（0%）" in text
+    assert "开展活动数（每季度） 0.5；活动参与率 3/14（21%）；学习完成率 2/28（7%）" in text
+    assert "仅对有相应职责的同志开放" in sim.say("liqiang", "述职评议").text

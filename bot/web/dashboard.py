@@ -258,7 +258,7 @@ def index():
             except ValueError:
                 return _page(400, "季度格式不对", "季度应写成 2026Q4 这样的格式。")
             quarters.append(quarter)
-        data = dashboard_data(db, unit, quarter)
+        data = dashboard_data(db, unit, quarter, now=svc.clock.now(), config=cfg)
         charts = build_charts(data)
         return render_template("dashboard.html", person=person, unit=unit, units=units, quarter=quarter,
                                quarters=quarters, data=data, charts=charts)
