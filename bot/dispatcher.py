@@ -56,12 +56,16 @@ class Outcome:
 
 
 def person_for(db: Session, platform: str, user_id: str) -> Person | None:
+    """The active sender with unit and roles, in one query (it runs on every message)."""
+    from sqlalchemy import func
+    from sqlalchemy.orm import joinedload
+
     column = Person.dingtalk_userid if platform == "dingtalk" else Person.wecom_userid
-    person = db.scalars(select(Person).where(column == user_id)).first()
+    with_roles = select(Person).options(joinedload(Person.roles))
+    person = db.scalars(with_roles.where(column == user_id)).unique().first()
     if person is None and platform != "dingtalk":
         # WeCom returns user ids lower-cased in some answers; match case-insensitively as a fallback
-        from sqlalchemy import func
-        person = db.scalars(select(Person).where(func.lower(column) == user_id.lower())).first()
+        person = db.scalars(with_roles.where(func.lower(column) == user_id.lower())).unique().first()
     return person if person is not None and person.active else None
 
 
