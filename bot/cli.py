@@ -16,7 +16,11 @@ __all__ = ["main", "cli"]
 
 # modules exposing register(cli) -> None; each domain adds its own commands there
 CLI_MODULES: list[str] = [
+    "bot.cli_org",
     "bot.cli_talks",
+    "bot.cli_activities",
+    "bot.cli_scheduler",
+    "bot.cli_insight",
 ]
 
 

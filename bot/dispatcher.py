@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.org import Person
 from models.outbox import ProcessedDelivery
+from models.stats import mark_active
 
 from .callbacks import BadCallback
 from .config import Config
@@ -94,6 +95,7 @@ class Dispatcher:
         finally:
             if self.metrics:
                 self.metrics.handler_latency.observe(time.perf_counter() - started)
+        self.deduper.done(platform, incoming.message_id)
         return outcome
 
     # ------------------------------------------------------------------------------------------
@@ -118,6 +120,7 @@ class Dispatcher:
                 ctx.reply(UNKNOWN_USER_TEXT)
                 ctx.state = None
             else:
+                mark_active(db, person.id, self.clock.now(), self.config.timezone)  # active-user statistics
                 if expired_form:
                     title = getattr(self.registry.forms.get(expired_form), "title", expired_form)
                     ctx.reply(f"您之前的「{title}」对话因长时间未操作已自动结束，未保存的内容已丢弃。")

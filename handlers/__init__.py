@@ -13,9 +13,13 @@ __all__ = ["build_registry", "ROUTER_MODULES"]
 ROUTER_MODULES = [
     "handlers.common",
     "handlers.org",
+    "handlers.admin",
     "handlers.talks",
     "handlers.cases",
     "handlers.admin_outbox",
+    "handlers.activities",
+    "handlers.learning",
+    "handlers.stats",
 ]
 
 

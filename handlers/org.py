@@ -15,6 +15,9 @@ def whoami(ctx: Context, args: str) -> None:
     p = ctx.person
     lines = [f"姓名：{p.name}", f"所在单位：{p.unit.full_name if p.unit else '（未分配）'}",
              f"政治面貌：{'中共党员' if p.is_party_member else '群众'}"]
+    accounts = [f"企业微信 {p.wecom_userid}" if p.wecom_userid else "", f"钉钉 {p.dingtalk_userid}" if p.dingtalk_userid else ""]
+    if any(accounts):
+        lines.append("账号：" + "，".join(a for a in accounts if a))
     if p.roles:
         lines.append("职责：")
         lines += [f"· {ROLE_LABELS[Role(r.role)]}（{r.unit.full_name}）" for r in p.roles]
@@ -40,5 +43,6 @@ def find(ctx: Context, args: str) -> None:
         ctx.reply(f"没有找到“{args}”。")
         return
     lines = [f"找到 {len(people)} 人：" if len(people) < 10 else "找到以下人员（最多显示10人）："]
-    lines += [f"· {p.name}（{p.unit.full_name if p.unit else '—'}）{' 党员' if p.is_party_member else ''}" for p in people]
+    lines += [f"· {p.name}（{p.unit.full_name if p.unit else '—'}）{' 党员' if p.is_party_member else ''}"
+              f"{'  账号 ' + p.wecom_userid if p.wecom_userid else ''}" for p in people]
     ctx.reply("\n".join(lines))

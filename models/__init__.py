@@ -11,6 +11,10 @@ MODEL_MODULES = [
     "models.outbox",
     "models.talk",
     "models.case",
+    "models.activity",
+    "models.jobrun",
+    "models.learning",
+    "models.stats",
 ]
 
 for _name in MODEL_MODULES:

@@ -53,6 +53,7 @@ class Person(Base, TimestampMixin):
     is_party_member: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deactivated_at: Mapped[datetime | None] = mapped_column()  # set when a full import/sync drops them
 
     unit: Mapped[Unit | None] = relationship(lazy="joined")
     roles: Mapped[list["RoleAssignment"]] = relationship(
@@ -74,6 +75,9 @@ class RoleAssignment(Base, TimestampMixin):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(20))
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    # who manages this assignment: "roster" (import-roster replaces it) or "chat" (granted by an
+    # admin in chat; imports never revoke it, only 撤销/revoke does)
+    source: Mapped[str] = mapped_column(String(10), default="roster", server_default="roster")
 
     person: Mapped[Person] = relationship(back_populates="roles")
     unit: Mapped[Unit] = relationship(lazy="joined")

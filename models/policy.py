@@ -27,10 +27,11 @@ ACTIONS: dict[str, str] = {
     "publish": "publish an activity or a learning material to a unit",
     "activity.join": "join an activity published to an audience",
     "activity.manage": "close, reopen, cancel an activity, check people in, export the list",
+    "learning.study": "open a learning material published to an audience and mark it studied",
     "stats.view": "see statistics of a unit",
     "kpi.view": "see secretaries' KPI of a unit",
     "directory.search": "search the directory by name",
-    "roster.admin": "import or sync the roster, grant and revoke roles, resend dead messages",
+    "roster.admin": "import or sync the roster, grant and revoke roles, resend dead messages (admin, within the admin's subtree)",
 }
 
 
@@ -118,6 +119,11 @@ def can(person: Person | None, action: str, target: Any = None) -> bool:
             return True
         audience = getattr(target, "audience_unit", None) or unit
         return person.unit is not None and audience is not None and audience.contains(person.unit)
+    if action == "learning.study":
+        if anywhere:
+            return True
+        audience = getattr(target, "audience_unit", None) or unit
+        return person.unit is not None and audience is not None and audience.contains(person.unit)
     if action == "activity.manage":
         if anywhere:
             return has_role(person, Role.SECRETARY, Role.COMMITTEE)
@@ -135,5 +141,9 @@ def can(person: Person | None, action: str, target: Any = None) -> bool:
     if action == "directory.search":
         return has_role(person, Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE, Role.ADMIN)
     if action == "roster.admin":
-        return has_role(person, Role.ADMIN)
+        if anywhere:
+            return has_role(person, Role.ADMIN)
+        if unit is None:  # a person without a unit, or a company-wide object: root admins only
+            return any(scope.parent_id is None for scope in scopes(person, Role.ADMIN))
+        return _covers(person, unit, Role.ADMIN)
     raise AssertionError(action)  # every action above returns

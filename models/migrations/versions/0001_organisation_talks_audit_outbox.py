@@ -7,6 +7,7 @@ Create Date: 2026-11-25 07:49:20.740115
 from alembic import op
 import sqlalchemy as sa
 import models.base
+import models.crypto
 
 
 revision = '0001'

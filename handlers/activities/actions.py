@@ -1,0 +1,216 @@
+"""Card buttons and the join / leave / manage steps shared by buttons and typed commands."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.context import Context
+from bot.messages import Button, Card, Text
+from models.activity import Activity, ActivityStatus, SignupStatus
+from models.org import Person
+
+from . import router, service
+from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, manage_card
+
+__all__ = ["do_join", "do_leave", "do_status", "roster_text", "checkin_card", "load_activity"]
+
+JOIN_TEXT = {
+    "confirmed": "✅ 报名成功：「{t}」，{w}，{p}。活动开始前会提醒您；如有变化请点“取消报名”让出名额。",
+    "waitlisted": "⏳ 「{t}」名额已满，您已进入候补第 {n} 位。有人取消时将按顺序自动递补并通知您。",
+    "already_confirmed": "您已经报名了「{t}」，无需重复报名。",
+    "already_waitlisted": "您已在「{t}」的候补名单中（第 {n} 位），无需重复报名。",
+    "full": "抱歉，「{t}」名额已满，本活动不设候补。",
+    "closed": "「{t}」已停止报名。",
+    "cancelled": "「{t}」已取消，不能报名。",
+    "deadline": "「{t}」报名已截止（截止时间 {d}）。",
+    "not_audience": "「{t}」只面向{u}的同志，您不在报名范围内。",
+    "not_found": "没有找到这个活动，请发送“活动”查看可报名的活动。",
+}
+
+
+def load_activity(ctx: Context, args: str, usage: str) -> Activity | None:
+    """The activity named by "N" or "#N" in `args`, or a reply saying what is wrong."""
+    raw = args.strip().lstrip("#＃").split()
+    if not raw or not raw[0].isdigit():
+        ctx.reply(f"请写上活动编号，例如：{usage}。发送“活动”可查看编号。")
+        return None
+    act = ctx.db.get(Activity, int(raw[0]))
+    if act is None:
+        ctx.reply(f"没有编号为 {raw[0]} 的活动。发送“活动”可查看编号。")
+    return act
+
+
+def _tz(ctx: Context) -> str:
+    return ctx.config.timezone
+
+
+def viewer_state(ctx: Context, act: Activity) -> tuple[str | None, int | None]:
+    signup = service.signup_of(ctx.db, act.id, ctx.person.id)
+    if signup is None or signup.status == SignupStatus.CANCELLED.value:
+        return None, None
+    if signup.status == SignupStatus.WAITLISTED.value:
+        return signup.status, service.waitlist_position(ctx.db, signup)
+    return signup.status, None
+
+
+def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
+    res = service.join(ctx.db, activity_id, ctx.person, ctx.now())
+    act = res.activity
+    if act is None:
+        ctx.reply(JOIN_TEXT["not_found"])
+        return
+    text = JOIN_TEXT[res.outcome].format(t=act.title, w=fmt_when(act, _tz(ctx)), p=act.place or "地点待定",
+                                         n=res.position, u=act.audience_unit.name,
+                                         d=act.deadline.astimezone(ctx.tz).strftime("%m-%d %H:%M"))
+    if res.outcome in ("confirmed", "waitlisted"):
+        ctx.audit("activity.join", "activity", act.id, res.outcome)
+    viewer = {"confirmed": SignupStatus.CONFIRMED.value, "already_confirmed": SignupStatus.CONFIRMED.value,
+              "waitlisted": SignupStatus.WAITLISTED.value, "already_waitlisted": SignupStatus.WAITLISTED.value,
+              "full": "full"}.get(res.outcome)
+    if from_card:
+        ctx.update_card(activity_card(act, _tz(ctx), viewer=viewer, position=res.position, now=ctx.now(),
+                                      card_id=ctx.incoming.card_id or ""))
+    ctx.reply(text)
+
+
+def do_leave(ctx: Context, activity_id: int, *, from_card: bool) -> None:
+    res = service.leave(ctx.db, activity_id, ctx.person, ctx.now())
+    act = res.activity
+    if act is None:
+        ctx.reply("没有找到这个活动。发送“我的报名”查看您报名的活动。")
+        return
+    if res.outcome == "not_signed":
+        ctx.reply(f"您没有报名「{act.title}」，无需取消。")
+    elif res.outcome == "started":
+        ctx.reply(f"「{act.title}」已经开始，不能再取消报名。如不能参加请直接告诉组织者{act.organiser.name}。")
+    else:
+        what = "候补" if res.was == SignupStatus.WAITLISTED.value else "报名"
+        ctx.reply(f"已取消「{act.title}」的{what}。")
+        ctx.audit("activity.leave", "activity", act.id, res.was or "")
+        if res.promoted is not None:
+            ctx.notify(res.promoted, Text(
+                f"🎉 候补转正：「{act.title}」有人取消，您已获得名额！{fmt_when(act, _tz(ctx))}，"
+                f"{act.place or '地点待定'}。如不能参加，请发送“取消报名 {act.id}”让给下一位。"),
+                ref=f"activity:{act.id}")
+    if from_card:
+        ctx.update_card(activity_card(act, _tz(ctx), now=ctx.now(), card_id=ctx.incoming.card_id or ""))
+
+
+def do_status(ctx: Context, act: Activity, op: str) -> None:
+    """close / reopen / cancel, for the organiser and those the policy allows."""
+    if not ctx.require("activity.manage", act, what=f"只有组织者或上级书记可以管理「{act.title}」。"):
+        return
+    new = {"close": ActivityStatus.CLOSED, "reopen": ActivityStatus.OPEN, "cancel": ActivityStatus.CANCELLED}[op]
+    if not service.set_status(ctx.db, act, new):
+        ctx.reply(f"「{act.title}」当前状态是“{manage_status(act)}”，不能{OP_LABELS[op]}。")
+        return
+    ctx.audit(f"activity.{op}", "activity", act.id)
+    if new == ActivityStatus.CANCELLED:
+        people = service.signed_up_people(ctx.db, act)
+        ctx.notify(people, Text(f"❌ 活动取消通知：「{act.title}」（{fmt_when(act, _tz(ctx))}）已取消，"
+                                f"您的报名随之作废。给您带来不便，敬请谅解。如有疑问请联系组织者{act.organiser.name}。"),
+                   ref=f"activity:{act.id}")
+        ctx.reply(f"已取消「{act.title}」，已通知报名和候补的 {len(people)} 人。")
+    elif new == ActivityStatus.CLOSED:
+        ctx.reply(f"「{act.title}」已停止报名。需要时可发送“重新开放 {act.id}”。")
+    else:
+        ctx.reply(f"「{act.title}」已重新开放报名。")
+
+
+OP_LABELS = {"close": "关闭报名", "reopen": "重新开放", "cancel": "取消"}
+
+
+def manage_status(act: Activity) -> str:
+    from models.activity import STATUS_LABELS
+
+    return STATUS_LABELS[ActivityStatus(act.status)]
+
+
+def roster_text(ctx: Context, act: Activity) -> str:
+    confirmed, waitlisted = service.roster(ctx.db, act)
+    came = service.attended_ids(ctx.db, act)
+    seats = "不限" if act.seats is None else str(act.seats)
+    lines = [f"「{act.title}」报名名单（编号 {act.id}，{manage_status(act)}，签到码 {act.checkin_code}）",
+             f"已报名 {len(confirmed)}/{seats}，候补 {len(waitlisted)}，已签到 {len(came)}"]
+    for i, s in enumerate(confirmed, 1):
+        unit = s.person.unit.name if s.person.unit else ""
+        lines.append(f"{i}. {s.person.name}（{unit}）{' ✔已签到' if s.person_id in came else ''}")
+    if waitlisted:
+        lines.append("候补：")
+        lines += [f"候补{i}. {s.person.name}（{s.person.unit.name if s.person.unit else ''}）"
+                  for i, s in enumerate(waitlisted, 1)]
+    lines.append(f"导出 Excel：管理员在服务器上运行 lianxin export-signups {act.id} 名单.xlsx")
+    return "\n".join(lines)
+
+
+def checkin_card(ctx: Context, act: Activity, *, note: str = "", card_id: str = "") -> Card:
+    """The organiser's check-in list: the next people not yet checked in, one button each."""
+    confirmed, _ = service.roster(ctx.db, act)
+    came = service.attended_ids(ctx.db, act)
+    waiting = [s.person for s in confirmed if s.person_id not in came]
+    buttons = [Button(p.name[:10], ActCheckin(act.id, p.id).pack()) for p in waiting[:5]]
+    buttons.append(Button("刷新", ActManage(act.id, "checkin").pack(), 2))
+    body = [x for x in (note, f"已签到 {len(came)}/{len(confirmed)}；点姓名为其签到。"
+                        f"参加者也可发送“签到 {act.checkin_code}”自行签到。") if x]
+    if waiting:
+        body.append("未签到：" + "、".join(p.name for p in waiting[:30]) + (" 等" if len(waiting) > 30 else ""))
+    else:
+        body.append("全部已签到。")
+    from .cards import new_card_id
+
+    return Card(title=f"【签到】{act.title}"[:36], body="\n".join(body), buttons=tuple(buttons),
+                card_id=card_id or new_card_id(f"actk{act.id}"))
+
+
+# --- buttons ----------------------------------------------------------------------------------
+
+@router.action(ActButton)
+def on_activity_button(ctx: Context, data: ActButton) -> None:
+    """报名 / 取消报名 pressed on an activity card: act, then update that user's card."""
+    if data.op == "join":
+        do_join(ctx, data.id, from_card=True)
+    else:
+        do_leave(ctx, data.id, from_card=True)
+
+
+@router.action(ActManage)
+def on_manage_button(ctx: Context, data: ActManage) -> None:
+    """Organiser buttons on the management card."""
+    act = ctx.db.get(Activity, data.id)
+    if act is None:
+        ctx.reply("这个活动已不存在。")
+        return
+    if not ctx.require("activity.manage", act, what=f"只有组织者或上级书记可以管理「{act.title}」。"):
+        return
+    if data.op == "roster":
+        ctx.reply(roster_text(ctx, act))
+    elif data.op == "checkin":
+        ctx.update_card(checkin_card(ctx, act, card_id=ctx.incoming.card_id or ""))
+    elif data.op == "cancel":
+        ctx.reply(Card(title=f"确认取消「{act.title}」？"[:36],
+                       body="取消后所有报名和候补的人都会收到通知，且不能恢复。",
+                       buttons=(Button("确认取消活动", ActManage(act.id, "cancelok").pack(), 3),)))
+    else:
+        do_status(ctx, act, "cancel" if data.op == "cancelok" else data.op)
+        if data.op != "cancelok":
+            ctx.update_card(manage_card(act, _tz(ctx), card_id=ctx.incoming.card_id or ""))
+
+
+@router.action(ActCheckin)
+def on_checkin_button(ctx: Context, data: ActCheckin) -> None:
+    """The organiser checks one participant in from the list."""
+    act = ctx.db.get(Activity, data.id)
+    person = ctx.db.get(Person, data.person)
+    if act is None or person is None:
+        ctx.reply("这张签到卡片已失效。")
+        return
+    if not ctx.require("activity.manage", act, what=f"只有组织者或上级书记可以为「{act.title}」签到。"):
+        return
+    signup = service.signup_of(ctx.db, act.id, person.id)
+    if signup is None or signup.status != SignupStatus.CONFIRMED.value:
+        note = f"{person.name} 不在已报名名单中。"
+    elif service.checkin_person(ctx.db, act, person, method="organiser", by=ctx.person, now=ctx.now()):
+        note = f"✔ {person.name} 已签到。"
+        ctx.audit("activity.checkin", "activity", act.id, f"person {person.id}")
+    else:
+        note = f"{person.name} 之前已签到。"
+    ctx.update_card(checkin_card(ctx, act, note=note, card_id=ctx.incoming.card_id or ""))

@@ -1,0 +1,185 @@
+"""Typed commands: publish, list, join, leave, my sign-ups, roster, manage, check in."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.context import Context
+from bot.forms import Invalid
+from bot.outbox import WECOM_MAX_RECIPIENTS, chunked
+from models.activity import Activity, ActivityStatus, SignupStatus
+from models.org import Person, Unit
+from models.policy import can
+
+from . import router, service
+from .actions import checkin_card, do_join, do_leave, do_status, load_activity, roster_text, viewer_state
+from .cards import activity_card, fmt_when, manage_card, new_card_id
+from .form import PUBLISH_FORM, USAGE, parse_one_line
+
+
+def _can_publish(ctx: Context) -> bool:
+    return can(ctx.person, "publish")
+
+
+def _can_manage(ctx: Context) -> bool:
+    return can(ctx.person, "activity.manage")
+
+
+@router.command("发布活动", "publish", help="发布活动（逐项引导，或一行写完）", usage=f"例：{USAGE}",
+                allowed=_can_publish)
+def publish(ctx: Context, args: str) -> None:
+    """Start the publish dialog, prefilled with whatever the one-line form gave."""
+    answers: dict = {}
+    if args:
+        try:
+            answers = parse_one_line(ctx, args)
+        except Invalid as exc:
+            ctx.reply(f"{exc}\n格式：{USAGE}")
+            return
+    PUBLISH_FORM.start(ctx, answers)
+
+
+def publish_from_answers(ctx: Context, a: dict) -> Activity:
+    """Create the activity and send its card to everyone in the audience (via the outbox)."""
+    audience = ctx.db.get(Unit, a["audience"])
+    if audience is None or not ctx.require("publish", audience):
+        return None
+    organiser = ctx.db.get(Person, a["organiser"]) if a.get("organiser") else ctx.person
+    act = service.create_activity(
+        ctx.db, creator=ctx.person, organiser=organiser, title=a["title"], kind=a["kind"],
+        starts_at=datetime.fromisoformat(a["when"]["start"]), ends_at=datetime.fromisoformat(a["when"]["end"]),
+        place=a["place"], seats=a["seats"], deadline=datetime.fromisoformat(a["deadline"]),
+        audience=audience, description=a.get("description", ""), waitlist=a.get("waitlist", True))
+    people = service.audience_people(ctx.db, act)
+    # WeCom: a task_id may not repeat within the app, so every batch of ≤ 1,000 gets its own card id
+    stamp = new_card_id(f"act{act.id}")
+    for n, batch in enumerate(chunked(people, WECOM_MAX_RECIPIENTS)):
+        card = activity_card(act, ctx.config.timezone, card_id=f"{stamp}_{n}", broadcast=True)
+        ctx.notify(batch, card, ref=f"activity:{act.id}", idem_key=f"act-publish:{act.id}:{n}")
+    ctx.audit("activity.publish", "activity", act.id, f"audience {audience.id}, {len(people)} people")
+    if organiser.id != ctx.person.id:
+        ctx.notify(organiser, manage_card(act, ctx.config.timezone,
+                                          note=f"{ctx.person.name}发布了这个活动，由您担任组织者。"),
+                   ref=f"activity:{act.id}")
+    ctx.reply(manage_card(act, ctx.config.timezone,
+                          note=f"✅ 已发布，活动卡片正在发送给{audience.name}的 {len(people)} 人。"))
+    return act
+
+
+@router.command("活动", "activities", help="可报名的活动；“活动 N”查看详情并报名", usage="例：活动 / 活动 3")
+def list_activities(ctx: Context, args: str) -> None:
+    """Open activities for me (or one activity's card with "活动 N")."""
+    if args.strip():
+        act = load_activity(ctx, args, "活动 3")
+        if act is None:
+            return
+        if not can(ctx.person, "activity.join", act) and not can(ctx.person, "activity.manage", act):
+            ctx.reply(f"「{act.title}」不在您的报名范围内。")
+            return
+        viewer, pos = viewer_state(ctx, act)
+        ctx.reply(activity_card(act, ctx.config.timezone, viewer=viewer, position=pos, now=ctx.now(),
+                                card_id=new_card_id(f"act{act.id}")))
+        if can(ctx.person, "activity.manage", act):
+            ctx.reply(manage_card(act, ctx.config.timezone))
+        return
+    acts = service.open_activities_for(ctx.db, ctx.person, ctx.now())
+    if not acts:
+        ctx.reply("目前没有面向您的活动。")
+        return
+    lines = ["面向您的活动（回复“报名 编号”报名，“活动 编号”看详情）："]
+    for act in acts:
+        viewer, pos = viewer_state(ctx, act)
+        mark = {"confirmed": " ✅已报名", "waitlisted": f" ⏳候补第{pos}位"}.get(viewer or "", "")
+        if not mark and act.status == ActivityStatus.CLOSED.value or not mark and ctx.now() > act.deadline:
+            mark = " （已截止）"
+        seats = "不限" if act.seats is None else f"余{max(0, act.seats - act.seats_taken)}/{act.seats}"
+        lines.append(f"#{act.id} {act.title} · {fmt_when(act, ctx.config.timezone)} · "
+                     f"{act.place or '地点待定'} · {seats}{mark}")
+    ctx.reply("\n".join(lines))
+
+
+@router.command("报名", "join", help="报名活动", usage="例：报名 3")
+def join_cmd(ctx: Context, args: str) -> None:
+    act = load_activity(ctx, args, "报名 3")
+    if act is not None:
+        do_join(ctx, act.id, from_card=False)
+
+
+@router.command("取消报名", "cancel", "leave", help="取消报名或候补（写活动编号）", usage="例：取消报名 3")
+def leave_cmd(ctx: Context, args: str) -> None:
+    act = load_activity(ctx, args, "取消报名 3")
+    if act is not None:
+        do_leave(ctx, act.id, from_card=False)
+
+
+@router.command("我的报名", "mine", help="我报名的活动")
+def mine(ctx: Context, args: str) -> None:
+    rows = service.my_signups(ctx.db, ctx.person, ctx.now())
+    if not rows:
+        ctx.reply("您目前没有报名的活动。发送“活动”看看有哪些活动。")
+        return
+    lines = ["您的报名："]
+    for signup, act in rows:
+        if signup.status == SignupStatus.WAITLISTED.value:
+            state = f"候补第{service.waitlist_position(ctx.db, signup)}位"
+        else:
+            state = "已报名"
+        if act.status == ActivityStatus.CANCELLED.value:
+            state = "活动已取消"
+        lines.append(f"#{act.id} {act.title} · {fmt_when(act, ctx.config.timezone)} · "
+                     f"{act.place or '地点待定'} · {state}")
+    lines.append("取消请发送“取消报名 编号”。")
+    ctx.reply("\n".join(lines))
+
+
+@router.command("报名名单", "roster", help="活动的报名和候补名单（组织者）", usage="例：报名名单 3",
+                allowed=_can_manage)
+def roster_cmd(ctx: Context, args: str) -> None:
+    act = load_activity(ctx, args, "报名名单 3")
+    if act is not None and ctx.require("activity.manage", act, what="只有组织者或上级书记可以查看报名名单。"):
+        ctx.audit("read", "activity_roster", act.id)
+        ctx.reply(roster_text(ctx, act))
+
+
+def _status_cmd(op: str, usage: str):
+    def handler(ctx: Context, args: str) -> None:
+        act = load_activity(ctx, args, usage)
+        if act is not None:
+            do_status(ctx, act, op)
+    return handler
+
+
+router.command("关闭报名", "close-signup", help="停止报名（组织者）", usage="例：关闭报名 3",
+               allowed=_can_manage)(_status_cmd("close", "关闭报名 3"))
+router.command("重新开放", "reopen", help="重新开放报名（组织者）", usage="例：重新开放 3",
+               allowed=_can_manage)(_status_cmd("reopen", "重新开放 3"))
+router.command("取消活动", "cancel-activity", help="取消活动并通知所有报名者（组织者）", usage="例：取消活动 3",
+               allowed=_can_manage)(_status_cmd("cancel", "取消活动 3"))
+
+
+@router.command("签到名单", "checkins", help="签到名单，点姓名签到（组织者）", usage="例：签到名单 3",
+                allowed=_can_manage)
+def checkin_list(ctx: Context, args: str) -> None:
+    act = load_activity(ctx, args, "签到名单 3")
+    if act is not None and ctx.require("activity.manage", act, what="只有组织者或上级书记可以签到。"):
+        ctx.reply(checkin_card(ctx, act))
+
+
+@router.command("签到", "checkin", help="活动现场签到", usage="例：签到 123456（签到码由组织者公布）")
+def checkin(ctx: Context, args: str) -> None:
+    code = args.strip()
+    if not code:
+        ctx.reply("请在“签到”后写上组织者公布的签到码，例如：签到 123456")
+        return
+    outcome, act = service.checkin_by_code(ctx.db, ctx.person, code, ctx.now())
+    if outcome == "bad_code":
+        ctx.reply(f"签到码“{code[:12]}”不对，请向组织者确认。")
+    elif outcome == "not_signed":
+        ctx.reply(f"您没有报名「{act.title}」（或仍在候补），不能签到。请联系组织者{act.organiser.name}。")
+    elif outcome == "not_now":
+        ctx.reply(f"「{act.title}」的签到在活动开始前 30 分钟到活动结束之间进行"
+                  f"（{fmt_when(act, ctx.config.timezone)}）。")
+    elif outcome == "again":
+        ctx.reply(f"您已经签到过「{act.title}」了。")
+    else:
+        ctx.audit("activity.checkin", "activity", act.id, "code")
+        ctx.reply(f"✔ 签到成功：「{act.title}」。感谢参与！")

@@ -1,0 +1,94 @@
+"""统计 / stats: the caller's scope summary as text, plus a one-time dashboard login link.
+
+Scope: a branch secretary sees the branch, a committee member the committee subtree (the
+widest unit the person holds secretary/committee on). `统计 2026Q3` picks another quarter,
+`统计 附件修理党支部` a unit inside the scope. Numbers come from models.stats (the same
+queries as the dashboard and the Excel report).
+"""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import or_, select
+
+from bot.context import Context
+from bot.router import Router
+from models.enums import Role
+from models.org import Unit
+from models.policy import can, scopes
+
+router = Router("stats")
+
+QUARTER_RE = re.compile(r"^(\d{4})\s*[Qq]\s*([1-4])$")
+FLAG_NAMES = {"watch": "关注", "urgent": "紧急"}
+
+
+def _allowed(ctx: Context) -> bool:
+    return can(ctx.person, "stats.view")
+
+
+def stats_scope(person) -> Unit | None:
+    """The widest unit `person` may see statistics of (committee beats secretary)."""
+    units = scopes(person, Role.COMMITTEE, Role.SECRETARY)
+    units = [u for u in units if u.path]
+    return min(units, key=lambda u: (u.path.count("/"), u.path)) if units else None
+
+
+def pct(n: int, d: int) -> str:
+    return f"{n}/{d}（{n / d:.0%}）" if d else f"{n}/{d}（—）"
+
+
+def summary_text(summary, level_name: str) -> str:
+    from models.talk import CATEGORY_LABELS, Category
+
+    lines = [f"{summary.unit_name} · {summary.quarter} 统计",
+             f"谈心谈话覆盖：{pct(summary.coverage.talked, summary.coverage.members)}"]
+    for r in summary.coverage_rows:
+        if r.members:
+            lines.append(f"  · {r.name} {pct(r.talked, r.members)}")
+    by_flag = {"watch": 0, "urgent": 0}
+    cats = []
+    for cat, levels in sorted(summary.flags.items()):
+        for flag, n in levels.items():
+            by_flag[flag] = by_flag.get(flag, 0) + n
+        try:
+            label = CATEGORY_LABELS[Category(cat)]
+        except ValueError:
+            label = cat
+        cats.append(f"{label} {sum(levels.values())}")
+    lines.append(f"预警谈话：关注 {by_flag.get('watch', 0)} · 紧急 {by_flag.get('urgent', 0)}"
+                 + (f"（{'、'.join(cats)}）" if cats else ""))
+    for line in summary.extra.get("lines", []):
+        lines.append(line)
+    if summary.learning is not None:
+        lines.append(f"学习完成：{pct(summary.learning.studied, summary.learning.assigned)}")
+    lines.append(f"活跃用户（本季度发过消息）：{pct(*summary.active)}")
+    return "\n".join(lines)
+
+
+@router.command("统计", "stats", help="本支部/本单位的统计和看板链接", usage="统计 [2026Q3] [单位名]", allowed=_allowed)
+def stats(ctx: Context, args: str) -> None:
+    from bot.web.dashboard import login_link
+    from models.coverage import current_quarter
+    from models.stats import scope_summary
+
+    unit = stats_scope(ctx.person)
+    quarter = current_quarter(ctx.now(), ctx.config.timezone)
+    for word in args.split():
+        m = QUARTER_RE.match(word)
+        if m:
+            quarter = f"{m.group(1)}Q{m.group(2)}"
+            continue
+        found = ctx.db.scalars(select(Unit).where(or_(Unit.name == word, Unit.full_name == word),
+                                                  Unit.active.is_(True)).order_by(Unit.path)).first()
+        if found is None:
+            ctx.reply(f"没有找到单位“{word}”。用法：统计 [2026Q3] [单位名]")
+            return
+        unit = found
+    if unit is None or not ctx.require("stats.view", unit, what="抱歉，您无权查看该单位的统计。"):
+        return
+    summary = scope_summary(ctx.db, unit, quarter, ctx.config.timezone)
+    ctx.audit("read", "stats", unit.id, detail=quarter)
+    link = login_link(ctx.config, ctx.person.id, unit_id=unit.id, quarter=quarter)
+    ttl = ctx.config.get("security.login_link_ttl_seconds", int, 900)
+    ctx.reply(summary_text(summary, "") + f"\n\n数据看板（{ttl // 60} 分钟内有效，仅可使用一次）：\n{link}")

@@ -1,0 +1,123 @@
+"""The dashboard in a real browser: headless Debian chromium driven by Playwright.
+
+The Flask app is served for real (werkzeug make_server in a thread on a free port). Skips when
+/usr/bin/chromium is missing, unless LIANXIN_REQUIRE_SERVERS=1 (CI installs it via .ci/extra-setup).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from bot.web.dashboard import login_link
+from models.db import session_scope
+from models.org import Person
+from tests.test_stats import NOW, seed
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("LIANXIN_REQUIRE_SERVERS") == "1":
+            pytest.fail(f"{CHROMIUM} is required (LIANXIN_REQUIRE_SERVERS=1); .ci/extra-setup installs it")
+        pytest.skip(f"{CHROMIUM} not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def server(services, clock):
+    from werkzeug.serving import make_server
+
+    from bot.app import create_app
+
+    clock.set(NOW)
+    with session_scope(services.session_factory) as db:
+        seed(db)
+    app = create_app(services.config, services=services)
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+    thread.join(5)
+
+
+def _link(services, base, uid):
+    with services.session_factory() as db:
+        pid = db.scalars(select(Person.id).where(Person.wecom_userid == uid)).one()
+    parts = urlsplit(login_link(services.config, pid))
+    return f"{base}{parts.path}?{parts.query}"
+
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+def test_dashboard_in_chromium(services, server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+
+    # a branch secretary logs in with the link sent by the bot
+    page.goto(_link(services, server, "liqiang"))
+    assert page.locator("h2#scope").inner_text().endswith("外航维修党支部 · 2026Q4")
+    bar = page.locator('#chart-coverage g.bar[data-label="四车间班组"]')
+    assert bar.get_attribute("data-text") == "50%（3/6）"
+    assert bar.locator("text.value").text_content() == "50%（3/6）"
+    box = bar.locator("rect.fill").bounding_box()
+    assert box is not None and 205 <= box["width"] <= 215            # 0.5 × 420 px drawn
+    five = page.locator('#chart-coverage g.bar[data-label="五车间班组"] rect.fill').bounding_box()
+    assert 80 <= five["width"] <= 88                                    # 0.2 × 420 px
+    assert page.locator('#chart-trend g.series[data-flag="watch"] circle[data-quarter="2026Q4"]').get_attribute("data-value") == "1"
+    assert page.locator('#chart-trend g.series[data-flag="urgent"] circle[data-quarter="2026Q4"]').get_attribute("data-value") == "1"
+    assert "学习完成 2/28" in page.locator("#tile-learning").inner_text()
+    page.screenshot(path=str(tmp_path / "dashboard-secretary.png"), full_page=True)
+
+    # change the filter: 2026Q3 → 四车间 1/6
+    page.select_option("#quarter", "2026Q3")
+    page.click("#apply")
+    page.wait_for_load_state()
+    assert page.locator("h2#scope").inner_text().endswith("外航维修党支部 · 2026Q3")
+    assert page.locator('#chart-coverage g.bar[data-label="四车间班组"]').get_attribute("data-text") == "17%（1/6）"
+
+    # outside the scope: another branch is refused
+    with services.session_factory() as db:
+        from models.org import Unit
+        unit_b = db.scalars(select(Unit.id).where(Unit.name == "附件修理党支部")).one()
+    resp = page.goto(f"{server}/dashboard?unit={unit_b}")
+    assert resp.status == 403 and "无权查看该单位的统计" in page.inner_text("#message")
+
+    # the committee sees every branch and filters by unit
+    page2 = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page2.goto(_link(services, server, "wangwei"))
+    assert page2.locator("h2#scope").inner_text().endswith("技术公司党委 · 2026Q4")
+    assert page2.locator('#chart-coverage g.bar[data-label="附件修理党支部"]').get_attribute("data-text") == "50%（5/10）"
+    assert page2.locator('#chart-coverage g.bar[data-label="外航维修党支部"]').get_attribute("data-text") == "36%（4/11）"
+    page2.select_option("#unit", str(unit_b))
+    page2.click("#apply")
+    page2.wait_for_load_state()
+    assert page2.locator("h2#scope").inner_text().endswith("附件修理党支部 · 2026Q4")
+    assert page2.locator('#chart-coverage g.bar[data-label="部件一班组"]').get_attribute("data-text") == "100%（5/5）"
+    page2.screenshot(path=str(tmp_path / "dashboard-committee.png"), full_page=True)
+
+    # an employee's link is refused; a used link is refused
+    page3 = browser.new_page()
+    resp = page3.goto(_link(services, server, "zhangsan"))
+    assert resp.status == 403 and "仅对党委委员和支部书记开放" in page3.inner_text("#message")
+    page3.screenshot(path=str(tmp_path / "dashboard-refused.png"))
+
+    assert not errors
+    assert all(u.startswith(server) for u in requests)                 # nothing from a CDN
+    assert (tmp_path / "dashboard-secretary.png").stat().st_size > 10_000

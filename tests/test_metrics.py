@@ -1,0 +1,49 @@
+"""/metrics exposes what the issue lists: requests, handler latency, outbox backlog and failures,
+dedupe hits, job runs (prometheus text format, parsed back with prometheus_client)."""
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.adapters.simulator import sim_incoming
+from bot.outbox import Dispatcher, TransientError
+
+
+def _scrape(client) -> dict[tuple[str, tuple], float]:
+    resp = client.get("/metrics")
+    assert resp.status_code == 200 and resp.mimetype == "text/plain"
+    out = {}
+    for family in text_string_to_metric_families(resp.get_data(as_text=True)):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        out[("family", (("name", family.name), ("type", family.type)))] = 1
+    return out
+
+
+class Failing:
+    def send(self, recipients, reply, row):
+        raise TransientError("platform down")
+
+    update_card = send
+
+
+def test_metrics_exposed_and_counting(services, client):
+    client.get("/healthz")
+    # one handled message, then the same delivery again (deduplicated)
+    incoming = sim_incoming("liqiang", text="发布学习 党章 | 第一章")
+    services.dispatcher.handle(incoming)
+    assert services.dispatcher.handle(incoming).duplicate
+    m = _scrape(client)
+    assert m[("lianxin_requests_total", (("endpoint", "healthz"), ("status", "200")))] == 1
+    assert m[("lianxin_handler_seconds_count", ())] == 1
+    assert m[("lianxin_dedupe_hits_total", (("platform", "sim"),))] == 1
+    assert m[("lianxin_outbox_backlog", (("status", "pending"),))] == 1      # the card to 14 people, one row
+    # a failing platform: the failure is counted and the row stays pending
+    Dispatcher(services.session_factory, {"sim": Failing()}, metrics=services.metrics, backoff_base=0.01).run_once()
+    m = _scrape(client)
+    assert m[("lianxin_outbox_failures_total", (("platform", "sim"),))] == 1
+    assert m[("lianxin_outbox_backlog", (("status", "pending"),))] == 1
+    assert m[("family", (("name", "lianxin_job_runs"), ("type", "counter")))] == 1
+    services.metrics.job_runs.labels("weekly_digest", "ok").inc()
+    assert _scrape(client)[("lianxin_job_runs_total", (("job", "weekly_digest"), ("outcome", "ok")))] == 1
+    # requests to /metrics itself are counted too
+    assert _scrape(client)[("lianxin_requests_total", (("endpoint", "metrics_view"), ("status", "200")))] >= 3
