@@ -72,7 +72,7 @@ def target(action: str, where: str, who: str):
     at = T if where == "in" else OUT_UNIT[who]
     if action == "talk.record":
         return person(at)                                   # someone else, in that team
-    if action == "activity.join":
+    if action in ("activity.join", "learning.study"):
         audience = C if where == "in" else X
         return SimpleNamespace(id=1, scope_unit=audience, audience_unit=audience, organiser_id=None)
     return SimpleNamespace(id=1, scope_unit=at, author_id=None, helper_id=None, organiser_id=None)
@@ -84,7 +84,7 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
     "employee": {
         "talk.record": (N, N, N), "talk.read": (N, N, N), "team.coverage": (N, N, N), "case.read": (N, N, N),
         "case.handle": (N, N, N), "care.approve": (N, N, N), "case.progress": (N, N, N),
-        "helper.assignable": (N, N, N), "publish": (N, N, N), "activity.join": (Y, Y, N),
+        "helper.assignable": (N, N, N), "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (N, N, N), "stats.view": (N, N, N), "kpi.view": (N, N, N),
         "directory.search": (N, N, N), "roster.admin": (N, N, N),
     },
@@ -93,7 +93,7 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "case.read": (Y, N, N),           # may see the cases they help with (relation test below)
         "case.handle": (N, N, N), "care.approve": (N, N, N),
         "case.progress": (Y, N, N),       # only on cases where they are the helper
-        "helper.assignable": (Y, Y, Y), "publish": (N, N, N), "activity.join": (Y, Y, N),
+        "helper.assignable": (Y, Y, Y), "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (N, N, N), "stats.view": (N, N, N), "kpi.view": (N, N, N),
         "directory.search": (N, N, N), "roster.admin": (N, N, N),
     },
@@ -102,28 +102,28 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "talk.read": (Y, N, N),           # only their own talks (author relation below)
         "team.coverage": (Y, Y, N), "case.read": (N, N, N), "case.handle": (N, N, N),
         "care.approve": (N, N, N), "case.progress": (N, N, N), "helper.assignable": (N, N, N),
-        "publish": (N, N, N), "activity.join": (Y, Y, N), "activity.manage": (N, N, N),
+        "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N), "activity.manage": (N, N, N),
         "stats.view": (N, N, N), "kpi.view": (N, N, N), "directory.search": (Y, Y, Y),
         "roster.admin": (N, N, N),
     },
     "secretary": {
         "talk.record": (Y, Y, N), "talk.read": (Y, Y, N), "team.coverage": (Y, Y, N), "case.read": (Y, Y, N),
         "case.handle": (Y, Y, N), "care.approve": (N, N, N), "case.progress": (N, N, N),
-        "helper.assignable": (N, N, N), "publish": (Y, Y, N), "activity.join": (Y, Y, N),
+        "helper.assignable": (N, N, N), "publish": (Y, Y, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (Y, Y, N), "stats.view": (Y, Y, N), "kpi.view": (N, N, N),
         "directory.search": (Y, Y, Y), "roster.admin": (N, N, N),
     },
     "committee": {
         "talk.record": (N, N, N), "talk.read": (Y, Y, N), "team.coverage": (Y, Y, N), "case.read": (Y, Y, N),
         "case.handle": (N, N, N), "care.approve": (Y, Y, N), "case.progress": (N, N, N),
-        "helper.assignable": (N, N, N), "publish": (Y, Y, N), "activity.join": (Y, Y, N),
+        "helper.assignable": (N, N, N), "publish": (Y, Y, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (Y, Y, N), "stats.view": (Y, Y, N), "kpi.view": (Y, Y, N),
         "directory.search": (Y, Y, Y), "roster.admin": (N, N, N),
     },
     "admin": {
         "talk.record": (N, N, N), "talk.read": (N, N, N), "team.coverage": (N, N, N), "case.read": (N, N, N),
         "case.handle": (N, N, N), "care.approve": (N, N, N), "case.progress": (N, N, N),
-        "helper.assignable": (N, N, N), "publish": (N, N, N), "activity.join": (Y, Y, N),
+        "helper.assignable": (N, N, N), "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (N, N, N), "stats.view": (N, N, N), "kpi.view": (N, N, N),
         "directory.search": (Y, Y, Y), "roster.admin": (Y, Y, N),
     },
