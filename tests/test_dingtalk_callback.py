@@ -76,7 +76,10 @@ def test_card_callback_maps_to_the_same_action_key_as_wecom():
     assert (inc.platform, inc.user_id, inc.action, inc.card_id) == ("dingtalk", "dt_liqiang", "case:12:ack",
                                                                      "case12_abcdef")
     assert inc.response_code == "case12_abcdef"  # the instance the sender updates after the decision
-    assert parse_card_callback(body).message_id == inc.message_id  # a repeat has the same delivery key
+    now = datetime(2026, 11, 25, 8, 0, 0, tzinfo=timezone.utc)
+    first = parse_card_callback(body, now=now).message_id
+    assert parse_card_callback(body, now=now.replace(second=9)).message_id == first  # retry / double tap
+    assert parse_card_callback(body, now=now.replace(second=10)).message_id != first  # a later tap
 
 
 def test_card_callback_key_falls_back_to_action_param_and_action_ids():
@@ -253,3 +256,14 @@ def test_outbox_rows_for_replies_are_dingtalk_rows(dingtalk, services):
     with services.session_factory() as db:
         row = db.scalars(select(OutboxMessage)).one()
         assert (row.platform, row.recipients, row.ref) == ("dingtalk", ["dt_zhangsan"], f"reply:m{body['msgId']}")
+
+
+def test_a_double_tap_within_seconds_is_one_click_and_a_later_tap_is_answered(dingtalk, services, dt_api, clock):
+    clock.set(clock.now().replace(second=0))
+    assert dingtalk.click("dt_zhangsan", "zz:2", "track2").status_code == 200
+    clock.advance(seconds=3)
+    assert dingtalk.click("dt_zhangsan", "zz:2", "track2").status_code == 200
+    assert processed(services) == 1
+    clock.advance(seconds=30)
+    assert dingtalk.click("dt_zhangsan", "zz:2", "track2").status_code == 200
+    assert processed(services) == 2

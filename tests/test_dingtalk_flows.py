@@ -109,3 +109,46 @@ def test_reject_asks_for_a_reason(chat, services):
     assert "已驳回" in chat.say("zhaomin", "不符合补助条件")
     assert load(services, case_id).state == "rejected"
     assert "不符合补助条件" in chat.texts("liqiang")
+
+
+# --- activities ------------------------------------------------------------------------------------
+
+ACT_LINE = "发布活动 周末义务植树 2026-12-05 09:00-12:00 @浦东基地 名额2 截止12-03 范围:外航维修党支部"
+
+
+def signups(services, activity_id: int) -> dict[str, str]:
+    from models.activity import Signup
+    from models.org import Person
+
+    with services.session_factory() as db:
+        rows = db.execute(select(Person.wecom_userid, Signup.status).join(Person, Person.id == Signup.person_id)
+                          .where(Signup.activity_id == activity_id)).all()
+    return dict(rows)
+
+
+def test_activity_publish_join_waitlist_and_promotion(chat, services, clock):
+    from datetime import datetime, timezone
+
+    from models.activity import Activity
+
+    clock.set(datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc))
+    chat.say("liqiang", ACT_LINE)
+    assert "已发布" in chat.texts("liqiang")  # the organiser's management card
+    with services.session_factory() as db:
+        act_id = db.scalars(select(Activity.id)).one()
+    card = chat.latest_card("zhangsan")
+    assert card.title == "【活动】周末义务植树" and card.buttons == ("报名", "取消报名")
+    assert chat.inbox("hanmei") == [] and chat.inbox("wangwei") == []  # outside the audience
+
+    assert "报名成功" in chat.press("zhangsan", "报名")
+    assert "您已报名成功" in update_text(chat.card_updates("zhangsan")[-1])
+    assert "报名成功" in chat.press("lisi", "报名")
+    assert "候补第 1 位" in chat.press("wangwu", "报名")
+    clock.advance(seconds=30)  # a second tap on the same card, later
+    assert "无需重复报名" in chat.press("zhangsan", "报名", card=card)
+    assert signups(services, act_id) == {"zhangsan": "confirmed", "lisi": "confirmed", "wangwu": "waitlisted"}
+
+    chat.inbox("wangwu")
+    assert "已取消「周末义务植树」的报名" in chat.say("zhangsan", f"取消报名 {act_id}")
+    assert "候补转正" in chat.texts("wangwu")
+    assert signups(services, act_id) == {"zhangsan": "cancelled", "lisi": "confirmed", "wangwu": "confirmed"}
