@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import models  # noqa: E402
+from bench._common import emit  # noqa: E402
 from bench.datagen import ROSTER_HEADER, roster_rows, write_roster_csv  # noqa: E402
 from models.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from models.roster import import_roster  # noqa: E402
@@ -92,6 +93,11 @@ def main() -> int:
         print()
         print(f"RESULT people={n} first={t1:.2f}s reimport={t2:.2f}s reimport_changes={second.changes} "
               f"changed_file={t4:.2f}s moved={third.moved} deactivated={len(third.deactivated)}")
+        backend = "pg" if args.pg else "sqlite"
+        emit(f"import.{backend}.first_{n}", t1, "s", "-")
+        emit(f"import.{backend}.reimport", t2, "s", "-")
+        emit(f"import.{backend}.reimport_changes", second.changes, "changes", "0", second.changes == 0)
+        emit(f"import.{backend}.changed_file", t4, "s", "-")
         ok = first.changes > 0 and second.changes == 0 and dry.changes == 0 and not first.errors
         if not ok:
             print("FAILED: the re-import was not a no-op", file=sys.stderr)

@@ -76,8 +76,8 @@ def jobs_cmd(obj) -> None:
     now = datetime.now(timezone.utc)
     stored: dict[str, datetime] = {}
     last: dict[str, tuple] = {}
-    insp = inspect(engine)
     with engine.connect() as conn:
+        insp = inspect(conn)     # the same connection: SQLite takes the write lock at BEGIN
         if insp.has_table(JOBSTORE_TABLE):
             for job_id, ts in conn.execute(text(f"SELECT id, next_run_time FROM {JOBSTORE_TABLE}")):
                 if ts is not None:

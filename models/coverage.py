@@ -195,16 +195,21 @@ def missing_by_team(db: Session, quarter: str, unit: Unit | None = None, *, team
     One statement: active members of active teams (in `unit`'s subtree / `team_ids`) with
     NOT EXISTS (talk in the quarter), an index probe on ix_talk_subject_quarter per person.
     """
+    stmt = _missing_stmt(quarter, unit, team_ids, include_leaders)
+    out: dict[int, list[tuple[int, str]]] = {}
+    for unit_id, pid, name in db.execute(stmt):
+        out.setdefault(unit_id, []).append((pid, name))
+    return out
+
+
+def _missing_stmt(quarter: str, unit: Unit | None, team_ids: Sequence[int] | None, include_leaders: bool):
     talked = exists().where(Talk.subject_id == Person.id, Talk.quarter == quarter)
     stmt = (select(Person.unit_id, Person.id, Person.name)
             .join(Unit, Unit.id == Person.unit_id)
             .where(Person.active.is_(True), _team_filter(team_ids, unit), ~talked))
     if not include_leaders:
         stmt = stmt.where(~_is_leader_of_own_team())
-    out: dict[int, list[tuple[int, str]]] = {}
-    for unit_id, pid, name in db.execute(stmt.order_by(Person.unit_id, Person.name)):
-        out.setdefault(unit_id, []).append((pid, name))
-    return out
+    return stmt.order_by(Person.unit_id, Person.name)
 
 
 def team_counts(db: Session, quarter: str, unit: Unit | None = None, *, team_ids: Sequence[int] | None = None,

@@ -33,5 +33,8 @@ def pending_differences(engine: Engine) -> list:
     import models
 
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+        ctx = MigrationContext.configure(conn, opts={
+            "compare_type": False,
+            "include_object": lambda obj, name, type_, reflected, other:
+                not (type_ == "table" and name and name.startswith("apscheduler_"))})
         return compare_metadata(ctx, models.Base.metadata)

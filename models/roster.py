@@ -122,10 +122,6 @@ class ChangeReport:
         return (len(self.units_created) + len(self.created) + len(self.updated) + len(self.deactivated)
                 + len(self.roles_granted) + len(self.roles_revoked) + len(self.units_linked))
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors or bool(self.skipped_rows)
-
     def summary(self) -> str:
         head = ("试运行（未写入）" if self.dry_run else "已导入" if self.applied else "未导入（存在错误行，数据库未改动）")
         parts = [f"{head}：共 {self.rows} 行，变更 {self.changes} 项",
@@ -600,8 +596,7 @@ def apply_plan(db: Session, plan: _Plan) -> ChangeReport:
     if plan.revokes:
         conn.execute(rt.delete().where(rt.c.id.in_(plan.revokes)))
     if plan.grants:
-        pids = dict(conn.execute(select(pt.c.wecom_userid, pt.c.id).where(
-            pt.c.wecom_userid.in_(sorted({g[0] for g in plan.grants})))).all())
+        pids = dict(conn.execute(select(pt.c.wecom_userid, pt.c.id).where(pt.c.wecom_userid.is_not(None))).all())
         conn.execute(insert(rt), [{"person_id": pids[u], "role": role, "unit_id": ids[scope][0],
                                    "source": plan.source, "created_at": now}
                                   for u, role, scope in plan.grants])

@@ -7,14 +7,19 @@ scheduler) when it loses it.
 - PostgreSQL: a session-level advisory lock on a dedicated connection. No expiry to tune; the
   server releases it when the session dies (process killed, network cut), and the holder checks
   its connection and its lock at every heartbeat.
-- Otherwise (SQLite deployments): a Redis lock with a TTL, extended at every heartbeat
-  (token-checked by redis-py); failing to extend means stepping down. A TTL lock is a lease: a
-  process paused longer than the TTL may wake up still running jobs, which is why each job
-  occurrence is also claimed in the database (models/jobrun.py).
+- Otherwise, with a Redis server configured: a Redis lock with a TTL, extended at every
+  heartbeat (token-checked by redis-py); failing to extend means stepping down. A TTL lock is a
+  lease: a process paused longer than the TTL may wake up still running jobs, which is why each
+  job occurrence is also claimed in the database (models/jobrun.py).
+- SQLite without Redis (the embedded default, one host by nature): an flock() on a file next
+  to the database, released by the kernel when the process dies. (The in-process fakeredis
+  would not be seen by a second process.)
 """
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import uuid
 from typing import Protocol
 
@@ -23,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger("lianxin.scheduler")
 
-__all__ = ["Leader", "PgAdvisoryLeader", "RedisLeader", "make_leader"]
+__all__ = ["Leader", "PgAdvisoryLeader", "RedisLeader", "FileLeader", "make_leader"]
 
 # "lianxin" in ASCII: one constant advisory-lock key for the scheduler of this database
 ADVISORY_KEY = 0x6C69616E78696E
@@ -137,14 +142,50 @@ class RedisLeader:
                 log.info("scheduler.leader_release_not_owned")
 
 
-def make_leader(engine: Engine, redis, kind: str = "auto", ttl: float = 30.0) -> Leader:
-    """`auto`: the PostgreSQL advisory lock on PostgreSQL, otherwise the Redis lock."""
+class FileLeader:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.name = "file-lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def refresh(self) -> bool:
+        return self._fd is not None          # the kernel holds it until release or death
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def make_leader(engine: Engine, redis, kind: str = "auto", ttl: float = 30.0, *, redis_url: str = "") -> Leader:
+    """`auto`: PostgreSQL → advisory lock; a Redis server → Redis lease; SQLite file → file lock."""
     if kind == "auto":
-        kind = "postgres" if engine.dialect.name == "postgresql" else "redis"
+        database = engine.url.database or ""
+        if engine.dialect.name == "postgresql":
+            kind = "postgres"
+        elif redis_url or engine.dialect.name != "sqlite" or database in ("", ":memory:"):
+            kind = "redis"
+        else:
+            kind = "file"
     if kind == "postgres":
         return PgAdvisoryLeader(engine)
     if kind == "redis":
         return RedisLeader(redis, ttl=ttl)
+    if kind == "file":
+        return FileLeader(os.path.abspath(engine.url.database) + ".scheduler.lock")
     from bot.config import ConfigError
 
-    raise ConfigError(f"setting scheduler.leader: expected auto, postgres or redis, got {kind!r}")
+    raise ConfigError(f"setting scheduler.leader: expected auto, postgres, redis or file, got {kind!r}")

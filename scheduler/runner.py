@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -225,7 +226,8 @@ class SchedulerRunner:
         self.occurrences = Occurrences(config, session_factory, clock, redis=redis, metrics=metrics,
                                        outbox_dispatcher=outbox_dispatcher)
         ttl = config.get("scheduler.leader_ttl_seconds", float, 30.0)
-        self.leader = leader or make_leader(engine, redis, config.get("scheduler.leader", str, "auto"), ttl=ttl)
+        self.leader = leader or make_leader(engine, redis, config.get("scheduler.leader", str, "auto"), ttl=ttl,
+                                            redis_url=config.redis_url)
         self.heartbeat = heartbeat_seconds or config.get("scheduler.heartbeat_seconds", float, ttl / 3)
         self.standby = standby_seconds or config.get("scheduler.standby_seconds", float, ttl / 3)
         self.grace = config.get("scheduler.misfire_grace_seconds", int, 86400)
@@ -322,8 +324,6 @@ class SchedulerRunner:
 
     def _watch(self, sched) -> None:
         last_prune = 0.0
-        import time
-
         while not self._stop.wait(self.heartbeat):
             if not self.leader.refresh():
                 log.error("scheduler.leadership_lost", extra={"instance": self.occurrences.instance})

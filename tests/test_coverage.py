@@ -83,3 +83,36 @@ def test_inactive_people_and_empty_selection(services):
         team = _team(db, "四车间班组")
         assert (wangwu.id, "王五") not in missing_by_team(db, "2026Q4", team_ids=[team.id])[team.id]
         assert team_coverage(db, "2026Q4", []) == []
+
+
+def test_generated_company_matches_a_naive_count(stack):
+    """On a small generated company, the set-based answers equal a person-by-person computation."""
+    from bench.datagen import seed_company
+    from bench.datagen_talks import generate_talks
+    from models.db import make_session_factory
+    from models.enums import Role
+    from models.org import RoleAssignment
+
+    engine, _ = stack
+    info = seed_company(engine, n_people=400, n_teams=40, n_branches=4, n_general_branches=2, n_committee=2)
+    now = datetime(2026, 11, 25, 4, 0, tzinfo=timezone.utc)
+    talks = generate_talks(engine, 3000, now=now, n_quarters=8, batch=700)
+    assert talks["talks"] == 3000 and talks["current_quarter"] == "2026Q4"
+    with make_session_factory(engine)() as db:
+        people = db.execute(select(Person.id, Person.unit_id).join(Unit, Unit.id == Person.unit_id)
+                            .where(Unit.kind == "team")).all()
+        leaders = {(r.person_id, r.unit_id) for r in db.scalars(select(RoleAssignment)
+                                                              .where(RoleAssignment.role == Role.TEAM_LEADER.value))}
+        talked = set(db.scalars(select(Talk.subject_id).where(Talk.quarter == "2026Q4")))
+        naive: dict[int, set[int]] = {}
+        for pid, unit in people:
+            if (pid, unit) not in leaders and pid not in talked:
+                naive.setdefault(unit, set()).add(pid)
+        got = missing_by_team(db, "2026Q4")
+        assert {k: {pid for pid, _ in v} for k, v in got.items()} == naive
+        counts = team_counts(db, "2026Q4")
+        assert sum(n for n, _ in counts.values()) == len(people) - len(leaders)
+        assert sum(t for _, t in counts.values()) == len(talked)
+        covs = team_coverage(db, "2026Q4")
+        assert len(covs) == 40 and sum(len(c.missing) for c in covs) == sum(len(v) for v in naive.values())
+        assert set(info["team_ids"]) == {c.team_id for c in covs}

@@ -12,9 +12,9 @@ The organisation (no database needed; the policy only reads paths):
 Who (no one is a Party member unless the row says so, so each row shows one role's effect):
   employee, party member, team leader: in T; leader leads T.
   secretary: in B, secretary of B.  committee: in C, committee of C.  admin: in C, admin of C.
-Targets: "in scope" = an object/person in T (activity.join: an activity for audience C);
-"out of scope" = just outside the role's scope: T' (employee, party member, team leader), T2
-(secretary), XT (committee, admin); activity.join: an activity for audience X.
+Targets: "in scope" = an object/person in T (activity.join, learning.study: an activity/material for
+audience C); "out of scope" = just outside the role's scope: T' (employee, party member, team
+leader), T2 (secretary), XT (committee, admin); activity.join, learning.study: audience X.
 The relation cells (author, helper, organiser) are asserted in the tests below the matrix.
 """
 from __future__ import annotations

@@ -4,12 +4,14 @@ What a user notices: which leaders and secretaries get a message, and exactly wh
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
 from bot.messages import Text
-from models.org import Person
+from models.activity import Activity
+from models.case import Case
+from models.org import Person, Unit
 from models.outbox import OutboxMessage
 from models.talk import Talk, quarter_of
 from scheduler.registry import find_spec
@@ -134,8 +136,19 @@ def test_weekly_digest_reaches_each_secretary_once(services, sim, clock):
     talk(services, "zhouli", ["张三", "李四"], datetime(2026, 11, 27, tzinfo=timezone.utc))
     talk(services, "hanmei", ["杨帆"], datetime(2026, 11, 10, tzinfo=timezone.utc))      # not this week
     with services.session_factory() as db:
-        t = db.scalars(select(Talk).where(Talk.subject_id == _person(db, "lisi").id)).one()
+        lisi, liqiang = _person(db, "lisi"), _person(db, "liqiang")
+        t = db.scalars(select(Talk).where(Talk.subject_id == lisi.id)).one()
         t.flag = "urgent"
+        db.add(Case(talk_id=t.id, subject_id=lisi.id, unit_id=lisi.unit_id, flag="urgent", state="reported",
+                    sla_step=1, secretary_id=liqiang.id))
+        db.add(Case(subject_id=lisi.id, unit_id=lisi.unit_id, flag="watch", state="in_progress"))
+        root = db.get(Unit, liqiang.unit.parent.parent_id)          # the committee: audience includes everyone
+        for title, starts, status in [("植树志愿活动", at + timedelta(days=2), "open"),
+                                      ("已取消的活动", at + timedelta(days=3), "cancelled"),
+                                      ("下个月的活动", at + timedelta(days=20), "open")]:
+            db.add(Activity(title=title, starts_at=starts, ends_at=starts + timedelta(hours=2), seats=30, seats_taken=4,
+                            deadline=starts, audience_unit_id=root.id, organiser_id=liqiang.id,
+                            created_by_id=liqiang.id, status=status, checkin_code="1234"))
         db.commit()
     assert run(services, "weekly_digest", at).result == 2
     assert run(services, "weekly_digest", at, manual=False).status == "skipped"
@@ -144,4 +157,7 @@ def test_weekly_digest_reaches_each_secretary_once(services, sim, clock):
     [li], [chen] = got["liqiang"], got["chenjing"]
     assert "【每周简报】外航维修党支部" in li and "本周谈心谈话 2 次" in li and "紧急 1 条" in li
     assert "2026Q4 谈心覆盖 2/11 人" in li
-    assert "本周谈心谈话 0 次" in chen and "2026Q4 谈心覆盖 1/10 人" in chen
+    assert "在办事项 2 件（待确认 1、帮扶中 1）" in li and "其中超时未办 1 件" in li
+    assert "未来一周活动 1 项" in li and "12月02日 08:00 植树志愿活动（已报名 4/30）" in li
+    assert "已取消的活动" not in li and "下个月的活动" not in li
+    assert "本周谈心谈话 0 次" in chen and "2026Q4 谈心覆盖 1/10 人" in chen and "在办事项 0 件" in chen

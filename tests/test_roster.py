@@ -215,3 +215,14 @@ def test_cli_import_roster_dry_run_then_real_then_bad_file(cli_env, tmp_path):
     bad = write_csv(tmp_path / "bad.csv", ROWS + [[T4, "", "", "无名", "", "否", ""]])
     res = runner.invoke(cli, ["--config", cfg, "import-roster", str(bad)])
     assert res.exit_code == 1 and "第11行：企业微信账号为空" in res.output and "数据库未改动" in res.output
+
+
+def test_columns_missing_from_the_file_are_left_alone(db_factory, tmp_path):
+    run(db_factory, write_csv(tmp_path / "r.csv", ROWS))
+    slim = [[r[0], r[1], r[3]] for r in ROWS]                 # only 单位, 账号, 姓名
+    rep = run(db_factory, write_csv(tmp_path / "slim.csv", slim, header=["单位", "企业微信账号", "姓名"]))
+    assert rep.changes == 0, rep.details()
+    with session_scope(db_factory) as db:
+        ww = person(db, "wangwei")
+        assert (ww.dingtalk_userid, ww.phone, ww.is_party_member) == ("dt_wangwei", "13900000001", True)
+        assert roles_of(ww) == {("committee", C)}

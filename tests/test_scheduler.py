@@ -19,7 +19,7 @@ from bot.context import Clock
 from bot.metrics import Metrics
 from models.db import make_session_factory
 from models.jobrun import JobRun
-from scheduler.leader import PgAdvisoryLeader, RedisLeader
+from scheduler.leader import FileLeader, PgAdvisoryLeader, RedisLeader, make_leader
 from scheduler.registry import TARGETS, JobSpec, find_spec, job_specs, parse_trigger, resolve
 from scheduler.runner import Occurrences, SchedulerRunner
 
@@ -186,6 +186,19 @@ def test_split_brain_still_fires_each_occurrence_once(pg_engine, real_redis):
     assert ok == len(counts) and skipped >= 2          # the other scheduler tried and lost the claim
 
 
+def test_file_lock_is_exclusive_and_chosen_for_sqlite_without_redis(tmp_path, sqlite_engine, pg_engine):
+    f1, f2 = FileLeader(str(tmp_path / "x.lock")), FileLeader(str(tmp_path / "x.lock"))
+    assert f1.acquire() and not f2.acquire()
+    f1.release()
+    assert f2.acquire()
+    f2.release()
+    assert isinstance(make_leader(sqlite_engine, None), FileLeader)
+    assert isinstance(make_leader(sqlite_engine, object(), redis_url="redis://127.0.0.1:6379/0"), RedisLeader)
+    assert isinstance(make_leader(pg_engine, object()), PgAdvisoryLeader)
+    with pytest.raises(ConfigError, match="scheduler.leader"):
+        make_leader(sqlite_engine, None, "zookeeper")
+
+
 def test_leader_locks_are_exclusive(pg_engine, real_redis):
     p1, p2 = PgAdvisoryLeader(pg_engine), PgAdvisoryLeader(pg_engine)
     assert p1.acquire() and not p2.acquire()
@@ -194,6 +207,7 @@ def test_leader_locks_are_exclusive(pg_engine, real_redis):
     assert p2.acquire() and p2.refresh()
     p2.release()
     r1, r2 = RedisLeader(real_redis, ttl=1), RedisLeader(real_redis, ttl=1)
+    # (Redis below; the file lock of a SQLite deployment is exclusive between open files too)
     assert r1.acquire() and not r2.acquire()
     time.sleep(1.2)                                    # r1 paused past its lease
     assert r2.acquire()

@@ -136,8 +136,10 @@ def test_back_from_one_line_confirmation_reaches_every_answer(sim, services):
     assert talk.flag == "none" and talk.category is None
 
 
+@pytest.mark.parametrize("config_overrides", [{"conversation.ttl_seconds": 600}])
 def test_idle_dialog_expires_with_a_notice(sim, services):
     sim.say("zhouli", "谈话 张三")
+    assert 590 <= services.redis.ttl("conv:sim:zhouli") <= 600   # the idle time is configurable
     services.redis.delete("conv:sim:zhouli")             # what the TTL (conversation.ttl_seconds) does
     out = sim.say("zhouli", "季度谈心")
     assert "因长时间未操作已自动结束" in out.text
@@ -200,18 +202,29 @@ def test_reading_is_limited_and_audited(sim, services):
         (_pid(services, "wangwei"), str(talk.id), "谈话记录")]
 
 
-def test_long_talk_details_are_paged(sim, services):
-    long_text = "情况说明" * 400                          # 1,600 characters
+def test_long_talks_are_paged_to_fit_one_passive_reply(sim, services):
+    long_text = "情况说明" * 400                          # 1,600 characters, 4,800 bytes
     sim.say("zhouli", "谈话 张三 季度 稳定 " + long_text)
     sim.press("zhouli", "保存")
     [talk] = _talks(services)
     assert talk.summary == long_text
     first = sim.say("zhouli", f"谈话详情 {talk.id}").text
-    assert "第 1/3 页" in first and len(first.encode()) < 2000
-    last = sim.say("zhouli", f"谈话详情 {talk.id} 3").text
-    assert "第 3/3 页" in last
+    n = int(first.split("/")[1].split(" ")[0])
+    pages = [first] + [sim.say("zhouli", f"谈话详情 {talk.id} {i}").text for i in range(2, n + 1)]
+    assert n >= 3 and all(len(p.encode()) <= 2000 for p in pages)
+    body = "".join(p.split("\n")[-2] if i else p.split("\n")[-2][3:] for i, p in enumerate(pages))
+    assert body == long_text                              # nothing lost between pages
+    assert len(_audits(services, "read")) == n            # every page read is audited
     out = sim.say("zhouli", "谈话 张三 季度 稳定 " + "长" * 2001)
     assert "超过了 2000 字" in out.text
+    # a long history shows as many talks as fit, and audits exactly those
+    for i in range(11):
+        sim.say("zhouli", f"谈话 张三 季度 稳定 第{i}次谈话" + "内容很长" * 12)
+        sim.press("zhouli", "保存")
+    out = sim.say("zhouli", "谈话记录 张三")
+    assert len(out.text.encode()) <= 2000 and "共 12 条" in out.text
+    shown = out.text.count("季度谈心")
+    assert 3 <= shown < 12 and len(_audits(services, "read")) == n + shown
 
 
 def test_edit_within_window_keeps_a_version_and_is_refused_after(sim, services, clock, flagged):
@@ -288,3 +301,13 @@ def test_history_with_same_names_asks_which(sim, services):
     assert "请在姓名后加序号" in out.text
     out = sim.say("liqiang", "谈话记录 张三丰")
     assert "练拳" in out.text
+
+
+def test_one_line_with_an_ambiguous_name_asks_which_then_confirms(sim, services):
+    out = sim.say("zhouli", "谈话 张 季度 稳定 师徒结对进展顺利")
+    assert "2 位相符" in out.text or "请选择谈话对象" in out.text
+    out = sim.press("zhouli", "张三丰（四车间班组）")
+    assert out.replies[-1].title == "确认谈话记录" and dict(out.replies[-1].fields)["对象"] == "张三丰（四车间班组）"
+    sim.press("zhouli", "保存")
+    [talk] = _talks(services)
+    assert (talk.subject.name, talk.summary) == ("张三丰", "师徒结对进展顺利")

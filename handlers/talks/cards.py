@@ -8,6 +8,8 @@ are paged), so it is never split into outbox rows either.
 """
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,12 +18,10 @@ from bot.messages import Button, Card
 from models.coverage import TeamCoverage
 from models.talk import CATEGORY_LABELS, FLAG_LABELS, KIND_LABELS, MOOD_LABELS, Category, Flag, Mood, Talk, TalkKind
 
-from dataclasses import dataclass
-
 __all__ = ["TalkConfirm", "confirm_card", "saved_text", "history_text", "detail_pages", "coverage_text",
-           "label", "PAGE_CHARS", "preview"]
+           "label", "REPLY_BYTES", "preview"]
 
-PAGE_CHARS = 550          # ≤ 1,650 bytes of CJK text per detail page: stays one passive reply
+REPLY_BYTES = 1900        # note text stays in one WeCom passive reply (the dispatcher splits at 2,000 bytes)
 HISTORY_SNIPPET = 36
 
 
@@ -69,7 +69,7 @@ def confirm_card(form_id: str, *, subject: str, kind: str, mood: str, flag: str,
                Button("返回", TalkConfirm(form_id, "back").pack(), 2),
                Button("取消", TalkConfirm(form_id, "cancel").pack(), 3))
     return Card(title="确认谈话记录" if not editing else "确认修改谈话", body=body, fields=tuple(fields),
-                buttons=buttons, card_id=f"tk_{form_id}")
+                buttons=buttons, card_id=f"tk_{form_id}_{uuid.uuid4().hex[:6]}")  # WeCom task ids never repeat
 
 
 def local_date(moment: datetime, tz: str) -> str:
@@ -90,31 +90,54 @@ def saved_text(talk: Talk, subject_name: str, tz: str, edit_hours: int, edited: 
     return "\n".join(lines)
 
 
-def history_text(subject_name: str, talks: list[Talk], tz: str, more: int) -> str:
-    """One line per talk with a shortened summary; the caller audits every talk shown."""
-    lines = [f"{subject_name} 的谈话记录（共 {len(talks) + more} 条，显示最近 {len(talks)} 条）："]
+def history_text(subject_name: str, talks: list[Talk], tz: str) -> tuple[str, list[Talk]]:
+    """One entry per talk with a shortened summary, as many as fit one passive reply.
+
+    Returns the text and the talks actually shown (the caller audits exactly those).
+    """
+    entries: list[str] = []
+    shown: list[Talk] = []
+    footer = "发送“谈话详情 编号”查看全文。"
+    used = len(footer.encode()) + 120          # room for the header line
     for t in talks:
         flag = f" [{label('flag', t.flag)}·{label('category', t.category)}]" if t.flag != Flag.NONE.value else ""
         follow = f" 跟进#{t.follows_up_id}" if t.follows_up_id else ""
-        lines.append(f"#{t.id} {local_date(t.occurred_at, tz)} {label('kind', t.kind)} "
-                     f"{label('mood', t.mood)}{flag}{follow}（{t.author.name}）\n  {preview(t.summary, HISTORY_SNIPPET)}")
-    lines.append("发送“谈话详情 编号”查看全文。")
-    return "\n".join(lines)
+        entry = (f"#{t.id} {local_date(t.occurred_at, tz)} {label('kind', t.kind)} "
+                 f"{label('mood', t.mood)}{flag}{follow}（{t.author.name}）\n  {preview(t.summary, HISTORY_SNIPPET)}")
+        size = len(entry.encode()) + 1
+        if used + size > REPLY_BYTES:
+            break
+        entries.append(entry)
+        shown.append(t)
+        used += size
+    head = f"{subject_name} 的谈话记录（共 {len(talks)} 条，显示最近 {len(shown)} 条）："
+    return "\n".join([head, *entries, footer]), shown
 
 
 def detail_pages(talk: Talk, tz: str) -> list[str]:
-    """The full talk as pages of at most PAGE_CHARS characters of note text."""
-    head = [f"谈话 #{talk.id}：{talk.subject.name}（记录人 {talk.author.name}）",
-            f"时间：{local_time(talk.occurred_at, tz)}（{talk.quarter}） 类型：{label('kind', talk.kind)}",
-            f"思想状态：{label('mood', talk.mood)} 标记：{label('flag', talk.flag)}"
-            + (f"·{label('category', talk.category)}" if talk.flag != Flag.NONE.value else "")
-            + (f" 跟进：#{talk.follows_up_id}" if talk.follows_up_id else "")
-            + (f" 版本：{talk.version}" if talk.version > 1 else "")]
+    """The full talk as pages that each fit one passive reply (REPLY_BYTES), never the outbox."""
+    head = "\n".join([
+        f"谈话 #{talk.id}：{talk.subject.name}（记录人 {talk.author.name}）",
+        f"时间：{local_time(talk.occurred_at, tz)}（{talk.quarter}） 类型：{label('kind', talk.kind)}",
+        f"思想状态：{label('mood', talk.mood)} 标记：{label('flag', talk.flag)}"
+        + (f"·{label('category', talk.category)}" if talk.flag != Flag.NONE.value else "")
+        + (f" 跟进：#{talk.follows_up_id}" if talk.follows_up_id else "")
+        + (f" 版本：{talk.version}" if talk.version > 1 else "")])
     body = f"内容：{talk.summary}" + (f"\n需求：{talk.needs}" if talk.needs else "")
-    chunks = [body[i:i + PAGE_CHARS] for i in range(0, len(body), PAGE_CHARS)] or [""]
+    footer_room = 120                          # "（第 n/m 页，发送“谈话详情 N n+1”看下一页）"
+    chunks: list[str] = []
+    start, first = 0, True
+    while start < len(body) or not chunks:
+        budget = REPLY_BYTES - footer_room - len((head if first else f"谈话 #{talk.id}（续）").encode()) - 1
+        end, used = start, 0
+        while end < len(body) and used + len(body[end].encode()) <= budget:
+            used += len(body[end].encode())
+            end += 1
+        chunks.append(body[start:end])
+        start, first = end, False
     pages = []
     for n, chunk in enumerate(chunks, 1):
-        page = ("\n".join(head) + "\n" if n == 1 else f"谈话 #{talk.id}（续）\n") + chunk
+        page = (head if n == 1 else f"谈话 #{talk.id}（续）") + "\n" + chunk
         if len(chunks) > 1:
             page += f"\n（第 {n}/{len(chunks)} 页" + (f"，发送“谈话详情 {talk.id} {n + 1}”看下一页）" if n < len(chunks) else "）")
         pages.append(page)

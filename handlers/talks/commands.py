@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.forms import Invalid
+from bot.messages import Card
 from bot.router import Router
 from models.coverage import current_quarter, team_coverage, team_ids_for
 from models.enums import Role
@@ -19,7 +20,6 @@ router = Router("talks")
 router.form(talk_form)
 
 USAGE = "例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬"
-HISTORY_LIMIT = 8
 
 
 def _may_record(ctx: Context) -> bool:
@@ -119,20 +119,19 @@ def press_confirm(ctx: Context, data: TalkConfirm) -> None:
         return
     if data.op == "save":
         talk_form.answer(ctx, state, "save")
-        ctx.update_card(_frozen(data.form_id, "已保存"))
+        ctx.update_card(_frozen(ctx, data.form_id, "已保存"))
     elif data.op == "back":
         sync_history(ctx)
         talk_form.back(ctx, state)
     else:
         ctx.state = None
         ctx.reply(f"已取消「{talk_form.title}」，没有保存任何内容。")
-        ctx.update_card(_frozen(data.form_id, "已取消"))
+        ctx.update_card(_frozen(ctx, data.form_id, "已取消"))
 
 
-def _frozen(form_id: str, done: str):
-    from bot.messages import Card
-
-    return Card(title="确认谈话记录", body="", card_id=f"tk_{form_id}", done_text=done)
+def _frozen(ctx: Context, form_id: str, done: str) -> Card:
+    """The clicked confirmation card, greyed out with the outcome (same task id as the click)."""
+    return Card(title="确认谈话记录", body="", card_id=ctx.incoming.card_id or f"tk_{form_id}", done_text=done)
 
 
 # --- editing ----------------------------------------------------------------------------------
@@ -207,10 +206,10 @@ def history(ctx: Context, args: str) -> None:
     if not talks:
         ctx.reply(f"没有您可以查看的{subject.name}的谈话记录。")
         return
-    shown = talks[:HISTORY_LIMIT]
+    text, shown = history_text(subject.name, talks, ctx.config.timezone)
     for t in shown:
         service.read_talk(ctx.db, ctx.person, t, via=ctx.command or "谈话记录")
-    ctx.reply(history_text(subject.name, shown, ctx.config.timezone, more=len(talks) - len(shown)))
+    ctx.reply(text)
 
 
 @router.command("谈话详情", "view", help="查看一条谈话的全文", usage="例：谈话详情 12", allowed=_may_read)

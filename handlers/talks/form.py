@@ -249,7 +249,10 @@ def ask_confirm(ctx: Context, answers: dict):
         open_talks = service.open_flagged(ctx.db, subject.id)
         if open_talks:
             hint = f"提示：该同志有未跟进的标记谈话 #{open_talks[0].id}，如为跟进可返回后在命令中加“跟进:{open_talks[0].id}”。"
-    ctx.reply(Text(f"内容预览：{preview(summary, 200)}"))
+    if not ctx.incoming.action:
+        # echo only in answer to a typed message: that reply is passive on WeCom and goes by
+        # sessionWebhook on DingTalk, whereas replies to clicks can travel through the outbox table
+        ctx.reply(Text(f"内容预览：{preview(summary, 200)}"))
     state = ctx.state
     return confirm_card(state.form_id if state else "", subject=person_label(subject), kind=answers["kind"],
                         mood=answers["mood"], flag=answers["flag"], category=answers.get("category"),

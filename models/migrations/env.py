@@ -10,16 +10,23 @@ config = context.config
 target_metadata = models.Base.metadata
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """APScheduler owns its job-store table; migrations leave it alone."""
+    return not (type_ == "table" and name and name.startswith("apscheduler_"))
+
+
 def run() -> None:
     conn = config.attributes.get("connection")
     if conn is not None:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True,
+                          include_object=include_object)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(config.get_main_option("sqlalchemy.url"))
     with engine.begin() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                          include_object=include_object)
         with context.begin_transaction():
             context.run_migrations()
 

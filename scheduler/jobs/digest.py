@@ -1,10 +1,11 @@
 """Weekly digest to each branch secretary (每周工作简报).
 
 For the secretary's unit (branch or general branch) and the week that ends at the occurrence:
-talks recorded this week, flags raised this week (watch / urgent), the quarter's talk coverage
-and the teams still behind. Sections from other domains (open cases, overdue steps, upcoming
-activities) are added by the functions listed in SECTIONS when their modules are installed.
-One message per (secretary, week): a re-run queues nothing twice.
+talks this week, flags raised this week (watch / urgent), open cases by state and how many are
+overdue (already reminded or escalated by the SLA job), the quarter's talk coverage with the
+teams still behind, and the activities of the coming week open to the unit. Extra sections can
+be plugged in through SECTIONS. One message per (secretary, unit, ISO week): a re-run queues
+nothing twice.
 """
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import case as sa_case
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.messages import Text
+from models.activity import Activity, ActivityStatus
+from models.case import OPEN_STATES, STATE_LABELS, Case, CaseState
 from models.coverage import team_counts
 from models.enums import Role
 from models.org import Person, RoleAssignment, Unit
@@ -29,7 +33,9 @@ log = logging.getLogger("lianxin.scheduler")
 __all__ = ["weekly_digest", "digest_text", "SECTIONS"]
 
 # "module:function"(db, unit, since, until) -> list[str]; optional: skipped while not importable
-SECTIONS: list[str] = []
+SECTIONS: list[str] = [
+    "handlers.activities.service:digest_lines",
+]
 
 
 def _talk_lines(db: Session, unit: Unit, since: datetime, until: datetime) -> list[str]:
@@ -45,6 +51,41 @@ def _talk_lines(db: Session, unit: Unit, since: datetime, until: datetime) -> li
     watch, urgent = by_flag.get(Flag.WATCH.value, 0), by_flag.get(Flag.URGENT.value, 0)
     if watch or urgent:
         lines.append(f"本周新标记：紧急 {urgent} 条，关注 {watch} 条")
+    return lines
+
+
+def _case_lines(db: Session, unit: Unit) -> list[str]:
+    rows = db.execute(select(Case.state, func.count(), func.sum(sa_case((Case.sla_step >= 1, 1), else_=0)))
+                      .join(Unit, Unit.id == Case.unit_id)
+                      .where(Unit.path.like(f"{unit.path}%"), Case.state.in_(OPEN_STATES))
+                      .group_by(Case.state)).all()
+    total = sum(n for _, n, _ in rows)
+    if not total:
+        return ["在办事项 0 件"]
+    order = {s.value: i for i, s in enumerate(CaseState)}
+    parts = "、".join(f"{STATE_LABELS[CaseState(state)]} {n}" for state, n, _ in sorted(rows, key=lambda r: order[r[0]]))
+    lines = [f"在办事项 {total} 件（{parts}）"]
+    late = sum(int(x or 0) for _, _, x in rows)
+    if late:
+        lines.append(f"其中超时未办 {late} 件，请督促办理（发送“案件”查看）")
+    return lines
+
+
+def _activity_lines(db: Session, unit: Unit, until: datetime, tz) -> list[str]:
+    """Activities of the coming week whose audience includes the unit (inside it or above it)."""
+    ancestors = [int(x) for x in unit.path.strip("/").split("/") if x]
+    acts = db.execute(select(Activity.title, Activity.starts_at, Activity.seats, Activity.seats_taken)
+                      .join(Unit, Unit.id == Activity.audience_unit_id)
+                      .where(Activity.status != ActivityStatus.CANCELLED.value,
+                             Activity.starts_at >= until, Activity.starts_at < until + timedelta(days=7),
+                             or_(Unit.path.like(f"{unit.path}%"), Activity.audience_unit_id.in_(ancestors)))
+                      .order_by(Activity.starts_at).limit(11)).all()
+    if not acts:
+        return ["未来一周没有活动"]
+    lines = [f"未来一周活动 {len(acts) if len(acts) <= 10 else '10+'} 项："]
+    for title, starts, seats, taken in acts[:10]:
+        seats_text = f"已报名 {taken}/{seats}" if seats else f"已报名 {taken}"
+        lines.append(f"· {starts.astimezone(tz):%m月%d日 %H:%M} {title}（{seats_text}）")
     return lines
 
 
@@ -75,7 +116,9 @@ def _section(ref: str) -> Callable | None:
 def digest_text(db: Session, unit: Unit, since: datetime, until: datetime, quarter: str, tz) -> str:
     lines = [f"【每周简报】{unit.name}（{since.astimezone(tz):%m月%d日}—{(until - timedelta(seconds=1)).astimezone(tz):%m月%d日}）"]
     lines += _talk_lines(db, unit, since, until)
+    lines += _case_lines(db, unit)
     lines += _coverage_lines(db, unit, quarter)
+    lines += _activity_lines(db, unit, until, tz)
     for ref in SECTIONS:
         fn = _section(ref)
         if fn is not None:

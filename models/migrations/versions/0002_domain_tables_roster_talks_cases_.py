@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 08:10:03.373747
+Create Date: 2026-11-25 08:53:00.188452
 """
 from alembic import op
 import sqlalchemy as sa
