@@ -11,7 +11,6 @@ import threading
 
 import pytest
 import requests
-from sqlalchemy import select
 
 from bot.adapters.dingtalk_api import DingTalkClient, out_track_id, render_card_params
 from bot.messages import Button, Card, Text

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.adapters.dingtalk import sign  # noqa: F401
 from models.outbox import ProcessedDelivery
 from tests.dingtalk_helpers import DINGTALK_OVERRIDES, dingtalk, dt_api, message_body  # noqa: F401
 
