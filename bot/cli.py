@@ -17,6 +17,7 @@ __all__ = ["main", "cli"]
 # modules exposing register(cli) -> None; each domain adds its own commands there
 CLI_MODULES: list[str] = [
     "bot.cli_org",
+    "bot.cli_dingtalk",
     "bot.cli_talks",
     "bot.cli_activities",
     "bot.cli_scheduler",

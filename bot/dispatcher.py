@@ -42,6 +42,7 @@ HELP_WORDS = {"帮助", "help", "/help", "?", "？", "菜单"}
 class PlatformTraits:
     passive_cards: bool = False           # can a new card be the passive reply? (simulator only)
     passive_text_bytes: int | None = 2000  # WeCom passive text is cut at 2,048 bytes
+    passive_action_text: bool = True      # False: a card click has no reply path (DingTalk), queue its text too
 
 
 @dataclass
@@ -176,8 +177,9 @@ class Dispatcher:
         inc = ctx.incoming
         if not traits.passive_cards:
             kept: list[Reply] = []
+            queue_all = inc.is_action and not traits.passive_action_text  # keeps text and cards in order
             for r in ctx.replies:
-                if isinstance(r, Card):
+                if isinstance(r, Card) or queue_all:
                     enqueue(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=r,
                             ref=f"reply:{inc.message_id}"[:80])
                 else:

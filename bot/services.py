@@ -31,7 +31,7 @@ __all__ = ["Services", "build_services"]
 TRAITS = {
     "sim": PlatformTraits(passive_cards=True, passive_text_bytes=None),
     "wecom": PlatformTraits(passive_cards=False, passive_text_bytes=2000),
-    "dingtalk": PlatformTraits(passive_cards=False, passive_text_bytes=None),
+    "dingtalk": PlatformTraits(passive_cards=False, passive_text_bytes=None, passive_action_text=False),
 }
 
 

@@ -99,6 +99,7 @@ class FakeDingTalkAPI:
         self.script: dict[str, list[Any]] = {}  # path -> queued answers: (status, dict) or Exception
         self.departments: dict[int, list[dict]] = {}
         self.users: dict[int, list[dict]] = {}
+        self.root_name = "技术公司党委"
         self._n = itertools.count(1)
         self._seq = itertools.count(1)      # one order over batchSend and cards (what arrived first)
         rsps.add_callback(responses.POST, f"{API}/v1.0/oauth2/accessToken", callback=self._token)
@@ -107,6 +108,8 @@ class FakeDingTalkAPI:
         rsps.add_callback(responses.PUT, f"{API}/v1.0/card/instances", callback=self._update)
         rsps.add_callback(responses.POST, re.compile(re.escape(f"{OAPI}/robot/sendBySession") + r".*"),
                           callback=self._session)
+        rsps.add_callback(responses.POST, re.compile(re.escape(f"{OAPI}/topapi/v2/department/get") + r".*"),
+                          callback=self._deptget)
         rsps.add_callback(responses.POST, re.compile(re.escape(f"{OAPI}/topapi/v2/department/listsub") + r".*"),
                           callback=self._listsub)
         rsps.add_callback(responses.POST, re.compile(re.escape(f"{OAPI}/topapi/v2/user/list") + r"(\?.*)?$"),
@@ -179,6 +182,15 @@ class FakeDingTalkAPI:
             return scripted
         self.session.append((request.url, json.loads(request.body)))
         return 200, {}, json.dumps({"errcode": 0, "errmsg": "ok"})
+
+    def _deptget(self, request):
+        body = json.loads(request.body)
+        did = int(body["dept_id"])
+        for subs in self.departments.values():
+            for d in subs:
+                if int(d["dept_id"]) == did:
+                    return 200, {}, json.dumps({"errcode": 0, "errmsg": "ok", "result": d})
+        return 200, {}, json.dumps({"errcode": 0, "errmsg": "ok", "result": {"dept_id": did, "name": self.root_name}})
 
     def _listsub(self, request):
         body = json.loads(request.body)

@@ -11,7 +11,6 @@ import threading
 
 import pytest
 import requests
-from sqlalchemy import select
 
 from bot.adapters.dingtalk_api import DingTalkClient, out_track_id, render_card_params
 from bot.messages import Button, Card, Text
@@ -231,3 +230,23 @@ def test_enabled_without_credentials_fails_fast(services):
 
     with pytest.raises(ConfigError, match="dingtalk.app_secret"):
         build_dingtalk_sender(services.config.with_overrides({"dingtalk.app_secret": ""}), services.redis)
+
+
+def test_update_of_copies_sent_to_others_uses_their_own_instances(services, dt_api):
+    put(services, ["dt_wangwei", "dt_zhaomin"], CARD)
+    services.outbox_dispatcher().drain()
+    done = Card(title="谈话提醒", card_id="case12", done_text="已由王伟处理")
+    put(services, ["dt_zhaomin"], done, kind="update_card")  # no clicked instance: derived from card_id
+    services.outbox_dispatcher().drain()
+    assert [u["outTrackId"] for u in dt_api.updates] == [out_track_id("case12", "dt_zhaomin")]
+    assert {c["outTrackId"] for c in dt_api.cards} >= {dt_api.updates[0]["outTrackId"]}
+
+
+def test_an_instance_that_cannot_be_updated_is_sent_anew_without_buttons(services, dt_api):
+    dt_api.queue("/v1.0/card/instances", (400, {"code": "param.outTrackId.notExist", "message": "卡片不存在"}))
+    done = Card(title="谈话提醒", card_id="case12", done_text="已处理", buttons=(Button("确认", "case:12:ack"),))
+    rid = put(services, ["dt_zhaomin"], done, kind="update_card", response_code="gone-track")
+    services.outbox_dispatcher().drain()
+    assert row(services, rid).status == OutboxStatus.SENT
+    [fresh] = dt_api.cards_to("dt_zhaomin")
+    assert fresh["buttons"] == [] and fresh["done_text"] == "已处理" and fresh["outTrackId"] != "gone-track"

@@ -30,6 +30,9 @@ __all__ = ["CallbackRejected", "DingTalkVerifier", "sign", "card_callback_token"
            "parse_card_callback", "RobotMessage", "load_json", "card_callback_key"]
 
 
+CLICK_WINDOW_SECONDS = 10
+
+
 class CallbackRejected(Exception):
     """The request is not a genuine, fresh, well-formed DingTalk callback."""
 
@@ -194,8 +197,12 @@ def parse_card_callback(data: Mapping[str, Any], now: datetime | None = None) ->
     key = card_callback_key(data)
     if key is None:
         return None
+    now = now or datetime.now(timezone.utc)
+    # The callback carries no delivery id: a repeat of the same click on the same instance within
+    # the same 10-second window is one delivery (platform retry, double tap); a later tap is a new
+    # event, answered by the handler as WeCom's is ("无需重复报名"), which is idempotent anyway.
     raw = json.dumps(data.get("content") or data.get("value") or "", ensure_ascii=False, sort_keys=True)
-    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
-    delivery = "c" + hashlib.sha256(f"{track}|{user}|{key}".encode("utf-8")).hexdigest()[:40] + digest
-    return Incoming(platform="dingtalk", user_id=user, time=now or datetime.now(timezone.utc),
-                    message_id=delivery, action=key, card_id=track, response_code=track)
+    window = int(now.timestamp()) // CLICK_WINDOW_SECONDS
+    digest = hashlib.sha256(f"{track}|{user}|{key}|{raw}|{window}".encode("utf-8")).hexdigest()[:48]
+    return Incoming(platform="dingtalk", user_id=user, time=now, message_id="c" + digest, action=key,
+                    card_id=track, response_code=track)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -35,7 +36,7 @@ from models.outbox import OutboxMessage
 
 from ..config import ConfigError
 from ..messages import Card, Reply, Text
-from ..outbox import PermanentError, SendResult, TokenExpired, TransientError, chunked
+from ..outbox import PermanentError, RateLimited, SendResult, TokenExpired, TransientError, chunked
 
 log = logging.getLogger("lianxin.dingtalk")
 
@@ -119,7 +120,7 @@ class DingTalkClient:
         lowered = code.lower().replace("_", "").replace(".", "")
         message = f"{what}: HTTP {status} {code} {str(data.get('message') or '')[:120]}".strip()
         if status == 429 or any(w in lowered for w in RATE_CODE_WORDS):
-            raise TransientError(message, retry_after=60)
+            raise RateLimited(message, retry_after=60)
         if status >= 500:
             raise TransientError(message)
         if status == 401 or any(w in lowered for w in TOKEN_CODE_WORDS):
@@ -130,13 +131,25 @@ class DingTalkClient:
         raise PermanentError(message)
 
     def api(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """New-style OpenAPI (api.dingtalk.com, header x-acs-dingtalk-access-token)."""
+        """New-style OpenAPI (api.dingtalk.com, header x-acs-dingtalk-access-token).
+
+        A rejected token is refreshed (single flight) and the call retried once, never more."""
         token = self.access_token
+        try:
+            return self._api(method, path, body, token)
+        except TokenExpired:
+            token = self.refresh_token(stale=token)
+            log.info("dingtalk.token_refreshed", extra={"path": path})
+        return self._api(method, path, body, token)
+
+    def _api(self, method: str, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
         try:
             res = self.http.request(method, f"{self.api_base}{path}", json=body, timeout=self.timeout,
                                     headers={"x-acs-dingtalk-access-token": token})
-        except requests.RequestException as exc:
-            raise TransientError(f"{path}: {type(exc).__name__}") from None
+        except (requests.ConnectionError, requests.exceptions.ConnectTimeout) as exc:
+            raise TransientError(f"{path}: {type(exc).__name__}") from None  # never reached DingTalk
+        except requests.RequestException as exc:  # read timeout: DingTalk may have acted on it
+            raise TransientError(f"unknown outcome: {path}: {type(exc).__name__}") from None
         return self._decode(res, path, token)
 
     def oapi(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +174,7 @@ class DingTalkClient:
             self.invalidate(token)
             raise TokenExpired(message)
         if code in OAPI_RATE_ERRORS:
-            raise TransientError(message, retry_after=60)
+            raise RateLimited(message, retry_after=60)
         raise PermanentError(message)
 
     def session_reply(self, url: str, text: str, at_user: str | None = None) -> None:
@@ -299,9 +312,9 @@ class DingTalkSender:
             body["callbackRouteKey"] = self.callback_route_key
         return body
 
-    def _send_cards(self, recipients: list[str], card: Card, row: OutboxMessage) -> SendResult:
+    def _send_cards(self, recipients: list[str], card: Card, row: OutboxMessage, skip_done: bool = True) -> SendResult:
         base = card.card_id or f"lx{row.id}"
-        done = self._done(row)
+        done = self._done(row) if skip_done else set()
         invalid: list[str] = []
         tried_key = f"lianxin:dingtalk:outbox:{row.id}:tried"
         for user in recipients:
@@ -335,11 +348,35 @@ class DingTalkSender:
             "cardUpdateOptions": {"updateCardDataByKey": True}, "userIdType": 1})
 
     def update_card(self, recipients: list[str], reply: Reply, row: OutboxMessage) -> SendResult:
-        """Replace the clicked instance (row.response_code = its outTrackId), else send anew."""
-        if not row.response_code or not isinstance(reply, Card) or not self.card_template_id:
+        """Replace card instances: the clicked one (row.response_code = its outTrackId), or each
+        recipient's copy of Card.card_id (update of the copies sent to others). An instance that
+        cannot be updated (unknown, expired) is sent anew, with the buttons only if still open."""
+        if not isinstance(reply, Card) or not self.card_template_id:
             return self.send(recipients, reply, row)
-        self._put_card(row.response_code, reply)
-        return SendResult(msgid=row.response_code[:128])
+        if row.response_code:
+            tracks = [(recipients[0] if recipients else "", row.response_code)]
+        elif reply.card_id:
+            tracks = [(user, out_track_id(reply.card_id, user)) for user in recipients]
+        else:
+            return self.send(recipients, reply, row)
+        done = self._done(row)
+        resend: list[str] = []
+        for user, track in tracks:
+            if user and user in done:
+                continue
+            try:
+                self._put_card(track, reply)
+            except PermanentError as exc:
+                log.warning("dingtalk.update_refused", extra={"outbox_id": row.id, "error": str(exc)[:120]})
+                if user:
+                    resend.append(user)
+                continue
+            if user:
+                self._mark(row, [user])
+        if resend:
+            fresh = replace(reply, card_id=f"{reply.card_id or 'c'}_u{row.id}"[:128])
+            self._send_cards(resend, fresh, row, skip_done=False)
+        return SendResult(msgid=tracks[0][1][:128] if len(tracks) == 1 else None)
 
 
 def build_dingtalk_sender(config, redis_client) -> DingTalkSender:
