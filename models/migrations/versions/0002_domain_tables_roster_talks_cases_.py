@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 08:53:00.188452
+Create Date: 2026-11-25 09:00:46.226386
 """
 from alembic import op
 import sqlalchemy as sa
