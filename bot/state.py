@@ -51,7 +51,7 @@ class ConversationStore:
     @contextmanager
     def locked(self, platform: str, user: str) -> Iterator[None]:
         lock = self.r.lock(f"lock:{self.key(platform, user)}", timeout=self.lock_timeout,
-                           blocking_timeout=self.lock_timeout)
+                           blocking_timeout=self.lock_timeout + 1)  # outwait a dead holder
         if not lock.acquire():
             raise ConversationBusy(user)
         try:
