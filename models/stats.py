@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, ForeignKey, UniqueConstraint, func, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from .base import Base
 from .enums import UnitKind
@@ -107,17 +107,18 @@ class UnitRow:
     full_name: str
     path: str
     kind: str
+    path_ids: tuple[int, ...] = ()
 
-    @property
-    def path_ids(self) -> list[int]:
-        return [int(x) for x in self.path.strip("/").split("/") if x]
+
+def _path_ids(path: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in path.strip("/").split("/") if x)
 
 
 def units_in(db: Session, unit: Unit) -> dict[int, UnitRow]:
-    """Every active unit of `unit`'s subtree (one statement)."""
-    rows = db.execute(select(Unit.id, Unit.name, Unit.full_name, Unit.path, Unit.kind)
-                      .where(Unit.path.like(f"{unit.path}%"), Unit.active.is_(True)))
-    return {r.id: UnitRow(r.id, r.name, r.full_name, r.path, r.kind) for r in rows}
+    """Every active unit of `unit`'s subtree (one statement, Core rows: thousands of units are cheap)."""
+    rows = db.connection().execute(select(Unit.id, Unit.name, Unit.full_name, Unit.path, Unit.kind)
+                                   .where(Unit.path.like(f"{unit.path}%"), Unit.active.is_(True)))
+    return {r[0]: UnitRow(r[0], r[1], r[2], r[3], r[4], _path_ids(r[3])) for r in rows}
 
 
 def _group_of(row: UnitRow, units: dict[int, UnitRow], level: str) -> UnitRow | None:
@@ -276,26 +277,41 @@ def learning_completion(db: Session, unit: Unit, quarter: str, level: str = "bra
         return total, sorted(groups.values(), key=lambda r: r.full_name)
     people = _people_per_unit(db, unit)
     group_of = {uid: _group_of(u, units, level) for uid, u in units.items()}
-    for _mid, audience_path in mats:
-        for uid, n in people.items():
-            u = units.get(uid)
-            if u is None or not u.path.startswith(audience_path):
-                continue
-            total.assigned += n
-            g = group_of.get(uid)
-            if g is not None:
-                groups[g.id].assigned += n
-    mat_paths = {mid: path for mid, path in mats}
-    reads = db.execute(
-        select(MaterialRead.material_id, Person.unit_id, func.count(), func.count(MaterialRead.studied_at))
-        .join(Person, Person.id == MaterialRead.person_id).join(Unit, Unit.id == Person.unit_id)
-        .where(MaterialRead.material_id.in_(list(mat_paths)), Person.active.is_(True),
-               Unit.path.like(f"{unit.path}%"))
-        .group_by(MaterialRead.material_id, Person.unit_id))
-    for mid, uid, opened, studied in reads:
+    # people per subtree (each unit's count added to itself and its ancestors inside the scope)
+    subtree: dict[int, int] = defaultdict(int)
+    for uid, n in people.items():
         u = units.get(uid)
-        if u is None or not u.path.startswith(mat_paths[mid]):
-            continue  # moved out of the audience since: not assigned, not counted
+        for aid in (u.path_ids if u else ()):
+            if aid in units:
+                subtree[aid] += n
+    in_scope = subtree.get(unit.id, 0)
+    for _mid, audience_path in mats:
+        audience_id = int(audience_path.strip("/").split("/")[-1])
+        if unit.path.startswith(audience_path):      # published above (or to) the scope: everybody
+            total.assigned += in_scope
+            for g in groups.values():
+                groups[g.unit_id].assigned += subtree.get(g.unit_id, 0)
+            continue
+        total.assigned += subtree.get(audience_id, 0)
+        audience = units.get(audience_id)
+        for g in groups.values():
+            g_path = units[g.unit_id].path
+            if g_path.startswith(audience_path):       # group inside the audience
+                g.assigned += subtree.get(g.unit_id, 0)
+            elif audience is not None and audience_path.startswith(g_path):   # audience inside the group
+                g.assigned += subtree.get(audience_id, 0)
+    # reads by the people still inside each material's audience, grouped by their unit
+    audience_unit = aliased(Unit)
+    reads = db.execute(
+        select(Person.unit_id, func.count(), func.count(MaterialRead.studied_at))
+        .select_from(MaterialRead)
+        .join(Material, Material.id == MaterialRead.material_id)
+        .join(audience_unit, audience_unit.id == Material.audience_unit_id)
+        .join(Person, Person.id == MaterialRead.person_id).join(Unit, Unit.id == Person.unit_id)
+        .where(Material.published_at >= start, Material.published_at < end, Person.active.is_(True),
+               Unit.path.like(f"{unit.path}%"), Unit.path.like(audience_unit.path + "%"))
+        .group_by(Person.unit_id))
+    for uid, opened, studied in reads:
         total.opened += opened
         total.studied += studied
         g = group_of.get(uid)

@@ -187,7 +187,8 @@ def oauth_callback():
                                 svc.redis, timeout=cfg.get("wecom.http_timeout_seconds", float, 5),
                                 api_base=cfg.get("wecom.api_base", str, "") or None)
     try:
-        info = client.get("auth/getuserinfo", params={"code": request.args.get("code", "")})
+        info = client.get("auth/getuserinfo", params={"access_token": client.access_token,
+                                                      "code": request.args.get("code", "")})
     except Exception:
         return _page(502, "登录失败", "暂时无法通过企业微信确认您的身份，请稍后再试，或在连心中发送“统计”获取登录链接。")
     userid = info.get("userid") or info.get("UserId")
