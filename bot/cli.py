@@ -19,6 +19,7 @@ CLI_MODULES: list[str] = [
     "bot.cli_org",
     "bot.cli_talks",
     "bot.cli_activities",
+    "bot.cli_scheduler",
     "bot.cli_insight",
 ]
 

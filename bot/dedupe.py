@@ -3,12 +3,26 @@
 WeCom retries an unanswered delivery up to three times; the key is the MsgId for messages and
 FromUserName+CreateTime+Event+EventKey+TaskId for events (the adapter builds it). The database
 keeps a second layer (models.outbox.ProcessedDelivery) inside the handling transaction.
+
+The claim is two-phase: `claim` marks the key "in progress", `done` marks it "handled" after the
+transaction committed. A repeat of a handled key is answered at once; a repeat of a key still
+"in progress" goes on to the database layer, because the worker that claimed it may have died
+(kill -9, OOM) before committing — then its transaction rolled back and the retry must be
+processed; if that worker is alive, the per-user lock and the ProcessedDelivery row make the
+repeat a duplicate there.
 """
 from __future__ import annotations
 
+import logging
+
 import redis
 
+log = logging.getLogger("lianxin.dispatch")
+
 __all__ = ["Deduper"]
+
+IN_PROGRESS = b"p"
+HANDLED = b"d"
 
 
 class Deduper:
@@ -17,8 +31,22 @@ class Deduper:
         self.ttl = ttl_seconds
 
     def claim(self, platform: str, delivery_key: str) -> bool:
-        """True for the first delivery of this key, False for every repeat within the TTL."""
-        return bool(self.r.set(f"dedupe:{platform}:{delivery_key}", b"1", nx=True, ex=self.ttl))
+        """False only for a repeat of a delivery already handled within the TTL."""
+        key = f"dedupe:{platform}:{delivery_key}"
+        if self.r.set(key, IN_PROGRESS, nx=True, ex=self.ttl):
+            return True
+        return self.r.get(key) == IN_PROGRESS  # claimed but never finished: let the DB layer decide
+
+    def done(self, platform: str, delivery_key: str) -> None:
+        """The delivery's transaction committed (or the DB layer found it handled).
+
+        Best effort: the work is committed and the reply must still go out; if Redis is gone
+        now, a repeat is caught by the ProcessedDelivery row instead.
+        """
+        try:
+            self.r.set(f"dedupe:{platform}:{delivery_key}", HANDLED, ex=self.ttl)
+        except redis.exceptions.RedisError as exc:
+            log.warning("dedupe.mark_failed", extra={"delivery": delivery_key, "error": type(exc).__name__})
 
     def release(self, platform: str, delivery_key: str) -> None:
         """Forget a claim whose handling failed, so the platform's retry is processed."""

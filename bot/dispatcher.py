@@ -94,6 +94,7 @@ class Dispatcher:
         finally:
             if self.metrics:
                 self.metrics.handler_latency.observe(time.perf_counter() - started)
+        self.deduper.done(platform, incoming.message_id)
         return outcome
 
     # ------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import random
 import socket
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Iterable, Protocol, Sequence
 
 from sqlalchemy import and_, or_, select, update
@@ -148,7 +148,7 @@ class Dispatcher:
             return list(ids)
 
     def run_once(self, now: datetime | None = None) -> int:
-        """Send one batch; returns how many rows were attempted."""
+        """Send one batch; returns how many rows were claimed (sent, retried, or released on a rate limit)."""
         now = now or utcnow()
         ids = self.claim(now)
         paused: dict[str, datetime] = {}
@@ -180,9 +180,20 @@ class Dispatcher:
                 # the previous attempt may have reached the platform: say so, then send again
                 log.warning("outbox.possible_duplicate", extra={"outbox_id": row.id, "ref": row.ref,
                                                                 "previous": row.last_error[:120]})
-            row.attempts += 1
-            row.last_error = f"in flight by {self.name}"
+            # conditional on still holding the claim, and the lease renewed from now: a batch that
+            # took long must not send a row another dispatcher has re-claimed meanwhile
+            started = max(now, utcnow())
+            res = db.execute(update(OutboxMessage)
+                             .where(OutboxMessage.id == row.id, OutboxMessage.claimed_by == self.name,
+                                    OutboxMessage.status == OutboxStatus.PENDING,
+                                    OutboxMessage.attempts == row.attempts)
+                             .values(attempts=OutboxMessage.attempts + 1, last_error=f"in flight by {self.name}",
+                                     claimed_until=started + self.lease)
+                             .execution_options(synchronize_session=False))
             db.commit()
+            if res.rowcount != 1:
+                return None
+            db.refresh(row)
             row.suspect_duplicate = suspect  # type: ignore[attr-defined]  (transient, not a column)
             return row
 
@@ -217,7 +228,11 @@ class Dispatcher:
             self._retry(row, str(exc), delay=exc.retry_after, now=now)
             return
         except PermanentError as exc:
-            self._dead(row, str(exc))
+            error = str(exc)
+            if getattr(row, "suspect_duplicate", False):
+                # e.g. a card re-sent with the same task_id: the first attempt may well have arrived
+                error = f"refused after an attempt with unknown outcome (may have been delivered): {error}"
+            self._dead(row, error)
             return
         except Exception as exc:  # unknown failure: retry with backoff, never lose the row
             log.exception("outbox.send_crashed", extra={"outbox_id": row.id})

@@ -12,6 +12,7 @@ MODEL_MODULES = [
     "models.talk",
     "models.case",
     "models.activity",
+    "models.jobrun",
     "models.learning",
     "models.stats",
 ]

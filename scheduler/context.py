@@ -4,13 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
-from bot.context import Clock, notify_people
-from bot.messages import Reply
+from bot.context import Clock, delivery_platforms
+from bot.messages import Reply, Text
+from bot.outbox import enqueue
 from models.org import Person
+from models.outbox import OutboxMessage
 
 __all__ = ["JobContext"]
 
@@ -23,11 +27,51 @@ class JobContext:
     redis: Any = None
     metrics: Any = None
     scheduled_for: datetime | None = None   # the occurrence being run (for idempotency keys)
+    job_id: str = ""
+    outbox_dispatcher: Any = None           # bot.outbox.Dispatcher, for the dispatch job
 
     def now(self) -> datetime:
         return self.clock.now()
 
-    def notify(self, db: Session, people: Sequence[Person], message: Reply, *, ref: str = "",
-               idem_key: str | None = None) -> None:
-        """Enqueue in the job's transaction; `idem_key` makes a re-run of the same occurrence harmless."""
-        notify_people(db, self.config, people, message, ref=ref, idem_key=idem_key)
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+    def occurrence(self) -> datetime:
+        """The time this run stands for: the scheduled occurrence, or now for a manual run."""
+        return self.scheduled_for or self.now()
+
+    def local_occurrence(self) -> datetime:
+        return self.occurrence().astimezone(self.tz)
+
+    def queued_keys(self, db: Session, prefix: str) -> set[str]:
+        """Outbox idem keys starting with `prefix` (one query; pass to notify(queued=) in big loops)."""
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return set(db.scalars(select(OutboxMessage.idem_key).where(OutboxMessage.idem_key.like(like, escape="\\"))))
+
+    def notify(self, db: Session, people: Sequence[Person], message: Reply | str, *, ref: str = "",
+               idem_key: str | None = None, queued: set[str] | None = None) -> int:
+        """Enqueue in the job's transaction; returns the outbox rows added.
+
+        With `idem_key`, a platform that already has a row for the key is skipped, so re-running
+        the same occurrence (catch-up, `lianxin run-job`, a retaken claim) sends nothing twice.
+        `queued` (from queued_keys) replaces the per-call lookup when a job notifies thousands.
+        The UNIQUE(idem_key) constraint on the outbox stays the last line of defence.
+        """
+        people = [p for p in people if p is not None and p.active]
+        message = Text(message) if isinstance(message, str) else message
+        added = 0
+        for platform in delivery_platforms(self.config):
+            ids = [i for i in (p.platform_id(platform) for p in people) if i]
+            if not ids:
+                continue
+            key = f"{idem_key}@{platform}" if idem_key else None
+            if key and queued is not None:
+                if f"{key}#0" in queued:
+                    continue
+            elif key:
+                with db.no_autoflush:   # let the rows of this run be inserted in one batch at commit
+                    if db.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == f"{key}#0")):
+                        continue
+            added += len(enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref, idem_key=key))
+        return added

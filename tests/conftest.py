@@ -78,13 +78,37 @@ def pg_url():
     name = f"lianxin_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        _drop_stale_test_databases(conn)
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # a throwaway test database: no fsync wait on every commit
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"))
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    # Dropping forces a checkpoint (10+ s); the next session drops it instead (its pid is gone).
     admin.dispose()
+
+
+def _drop_stale_test_databases(conn) -> None:
+    names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'lianxin_test_%'")).scalars().all()
+    for db in names:
+        try:
+            pid = int(db.split("_")[2])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}"'))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="session")
@@ -124,13 +148,16 @@ def real_redis(redis_db):
 
 
 def truncate_all(engine) -> None:
+    """Empty every table and restart ids. DELETE is ~10x faster than TRUNCATE on small tables."""
     tables = [t.name for t in models.Base.metadata.sorted_tables]
     with engine.begin() as conn:
+        for t in reversed(tables):
+            conn.execute(text(f'DELETE FROM "{t}"'))
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for t in reversed(tables):
-                conn.execute(text(f'DELETE FROM "{t}"'))
+            seqs = conn.execute(text("SELECT sequence_name FROM information_schema.sequences "
+                                     "WHERE sequence_schema = 'public'")).scalars().all()
+            for seq in seqs:
+                conn.execute(text(f'ALTER SEQUENCE "{seq}" RESTART WITH 1'))
 
 
 @pytest.fixture

@@ -117,3 +117,35 @@ def test_secretary_opens_a_care_request_directly(sim, services):
     assert "已提交关爱申请" in out.text
     assert cards_in(sim.inbox("wangwei"))
     assert "没有找到" in sim.say("chenjing", "关爱申请 张三 需要慰问").text  # not in her branch
+
+
+def test_the_same_talk_flagged_twice_opens_one_case(sim, services):
+    from tests.case_helpers import person
+    from bot.context import Context
+    from bot.messages import Incoming
+    from models.case import Case
+    from sqlalchemy import func, select
+
+    services.extras["sim_driver"] = sim
+    case_id = flag_talk(services)
+    assert len(sim.inbox("liqiang")) == 1
+    with services.session_factory() as db:
+        talk_id = db.get(Case, case_id).talk_id
+        ctx = Context(incoming=Incoming(platform="sim", user_id="zhouli", time=services.clock.now(), message_id="m2"),
+                      person=person(db, "zhouli"), db=db, config=services.config, registry=services.registry,
+                      clock=services.clock)
+        ctx.emit("talk.flagged", talk_id=talk_id)   # an edit re-emits the event
+        db.commit()
+        assert db.scalar(select(func.count()).select_from(Case)) == 1
+    sim.outbox.drain()
+    assert sim.inbox("liqiang") == []  # no second card
+
+
+def test_a_talk_flagged_in_the_talks_dialog_reaches_the_secretary(sim, services):
+    sim.say("zhouli", "谈话 张三 季度 波动 家里老人生病 #紧急 #家庭")
+    sim.press("zhouli", "保存")
+    [card] = cards_in(sim.inbox("liqiang"))
+    assert "【紧急】" in card.title and "张三" in card.title and dict(card.fields)["标记"] == "紧急·家庭"
+    assert "老人生病" not in card.as_text()   # the notes stay out of the card
+    assert sim.inbox("chenjing") == []
+    assert "已确认收到" in sim.press("liqiang", "确认收到").text

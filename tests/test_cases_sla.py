@@ -9,7 +9,6 @@ from bot.adapters.simulator import sim_incoming
 from handlers.cases.cards import CaseAction
 from handlers.cases.jobs import sla_escalation
 from handlers.cases.sla import overdue
-from models.case import CaseEvent
 from models.outbox import OutboxMessage
 from scheduler.context import JobContext
 from tests.case_helpers import flag_talk, load
@@ -84,3 +83,24 @@ def test_silent_helper_is_reminded_then_the_secretary_told(services, clock, sim)
     clock.set(t0 + timedelta(hours=168 + 168 + 24))
     assert sla_escalation(job(services)) == 1
     assert sla_messages(services, case_id)[-1][0] == ["liqiang"]
+
+
+def test_two_sla_runs_at_the_same_moment_send_each_step_once(services, clock):
+    import threading
+
+    t0 = clock.now()
+    case_ids = [flag_talk(services, flag="urgent") for _ in range(3)]
+    clock.set(t0 + timedelta(hours=5))
+    barrier, counts = threading.Barrier(2), []
+
+    def run():
+        barrier.wait()
+        counts.append(sla_escalation(job(services)))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(counts) == 3
+    assert all(len(sla_messages(services, c)) == 1 for c in case_ids)

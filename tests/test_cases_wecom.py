@@ -121,3 +121,24 @@ def test_click_replayed_three_times_changes_state_once(wecom, services, api):
         events = db.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id,
                                                     CaseEvent.to_state == "acknowledged")).all()
         assert len(events) == 1 and db.get(Case, case_id).state == "acknowledged"
+
+
+def test_second_secretary_copy_is_greyed_when_the_first_acknowledges(wecom, services, api):
+    from bot.demo import BRANCH_A
+    from models.orgtree import find_unit, grant
+    from tests.case_helpers import person
+
+    with services.session_factory() as db:
+        grant(db, person(db, "sunqi"), "secretary", find_unit(db, BRANCH_A))  # a deputy secretary
+        db.commit()
+    flag_talk(services, platform="wecom")
+    out = services.outbox_dispatcher()
+    out.drain()
+    [card] = api.cards_to("liqiang")
+    assert api.cards_to("sunqi") == [card] and api.to("sunqi")[0]["touser"] in ("liqiang|sunqi", "sunqi|liqiang")
+    wecom.click("liqiang", keys(card)["确认收到"], card["task_id"], response_code="RC-l")
+    out.drain()
+    [other] = [u for u in api.updates if u["userids"] == ["sunqi"]]
+    assert other["response_code"].startswith("RCODE") and other["template_card"]["replace_text"] == "李强已确认"
+    late = wecom.click("sunqi", keys(card)["确认收到"], card["task_id"], response_code="RC-s")
+    assert "已由李强" in late and "无需再确认" in late

@@ -173,3 +173,31 @@ def test_token_refresh_is_single_flight_and_key_has_no_secret(services, api):
     assert api.token_calls == 1 and got == ["TOKEN1"] * 4
     secret = services.config.get("wecom.secret")
     assert all(secret[:6] not in k.decode() for k in services.redis.keys("*"))
+
+
+def test_card_update_with_a_refused_response_code_falls_back_to_a_new_card(services, api):
+    card = Card(title="关爱申请 #1", buttons=(Button("同意", "case:1:approve"),), card_id="case1_care1",
+                done_text="已同意")
+    with services.session_factory() as db:
+        enqueue(db, platform="wecom", kind="update_card", recipients=["zhaomin"], reply=card,
+                response_code="USED-OR-EXPIRED", ref="case1_care1")
+        db.commit()
+    api.rsps.remove(responses.POST, API + "message/update_template_card")
+    api.rsps.add(responses.POST, API + "message/update_template_card",
+                 json={"errcode": 40058, "errmsg": "invalid response_code"})
+    services.outbox_dispatcher().drain()
+    [row] = rows(services)
+    assert row.status == "sent"
+    [sent] = api.cards_to("zhaomin")   # the decision still reaches her, as a new (greyed) card
+    assert sent["replace_text"] == "已同意" and sent["task_id"] != "case1_care1"
+
+
+def test_a_slow_batch_does_not_send_a_row_another_dispatcher_took_over(services, api):
+    [row_id] = queue(services, 1)
+    now = utcnow()
+    d1, d2 = services.outbox_dispatcher(name="d1"), services.outbox_dispatcher(name="d2")
+    assert d1.claim(now) == [row_id]          # d1 is busy with earlier rows of its batch ...
+    later = now + timedelta(seconds=130)      # ... its lease on this one runs out
+    assert d2.run_once(later) == 1
+    assert d1.start(row_id, later) is None    # d1 reaches the row: no longer its claim, not sent again
+    assert len(api.sent) == 1 and rows(services)[0].status == "sent"

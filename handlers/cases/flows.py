@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.context import Context
 from bot.outbox import enqueue
-from models.case import Case, CaseState, InvalidTransition, STATE_LABELS, add_event, move
+from models.case import Case, CaseEvent, CaseState, InvalidTransition, STATE_LABELS, add_event, move
 from models.org import Person
 from models.talk import Flag, Talk
 
@@ -78,7 +78,6 @@ def open_for_talk(ctx: Context, talk_id: int) -> Case | None:
                 holder_id=secretaries[0].id if len(secretaries) == 1 else None)
     ctx.db.add(case)
     ctx.db.flush()
-    from models.case import CaseEvent
     ctx.db.add(CaseEvent(case_id=case.id, at=now, actor_id=talk.author_id, kind="transition",
                          from_state=None, to_state=S.REPORTED.value, comment=None))
     ctx.db.flush()
@@ -101,7 +100,6 @@ def open_direct(ctx: Context, subject: Person, need: str) -> Case | None:
                 secretary_id=ctx.person.id)
     ctx.db.add(case)
     ctx.db.flush()
-    from models.case import CaseEvent
     ctx.db.add(CaseEvent(case_id=case.id, at=now, actor_id=ctx.person.id, kind="transition", from_state=None,
                          to_state=S.ACKNOWLEDGED.value, comment="书记直接立案"))
     ctx.db.flush()

@@ -1,0 +1,205 @@
+"""Webhook throughput and latency under gunicorn, against the real PostgreSQL and Redis, and the
+same load against a bare wechatpy + Flask echo bot (the peer baseline) in the same run.
+
+    python bench/bench_webhook.py                      # default: sync w2, sync w4, gthread w2t4
+    python bench/bench_webhook.py --settings sync:2 --requests 2000
+
+What one request is (lianxin): verify signature and timestamp, decrypt, parse, dedupe (Redis SET
+NX + a processed_delivery row), per-user lock, load dialog state, look the sender up, route,
+commit, encrypt the passive reply. Two kinds of message:
+  text  — `帮助` / `我的信息` from the 30 demo users (a read-only command + the dedupe write)
+  talk  — a one-line talk submission from team leaders (insert with an encrypted summary + audit);
+          the real `谈话` command when it is registered, else bench/standin_talk.py
+The load generator (asyncio + aiohttp, loopback, same 2 CPUs) sends pre-generated, unique,
+correctly signed payloads: a fixed number in a closed loop (throughput, p50/p99), then a fixed
+offered rate (default 200 req/s for 10 s; latency from the scheduled send time).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (GunicornSettings, closed_loop, emit, make_payloads, open_loop,  # noqa: E402
+                           run, servers_available, start_gunicorn, bench_database, bench_redis_db,
+                           AES_KEY, CORP_ID, TOKEN)
+
+TEXT_USERS = ["zhangsan", "lisi", "wangwu", "zhaoliu", "sunqi", "zhangsanfeng", "zhengyi", "fengxue", "chenchen",
+              "weilan", "jiangtao", "yangfan", "zhuhong", "qinlei", "youlan", "xuming", "lvping", "shiyu",
+              "zhangwei", "kongjie", "caoyu", "zhouli", "wugang", "hanmei", "hefei", "liqiang", "chenjing",
+              "wangwei", "zhaomin", "admin"]
+TEXT_PAIRS = [(u, "帮助" if i % 2 else "我的信息") for i, u in enumerate(TEXT_USERS)]
+# team -> (a member's name to talk with)
+TEAM_SUBJECT = {"四车间班组": "张三", "五车间班组": "郑毅", "部件一班组": "杨帆", "部件二班组": "吕萍"}
+LEADERS_PER_TEAM = 10
+TALK_TEXT = os.environ.get("LIANXIN_BENCH_TALK", "谈话 {subject} 季度谈心，聊了工作和家庭情况，情绪稳定 #{i}")
+
+
+def seed_bench_leaders(db_url: str) -> list[tuple[str, str]]:
+    """Add 10 extra team leaders per team (so concurrent talk submissions come from distinct users)."""
+    from bot.demo import TEAMS
+    from models.db import make_engine, make_session_factory, session_scope
+    from models.enums import Role
+    from models.orgtree import add_person, ensure_unit_path, grant
+
+    pairs = []
+    engine = make_engine(db_url)
+    with session_scope(make_session_factory(engine)) as db:
+        cache: dict = {}
+        for t, (team, branch) in enumerate(TEAMS.items()):
+            unit = ensure_unit_path(db, f"{branch}/{team}", cache)
+            for k in range(LEADERS_PER_TEAM):
+                uid = f"benchlead{t}{k}"
+                p = add_person(db, name=f"基准组长{t}{k}", unit=unit, wecom_userid=uid, party=True)
+                grant(db, p, str(Role.TEAM_LEADER), unit)
+                pairs.append((uid, TALK_TEXT.replace("{subject}", TEAM_SUBJECT[team])))
+    engine.dispose()
+    # interleave teams so that consecutive payloads come from different users
+    return [pairs[(i % 4) * LEADERS_PER_TEAM + i // 4] for i in range(len(pairs))]
+
+
+def sanity(base: str, payload, expect: str | None) -> str:
+    """Send one payload, decrypt the passive reply, check it holds `expect`; return the reply text."""
+    import xmltodict
+    from wechatpy.enterprise.crypto import WeChatCrypto
+
+    req = urllib.request.Request(base + payload.path, data=payload.body, headers={"Content-Type": "text/xml"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body = r.read()
+    doc = xmltodict.parse(body)["xml"]
+    plain = WeChatCrypto(TOKEN, AES_KEY, CORP_ID).decrypt_message(body, doc["MsgSignature"], doc["TimeStamp"],
+                                                                  doc["Nonce"])
+    content = xmltodict.parse(plain)["xml"]["Content"]
+    if expect and expect not in content:
+        raise SystemExit(f"unexpected reply from {base}: {content!r} (expected {expect!r})")
+    return content
+
+
+def parse_settings(spec: str) -> list[GunicornSettings]:
+    out = []
+    for item in spec.split(","):
+        kind, _, n = item.partition(":")
+        if kind == "gthread":
+            w, _, t = n.partition("x")
+            out.append(GunicornSettings(int(w), int(t or 4), "gthread"))
+        else:
+            out.append(GunicornSettings(int(n or 2), 1, kind))
+    return out
+
+
+def fmt(r) -> str:
+    bad = {k: v for k, v in r.statuses.items() if k != 200}
+    return (f"{r.rps:7.0f} req/s  p50 {r.p(50):6.1f} ms  p99 {r.p(99):6.1f} ms  "
+            f"ok {r.ok}/{r.sent}" + (f"  other {bad}" if bad else ""))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--settings", default="sync:2,sync:4,gthread:2x4",
+                    help="gunicorn settings to compare: sync:N, gthread:WxT (comma-separated)")
+    ap.add_argument("--requests", type=int, default=3000, help="requests per closed-loop run")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--rate", type=float, default=200.0, help="offered rate for the latency run")
+    ap.add_argument("--rate-seconds", type=float, default=10.0)
+    args = ap.parse_args()
+
+    if not servers_available():
+        print("SKIP: PostgreSQL 127.0.0.1:5432 and Redis 127.0.0.1:6379 are needed")
+        return 3
+    from models.crypto import generate_key
+
+    n, conc = args.requests, args.concurrency
+    settings = parse_settings(args.settings)
+    with bench_database() as db_url, bench_redis_db() as redis_url:
+        talk_pairs = seed_bench_leaders(db_url)
+        env = {"DATABASE_URL": db_url, "REDIS_URL": redis_url,
+               "LIANXIN_NOTES_KEYS": generate_key(), "LIANXIN_SERVER__SIMULATOR": "false",
+               "LIANXIN_DELIVERY__PLATFORMS": "wecom", "LIANXIN_CONFIG": str(Path(__file__).resolve().parent.parent / "config.yaml")}
+        rows = []
+        lianxin_ok = 0
+        talk_ok = 0
+        for s in settings:
+            srv = start_gunicorn("bench.lianxin_wsgi:app", s, env)
+            try:
+                sanity(srv.base, make_payloads(1, [("zhangsan", "我的信息")])[0], "张三")
+                talk_reply = sanity(srv.base, make_payloads(1, talk_pairs[:1])[0], None)
+                lianxin_ok += 2
+                run(closed_loop(srv.base, make_payloads(300, TEXT_PAIRS), conc))  # warm-up
+                text = run(closed_loop(srv.base, make_payloads(n, TEXT_PAIRS), conc))
+                talk = run(closed_loop(srv.base, make_payloads(n, talk_pairs), conc))
+                lianxin_ok += 300 + text.ok + talk.ok
+                talk_ok += talk.ok + 1
+            finally:
+                srv.stop()
+            echo_srv = start_gunicorn("bench.echo_bot:app", s, {})
+            try:
+                sanity(echo_srv.base, make_payloads(1, [("zhangsan", "我的信息")])[0], "echo: 我的信息")
+                run(closed_loop(echo_srv.base, make_payloads(300, TEXT_PAIRS), conc))
+                echo = run(closed_loop(echo_srv.base, make_payloads(n, TEXT_PAIRS), conc))
+            finally:
+                echo_srv.stop()
+            rows.append((s, text, talk, echo))
+            print(f"[{s.label}] lianxin text: {fmt(text)}")
+            print(f"[{s.label}] lianxin talk: {fmt(talk)}")
+            print(f"[{s.label}] echo bot    : {fmt(echo)}")
+            print(f"[{s.label}] ratio text/echo {text.rps / echo.rps:.2f}  talk/echo {talk.rps / echo.rps:.2f}",
+                  flush=True)
+        print(f"talk reply sample: {talk_reply!r}")
+
+        best = max(rows, key=lambda r: r[1].rps)
+        s, text, talk, echo = best
+        # fixed offered rate on the best settings
+        srv = start_gunicorn("bench.lianxin_wsgi:app", s, env)
+        try:
+            m = int(args.rate * args.rate_seconds)
+            run(closed_loop(srv.base, make_payloads(200, TEXT_PAIRS), conc))
+            rate_text = run(open_loop(srv.base, make_payloads(m, TEXT_PAIRS), args.rate))
+            rate_talk = run(open_loop(srv.base, make_payloads(m, talk_pairs), args.rate))
+            lianxin_ok += 200 + rate_text.ok + rate_talk.ok
+            talk_ok += rate_talk.ok
+        finally:
+            srv.stop()
+        print(f"[{s.label}] at {args.rate:.0f} req/s text: {fmt(rate_text)}")
+        print(f"[{s.label}] at {args.rate:.0f} req/s talk: {fmt(rate_talk)}")
+
+        # correctness under load: every answered delivery is recorded once, every talk is stored
+        from sqlalchemy import func, select
+
+        from models.db import make_engine
+        from models.outbox import ProcessedDelivery
+        from models.talk import Talk
+
+        engine = make_engine(db_url)
+        with engine.connect() as conn:
+            deliveries = conn.scalar(select(func.count()).select_from(ProcessedDelivery))
+            talks = conn.scalar(select(func.count()).select_from(Talk))
+        engine.dispose()
+        print(f"check: processed_delivery rows {deliveries} = answered {lianxin_ok}; talk rows {talks} = "
+              f"talk submissions answered {talk_ok}")
+        consistent = deliveries == lianxin_ok and talks == talk_ok
+
+    emit("webhook.settings", s.label.replace(" ", "_"), "", "-", None)
+    emit("webhook.text_rps", text.rps, "req/s", "-", None)
+    emit("webhook.text_p50", text.p(50), "ms", "-", None)
+    emit("webhook.text_p99", text.p(99), "ms", "-", None)
+    emit("webhook.talk_rps", talk.rps, "req/s", "-", None)
+    emit("webhook.talk_p99", talk.p(99), "ms", "-", None)
+    emit("webhook.echo_rps", echo.rps, "req/s", "-", None)
+    ratio = text.rps / echo.rps
+    emit("webhook.ratio_text", ratio, "x", ">=0.7", ratio >= 0.7)
+    emit("webhook.ratio_talk", talk.rps / echo.rps, "x", ">=0.7", talk.rps / echo.rps >= 0.7)
+    emit(f"webhook.p99_at_{args.rate:.0f}rps_text", rate_text.p(99), "ms", "<50",
+         rate_text.p(99) < 50 and rate_text.ok == rate_text.sent)
+    emit(f"webhook.p99_at_{args.rate:.0f}rps_talk", rate_talk.p(99), "ms", "<50",
+         rate_talk.p(99) < 50 and rate_talk.ok == rate_talk.sent)
+    emit("webhook.consistent", "yes" if consistent else "no", "", "yes", consistent)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,360 @@
+"""DingTalk server API: app access token shared through Redis, robot 1:1 messages, interactive cards.
+
+Endpoints (PROTOCOLS.md §5.2, §5.3):
+* token: POST {api}/v1.0/oauth2/accessToken {appKey, appSecret} → {accessToken, expireIn}; cached
+  in Redis for every worker, refreshed by one worker at a time (Redis lock, single flight).
+* text / markdown: POST {api}/v1.0/robot/oToMessages/batchSend {robotCode, userIds (≤ 20),
+  msgKey sampleText|sampleMarkdown, msgParam (JSON string)}.
+* cards with buttons: POST {api}/v1.0/card/instances/createAndDeliver, one instance per
+  recipient (an IM_ROBOT space is one user), outTrackId derived from Card.card_id and the user;
+  update after a decision: PUT {api}/v1.0/card/instances {outTrackId, cardData}.
+
+An outbox row holds up to 1,000 recipients; batchSend takes 20. The sender splits the row and
+remembers in Redis which recipients are done (delivered, invalid or filtered), so a retry after
+a partial failure (timeout, 5xx, flow control) sends only to the others. Users DingTalk flow-
+controls are retried later with the row. Errors are mapped for the outbox: TokenExpired (token
+rejected: dropped and refreshed), TransientError (rate limit / flow control, 5xx, timeouts,
+network), PermanentError (anything else the API refuses).
+
+Card template contract (advanced card, built once on the card platform, id in
+dingtalk.card_template_id): string variables `title`, `markdown`, `done_text`, `url`, and
+`buttons`, a JSON list of {"text", "key", "status"} rendered by a loop of buttons whose click
+type is 回传请求 with the parameter `key` = the loop item's `key`. The callback then carries
+cardPrivateData.params.key = our Button.key, the same string WeCom carries in EventKey.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+import requests
+
+from models.outbox import OutboxMessage
+
+from ..config import ConfigError
+from ..messages import Card, Reply, Text
+from ..outbox import PermanentError, SendResult, TokenExpired, TransientError, chunked
+
+log = logging.getLogger("lianxin.dingtalk")
+
+__all__ = ["DingTalkClient", "DingTalkSender", "build_dingtalk_sender", "render_card_params", "out_track_id",
+           "BATCH_SEND_MAX", "card_markdown"]
+
+BATCH_SEND_MAX = 20                  # batchSend: "userIds 每次最多传20个"
+PROGRESS_TTL = 7 * 86400
+RATE_CODE_WORDS = ("throttl", "qpslimit", "flowcontrol", "ratelimit", "toomanyrequests")
+TOKEN_CODE_WORDS = ("invalidauthentication", "accesstoken", "invalidtoken", "tokenexpired")
+OAPI_TOKEN_ERRORS = {40001, 40014, 42001, 88}
+OAPI_RATE_ERRORS = {-1, 90002, 90018, 90019, 143103, 143104}
+STYLE_TO_STATUS = {1: "primary", 2: "normal", 3: "warning", 4: "normal"}
+
+
+class DingTalkClient:
+    """HTTP to api.dingtalk.com / oapi.dingtalk.com with a Redis-shared token and typed errors."""
+
+    def __init__(self, app_key: str, app_secret: str, redis_client, *, api_base: str = "https://api.dingtalk.com",
+                 oapi_base: str = "https://oapi.dingtalk.com", timeout: float = 5,
+                 http: requests.Session | None = None) -> None:
+        if not app_key or not app_secret:
+            raise ValueError("dingtalk.app_key and dingtalk.app_secret are required to call the DingTalk API")
+        self.app_key = app_key
+        self.app_secret = app_secret
+        self.redis = redis_client
+        self.api_base = api_base.rstrip("/")
+        self.oapi_base = oapi_base.rstrip("/")
+        self.timeout = timeout
+        self.http = http or requests.Session()
+
+    # token ----------------------------------------------------------------------------------
+    @property
+    def token_key(self) -> str:
+        digest = hashlib.sha256(f"{self.app_key}:{self.app_secret}".encode()).hexdigest()[:12]
+        return f"lianxin:dingtalk:token:{self.app_key}:{digest}"
+
+    def _cached(self) -> str | None:
+        value = self.redis.get(self.token_key)
+        return value.decode() if isinstance(value, bytes) else value
+
+    @property
+    def access_token(self) -> str:
+        return self._cached() or self.refresh_token()
+
+    def refresh_token(self, stale: str | None = None) -> str:
+        """Fetch a new token unless another worker already did (single flight through a Redis lock)."""
+        with self.redis.lock(f"lock:{self.token_key}", timeout=15, blocking_timeout=15):
+            current = self._cached()
+            if current and current != stale:
+                return current
+            try:
+                res = self.http.post(f"{self.api_base}/v1.0/oauth2/accessToken",
+                                     json={"appKey": self.app_key, "appSecret": self.app_secret}, timeout=self.timeout)
+            except requests.RequestException as exc:
+                raise TransientError(f"accessToken: {type(exc).__name__}") from None
+            data = self._decode(res, "accessToken")
+            token = data.get("accessToken")
+            if not isinstance(token, str) or not token:
+                raise TransientError("accessToken: no token in the answer")
+            ttl = max(60, int(data.get("expireIn") or 7200) - 300)
+            self.redis.set(self.token_key, token, ex=ttl)
+            return token
+
+    def invalidate(self, token: str | None) -> None:
+        if token and self._cached() == token:
+            self.redis.delete(self.token_key)
+
+    # calls ----------------------------------------------------------------------------------
+    def _decode(self, res: requests.Response, what: str, token: str | None = None) -> dict[str, Any]:
+        try:
+            data = res.json() if res.content else {}
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        status = res.status_code
+        if 200 <= status < 300:
+            return data
+        code = str(data.get("code") or "")
+        lowered = code.lower().replace("_", "").replace(".", "")
+        message = f"{what}: HTTP {status} {code} {str(data.get('message') or '')[:120]}".strip()
+        if status == 429 or any(w in lowered for w in RATE_CODE_WORDS):
+            raise TransientError(message, retry_after=60)
+        if status >= 500:
+            raise TransientError(message)
+        if status == 401 or any(w in lowered for w in TOKEN_CODE_WORDS):
+            if token is None:  # the token endpoint itself: wrong appKey/appSecret
+                raise PermanentError(message)
+            self.invalidate(token)
+            raise TokenExpired(message)
+        raise PermanentError(message)
+
+    def api(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """New-style OpenAPI (api.dingtalk.com, header x-acs-dingtalk-access-token)."""
+        token = self.access_token
+        try:
+            res = self.http.request(method, f"{self.api_base}{path}", json=body, timeout=self.timeout,
+                                    headers={"x-acs-dingtalk-access-token": token})
+        except requests.RequestException as exc:
+            raise TransientError(f"{path}: {type(exc).__name__}") from None
+        return self._decode(res, path, token)
+
+    def oapi(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Old-style topapi (oapi.dingtalk.com, ?access_token=, errcode in the body)."""
+        token = self.access_token
+        try:
+            res = self.http.post(f"{self.oapi_base}{path}", params={"access_token": token}, json=body,
+                                 timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransientError(f"{path}: {type(exc).__name__}") from None
+        if res.status_code >= 500:
+            raise TransientError(f"{path}: HTTP {res.status_code}")
+        try:
+            data = res.json()
+        except ValueError:
+            raise TransientError(f"{path}: answer is not JSON") from None
+        code = int(data.get("errcode") or 0)
+        if code == 0:
+            return data
+        message = f"{path}: errcode {code} {str(data.get('errmsg') or '')[:120]}"
+        if code in OAPI_TOKEN_ERRORS:
+            self.invalidate(token)
+            raise TokenExpired(message)
+        if code in OAPI_RATE_ERRORS:
+            raise TransientError(message, retry_after=60)
+        raise PermanentError(message)
+
+    def session_reply(self, url: str, text: str, at_user: str | None = None) -> None:
+        """Answer through a message's sessionWebhook (no token; text only; ~90 minutes)."""
+        body: dict[str, Any] = {"msgtype": "text", "text": {"content": text}}
+        if at_user:
+            body["at"] = {"atUserIds": [at_user]}
+        try:
+            res = self.http.post(url, json=body, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransientError(f"sessionWebhook: {type(exc).__name__}") from None
+        if res.status_code >= 300:
+            raise TransientError(f"sessionWebhook: HTTP {res.status_code}")
+        try:
+            data = res.json()
+        except ValueError:
+            data = {}
+        if int(data.get("errcode") or 0) != 0:
+            raise PermanentError(f"sessionWebhook: errcode {data.get('errcode')}")
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+def card_markdown(card: Card) -> str:
+    lines = [card.body] if card.body else []
+    lines += [f"**{k}**：{v}" for k, v in card.fields]
+    if card.url:
+        lines.append(f"[查看详情]({card.url})")
+    if card.done_text:
+        lines.append(f"〔{card.done_text}〕")
+    return "\n\n".join(lines) or card.title
+
+
+def render_card_params(card: Card) -> dict[str, str]:
+    """Card → cardParamMap of our template (all values strings, as cardParamMap requires)."""
+    buttons = [] if card.done_text else [
+        {"text": b.text[:20], "key": b.key, "status": STYLE_TO_STATUS.get(b.style, "primary")} for b in card.buttons]
+    return {
+        "title": card.title[:60],
+        "markdown": card_markdown(card),
+        "done_text": card.done_text or "",
+        "url": card.url or "",
+        "buttons": json.dumps(buttons, ensure_ascii=False),
+    }
+
+
+def out_track_id(card_id: str, user: str) -> str:
+    """One card instance per recipient: stable for (card, user), ≤ 64 characters."""
+    digest = hashlib.sha256(f"{card_id}|{user}".encode()).hexdigest()[:16]
+    return f"{card_id[:47]}_{digest}"
+
+
+# --- the outbox sender -------------------------------------------------------------------------
+
+class DingTalkSender:
+    """Outbox sender for platform "dingtalk"."""
+
+    def __init__(self, client: DingTalkClient, robot_code: str, redis_client, *, card_template_id: str = "",
+                 callback_route_key: str = "", stream_mode: bool = False, batch_size: int = BATCH_SEND_MAX) -> None:
+        self.client = client
+        self.robot_code = robot_code
+        self.redis = redis_client
+        self.card_template_id = card_template_id
+        self.callback_route_key = callback_route_key
+        self.stream_mode = stream_mode
+        self.batch_size = max(1, min(batch_size, BATCH_SEND_MAX))
+
+    # progress of one outbox row (partial failures) ------------------------------------------
+    def _done_key(self, row: OutboxMessage) -> str:
+        return f"lianxin:dingtalk:outbox:{row.id}:done"
+
+    def _done(self, row: OutboxMessage) -> set[str]:
+        return {m.decode() if isinstance(m, bytes) else m for m in self.redis.smembers(self._done_key(row))}
+
+    def _mark(self, row: OutboxMessage, users: list[str]) -> None:
+        if users:
+            self.redis.sadd(self._done_key(row), *users)
+            self.redis.expire(self._done_key(row), PROGRESS_TTL)
+
+    # sending --------------------------------------------------------------------------------
+    def send(self, recipients: list[str], reply: Reply, row: OutboxMessage) -> SendResult:
+        if isinstance(reply, Card) and (reply.buttons or reply.done_text) and self.card_template_id:
+            return self._send_cards(recipients, reply, row)
+        if isinstance(reply, Card) and reply.buttons:
+            log.warning("dingtalk.no_card_template", extra={"outbox_id": row.id})
+        return self._batch_send(recipients, reply, row)
+
+    def _message(self, reply: Reply) -> tuple[str, dict[str, str]]:
+        if isinstance(reply, Text):
+            return "sampleText", {"content": reply.text}
+        text = card_markdown(reply)
+        if reply.buttons and not reply.done_text:  # no card template configured: readable, not clickable
+            text += "\n\n" + "　".join(f"〔{b.text}〕" for b in reply.buttons)
+        return "sampleMarkdown", {"title": reply.title[:60], "text": f"#### {reply.title}\n\n{text}"}
+
+    def _batch_send(self, recipients: list[str], reply: Reply, row: OutboxMessage) -> SendResult:
+        msg_key, param = self._message(reply)
+        done = self._done(row)
+        pending = [r for r in recipients if r not in done]
+        keys: list[str] = []
+        invalid: list[str] = []
+        throttled: list[str] = []
+        for part in chunked(pending, self.batch_size):
+            data = self.client.api("POST", "/v1.0/robot/oToMessages/batchSend", {
+                "robotCode": self.robot_code, "userIds": part, "msgKey": msg_key,
+                "msgParam": json.dumps(param, ensure_ascii=False)})
+            flow = [u for u in data.get("flowControlledStaffIdList") or [] if u in part]
+            bad = [u for u in (data.get("invalidStaffIdList") or []) + (data.get("filteredStaffIdList") or [])
+                   if u in part]
+            throttled += flow
+            invalid += bad
+            self._mark(row, [u for u in part if u not in flow])
+            if data.get("processQueryKey"):
+                keys.append(str(data["processQueryKey"]))
+        if invalid:
+            log.warning("dingtalk.invalid_users", extra={"outbox_id": row.id, "invalid": invalid[:50]})
+        if throttled:
+            raise TransientError(f"batchSend: {len(throttled)} users flow-controlled", retry_after=60)
+        return SendResult(msgid=",".join(keys)[:128] or None, invalid_users="|".join(invalid) or None)
+
+    def _card_body(self, card: Card, track: str, user: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "cardTemplateId": self.card_template_id,
+            "outTrackId": track,
+            "cardData": {"cardParamMap": render_card_params(card)},
+            "openSpaceId": f"dtv1.card//IM_ROBOT.{user}",
+            "imRobotOpenSpaceModel": {"supportForward": False},
+            "imRobotOpenDeliverModel": {"spaceType": "IM_ROBOT", "robotCode": self.robot_code},
+            "userIdType": 1,
+        }
+        if self.stream_mode or not self.callback_route_key:
+            body["callbackType"] = "STREAM"
+        else:
+            body["callbackType"] = "HTTP"
+            body["callbackRouteKey"] = self.callback_route_key
+        return body
+
+    def _send_cards(self, recipients: list[str], card: Card, row: OutboxMessage) -> SendResult:
+        base = card.card_id or f"lx{row.id}"
+        done = self._done(row)
+        invalid: list[str] = []
+        tried_key = f"lianxin:dingtalk:outbox:{row.id}:tried"
+        for user in recipients:
+            if user in done:
+                continue
+            track = out_track_id(base, user)
+            if self.redis.sismember(tried_key, user):
+                # a previous attempt may have created the instance: refresh it instead of creating twice
+                try:
+                    self._put_card(track, card)
+                    self._mark(row, [user])
+                    continue
+                except PermanentError:
+                    pass
+            self.redis.sadd(tried_key, user)
+            self.redis.expire(tried_key, PROGRESS_TTL)
+            data = self.client.api("POST", "/v1.0/card/instances/createAndDeliver", self._card_body(card, track, user))
+            results = (data.get("result") or {}).get("deliverResults") or []
+            failed = [r for r in results if isinstance(r, dict) and r.get("success") is False]
+            if data.get("success") is False or failed:
+                invalid.append(user)
+                log.warning("dingtalk.card_not_delivered", extra={
+                    "outbox_id": row.id, "user": user, "error": str((failed or [{}])[0].get("errorMsg", ""))[:120]})
+            self._mark(row, [user])
+        msgid = out_track_id(base, recipients[0]) if len(recipients) == 1 else base
+        return SendResult(msgid=msgid[:128], invalid_users="|".join(invalid) or None)
+
+    def _put_card(self, track: str, card: Card) -> None:
+        self.client.api("PUT", "/v1.0/card/instances", {
+            "outTrackId": track, "cardData": {"cardParamMap": render_card_params(card)},
+            "cardUpdateOptions": {"updateCardDataByKey": True}, "userIdType": 1})
+
+    def update_card(self, recipients: list[str], reply: Reply, row: OutboxMessage) -> SendResult:
+        """Replace the clicked instance (row.response_code = its outTrackId), else send anew."""
+        if not row.response_code or not isinstance(reply, Card) or not self.card_template_id:
+            return self.send(recipients, reply, row)
+        self._put_card(row.response_code, reply)
+        return SendResult(msgid=row.response_code[:128])
+
+
+def build_dingtalk_sender(config, redis_client) -> DingTalkSender:
+    """Called by bot.services.build_senders when dingtalk.enabled is true."""
+    c = config
+    if not c.get("dingtalk.app_key", str, "") or not c.get("dingtalk.app_secret", str, ""):
+        raise ConfigError("settings dingtalk.app_key and dingtalk.app_secret (env LIANXIN_DINGTALK__APP_SECRET) "
+                          "are required when dingtalk.enabled is true")
+    client = DingTalkClient(c.get("dingtalk.app_key", str, ""), c.get("dingtalk.app_secret", str, ""), redis_client,
+                            api_base=c.get("dingtalk.api_base", str, "https://api.dingtalk.com"),
+                            oapi_base=c.get("dingtalk.oapi_base", str, "https://oapi.dingtalk.com"),
+                            timeout=c.get("dingtalk.http_timeout_seconds", float, 5))
+    robot_code = c.get("dingtalk.robot_code", str, "") or c.get("dingtalk.app_key", str, "")
+    return DingTalkSender(client, robot_code, redis_client,
+                          card_template_id=c.get("dingtalk.card_template_id", str, ""),
+                          callback_route_key=c.get("dingtalk.card_callback_route_key", str, ""),
+                          stream_mode=c.get("dingtalk.stream_mode", bool, False),
+                          batch_size=c.get("dingtalk.batch_size", int, BATCH_SEND_MAX))

@@ -1,0 +1,195 @@
+"""/dingtalk/callback (robot messages) and /dingtalk/card/callback/<token> (card buttons).
+
+Thin like the WeCom blueprint: verify → parse → dispatcher → answer. The answer path:
+
+* text replies to a message go back through the message's `sessionWebhook` (no token, ~90
+  minutes, text only), right after the handler's transaction committed: the user sees the
+  answer at once, as with WeCom's passive reply. If the webhook is missing, expired, not a
+  DingTalk URL, or the call fails, the same text is put in the outbox and sent 1:1 with the
+  robot batchSend API (retried, never lost once committed);
+* cards (new ones and updates after a decision) and everything addressed to other people go
+  through the outbox in the handler's own transaction (sessionWebhook cannot carry cards);
+* card clicks carry no sessionWebhook: their text replies go through the outbox.
+
+Group chats: only @-mentions reach a robot there and the bot handles personal, partly
+confidential matters, so a group message is answered with a pointer to the 1:1 chat and is not
+dispatched.
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import DBAPIError
+
+from ..adapters.dingtalk import (CallbackRejected, DingTalkVerifier, RobotMessage, parse_card_callback,
+                                 parse_message)
+from ..dispatcher import ERROR_TEXT
+from ..messages import Incoming, Text
+from ..outbox import PermanentError, TransientError, enqueue
+from ..state import ConversationBusy
+
+log = logging.getLogger("lianxin.dingtalk")
+
+bp = Blueprint("dingtalk", __name__)
+
+GROUP_TEXT = "为保护个人信息，连心只在单聊中办理事项。请点击机器人头像，发起单聊后再发送“帮助”。"
+SESSION_WEBHOOK_HOSTS = ("oapi.dingtalk.com", "api.dingtalk.com")
+_DEGRADED = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConversationBusy, DBAPIError)
+
+
+def _services():
+    return current_app.extensions["lianxin"]
+
+
+def verifier(services) -> DingTalkVerifier:
+    v = services.extras.get("dingtalk_verifier")
+    if v is None:
+        c = services.config
+        v = DingTalkVerifier(c.get("dingtalk.app_secret", str, ""),
+                             tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int, 3600),
+                             max_body_bytes=c.get("server.max_body_bytes", int, 65536),
+                             corp_id=c.get("dingtalk.corp_id", str, ""))
+        services.extras["dingtalk_verifier"] = v
+    return v
+
+
+def _now(services) -> float:
+    return services.clock.now().timestamp()
+
+
+def _reject(services, exc: CallbackRejected) -> Response:
+    if services.metrics:
+        services.metrics.rejected.labels("dingtalk", exc.reason).inc()
+    log.warning("dingtalk.rejected", extra={"reason": exc.reason, "remote": request.remote_addr})
+    return Response(exc.reason, status=exc.status, mimetype="text/plain")
+
+
+def session_webhook_usable(services, msg: RobotMessage) -> bool:
+    """A DingTalk https URL that has not expired (one minute of margin)."""
+    url = msg.session_webhook
+    if not url:
+        return False
+    parts = urlsplit(url)
+    hosts = services.config.get("dingtalk.session_webhook_hosts", list, list(SESSION_WEBHOOK_HOSTS))
+    if parts.scheme != "https" or parts.hostname not in hosts or parts.port not in (None, 443) or parts.username:
+        return False  # the signature does not cover the body: never let it point us elsewhere (SSRF)
+    if msg.session_webhook_expires_ms is not None and msg.session_webhook_expires_ms - 60_000 < _now(services) * 1000:
+        return False
+    return True
+
+
+def _enqueue_text(services, user: str, text: str, ref: str) -> None:
+    with services.session_factory() as db:
+        enqueue(db, platform="dingtalk", recipients=[user], reply=Text(text), ref=ref[:80])
+        db.commit()
+
+
+def answer_text(services, msg: RobotMessage | None, user: str, text: str, ref: str) -> str:
+    """Send `text` to `user`: sessionWebhook when usable, else the outbox. Returns the path used."""
+    sender = services.senders.get("dingtalk")
+    if msg is not None and sender is not None and session_webhook_usable(services, msg):
+        try:
+            sender.client.session_reply(msg.session_webhook, text, at_user=user if msg.is_group else None)
+            return "session_webhook"
+        except (TransientError, PermanentError) as exc:
+            log.warning("dingtalk.session_reply_failed", extra={"error": str(exc)[:120]})
+    _enqueue_text(services, user, text, ref)
+    return "outbox"
+
+
+def _dispatch(services, incoming: Incoming):
+    """(outcome, degraded): outcome None means a handler bug (rolled back)."""
+    try:
+        return services.dispatcher.handle(incoming), False
+    except _DEGRADED as exc:
+        log.error("dingtalk.degraded", extra={"error": type(exc).__name__})
+        return None, True
+    except Exception:
+        log.exception("dingtalk.handler_failed", extra={"delivery": incoming.message_id})
+        return None, False
+
+
+def handle_robot_message(services, data: dict) -> tuple[int, str]:
+    """Process one verified robot message body (HTTP mode; Stream mode can call it too)."""
+    msg = parse_message(data)
+    if msg.incoming is None:
+        return 200, "ignored"
+    user = msg.incoming.user_id
+    ref = f"reply:{msg.incoming.message_id}"
+    if msg.is_group:
+        if services.dispatcher.deduper.claim("dingtalk", msg.incoming.message_id):
+            _best_effort(services, msg, user, GROUP_TEXT, ref)
+        return 200, "group"
+    outcome, degraded = _dispatch(services, msg.incoming)
+    if degraded:
+        _best_effort(services, msg, user, ERROR_TEXT, ref)
+        return 503, "degraded"
+    if outcome is None:
+        text = ERROR_TEXT
+    elif outcome.duplicate or not outcome.replies:
+        return 200, "duplicate" if outcome.duplicate else "no_reply"
+    else:
+        text = outcome.text
+    return 200, answer_text(services, msg, user, text, ref)
+
+
+def _best_effort(services, msg: RobotMessage, user: str, text: str, ref: str) -> None:
+    try:
+        answer_text(services, msg, user, text, ref)
+    except Exception as exc:  # storage is down too: nothing more we can do for this message
+        log.error("dingtalk.answer_lost", extra={"error": type(exc).__name__})
+
+
+def handle_card_callback(services, data: dict) -> tuple[int, str]:
+    """Process one verified card callback body: the click becomes Incoming(action=key)."""
+    incoming = parse_card_callback(data, now=services.clock.now())
+    if incoming is None:
+        return 200, "ignored"
+    outcome, degraded = _dispatch(services, incoming)
+    if degraded:
+        return 503, "degraded"
+    if outcome is not None and (outcome.duplicate or not outcome.replies):
+        return 200, "duplicate" if outcome.duplicate else "no_reply"
+    text = ERROR_TEXT if outcome is None else outcome.text
+    _best_effort(services, None, incoming.user_id, text, f"reply:{incoming.message_id}")
+    return 200, "outbox"
+
+
+@bp.post("/dingtalk/callback")
+def receive():
+    services = _services()
+    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug answers 413 first
+    v = verifier(services)
+    try:
+        v.check_headers(request.headers.get("timestamp"), request.headers.get("sign"), _now(services))
+        data = v.body(raw)
+        v.check_corp(data.get("chatbotCorpId") or data.get("senderCorpId"))
+        status, outcome = handle_robot_message(services, data)
+    except CallbackRejected as exc:
+        return _reject(services, exc)
+    return jsonify(status=outcome), status
+
+
+@bp.post("/dingtalk/card/callback/<token>")
+def card_callback(token: str):
+    services = _services()
+    raw = request.get_data(cache=False)
+    v = verifier(services)
+    try:
+        v.check_token(token)
+        if request.headers.get("timestamp") or request.headers.get("sign"):
+            v.check_headers(request.headers.get("timestamp"), request.headers.get("sign"), _now(services))
+        data = v.body(raw)
+        v.check_corp(data.get("corpId"))
+        status, outcome = handle_card_callback(services, data)
+    except CallbackRejected as exc:
+        return _reject(services, exc)
+    return jsonify({}) if status == 200 else (jsonify(status=outcome), status)
+
+
+@bp.errorhandler(413)
+def too_large(_exc):
+    return Response("body too large", status=413, mimetype="text/plain")

@@ -1,0 +1,1 @@
+"""Job functions: `def job(ctx: scheduler.context.JobContext) -> int`, referenced from scheduler.registry."""
