@@ -245,3 +245,22 @@ def test_export_signups_to_excel(sim_at, services, tmp_path, monkeypatch):
     rows = list(load_workbook(out).active.iter_rows(values_only=True))
     assert rows[0][:4] == ("序号", "姓名", "单位", "状态")
     assert [(r[1], r[3]) for r in rows[1:]] == [("张三", "已报名"), ("李四", "已报名"), ("王五", "候补1")]
+
+
+def test_dialog_accepts_typed_option_numbers_back_and_drop(sim_at, services):
+    out = sim_at.say("liqiang", "发布活动 读书会 12-10 19:00-21:00")  # title and time given: asked the rest
+    assert "活动类型" in out.text
+    assert "没有这个选项" in sim_at.say("liqiang", "三楼会议室").text
+    assert "地点" in sim_at.say("liqiang", "2").text                     # 志愿服务
+    assert "名额" in sim_at.say("liqiang", "三楼会议室").text
+    assert "截止" in sim_at.say("liqiang", "10").text
+    assert "发给哪个范围" in sim_at.say("liqiang", "12-09").text
+    assert "截止" in sim_at.say("liqiang", "返回").text               # back one step
+    sim_at.say("liqiang", "12-09 18:00")
+    out = sim_at.say("liqiang", "3")                                     # the third option: 五车间班组
+    assert "活动说明" in out.text
+    out = sim_at.say("liqiang", "无")
+    assert "五车间班组" in out.text and "12-09 18:00" in out.text
+    assert "没有发布" in sim_at.press("liqiang", "放弃").text
+    with services.session_factory() as db:
+        assert db.scalar(select(func.count()).select_from(Activity)) == 0

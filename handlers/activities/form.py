@@ -141,15 +141,11 @@ def publishable_units(ctx: Context) -> list[Unit]:
 
 def resolve_unit(ctx: Context, text: str) -> Unit:
     name = text.strip().strip(":：")
-    if name.isdigit():
-        unit = ctx.db.get(Unit, int(name))
-        matches = [unit] if unit else []
-    else:
-        matches = ctx.db.scalars(select(Unit).where(Unit.active.is_(True), (Unit.name == name) |
-                                                    (Unit.full_name == name))).all()
-        if not matches:
-            matches = ctx.db.scalars(select(Unit).where(Unit.active.is_(True), Unit.name.like(f"%{name}%"))
-                                     .limit(10)).all()
+    matches = ctx.db.scalars(select(Unit).where(Unit.active.is_(True), (Unit.name == name) |
+                                                (Unit.full_name == name))).all()
+    if not matches:
+        matches = ctx.db.scalars(select(Unit).where(Unit.active.is_(True), Unit.name.like(f"%{name}%"))
+                                 .limit(10)).all()
     if not matches:
         raise Invalid(f"没有找到单位“{name}”，请写单位全称，例如：外航维修党支部。")
     if len(matches) > 1:
@@ -290,12 +286,21 @@ def _parse_deadline(ctx, text, a):
 
 def _ask_audience(ctx, a):
     units = publishable_units(ctx)
-    return choice_card(ctx, "发给哪个范围？", [(str(u.id), u.name) for u in units],
+    return choice_card(ctx, "发给哪个范围？", [(f"u{u.id}", u.name) for u in units],
                        body="该单位及其所有下级单位的人员都会收到活动卡片。也可以直接回复单位名称。")
 
 
 def _parse_audience(ctx, text, a):
-    return resolve_unit(ctx, text).id
+    t = text.strip()
+    units = publishable_units(ctx)
+    if t.isdigit() and 1 <= int(t) <= len(units):        # "2": the second option
+        t = f"u{units[int(t) - 1].id}"
+    if re.fullmatch(r"u\d+", t):                         # a pressed button
+        unit = ctx.db.get(Unit, int(t[1:]))
+        if unit is None or not can(ctx.person, "publish", unit):
+            raise Invalid("您不能向这个单位发布活动，请重新选择。")
+        return unit.id
+    return resolve_unit(ctx, t).id
 
 
 def _ask_description(ctx, a):

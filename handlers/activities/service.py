@@ -2,12 +2,12 @@
 
 Nothing here commits (the dispatcher or the job does). Seats follow RELIABILITY.md §4:
 - join takes a seat with one conditional UPDATE (`seats_taken < seats`, rowcount 1) in the same
-  transaction as the sign-up insert; a UNIQUE(activity, person) row makes double sign-ups
-  impossible, and a savepoint undoes the seat if that insert loses a race;
-- when no seat is left, the joiner locks the activity row (PostgreSQL; SQLite transactions are
-  already serialised by BEGIN IMMEDIATE) and tries once more before queueing. A cancellation
-  takes the same lock before it looks for someone to promote, so "a seat was freed" and
-  "someone joined the waitlist" can never miss each other;
+  transaction as the sign-up insert; UNIQUE(activity, person) (INSERT … ON CONFLICT DO NOTHING)
+  makes double sign-ups impossible, and the seat is given back if that insert finds a row;
+- when no seat is left, the joiner share-locks the activity row (PostgreSQL; SQLite transactions
+  are already serialised by BEGIN IMMEDIATE) and re-checks before queueing. A cancellation takes
+  the exclusive lock before it looks for someone to promote, so "a seat was freed" and "someone
+  joined the waitlist" can never miss each other;
 - leaving moves the seat to the first waitlisted person (conditional UPDATE on their row) or,
   with nobody waiting, gives it back to the counter.
 """
@@ -17,9 +17,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models.activity import Activity, ActivityStatus, Attendance, Signup, SignupStatus
 from models.org import Person, Unit
@@ -80,9 +81,14 @@ def signup_of(db: Session, activity_id: int, person_id: int) -> Signup | None:
 
 
 def waitlist_position(db: Session, signup: Signup) -> int:
+    return _position(db, signup.activity_id, signup.id)
+
+
+def _position(db: Session, activity_id: int, signup_id: int) -> int:
+    """1 + the number of people queued before this sign-up (the queue is in id order)."""
     return db.scalar(select(func.count()).select_from(Signup).where(
-        Signup.activity_id == signup.activity_id, Signup.status == SignupStatus.WAITLISTED.value,
-        Signup.id <= signup.id)) or 0
+        Signup.activity_id == activity_id, Signup.status == SignupStatus.WAITLISTED.value,
+        Signup.id <= signup_id)) or 0
 
 
 def _take_seat(db: Session, activity_id: int) -> bool:
@@ -96,25 +102,69 @@ def _take_seat(db: Session, activity_id: int) -> bool:
     return result.rowcount == 1
 
 
-def _lock_activity(db: Session, activity_id: int) -> None:
-    """Row lock on PostgreSQL (no-op on SQLite, whose write transactions are serialised)."""
-    db.execute(select(Activity.id).where(Activity.id == activity_id).with_for_update())
+def _lock_activity(db: Session, activity_id: int, *, shared: bool = False) -> None:
+    """Row lock on PostgreSQL (SQLite has no FOR UPDATE: its write transactions are serialised
+    by BEGIN IMMEDIATE, which gives the same guarantee)."""
+    if db.bind.dialect.name != "sqlite":
+        db.execute(select(Activity.id).where(Activity.id == activity_id).with_for_update(read=shared))
+
+
+def _insert_signup(db: Session, activity_id: int, person_id: int, status: str, now: datetime) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING on UNIQUE(activity, person): the new id, None if a row exists."""
+    if db.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = (insert(Signup).values(activity_id=activity_id, person_id=person_id, status=status,
+                                  created_at=now, updated_at=now).on_conflict_do_nothing()
+            .returning(Signup.id))
+    return db.execute(stmt).scalar()
 
 
 def _refresh_counters(db: Session, act: Activity) -> None:
     db.expire(act, ["seats_taken", "status"])
 
 
+def get_activity(db: Session, activity_id: int) -> Activity | None:
+    """The activity with its audience and organiser, without the organiser's roles (hot path)."""
+    return db.get(Activity, activity_id, options=[joinedload(Activity.organiser).lazyload(Person.roles)])
+
+
+def _share_lock_or_take(db: Session, act: Activity) -> bool:
+    """PostgreSQL, activity full: hold a SHARE lock on it until commit (so a cancellation waits
+    for us and then promotes us), unless a seat was freed while we waited for the lock. Then the
+    share lock is dropped (savepoint rollback releases it) before the seat UPDATE: two joiners
+    upgrading their share locks at the same time would deadlock."""
+    for _ in range(5):
+        savepoint = db.begin_nested()
+        _lock_activity(db, act.id, shared=True)
+        db.expire(act, ["seats_taken", "status"])
+        if act.status != ActivityStatus.OPEN.value or (act.seats is not None and act.seats_taken >= act.seats):
+            savepoint.commit()       # still full: keep the share lock
+            return False
+        savepoint.rollback()
+        if _take_seat(db, act.id):
+            return True
+    return False
+
+
 def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinResult:
-    """Give `person` a seat, or a waitlist place; repeated joins change nothing."""
-    act = db.get(Activity, activity_id)
+    """Give `person` a seat, or a waitlist place; repeated joins change nothing.
+
+    PostgreSQL: the seat UPDATE locks the activity row only while seats remain. Once full, a
+    joiner takes a SHARE lock before queueing: joiners do not block each other, but a
+    cancellation (which takes FOR UPDATE before promoting) waits for them and then sees them,
+    and a joiner arriving during a cancellation waits and then sees the freed seat.
+    """
+    act = get_activity(db, activity_id)
     if act is None:
         return JoinResult("not_found")
-    existing = signup_of(db, act.id, person.id)
+    existing = db.execute(select(Signup.id, Signup.status).where(   # plain row: hot path, no ORM load
+        Signup.activity_id == act.id, Signup.person_id == person.id)).first()
     if existing is not None and existing.status == SignupStatus.CONFIRMED.value:
         return JoinResult("already_confirmed", act)
     if existing is not None and existing.status == SignupStatus.WAITLISTED.value:
-        return JoinResult("already_waitlisted", act, waitlist_position(db, existing))
+        return JoinResult("already_waitlisted", act, _position(db, act.id, existing.id))
     if not can(person, "activity.join", act):
         return JoinResult("not_audience", act)
     if act.status == ActivityStatus.CANCELLED.value:
@@ -123,42 +173,40 @@ def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinRe
         return JoinResult("closed", act)
     if now > act.deadline or now >= act.starts_at:
         return JoinResult("deadline", act)
-    try:
-        with db.begin_nested():
-            took = _take_seat(db, act.id)
-            if not took:
-                _lock_activity(db, act.id)
-                took = _take_seat(db, act.id)
-            if not took:
-                _refresh_counters(db, act)
-                if act.status != ActivityStatus.OPEN.value:
-                    return JoinResult(act.status if act.status == "cancelled" else "closed", act)
-                if not act.waitlist:
-                    return JoinResult("full", act)
-            if existing is not None:  # a cancelled sign-up: re-join at the back of the queue
-                db.delete(existing)
-                db.flush()
-            status = SignupStatus.CONFIRMED if took else SignupStatus.WAITLISTED
-            signup = Signup(activity_id=act.id, person_id=person.id, person=person, status=status.value,
-                            created_at=now, updated_at=now)
-            db.add(signup)
-            db.flush()
-    except IntegrityError:
+    if existing is not None:  # a cancelled sign-up: re-join at the back of the queue
+        db.execute(delete(Signup).where(Signup.id == existing.id, Signup.status == SignupStatus.CANCELLED.value)
+                   .execution_options(synchronize_session="fetch"))
+    took = _take_seat(db, act.id)
+    if not took and db.bind.dialect.name != "sqlite":
+        took = _share_lock_or_take(db, act)
+    if not took:
+        db.expire(act, ["seats_taken", "status"])
+        if act.status != ActivityStatus.OPEN.value:
+            return JoinResult("cancelled" if act.status == ActivityStatus.CANCELLED.value else "closed", act)
+        if not act.waitlist:
+            return JoinResult("full", act)
+    status = SignupStatus.CONFIRMED if took else SignupStatus.WAITLISTED
+    signup_id = _insert_signup(db, act.id, person.id, status.value, now)
+    if signup_id is None:
         # the same person joined at the same moment through another channel: that one counts
-        db.expire_all()
+        if took:
+            db.execute(update(Activity).where(Activity.id == act.id, Activity.seats_taken > 0)
+                       .values(seats_taken=Activity.seats_taken - 1).execution_options(synchronize_session=False))
         again = signup_of(db, act.id, person.id)
         if again is not None and again.status == SignupStatus.WAITLISTED.value:
             return JoinResult("already_waitlisted", act, waitlist_position(db, again))
         return JoinResult("already_confirmed", act)
-    _refresh_counters(db, act)
     if took:
+        db.expire(act, ["seats_taken"])
         return JoinResult("confirmed", act)
-    return JoinResult("waitlisted", act, waitlist_position(db, signup))
+    if act.seats is not None:
+        set_committed_value(act, "seats_taken", act.seats)   # full: no need to read it back
+    return JoinResult("waitlisted", act, _position(db, act.id, signup_id))
 
 
 def leave(db: Session, activity_id: int, person: Person, now: datetime) -> LeaveResult:
     """Cancel `person`'s sign-up; a freed seat goes to the first waitlisted person at once."""
-    act = db.get(Activity, activity_id)
+    act = get_activity(db, activity_id)
     if act is None:
         return LeaveResult("not_found")
     signup = db.scalars(select(Signup).where(Signup.activity_id == act.id, Signup.person_id == person.id,
