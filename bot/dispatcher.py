@@ -119,18 +119,20 @@ class Dispatcher:
                 ctx.reply(UNKNOWN_USER_TEXT)
                 ctx.state = None
             else:
-                mark_active(db, person.id, self.clock.now(), self.config.timezone)  # active-user statistics
                 if expired_form:
                     title = getattr(self.registry.forms.get(expired_form), "title", expired_form)
                     ctx.reply(f"您之前的「{title}」对话因长时间未操作已自动结束，未保存的内容已丢弃。")
                 self._route(ctx)
             self._route_cards(ctx, traits)
             db.commit()
+            active_id = person.id if person is not None else None
         except BaseException:
             db.rollback()
             raise
         finally:
             db.close()
+        if active_id is not None:
+            self._mark_active(active_id)
         # dialog state is saved only after the transaction committed
         if ctx.state is None:
             if state is not None:
@@ -141,6 +143,16 @@ class Dispatcher:
             self.store.save(platform, user, ctx.state, ttl=ttl)
             self.store.mark_expiry_notice(platform, user, ctx.state.form, ttl)
         return Outcome(replies=ctx.replies, card_updates=ctx.card_updates)
+
+    def _mark_active(self, person_id: int) -> None:
+        """Active-user statistics (models.stats): its own short transaction after the handling one,
+        so it never holds locks while a handler runs and can never fail a message."""
+        try:
+            with self.sf() as db:
+                mark_active(db, person_id, self.clock.now(), self.config.timezone)
+                db.commit()
+        except Exception:
+            log.warning("stats.mark_active_failed", exc_info=True)
 
     def _route_cards(self, ctx: Context, traits: PlatformTraits) -> None:
         """Move what cannot be answered passively on this platform into the outbox."""
