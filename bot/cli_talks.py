@@ -18,8 +18,14 @@ from sqlalchemy import Engine, Text, bindparam, select, type_coerce, update
 
 __all__ = ["register", "rotate_notes", "RotationReport"]
 
-# table → encrypted columns
-NOTE_COLUMNS = {"talk": ("summary", "needs"), "talk_version": ("summary", "needs")}
+
+
+def note_columns() -> dict[str, tuple[str, ...]]:
+    """Every table and column encrypted with the notes keys: talks, versions, cases, outbox."""
+    from models import Base
+    from models.crypto import encrypted_columns
+
+    return encrypted_columns(Base.metadata)
 
 
 @dataclass
@@ -29,8 +35,8 @@ class RotationReport:
     current: dict[str, int] = field(default_factory=dict)       # tokens already under the newest key
 
     def summary(self) -> str:
-        lines = ["谈话内容密钥轮换完成："]
-        for table in NOTE_COLUMNS:
+        lines = ["加密内容密钥轮换完成："]
+        for table in self.rows:
             lines.append(f"  {table}: 重写 {self.rows.get(table, 0)} 行，重新加密 {self.values.get(table, 0)} 项，"
                          f"已是新密钥 {self.current.get(table, 0)} 项")
         return "\n".join(lines)
@@ -41,7 +47,7 @@ def _keys(raw: str) -> list[bytes]:
 
 
 def rotate_notes(engine: Engine, keys: list[bytes], batch_size: int = 500) -> RotationReport:
-    """Re-encrypt every talk/talk_version note under keys[0]; raises InvalidToken if a row fits no key."""
+    """Re-encrypt every encrypted column (talks, cases, outbox) under keys[0]; raises InvalidToken if a row fits no key."""
     from models import Base
 
     if not keys:
@@ -49,7 +55,7 @@ def rotate_notes(engine: Engine, keys: list[bytes], batch_size: int = 500) -> Ro
     primary = Fernet(keys[0])
     multi = MultiFernet([Fernet(k) for k in keys])
     report = RotationReport()
-    for table_name, columns in NOTE_COLUMNS.items():
+    for table_name, columns in note_columns().items():
         table = Base.metadata.tables[table_name]
         raw_cols = [type_coerce(table.c[c], Text).label(c) for c in columns]
         stmt_update = (update(table).where(table.c.id == bindparam("_id"))

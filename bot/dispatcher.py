@@ -114,7 +114,6 @@ class Dispatcher:
         state, expired_form = self.store.load_or_expired(platform, user)
         traits = self.traits.get(platform, PlatformTraits())
         db = self.sf()
-        marked = None
         try:
             db.add(ProcessedDelivery(key=f"{platform}:{incoming.message_id}"[:200]))
             try:
@@ -132,13 +131,6 @@ class Dispatcher:
                 ctx.reply(UNKNOWN_USER_TEXT)
                 ctx.state = None
             else:
-                # active-user statistics: one row per person and local day; this worker skips the
-                # write (a savepoint and an insert, 3 round trips) once it has committed that row
-                now = self.clock.now()
-                seen = (person.id, now.astimezone(ZoneInfo(self.config.timezone)).date())
-                if seen not in self._active_seen:
-                    mark_active(db, person.id, now, self.config.timezone)
-                    marked = seen
                 if expired_form:
                     title = getattr(self.registry.forms.get(expired_form), "title", expired_form)
                     ctx.reply(f"您之前的「{title}」对话因长时间未操作已自动结束，未保存的内容已丢弃。")
@@ -152,15 +144,14 @@ class Dispatcher:
                     # worst case is that a retry of this read-only message is answered again.
                     db.execute(text("SET LOCAL synchronous_commit TO OFF"))
             db.commit()
-            if marked is not None:
-                if len(self._active_seen) > 100_000:
-                    self._active_seen.clear()
-                self._active_seen.add(marked)
+            active_id = person.id if person is not None else None
         except BaseException:
             db.rollback()
             raise
         finally:
             db.close()
+        if active_id is not None:
+            self._mark_active(active_id)
         # dialog state is saved only after the transaction committed
         if ctx.state is None:
             if state is not None:
@@ -171,6 +162,25 @@ class Dispatcher:
             self.store.save(platform, user, ctx.state, ttl=ttl)
             self.store.mark_expiry_notice(platform, user, ctx.state.form, ttl)
         return Outcome(replies=ctx.replies, card_updates=ctx.card_updates)
+
+    def _mark_active(self, person_id: int) -> None:
+        """Active-user statistics (models.stats): its own short transaction after the handling one,
+        so it never holds locks while a handler runs and can never fail a message. A worker writes
+        each (person, local day) once; later messages that day skip the round trips."""
+        now = self.clock.now()
+        seen = (person_id, now.astimezone(ZoneInfo(self.config.timezone)).date())
+        if seen in self._active_seen:
+            return
+        try:
+            with self.sf() as db:
+                mark_active(db, person_id, now, self.config.timezone)
+                db.commit()
+        except Exception:
+            log.warning("stats.mark_active_failed", exc_info=True)
+            return
+        if len(self._active_seen) > 100_000:
+            self._active_seen.clear()
+        self._active_seen.add(seen)
 
     def _route_cards(self, ctx: Context, traits: PlatformTraits) -> None:
         """Move what cannot be answered passively on this platform into the outbox."""

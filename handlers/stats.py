@@ -68,7 +68,7 @@ def summary_text(summary, level_name: str) -> str:
 
 @router.command("统计", "stats", help="本支部/本单位的统计和看板链接", usage="统计 [2026Q3] [单位名]", allowed=_allowed)
 def stats(ctx: Context, args: str) -> None:
-    from bot.web.dashboard import login_link
+    from bot.dashboard_login import login_link
     from models.coverage import current_quarter
     from models.stats import scope_summary
 

@@ -7,6 +7,7 @@ Fernet rather than AES-GCM: the issue asks for it, it is authenticated, and rota
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 
@@ -14,7 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["configure_keys", "current_cipher", "EncryptedText", "NotesKeyError", "generate_key", "NoteText"]
+__all__ = ["EncryptedJSON", "configure_keys", "current_cipher", "EncryptedText", "NotesKeyError", "generate_key", "NoteText"]
 
 _lock = threading.Lock()
 _cipher: MultiFernet | None = None
@@ -88,3 +89,35 @@ class EncryptedText(TypeDecorator):
 
 def rotate_token(token: str) -> str:
     return current_cipher().rotate(token.encode("ascii")).decode("ascii")
+
+
+class EncryptedJSON(TypeDecorator):
+    """A JSON value stored as one Fernet token (outbox payloads: cards may carry names, needs,
+    flags; they must not sit in clear in the database while they wait to be sent)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return current_cipher().encrypt(raw).decode("ascii")
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        try:
+            return json.loads(current_cipher().decrypt(value.encode("ascii")))
+        except InvalidToken:
+            raise NotesKeyError("a stored message cannot be decrypted with the configured keys") from None
+
+
+def encrypted_columns(metadata) -> dict[str, tuple[str, ...]]:
+    """table → columns encrypted with the notes keys (what key rotation must rewrite)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for table in metadata.sorted_tables:
+        cols = tuple(c.name for c in table.columns if isinstance(c.type, (EncryptedText, EncryptedJSON)))
+        if cols:
+            out[table.name] = cols
+    return out

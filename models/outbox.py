@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
+from .crypto import EncryptedJSON
 
 
 class OutboxStatus:
@@ -27,7 +28,7 @@ class OutboxMessage(Base):
     platform: Mapped[str] = mapped_column(String(20))            # wecom, dingtalk, sim
     kind: Mapped[str] = mapped_column(String(20), default="send")  # send, update_card
     recipients: Mapped[list] = mapped_column(JSON, default=list)  # platform user ids (≤ 1,000 for WeCom)
-    payload: Mapped[dict] = mapped_column(JSON)                  # serialised bot.messages Reply
+    payload: Mapped[dict] = mapped_column(EncryptedJSON)         # serialised bot.messages Reply, encrypted
     ref: Mapped[str] = mapped_column(String(80), default="", index=True)  # e.g. "case:12", "activity:3"
     idem_key: Mapped[str | None] = mapped_column(String(160))    # optional: enqueue once
     status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.PENDING)

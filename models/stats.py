@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, ForeignKey, UniqueConstraint, func, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from .base import Base
 from .enums import UnitKind
@@ -107,17 +107,18 @@ class UnitRow:
     full_name: str
     path: str
     kind: str
+    path_ids: tuple[int, ...] = ()
 
-    @property
-    def path_ids(self) -> list[int]:
-        return [int(x) for x in self.path.strip("/").split("/") if x]
+
+def _path_ids(path: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in path.strip("/").split("/") if x)
 
 
 def units_in(db: Session, unit: Unit) -> dict[int, UnitRow]:
-    """Every active unit of `unit`'s subtree (one statement)."""
-    rows = db.execute(select(Unit.id, Unit.name, Unit.full_name, Unit.path, Unit.kind)
-                      .where(Unit.path.like(f"{unit.path}%"), Unit.active.is_(True)))
-    return {r.id: UnitRow(r.id, r.name, r.full_name, r.path, r.kind) for r in rows}
+    """Every active unit of `unit`'s subtree (one statement, Core rows: thousands of units are cheap)."""
+    rows = db.connection().execute(select(Unit.id, Unit.name, Unit.full_name, Unit.path, Unit.kind)
+                                   .where(Unit.path.like(f"{unit.path}%"), Unit.active.is_(True)))
+    return {r[0]: UnitRow(r[0], r[1], r[2], r[3], r[4], _path_ids(r[3])) for r in rows}
 
 
 def _group_of(row: UnitRow, units: dict[int, UnitRow], level: str) -> UnitRow | None:
@@ -276,26 +277,41 @@ def learning_completion(db: Session, unit: Unit, quarter: str, level: str = "bra
         return total, sorted(groups.values(), key=lambda r: r.full_name)
     people = _people_per_unit(db, unit)
     group_of = {uid: _group_of(u, units, level) for uid, u in units.items()}
-    for _mid, audience_path in mats:
-        for uid, n in people.items():
-            u = units.get(uid)
-            if u is None or not u.path.startswith(audience_path):
-                continue
-            total.assigned += n
-            g = group_of.get(uid)
-            if g is not None:
-                groups[g.id].assigned += n
-    mat_paths = {mid: path for mid, path in mats}
-    reads = db.execute(
-        select(MaterialRead.material_id, Person.unit_id, func.count(), func.count(MaterialRead.studied_at))
-        .join(Person, Person.id == MaterialRead.person_id).join(Unit, Unit.id == Person.unit_id)
-        .where(MaterialRead.material_id.in_(list(mat_paths)), Person.active.is_(True),
-               Unit.path.like(f"{unit.path}%"))
-        .group_by(MaterialRead.material_id, Person.unit_id))
-    for mid, uid, opened, studied in reads:
+    # people per subtree (each unit's count added to itself and its ancestors inside the scope)
+    subtree: dict[int, int] = defaultdict(int)
+    for uid, n in people.items():
         u = units.get(uid)
-        if u is None or not u.path.startswith(mat_paths[mid]):
-            continue  # moved out of the audience since: not assigned, not counted
+        for aid in (u.path_ids if u else ()):
+            if aid in units:
+                subtree[aid] += n
+    in_scope = subtree.get(unit.id, 0)
+    for _mid, audience_path in mats:
+        audience_id = int(audience_path.strip("/").split("/")[-1])
+        if unit.path.startswith(audience_path):      # published above (or to) the scope: everybody
+            total.assigned += in_scope
+            for g in groups.values():
+                groups[g.unit_id].assigned += subtree.get(g.unit_id, 0)
+            continue
+        total.assigned += subtree.get(audience_id, 0)
+        audience = units.get(audience_id)
+        for g in groups.values():
+            g_path = units[g.unit_id].path
+            if g_path.startswith(audience_path):       # group inside the audience
+                g.assigned += subtree.get(g.unit_id, 0)
+            elif audience is not None and audience_path.startswith(g_path):   # audience inside the group
+                g.assigned += subtree.get(audience_id, 0)
+    # reads by the people still inside each material's audience, grouped by their unit
+    audience_unit = aliased(Unit)
+    reads = db.execute(
+        select(Person.unit_id, func.count(), func.count(MaterialRead.studied_at))
+        .select_from(MaterialRead)
+        .join(Material, Material.id == MaterialRead.material_id)
+        .join(audience_unit, audience_unit.id == Material.audience_unit_id)
+        .join(Person, Person.id == MaterialRead.person_id).join(Unit, Unit.id == Person.unit_id)
+        .where(Material.published_at >= start, Material.published_at < end, Person.active.is_(True),
+               Unit.path.like(f"{unit.path}%"), Unit.path.like(audience_unit.path + "%"))
+        .group_by(Person.unit_id))
+    for uid, opened, studied in reads:
         total.opened += opened
         total.studied += studied
         g = group_of.get(uid)
@@ -611,7 +627,7 @@ def year_quarters(year: int, now: datetime, tz: str = "Asia/Shanghai") -> list[s
 
 
 def kpi(db: Session, unit: Unit, year: int, now: datetime, config) -> list[Indicator]:
-    """The five review indicators of `unit` (normally a branch) for `year`; definitions in docs/KPI.md.
+    """The review indicators of `unit` (normally a branch) for `year`; definitions in docs/KPI.md.
 
     1. coverage: Σ over the year's started quarters of members talked to in the quarter /
        Σ members (models.coverage definitions; membership as of now).
@@ -621,79 +637,107 @@ def kpi(db: Session, unit: Unit, year: int, now: datetime, config) -> list[Indic
     3. care_closed: care requests (cases that reached care_requested) opened in the year that are
        closed now / all such care requests.
     4. activities: activities held in the year for the subtree (numerator; denominator is the
-       number of started quarters, so the rate reads "per quarter"); participation below.
+       number of started quarters, so the rate reads "per quarter").
     5. participation: distinct people of the subtree who checked in at an activity held in the
        year / active people.
     6. learning: studied / assigned (person, material) pairs for materials published in the year.
     """
+    total, _groups = _kpi_sets(db, unit, year, now, config, level=None)
+    return total
+
+
+def kpi_by_branch(db: Session, unit: Unit, year: int, now: datetime, config) -> list[tuple[UnitRow, list[Indicator]]]:
+    """KPI of every branch in the subtree (a committee's view of its secretaries), set-based:
+    the same number of statements for 1 or 100 branches."""
+    _total, groups = _kpi_sets(db, unit, year, now, config, level="branch")
+    return groups
+
+
+def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: str | None):
+    """(indicators of the whole subtree, [(group unit, indicators)] per `level` unit) in one pass."""
     from datetime import timezone as _tz
 
     from .case import Case, CaseEvent
+    from .coverage import team_counts
 
     tz = config.timezone if config is not None else "Asia/Shanghai"
     quarters = year_quarters(year, now, tz)
     start = datetime(year, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(_tz.utc)
     end = datetime(year + 1, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(_tz.utc)
-    out: list[Indicator] = []
+    units = units_in(db, unit)
+    grp_level = level or "branch"
+    group_of = {uid: _group_of(u, units, grp_level) for uid, u in units.items()}
+    group_ids = sorted((u.id for u in units.values() if u.kind in LEVEL_KINDS[grp_level]),
+                       key=lambda i: units[i].full_name)
+    keys = ["coverage", "flags_ack_sla", "care_closed", "activities", "participation", "learning"]
+    num = {k: defaultdict(int) for k in keys}   # group id (None = the whole subtree) → numerator
+    den = {k: defaultdict(int) for k in keys}
 
-    talked = members = 0
+    def add(key: str, unit_id: int | None, n: int, d: int) -> None:
+        num[key][None] += n
+        den[key][None] += d
+        g = group_of.get(unit_id) if unit_id is not None else None
+        if g is not None:
+            num[key][g.id] += n
+            den[key][g.id] += d
+
     for q in quarters:
-        row = coverage_total(db, unit, q)
-        talked += row.talked
-        members += row.members
-    out.append(Indicator("coverage", "谈心谈话覆盖率", talked, members,
-                         "各季度已谈话人数之和 / 各季度应谈话人数之和（本年已开始的季度）"))
+        for team_id, (members, talked) in team_counts(db, q, unit).items():
+            if team_id in units:
+                add("coverage", team_id, talked, members)
 
     urgent_h = config.get("sla.ack_urgent_hours", float, 4) if config is not None else 4
     watch_h = config.get("sla.ack_watch_hours", float, 48) if config is not None else 48
     first_ack = (select(CaseEvent.case_id, func.min(CaseEvent.at).label("at"))
                  .where(CaseEvent.kind == "transition", CaseEvent.from_state == "reported")
                  .group_by(CaseEvent.case_id).subquery())
-    ok = judged = 0
-    for created, flag, acked in db.execute(
-            select(Case.created_at, Case.flag, first_ack.c.at).outerjoin(first_ack, first_ack.c.case_id == Case.id)
+    for unit_id, created, flag, acked in db.execute(
+            select(Case.unit_id, Case.created_at, Case.flag, first_ack.c.at)
+            .outerjoin(first_ack, first_ack.c.case_id == Case.id)
             .where(_cases_in(unit), Case.talk_id.is_not(None), Case.created_at >= start, Case.created_at < end)):
         limit = (urgent_h if flag == "urgent" else watch_h) * 3600
+        created = created if created.tzinfo else created.replace(tzinfo=_tz.utc)
         acked = acked if acked is None or acked.tzinfo else acked.replace(tzinfo=_tz.utc)
         if acked is not None and (acked - created).total_seconds() <= limit:
-            ok += 1
-            judged += 1
+            add("flags_ack_sla", unit_id, 1, 1)
         elif acked is not None or (now - created).total_seconds() > limit:
-            judged += 1
-    out.append(Indicator("flags_ack_sla", "预警按时确认率", ok, judged,
-                         "本年预警谈话生成的个案中在时限内（紧急 %g 小时、关注 %g 小时）被确认的个数 / 已确认或已超时的个数"
-                         % (urgent_h, watch_h)))
+            add("flags_ack_sla", unit_id, 0, 1)
 
     care = select(CaseEvent.case_id).where(CaseEvent.to_state == "care_requested").scalar_subquery()
-    care_rows = db.execute(select(Case.state).where(_cases_in(unit), Case.id.in_(care), Case.created_at >= start,
-                                                    Case.created_at < end)).scalars().all()
-    out.append(Indicator("care_closed", "关爱帮扶结案率", sum(1 for s in care_rows if s == "closed"), len(care_rows),
-                         "本年发起的关爱申请中已结案的个数 / 本年发起的关爱申请数"))
+    for unit_id, state in db.execute(select(Case.unit_id, Case.state).where(
+            _cases_in(unit), Case.id.in_(care), Case.created_at >= start, Case.created_at < end)):
+        add("care_closed", unit_id, 1 if state == "closed" else 0, 1)
 
-    act, _rows = activity_stats(db, unit, start, end, now)
-    out.append(Indicator("activities", "开展活动数（每季度）", act.held, len(quarters),
-                         "本年已举办（未取消、已开始）的面向本单位的活动数 / 已开始的季度数"))
-    out.append(Indicator("participation", "活动参与率", act.participants, act.people,
-                         "本年至少签到参加过一次活动的人数 / 在册人数"))
+    act_total, act_rows = activity_stats(db, unit, start, end, now, grp_level)
+    num["activities"][None], den["activities"][None] = act_total.held, len(quarters)
+    num["participation"][None], den["participation"][None] = act_total.participants, act_total.people
+    for r in act_rows:
+        num["activities"][r.unit_id], den["activities"][r.unit_id] = r.held, len(quarters)
+        num["participation"][r.unit_id], den["participation"][r.unit_id] = r.participants, r.people
 
-    assigned = studied = 0
     for q in quarters:
-        row, _ = learning_completion(db, unit, q)
-        assigned += row.assigned
-        studied += row.studied
-    out.append(Indicator("learning", "学习完成率", studied, assigned,
-                         "本年发布的学习材料的已学完人次 / 应学人次"))
-    return out
+        l_total, l_rows = learning_completion(db, unit, q, grp_level)
+        num["learning"][None] += l_total.studied
+        den["learning"][None] += l_total.assigned
+        for r in l_rows:
+            num["learning"][r.unit_id] += r.studied
+            den["learning"][r.unit_id] += r.assigned
 
+    defs = {
+        "coverage": ("谈心谈话覆盖率", "各季度已谈话人数之和 / 各季度应谈话人数之和（本年已开始的季度）"),
+        "flags_ack_sla": ("预警按时确认率", "本年预警谈话生成的个案中在时限内（紧急 %g 小时、关注 %g 小时）被确认的个数 / "
+                                     "已确认或已超时的个数" % (urgent_h, watch_h)),
+        "care_closed": ("关爱帮扶结案率", "本年发起的关爱申请中已结案的个数 / 本年发起的关爱申请数"),
+        "activities": ("开展活动数（每季度）", "本年已举办（未取消、已开始）的面向本单位的活动数 / 已开始的季度数"),
+        "participation": ("活动参与率", "本年至少签到参加过一次活动的人数 / 在册人数"),
+        "learning": ("学习完成率", "本年发布的学习材料的已学完人次 / 应学人次"),
+    }
 
-def kpi_by_branch(db: Session, unit: Unit, year: int, now: datetime, config) -> list[tuple[UnitRow, list[Indicator]]]:
-    """KPI of every branch in the subtree (a committee's view of its secretaries)."""
-    units = units_in(db, unit)
-    branches = sorted((u for u in units.values() if u.kind == UnitKind.BRANCH.value), key=lambda u: u.full_name)
-    out = []
-    for b in branches:
-        out.append((b, kpi(db, db.get(Unit, b.id), year, now, config)))
-    return out
+    def indicators(gid: int | None) -> list[Indicator]:
+        return [Indicator(k, defs[k][0], int(num[k].get(gid, 0)), int(den[k].get(gid, 0)), defs[k][1]) for k in keys]
+
+    groups = [(units[g], indicators(g)) for g in group_ids] if level else []
+    return indicators(None), groups
 
 
 def cases_and_activities(db: Session, unit: Unit, quarter: str, now: datetime | None, config,

@@ -98,3 +98,28 @@ def test_stats_chat_link_works(seeded, sim, client):
     link = text.split("\n")[-1]
     assert client.get(_path(link)).status_code == 302
     assert "技术公司党委 · 2026Q4" in client.get("/dashboard").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+@pytest.mark.parametrize("config_overrides", [{"dashboard.wecom_oauth": True}])
+def test_wecom_oauth_login(seeded, client):
+    import responses
+
+    from tests.helpers import API, FakeWeComAPI
+
+    resp = client.get("/dashboard/oauth")
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("https://open.weixin.qq.com/connect/oauth2/authorize?appid=")
+    state = resp.headers["Location"].split("state=")[1].split("&")[0]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        FakeWeComAPI(rsps)
+        rsps.add(responses.GET, API + "auth/getuserinfo", json={"errcode": 0, "errmsg": "ok", "userid": "chenjing"})
+        resp = client.get(f"/dashboard/oauth/callback?code=CODE&state={state}")
+        assert resp.status_code == 302
+        page = client.get("/dashboard").get_data(as_text=True)
+        assert "附件修理党支部 · 2026Q4" in page
+        # the state is single use
+        assert client.get(f"/dashboard/oauth/callback?code=CODE&state={state}").status_code == 403
+
+
+def test_oauth_is_off_unless_configured(seeded, client):
+    assert client.get("/dashboard/oauth").status_code == 404

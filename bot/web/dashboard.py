@@ -1,6 +1,6 @@
 """/dashboard: server-rendered statistics for committee members and branch secretaries.
 
-Login: the bot sends a signed one-time link (`统计` command): an itsdangerous token holding the
+Login: the bot sends a signed one-time link (bot/dashboard_login.py) (`统计` command): an itsdangerous token holding the
 person id and a random nonce, valid for security.login_link_ttl_seconds; the nonce is burnt in
 Redis (SET NX) on first use, so a forwarded or replayed link is refused. The page then keeps a
 signed cookie (same key, separate salt) for dashboard.session_hours. WeCom OAuth (optional,
@@ -15,68 +15,25 @@ nothing executes in the browser.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 import secrets
-import uuid
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import select
 
 from models.enums import Role, UnitKind
 from models.org import Person, Unit
 from models.policy import can, scopes
 
+from ..dashboard_login import LOGIN_SALT, SESSION_SALT, login_link, make_login_token, serializer as _serializer, signing_key
+
 bp = Blueprint("dashboard", __name__)
 
-LOGIN_SALT = "lianxin-dashboard-login"
-SESSION_SALT = "lianxin-dashboard-session"
 COOKIE = "lx_dash"
-_PROCESS_KEY = secrets.token_hex(32)
 
 __all__ = ["bp", "login_link", "make_login_token", "signing_key"]
-
-
-# --- keys and tokens --------------------------------------------------------------------------
-
-def signing_key(config) -> str:
-    """The key for login links and the dashboard cookie.
-
-    The bot (which makes links) and the web workers (which check them) must share it: set the
-    environment variable named by security.dashboard_secret_env (LIANXIN_SECRET_KEY). Without it,
-    a key derived from the notes keys (LIANXIN_NOTES_KEYS, present in every process) is used, and
-    as a last resort a per-process key (single-process demo and tests only).
-    """
-    env_name = config.get("security.dashboard_secret_env", str, "LIANXIN_SECRET_KEY")
-    if os.environ.get(env_name):
-        return os.environ[env_name]
-    notes = os.environ.get(config.get("security.notes_keys_env", str, "LIANXIN_NOTES_KEYS"), "")
-    if notes:
-        return hmac.new(notes.split(",")[0].strip().encode(), b"lianxin dashboard v1", hashlib.sha256).hexdigest()
-    return _PROCESS_KEY
-
-
-def _serializer(config, salt: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(signing_key(config), salt=salt)
-
-
-def make_login_token(config, person_id: int) -> str:
-    return _serializer(config, LOGIN_SALT).dumps({"p": person_id, "n": uuid.uuid4().hex})
-
-
-def login_link(config, person_id: int, *, unit_id: int | None = None, quarter: str | None = None) -> str:
-    """A one-time dashboard link for `person_id` (sent by the bot; the policy is asked again on use)."""
-    base = config.get("server.public_url", str, "").rstrip("/")
-    params = {"t": make_login_token(config, person_id)}
-    if unit_id:
-        params["unit"] = str(unit_id)
-    if quarter:
-        params["quarter"] = quarter
-    return f"{base}/dashboard/login?{urlencode(params)}"
 
 
 # --- request helpers --------------------------------------------------------------------------
@@ -187,7 +144,8 @@ def oauth_callback():
                                 svc.redis, timeout=cfg.get("wecom.http_timeout_seconds", float, 5),
                                 api_base=cfg.get("wecom.api_base", str, "") or None)
     try:
-        info = client.get("auth/getuserinfo", params={"code": request.args.get("code", "")})
+        info = client.get("auth/getuserinfo", params={"access_token": client.access_token,
+                                                      "code": request.args.get("code", "")})
     except Exception:
         return _page(502, "登录失败", "暂时无法通过企业微信确认您的身份，请稍后再试，或在连心中发送“统计”获取登录链接。")
     userid = info.get("userid") or info.get("UserId")

@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('platform', sa.String(length=20), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('recipients', sa.JSON(), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('payload', models.crypto.EncryptedJSON(), nullable=False),
     sa.Column('ref', sa.String(length=80), nullable=False),
     sa.Column('idem_key', sa.String(length=160), nullable=True),
     sa.Column('status', sa.String(length=10), nullable=False),
