@@ -14,11 +14,7 @@ PROJECT_PACKAGES = ("bot", "handlers", "models", "scheduler")
 FORBIDDEN = ("bot.adapters", "bot.web", "wechatpy", "dingtalk_stream", "xmltodict", "requests", "flask",
              "alibabacloud_dingtalk", "lark_oapi")
 # Known, platform-neutral exceptions (importer, module), not followed further. Keep this list short.
-ALLOWED = {
-    # the 统计 command builds a dashboard login link; the dashboard is our web UI, not a chat
-    # platform (moving login_link to a Flask-free module would remove this entry)
-    ("handlers.stats", "bot.web.dashboard"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def module_file(name: str) -> Path | None:

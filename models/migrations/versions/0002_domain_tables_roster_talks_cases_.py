@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 09:00:46.226386
+Create Date: 2026-11-25 09:05:04.108526
 """
 from alembic import op
 import sqlalchemy as sa
