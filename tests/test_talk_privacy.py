@@ -142,3 +142,18 @@ def test_failure_while_saving_leaks_no_note_text(sim, services, caplog, monkeypa
     assert SECRET not in logged
     with services.session_factory() as db:
         assert db.scalars(select(Talk)).first() is None
+
+
+def test_outbox_payloads_are_encrypted_at_rest(services):
+    """A queued card can carry names and needs: the stored payload is a Fernet token, not JSON."""
+    from sqlalchemy import text as sql
+
+    from bot.messages import Card
+    from bot.outbox import enqueue
+    from models.db import session_scope
+
+    with session_scope(services.session_factory) as db:
+        enqueue(db, platform="wecom", recipients=["liqiang"], reply=Card(title="关爱需求", body="张三家中老人住院需要陪护"))
+    with services.engine.connect() as conn:
+        raw = conn.execute(sql("SELECT payload FROM outbox_message")).scalar_one()
+    assert "住院" not in raw and "关爱需求" not in raw and raw.startswith("gAAAA")
