@@ -6,7 +6,6 @@ import logging
 import os
 import sys
 import threading
-import time
 
 import click
 
@@ -88,18 +87,8 @@ def _demo_config(config: Config) -> Config:
 def start_outbox_thread(services, interval: float = 1.0) -> threading.Thread:
     """Run an outbox dispatcher in a daemon thread (embedded default: demo and single process)."""
     dispatcher = services.outbox_dispatcher()
-    log = logging.getLogger("lianxin.outbox")
-
-    def loop() -> None:
-        while True:
-            try:
-                if dispatcher.run_once() == 0:
-                    time.sleep(interval)
-            except Exception:
-                log.exception("outbox.loop_error")
-                time.sleep(interval * 5)
-
-    thread = threading.Thread(target=loop, name="outbox", daemon=True)
+    thread = threading.Thread(target=dispatcher.run_forever, args=(threading.Event(), interval),
+                              name="outbox", daemon=True)
     thread.start()
     return thread
 

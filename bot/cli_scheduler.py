@@ -157,13 +157,7 @@ def dispatch_cmd(obj, once: bool) -> None:
     _on_signals(stop)
     poll = services.config.get("outbox.poll_seconds", float, 2.0)
     click.echo("发件箱发送进程已启动；Ctrl-C 退出。")
-    while not stop.is_set():
-        try:
-            if dispatcher.run_once() == 0:
-                stop.wait(poll)
-        except Exception:
-            log.exception("outbox.loop_error")
-            stop.wait(poll * 5)
+    dispatcher.run_forever(stop, poll)
 
 
 def register(cli) -> None:

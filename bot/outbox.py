@@ -22,6 +22,7 @@ jitter. PermanentError or max_attempts → dead (admins: 死信 / 重发).
 from __future__ import annotations
 
 import logging
+import threading
 import random
 import socket
 import os
@@ -157,6 +158,16 @@ class Dispatcher:
             attempted += 1
             self._deliver(row_id, now, paused)
         return attempted
+
+    def run_forever(self, stop: "threading.Event", poll: float = 2.0) -> None:
+        """Relay loop for a process or thread: send what is due, sleep `poll` when idle, never die."""
+        while not stop.is_set():
+            try:
+                if self.run_once() == 0:
+                    stop.wait(poll)
+            except Exception:
+                log.exception("outbox.loop_error")
+                stop.wait(poll * 5)
 
     def drain(self, max_rounds: int = 1000, now: datetime | None = None) -> int:
         total = 0

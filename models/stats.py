@@ -311,6 +311,11 @@ def learning_completion(db: Session, unit: Unit, quarter: str, level: str = "bra
         .where(Material.published_at >= start, Material.published_at < end, Person.active.is_(True),
                Unit.path.like(f"{unit.path}%"), Unit.path.like(audience_unit.path + "%"))
         .group_by(Person.unit_id))
+    return _add_reads(total, groups, group_of, reads)
+
+
+def _add_reads(total, groups: dict, group_of: dict, reads) -> tuple:
+    """Add (unit id, opened, studied) counts to the total and to each unit's group row."""
     for uid, opened, studied in reads:
         total.opened += opened
         total.studied += studied
@@ -342,14 +347,7 @@ def material_completion(db: Session, material, level: str = "branch") -> tuple[L
         .join(Person, Person.id == MaterialRead.person_id).join(Unit, Unit.id == Person.unit_id)
         .where(MaterialRead.material_id == material.id, Person.active.is_(True), Unit.path.like(f"{unit.path}%"))
         .group_by(Person.unit_id))
-    for uid, opened, studied in reads:
-        total.opened += opened
-        total.studied += studied
-        g = group_of.get(uid)
-        if g is not None:
-            groups[g.id].opened += opened
-            groups[g.id].studied += studied
-    return total, sorted(groups.values(), key=lambda r: r.full_name)
+    return _add_reads(total, groups, group_of, reads)
 
 
 # --- active users -----------------------------------------------------------------------------

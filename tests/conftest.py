@@ -240,6 +240,17 @@ def wecom(client, services, clock):
 
 
 @pytest.fixture
+def api():
+    """The WeCom server API faked with `responses` (records sends and card updates)."""
+    import responses
+
+    from tests.helpers import FakeWeComAPI
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield FakeWeComAPI(rsps)
+
+
+@pytest.fixture
 def sim(services):
     """Transcript driver over the simulator platform (same dispatcher, passive cards)."""
     return SimDriver(services)

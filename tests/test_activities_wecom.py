@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-import responses
 from sqlalchemy import insert, select
 
 from bot.demo import BRANCH_A
@@ -28,12 +27,6 @@ BRANCH_A_PEOPLE = {"liqiang", "zhouli", "zhangsan", "lisi", "wangwu", "zhaoliu",
 @pytest.fixture
 def config_overrides() -> dict:
     return {"delivery.platforms": ["wecom"]}
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield FakeWeComAPI(rsps)
 
 
 def activity_cards(api: FakeWeComAPI) -> list[dict]:

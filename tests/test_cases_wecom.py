@@ -4,24 +4,17 @@ progress → closed; the update_template_card bodies; a click replayed by WeCom.
 from __future__ import annotations
 
 import pytest
-import responses
 from sqlalchemy import select
 
 from models.case import Case, CaseEvent
 from models.outbox import OutboxMessage
 from tests.case_helpers import flag_talk, load
-from tests.helpers import FakeWeComAPI
+
 
 
 @pytest.fixture
 def config_overrides():
     return {"delivery.platforms": ["wecom"]}
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield FakeWeComAPI(rsps)
 
 
 def keys(card: dict) -> dict[str, str]:

@@ -16,18 +16,12 @@ from bot.messages import Button, Card, Text
 from bot.outbox import enqueue
 from models.base import utcnow
 from models.outbox import OutboxMessage
-from tests.helpers import API, FakeWeComAPI
+from tests.helpers import API
 
 
 @pytest.fixture
 def config_overrides():
     return {"delivery.platforms": ["wecom"]}
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield FakeWeComAPI(rsps)
 
 
 def queue(services, n: int) -> list[int]:

@@ -4,11 +4,10 @@ clicks come back as template_card_event callbacks."""
 from __future__ import annotations
 
 import pytest
-import responses
 from sqlalchemy import select
 
 from models.talk import Talk
-from tests.helpers import FakeWeComAPI
+
 
 SUMMARY = "本月绩效调整有疑问"
 
@@ -16,12 +15,6 @@ SUMMARY = "本月绩效调整有疑问"
 @pytest.fixture
 def config_overrides():
     return {"delivery.platforms": ["wecom"]}
-
-
-@pytest.fixture
-def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield FakeWeComAPI(rsps)
 
 
 class WeComUser:
