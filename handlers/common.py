@@ -7,20 +7,45 @@ from bot.router import Router
 router = Router("common")
 
 
+# router name → the topic heading shown in 帮助 (a short message a phone user can scan)
+TOPICS = {
+    "common": "基本", "org": "基本", "talks": "谈心谈话", "cases": "关爱帮扶", "activities": "活动",
+    "learning": "学习", "stats": "统计", "admin": "管理", "admin_outbox": "管理",
+}
+
+
+def _allowed(ctx: Context):
+    return [c for c in ctx.registry.commands if c.allowed is None or c.allowed(ctx)]
+
+
 def help_text(ctx: Context) -> str:
+    """One line per topic with the commands this sender may run; details via `帮助 命令`."""
+    grouped: dict[str, list[str]] = {}
+    for cmd in _allowed(ctx):
+        grouped.setdefault(TOPICS.get(cmd.group, cmd.group), []).append(cmd.title)
     lines = ["连心 · 可用命令（中文或英文均可）："]
-    for cmd in ctx.registry.commands:
-        if cmd.allowed is not None and not cmd.allowed(ctx):
-            continue
-        usage = f"  {cmd.usage}" if cmd.usage else ""
-        lines.append(f"· {cmd.title} — {cmd.help}{usage}")
-    lines.append("对话中随时可回复“返回”上一步、“取消”退出。")
+    lines += [f"【{topic}】" + " · ".join(titles) for topic, titles in grouped.items()]
+    lines.append("发送“帮助 命令”看用法，例如：帮助 谈话。对话中随时可回复“返回”上一步、“取消”退出。")
     return "\n".join(lines)
 
 
-@router.command("帮助", "help", "菜单", "menu", help="查看我能用的命令")
+def command_help(ctx: Context, word: str) -> str | None:
+    """Usage of one command (or of every command of a topic) the sender may run."""
+    word = word.strip().lstrip("/").lower()
+    found = [c for c in _allowed(ctx)
+             if word in (n.lower() for n in c.names) or TOPICS.get(c.group, c.group) == word]
+    if not found:
+        return None
+    return "\n".join(f"· {c.title} — {c.help}" + (f"\n  {c.usage}" if c.usage else "") for c in found)
+
+
+@router.command("帮助", "help", "菜单", "menu", help="查看我能用的命令", usage="帮助 [命令或主题]，例：帮助 活动")
 def show_help(ctx: Context, args: str) -> None:
-    """List the commands the sender's roles allow."""
+    """List the commands the sender's roles allow, or explain one of them."""
+    if args:
+        detail = command_help(ctx, args)
+        ctx.reply(detail or f"没有您可用的“{args[:20]}”命令。\n" + help_text(ctx))
+        return
     ctx.reply(help_text(ctx))
 
 

@@ -1,0 +1,27 @@
+"""帮助 lists exactly the commands the sender's roles allow, grouped for a phone screen."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("user, present, absent", [
+    ("zhangsan", ["我的信息", "活动", "学习"], ["谈话 /", "待办", "统计", "授权", "发布活动", "通讯录"]),
+    ("zhouli", ["谈话 / talk", "我的班组", "通讯录"], ["统计", "授权", "发布活动", "关爱申请"]),
+    ("liqiang", ["谈话 / talk", "关爱申请", "发布活动", "统计 / stats"], ["述职评议", "授权"]),
+    ("wangwei", ["统计 / stats", "述职评议", "发布活动"], ["谈话 / talk", "授权", "关爱申请"]),
+    ("admin", ["授权", "死信"], ["谈话 / talk", "统计", "发布活动"]),
+])
+def test_help_lists_only_what_the_roles_allow(sim, user, present, absent):
+    text = sim.say(user, "帮助").text
+    assert "可用命令" in text
+    for word in present:
+        assert word in text, (user, word)
+    for word in absent:
+        assert word not in text, (user, word)
+
+
+def test_help_for_one_command_shows_its_usage_and_hides_what_is_not_allowed(sim):
+    assert "例：谈话 张三 季度" in sim.say("zhouli", "帮助 谈话").text
+    assert "例：报名 3" in sim.say("zhangsan", "help 活动").text
+    refused = sim.say("zhangsan", "帮助 谈话").text
+    assert "没有您可用的“谈话”命令" in refused and "例：谈话" not in refused
