@@ -15,21 +15,18 @@ ProcessedDelivery could not be used because it does not record who sent a delive
 """
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, ForeignKey, UniqueConstraint, func, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from .base import Base
 from .enums import UnitKind
 from .org import Person, Unit
 
-log = logging.getLogger("lianxin.stats")
 
 __all__ = [
     "PersonActiveDay", "mark_active", "UnitRow", "CoverageRow", "coverage", "coverage_total",
@@ -61,13 +58,10 @@ def mark_active(db: Session, person_id: int, moment: datetime, tz: str = "Asia/S
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - other databases are not supported by lianxin
         return
-    stmt = insert(PersonActiveDay).values(person_id=person_id, day=day).on_conflict_do_nothing(
-        index_elements=["person_id", "day"])
-    try:
-        with db.begin_nested():  # a statistics write must never fail the user's message
-            db.execute(stmt)
-    except DBAPIError:
-        log.warning("stats.mark_active_failed", exc_info=True)
+    # the dispatcher runs this in its own short transaction and swallows failures, so a
+    # statistics write never fails the user's message; no savepoint needed here
+    db.execute(insert(PersonActiveDay).values(person_id=person_id, day=day)
+               .on_conflict_do_nothing(index_elements=["person_id", "day"]))
 
 
 # --- periods ----------------------------------------------------------------------------------
