@@ -66,6 +66,15 @@ def summary_text(summary, level_name: str) -> str:
     return "\n".join(lines)
 
 
+def _unit_named(ctx: Context, word: str, usage: str) -> Unit | None:
+    """The active unit called `word` (short or full name); tells the user when there is none."""
+    found = ctx.db.scalars(select(Unit).where(or_(Unit.name == word, Unit.full_name == word),
+                                              Unit.active.is_(True)).order_by(Unit.path)).first()
+    if found is None:
+        ctx.reply(f"没有找到单位“{word}”。用法：{usage}")
+    return found
+
+
 @router.command("统计", "stats", help="本支部/本单位的统计和看板链接", usage="统计 [2026Q3] [单位名]", allowed=_allowed)
 def stats(ctx: Context, args: str) -> None:
     from bot.dashboard_login import login_link
@@ -79,12 +88,9 @@ def stats(ctx: Context, args: str) -> None:
         if m:
             quarter = f"{m.group(1)}Q{m.group(2)}"
             continue
-        found = ctx.db.scalars(select(Unit).where(or_(Unit.name == word, Unit.full_name == word),
-                                                  Unit.active.is_(True)).order_by(Unit.path)).first()
-        if found is None:
-            ctx.reply(f"没有找到单位“{word}”。用法：统计 [2026Q3] [单位名]")
+        unit = _unit_named(ctx, word, "统计 [2026Q3] [单位名]")
+        if unit is None:
             return
-        unit = found
     if unit is None or not ctx.require("stats.view", unit, what="抱歉，您无权查看该单位的统计。"):
         return
     summary = scope_summary(ctx.db, unit, quarter, ctx.config.timezone, now=ctx.now(), config=ctx.config)
@@ -110,12 +116,9 @@ def kpi_command(ctx: Context, args: str) -> None:
         if word.isdigit() and len(word) == 4:
             year = int(word)
             continue
-        found = ctx.db.scalars(select(Unit).where(or_(Unit.name == word, Unit.full_name == word),
-                                                  Unit.active.is_(True)).order_by(Unit.path)).first()
-        if found is None:
-            ctx.reply(f"没有找到单位“{word}”。用法：述职评议 [年份] [单位名]")
+        unit = _unit_named(ctx, word, "述职评议 [年份] [单位名]")
+        if unit is None:
             return
-        unit = found
     if unit is None or not ctx.require("kpi.view", unit, what="抱歉，您无权查看该单位的述职评议指标。"):
         return
     rows = ([(unit, kpi(ctx.db, unit, year, ctx.now(), ctx.config))] if unit.kind == "branch"
