@@ -1,8 +1,9 @@
 """One pipeline for every inbound event, whatever the platform.
 
-dedupe (Redis SET NX) → lock the user's conversation → load dialog state → open a transaction
-(with the delivery key as a second dedupe row) → identify the sender → route → commit → save or
-clear the dialog state → return what the adapter should answer passively.
+begin the turn (one Redis script: dedupe claim, the user's lock, dialog state) → open a
+transaction → identify the sender → route → record the delivery if the turn wrote anything →
+commit → end the turn (one script: save or clear the state, mark handled, unlock) → return what
+the adapter should answer passively.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 from zoneinfo import ZoneInfo
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +28,8 @@ from .forms import BACK_WORDS, CANCEL_WORDS, FormAnswer
 from .messages import Card, Incoming, Reply, Text
 from .outbox import enqueue
 from .router import Registry
-from .state import ConversationStore
+from .state import ConversationStore, FormState
+from .turn import Turn, TurnGate
 
 log = logging.getLogger("lianxin.dispatch")
 
@@ -82,48 +84,48 @@ class Dispatcher:
         self.clock = clock or Clock()
         self.traits = traits or {}
         self.metrics = metrics
+        self.turns = TurnGate(store, deduper)
         self._active_seen: set = set()   # (person id, local day) whose activity row this worker committed
         engine = session_factory.kw.get("bind")
-        self._relaxed_commit = engine is not None and engine.dialect.name == "postgresql"
-        if self._relaxed_commit and not event.contains(engine, "before_cursor_execute", _count_writes):
+        if engine is not None and not event.contains(engine, "before_cursor_execute", _count_writes):
             event.listen(engine, "before_cursor_execute", _count_writes)
 
     def handle(self, incoming: Incoming) -> Outcome:
         platform, user = incoming.platform, incoming.user_id
-        if not self.deduper.claim(platform, incoming.message_id):
+        turn = self.turns.begin(platform, incoming.message_id, user)
+        if turn is None:
             log.info("dedupe.hit", extra={"platform": platform, "delivery": incoming.message_id})
             if self.metrics:
                 self.metrics.dedupe_hits.labels(platform).inc()
             return Outcome(duplicate=True)
         started = time.perf_counter()
         try:
-            with self.store.locked(platform, user):
-                outcome = self._handle_locked(incoming)
+            outcome, state = self._handle_turn(incoming, turn)
         except BaseException:
-            self.deduper.release(platform, incoming.message_id)  # let the platform's retry through
+            self.turns.abort(turn)   # rolled back: the platform's retry must be processed
             raise
         finally:
             if self.metrics:
                 self.metrics.handler_latency.observe(time.perf_counter() - started)
-        self.deduper.done(platform, incoming.message_id)
+        # the dialog state is saved only after the transaction committed, together with "handled"
+        if outcome.duplicate:
+            self.turns.end(turn, state=None, keep=True)
+        else:
+            self.turns.end(turn, state=state, ttl=self._ttl(state))
         return outcome
 
+    def _ttl(self, state: FormState | None) -> int:
+        form = self.registry.forms.get(state.form) if state is not None else None
+        return (form.ttl if form and form.ttl else None) or self.config.get("conversation.ttl_seconds", int, 1800)
+
     # ------------------------------------------------------------------------------------------
-    def _handle_locked(self, incoming: Incoming) -> Outcome:
+    def _handle_turn(self, incoming: Incoming, turn: Turn) -> tuple[Outcome, FormState | None]:
         platform, user = incoming.platform, incoming.user_id
-        state, expired_form = self.store.load_or_expired(platform, user)
+        state, expired_form = turn.state, turn.expired_form
         traits = self.traits.get(platform, PlatformTraits())
         db = self.sf()
         try:
-            db.add(ProcessedDelivery(key=f"{platform}:{incoming.message_id}"[:200]))
-            try:
-                db.flush()
-            except IntegrityError:
-                db.rollback()
-                log.info("dedupe.db_hit", extra={"platform": platform, "delivery": incoming.message_id})
-                return Outcome(duplicate=True)
-            if self._relaxed_commit:
-                db.connection().info[_WRITES] = 0
+            db.connection().info[_WRITES] = 0
             person = person_for(db, platform, user)
             ctx = Context(incoming=incoming, person=person, db=db, config=self.config,
                           registry=self.registry, clock=self.clock, state=state)
@@ -136,13 +138,19 @@ class Dispatcher:
                     ctx.reply(f"您之前的「{title}」对话因长时间未操作已自动结束，未保存的内容已丢弃。")
                 self._route(ctx)
             self._route_cards(ctx, traits)
-            if self._relaxed_commit:
-                db.flush()
-                if db.connection().info.get(_WRITES) == 0:
-                    # nothing but the delivery row was written (a read-only command): do not wait
-                    # for the WAL flush. A PostgreSQL crash can then lose only that row, and the
-                    # worst case is that a retry of this read-only message is answered again.
-                    db.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            db.flush()
+            if db.connection().info.pop(_WRITES, None) != 0:
+                # The turn changed the database: record the delivery in the same transaction, so
+                # that a retry finding Redis without its "handled" mark (Redis restarted, or the
+                # worker died after committing) is refused here. A read-only turn writes nothing:
+                # its retry is at worst answered twice, and a dialog step's state and "handled"
+                # mark are saved together by bot.turn.
+                try:
+                    db.execute(insert(ProcessedDelivery).values(key=f"{platform}:{incoming.message_id}"[:200]))
+                except IntegrityError:
+                    db.rollback()
+                    log.info("dedupe.db_hit", extra={"platform": platform, "delivery": incoming.message_id})
+                    return Outcome(duplicate=True), None
             db.commit()
             active_id = person.id if person is not None else None
         except BaseException:
@@ -152,16 +160,7 @@ class Dispatcher:
             db.close()
         if active_id is not None:
             self._mark_active(active_id)
-        # dialog state is saved only after the transaction committed
-        if ctx.state is None:
-            if state is not None:
-                self.store.clear(platform, user)
-        else:
-            form = self.registry.forms.get(ctx.state.form)
-            ttl = (form.ttl if form and form.ttl else None) or self.config.get("conversation.ttl_seconds", int, 1800)
-            self.store.save(platform, user, ctx.state, ttl=ttl)
-            self.store.mark_expiry_notice(platform, user, ctx.state.form, ttl)
-        return Outcome(replies=ctx.replies, card_updates=ctx.card_updates)
+        return Outcome(replies=ctx.replies, card_updates=ctx.card_updates), ctx.state
 
     def _mark_active(self, person_id: int) -> None:
         """Active-user statistics (models.stats): its own short transaction after the handling one,
@@ -278,11 +277,12 @@ class Dispatcher:
 
 
 _WRITES = "lianxin_writes"
-_READ_ONLY_HEADS = ("SELECT", "SET ", "SHOW", "SAVEPOINT", "RELEASE", "ROLLBACK", "INSERT INTO PROCESSED_DELIVERY ")
+_READ_ONLY_HEADS = ("SELECT", "SHOW", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN")
 
 
 def _count_writes(conn, cursor, statement, parameters, context, executemany) -> None:
-    """Count the statements of this transaction that change anything but the delivery row."""
+    """Count the statements of the turn's transaction that may change something (any statement
+    but a read; SELECT … FOR UPDATE counts as a read, a data-modifying CTE starts with WITH)."""
     info = conn.info
     if _WRITES in info and not statement.lstrip()[:40].upper().startswith(_READ_ONLY_HEADS):
         info[_WRITES] += 1

@@ -87,6 +87,7 @@ class Registry:
         self.forms: dict[str, "Form"] = {}
         self.fallback: Callable | None = None
         self.subscribers: dict[str, list[Callable]] = {}
+        self.memo: dict = {}   # derived views that depend only on the registry and a key (帮助 per role set)
         for router in self.routers:
             for event, fns in router.subscribers.items():
                 self.subscribers.setdefault(event, []).extend(fns)

@@ -15,7 +15,21 @@ TOPICS = {
 
 
 def _allowed(ctx: Context):
-    return [c for c in ctx.registry.commands if c.allowed is None or c.allowed(ctx)]
+    """The commands the sender may run. `allowed` asks the policy with no target, which depends
+    only on the sender's role assignments: memoised per set of (role, unit) on the registry,
+    because 帮助 and the fallback hint are the most frequent messages and ~30 policy checks each."""
+    person = ctx.person
+    if person is None:
+        return [c for c in ctx.registry.commands if c.allowed is None or c.allowed(ctx)]
+    key = ("allowed", person.active, frozenset((r.role, r.unit_id) for r in person.roles))
+    memo = ctx.registry.memo
+    found = memo.get(key)
+    if found is None:
+        found = [c for c in ctx.registry.commands if c.allowed is None or c.allowed(ctx)]
+        if len(memo) > 10_000:
+            memo.clear()
+        memo[key] = found
+    return found
 
 
 def help_text(ctx: Context) -> str:

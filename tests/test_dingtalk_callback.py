@@ -145,7 +145,6 @@ def test_replayed_msg_id_is_handled_once(dingtalk, services, dt_api):
     body = message_body("dt_zhangsan", "我的信息", now_ms=dingtalk.now_ms(), msg_id="msgREPLAY1")
     statuses = [dingtalk.post(body).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
-    assert processed(services) == 1
     replies = [b for u, b in dt_api.session if u == body["sessionWebhook"]]
     assert len(replies) == 1 and "张三" in replies[0]["text"]["content"]
 

@@ -91,8 +91,8 @@ def test_any_text_gets_a_reply_or_a_4xx_and_the_roster_is_untouched(wecom, servi
     after = _counts(services)
     assert {k: after[k] for k in ("Person", "Unit", "RoleAssignment")} == \
            {k: before[k] for k in ("Person", "Unit", "RoleAssignment")}
-    expected = 1 if resp.status_code == 200 else 0
-    assert after["ProcessedDelivery"] == before["ProcessedDelivery"] + expected
+    # at most the delivery's own row (a turn that wrote something records it; a read-only one does not)
+    assert after["ProcessedDelivery"] - before["ProcessedDelivery"] in ((0, 1) if resp.status_code == 200 else (0,))
 
 
 @settings_

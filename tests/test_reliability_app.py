@@ -4,7 +4,8 @@
 production. The dialog 「可靠性测试」 (started with 开始测试) asks two questions; every question
 names the worker pid that asked it, and an answer starting with 慢 waits while the Redis flag
 `reliability:slow` is set, after writing its pid to `reliability:busy_pid`, so that a test can
-kill -9 the worker in the middle of handling it. Finishing writes an audit row.
+kill -9 the worker in the middle of handling it. Finishing writes an audit row, and so does the
+one-message command 记录测试.
 (No tests in this module; it only serves tests/test_reliability.py.)
 """
 from __future__ import annotations
@@ -52,6 +53,12 @@ router.form(Form("reliability", "可靠性测试", [Step("a", _ask_a, _parse_a),
 @router.command("开始测试", help="（测试）两步对话")
 def start(ctx: Context, args: str) -> None:
     ctx.start_form("reliability")
+
+
+@router.command("记录测试", help="（测试）一条消息写一行")
+def note(ctx: Context, args: str) -> None:
+    ctx.audit("reliability_note", "test", detail=args)
+    ctx.reply(f"已记录：{args}")
 
 
 _client = None

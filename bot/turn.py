@@ -1,0 +1,123 @@
+"""One Redis round trip to start a turn, one to end it.
+
+A turn is the handling of one inbound delivery. It needs the dedupe claim (bot.dedupe), the
+user's conversation lock, the dialog state and the "a dialog existed" marker (bot.state). As
+separate commands that was five round trips per message, the largest share of the text path's
+cost (bench/README.md). The two Lua scripts below do the same work, atomically, in two:
+
+  begin: handled already? → claim "in progress" → take the user's lock → load the state (or
+         pop the marker of a dialog that expired since the user's last message)
+  end:   save or clear the state (+ marker) → mark the delivery handled → release the lock
+
+Making "state saved" and "delivery handled" one atomic step closes a gap the separate commands
+had: a worker killed between saving a dialog answer and marking the delivery handled left the
+answer saved while the platform's retry was processed again, against the next step.
+
+The keys are those of bot.dedupe and bot.state, on one Redis (not a cluster: the keys of a turn
+do not share a hash slot). Lock semantics are redis-py's Lock: a random token, PX expiry, and
+release only by the holder.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis
+
+from .dedupe import HANDLED, IN_PROGRESS, Deduper
+from .state import ConversationBusy, ConversationStore, FormState
+
+__all__ = ["Turn", "TurnGate"]
+
+_BEGIN = """
+local d = redis.call('GET', KEYS[1])
+if d == ARGV[4] then return {0} end
+if not d then redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[1]) end
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {1} end
+local s = redis.call('GET', KEYS[3])
+if s then return {2, s} end
+local seen = redis.call('GET', KEYS[4])
+if seen then
+  redis.call('DEL', KEYS[4])
+  return {2, false, seen}
+end
+return {2}
+"""
+
+_END = """
+if ARGV[3] == 'save' then
+  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+  redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[7])
+elseif ARGV[3] == 'clear' then
+  redis.call('DEL', KEYS[3], KEYS[4])
+end
+redis.call('SET', KEYS[1], ARGV[8], 'EX', ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+_ABORT = """
+redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+
+@dataclass
+class Turn:
+    """A started turn: the keys it holds and what `begin` loaded."""
+    keys: list[str]          # dedupe, lock, state, expiry marker
+    token: str
+    state: FormState | None
+    expired_form: str | None
+
+
+class TurnGate:
+    def __init__(self, store: ConversationStore, deduper: Deduper, poll_seconds: float = 0.02) -> None:
+        self.store = store
+        self.deduper = deduper
+        self.r: redis.Redis = store.r
+        self.poll = poll_seconds
+        self._begin = self.r.register_script(_BEGIN)
+        self._end = self.r.register_script(_END)
+        self._abort = self.r.register_script(_ABORT)
+
+    def begin(self, platform: str, delivery_key: str, user: str) -> Turn | None:
+        """None for a repeat of a delivery already handled; else the started turn.
+
+        Waits for the user's lock while another worker holds it, longer than the lock's own
+        expiry so that a dead holder's lock runs out first; then raises ConversationBusy."""
+        conv = self.store.key(platform, user)
+        keys = [self.deduper.key(platform, delivery_key), f"lock:{conv}", conv, f"convseen:{platform}:{user}"]
+        token = uuid.uuid4().hex
+        lock_ms = int(self.store.lock_timeout * 1000)
+        deadline = time.monotonic() + self.store.lock_timeout + 1
+        while True:
+            res = self._begin(keys=keys, args=[self.deduper.ttl, token, lock_ms, HANDLED, IN_PROGRESS])
+            if res[0] == 0:
+                return None
+            if res[0] == 2:
+                raw = res[1] if len(res) > 1 else None
+                seen = res[2] if len(res) > 2 else None
+                return Turn(keys, token, FormState.from_json(raw) if raw else None,
+                            seen.decode() if seen else None)
+            if time.monotonic() >= deadline:
+                self.deduper.release(platform, delivery_key)   # let the platform's retry through
+                raise ConversationBusy(user)
+            time.sleep(self.poll)
+
+    def end(self, turn: Turn, *, state: FormState | None, keep: bool = False, ttl: int = 0) -> None:
+        """The turn's transaction committed (or found the delivery handled): save `state` (None
+        clears it; keep=True leaves it as it was), mark the delivery handled, unlock."""
+        if keep:
+            args = [turn.token, self.deduper.ttl, "keep", "", 0, "", 0, HANDLED]
+        elif state is None:
+            args = [turn.token, self.deduper.ttl, "clear", "", 0, "", 0, HANDLED]
+        else:
+            args = [turn.token, self.deduper.ttl, "save", state.to_json(), ttl, state.form, ttl * 48, HANDLED]
+        self._end(keys=turn.keys, args=args)
+
+    def abort(self, turn: Turn) -> None:
+        """Handling failed and rolled back: forget the claim (the retry must be processed), unlock."""
+        self._abort(keys=turn.keys[:2], args=[turn.token])
