@@ -12,9 +12,9 @@ import time
 from zoneinfo import ZoneInfo
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from models.org import Person
 from models.outbox import ProcessedDelivery
@@ -58,17 +58,20 @@ class Outcome:
         return "\n\n".join(r.text if isinstance(r, Text) else r.as_text() for r in self.replies)
 
 
+_WITH_ROLES = select(Person).options(joinedload(Person.roles))
+_SENDER = {  # built once: the statement runs on every message
+    "dingtalk": _WITH_ROLES.where(Person.dingtalk_userid == bindparam("uid")),
+    "wecom": _WITH_ROLES.where(Person.wecom_userid == bindparam("uid")),
+}
+# WeCom returns user ids lower-cased in some answers; matched case-insensitively as a fallback
+_SENDER_ANY_CASE = _WITH_ROLES.where(func.lower(Person.wecom_userid) == bindparam("uid"))
+
+
 def person_for(db: Session, platform: str, user_id: str) -> Person | None:
     """The active sender with unit and roles, in one query (it runs on every message)."""
-    from sqlalchemy import func
-    from sqlalchemy.orm import joinedload
-
-    column = Person.dingtalk_userid if platform == "dingtalk" else Person.wecom_userid
-    with_roles = select(Person).options(joinedload(Person.roles))
-    person = db.scalars(with_roles.where(column == user_id)).unique().first()
+    person = db.scalars(_SENDER.get(platform, _SENDER["wecom"]), {"uid": user_id}).unique().first()
     if person is None and platform != "dingtalk":
-        # WeCom returns user ids lower-cased in some answers; match case-insensitively as a fallback
-        person = db.scalars(with_roles.where(func.lower(column) == user_id.lower())).unique().first()
+        person = db.scalars(_SENDER_ANY_CASE, {"uid": user_id.lower()}).unique().first()
     return person if person is not None and person.active else None
 
 
