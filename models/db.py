@@ -21,16 +21,55 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, echo: bool = False, pool_size: int = 10) -> Engine:
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def make_engine(url: str, echo: bool = False, pool_size: int = 10,
+                ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -> Engine:
     kwargs: dict = {"echo": echo, "hide_parameters": True, "future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+        kwargs.update(pool_size=pool_size, max_overflow=20, pool_recycle=1800)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         _configure_sqlite(engine)
+    else:
+        _ping_idle_connections(engine, ping_after_idle)
     return engine
+
+
+def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Test a pooled connection before use only if it sat idle for `idle_seconds`.
+
+    pool_pre_ping would test it on every checkout: one more round trip per chat message (the
+    text path's largest fixed cost after the sender lookup, bench/README.md). A connection in
+    use every few milliseconds is tested by its use instead: if PostgreSQL dropped it, that
+    request fails cleanly (the webhook answers 503 and the platform retries) and SQLAlchemy
+    invalidates every connection of the pool opened before the failure, so only the first
+    request per worker meets a dead connection. Connections left idle (a quiet night, a
+    restart or failover meanwhile, a firewall's idle timeout) are tested first, as before.
+    """
+    import time
+
+    from sqlalchemy import exc
+
+    @event.listens_for(engine, "checkin")
+    def _stamp(dbapi_conn, record):  # pragma: no cover - trivial
+        record.info["lianxin_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn, record, proxy):
+        since = record.info.get("lianxin_idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_conn.rollback()
+        except Exception:
+            raise exc.DisconnectionError("connection lost while idle") from None
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -113,7 +113,9 @@ def _pid_alive(pid: int) -> bool:
 
 @pytest.fixture(scope="session")
 def pg_engine(pg_url):
-    engine = make_engine(pg_url, pool_size=20)
+    # one engine for the whole session: tests that drop connections (test_reliability.py) must not
+    # leave a dead one for the next test's setup, so this engine tests every connection before use
+    engine = make_engine(pg_url, pool_size=20, ping_after_idle=0)
     models.Base.metadata.create_all(engine)
     yield engine
     engine.dispose()

@@ -369,11 +369,12 @@ def _terminate_app_connections(engine) -> int:
 
 
 @pytest.fixture
-def pg_private(pg_url):
-    """An engine of its own on the test database (its connections are the ones we kill)."""
-    from models.db import make_engine
+def pg_private(pg_url, request):
+    """An engine of its own on the test database (its connections are the ones we kill).
+    Parametrised (indirect) with the idle time after which a pooled connection is tested."""
+    from models.db import PING_AFTER_IDLE_SECONDS, make_engine
 
-    engine = make_engine(pg_url, pool_size=2)
+    engine = make_engine(pg_url, pool_size=2, ping_after_idle=getattr(request, "param", PING_AFTER_IDLE_SECONDS))
     yield engine
     engine.dispose()
 
@@ -391,13 +392,27 @@ def inproc_pg(pg, pg_private, real_redis):
 
 
 @pytest.mark.slow
-def test_postgres_connections_dropped_between_requests_are_replaced(inproc_pg, pg_private, pg):
+@pytest.mark.parametrize("pg_private", [0.0], indirect=True)   # "idle for longer than the ping threshold"
+def test_postgres_connections_dropped_while_idle_are_replaced_unnoticed(inproc_pg, pg_private, pg):
     post, _ = inproc_pg
     resp = post(*signed("zhangsan", "我的信息"))
     assert resp.status_code == 200 and "张三" in reply_text(resp.data)
     assert _terminate_app_connections(pg_private) >= 1   # the pooled connection is now dead
-    resp = post(*signed("lisi", "我的信息"))             # pool_pre_ping notices and reconnects
+    resp = post(*signed("lisi", "我的信息"))             # tested before use, replaced
     assert resp.status_code == 200 and "李四" in reply_text(resp.data)
+
+
+@pytest.mark.slow
+def test_postgres_connections_dropped_during_traffic_fail_one_request_cleanly(inproc_pg, pg_private, pg):
+    post, _ = inproc_pg
+    assert post(*signed("zhangsan", "我的信息")).status_code == 200
+    assert _terminate_app_connections(pg_private) >= 1   # dropped between two busy requests: not tested
+    qs, body = signed("lisi", "我的信息")
+    resp = post(qs, body)
+    assert resp.status_code == 503 and b"unavailable" in resp.data   # clean failure, WeCom will retry
+    retry = post(qs, body)                                           # the pool was invalidated: fresh connection
+    assert retry.status_code == 200 and "李四" in reply_text(retry.data)
+    assert post(*signed("wangwu", "我的信息")).status_code == 200
 
 
 @pytest.mark.slow
