@@ -19,9 +19,11 @@ release only by the holder.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -64,6 +66,23 @@ return 1
 """
 
 
+class _Script:
+    """EVALSHA, loading the script when Redis does not know it (restarted, flushed). redis-py's
+    own Script object does the same with more bookkeeping per call; on the text path it showed."""
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        self.r = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, keys: list[str], args: list) -> Any:
+        try:
+            return self.r.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            self.r.script_load(self.source)
+            return self.r.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
 @dataclass
 class Turn:
     """A started turn: the keys it holds and what `begin` loaded."""
@@ -79,9 +98,9 @@ class TurnGate:
         self.deduper = deduper
         self.r: redis.Redis = store.r
         self.poll = poll_seconds
-        self._begin = self.r.register_script(_BEGIN)
-        self._end = self.r.register_script(_END)
-        self._abort = self.r.register_script(_ABORT)
+        self._begin = _Script(self.r, _BEGIN)
+        self._end = _Script(self.r, _END)
+        self._abort = _Script(self.r, _ABORT)
 
     def begin(self, platform: str, delivery_key: str, user: str) -> Turn | None:
         """None for a repeat of a delivery already handled; else the started turn.

@@ -27,7 +27,9 @@ class Unit(Base, TimestampMixin):
     dingtalk_dept_id: Mapped[int | None] = mapped_column(index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    parent: Mapped["Unit | None"] = relationship(remote_side="Unit.id", lazy="joined", join_depth=1)
+    # loaded on access only: nothing on a hot path walks up the tree (`path` answers "is it below"),
+    # and a joined parent widened every query that loads a unit, starting with each message's sender
+    parent: Mapped["Unit | None"] = relationship(remote_side="Unit.id")
 
     __table_args__ = (UniqueConstraint("full_name"),)
 
