@@ -20,6 +20,7 @@ release only by the holder.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from .dedupe import HANDLED, IN_PROGRESS, Deduper
 from .state import ConversationBusy, ConversationStore, FormState
 
 __all__ = ["Turn", "TurnGate"]
+
+log = logging.getLogger("lianxin.dispatch")
 
 _BEGIN = """
 local d = redis.call('GET', KEYS[1])
@@ -138,5 +141,11 @@ class TurnGate:
         self._end(keys=turn.keys, args=args)
 
     def abort(self, turn: Turn) -> None:
-        """Handling failed and rolled back: forget the claim (the retry must be processed), unlock."""
-        self._abort(keys=turn.keys[:2], args=[turn.token])
+        """Handling failed and rolled back: forget the claim (the retry must be processed), unlock.
+
+        Best effort, so that the original error reaches the caller: if Redis is unreachable, the
+        claim stays "in progress" (which lets a retry in) and the lock expires by itself."""
+        try:
+            self._abort(keys=turn.keys[:2], args=[turn.token])
+        except redis.exceptions.RedisError as exc:
+            log.warning("turn.abort_failed", extra={"error": type(exc).__name__})
