@@ -6,9 +6,8 @@ Nothing here commits (the dispatcher or the job does). Seats follow RELIABILITY.
   DO NOTHING) makes double sign-ups impossible, and the seat is given back if that insert finds a row;
 - when no seat is left (or the join's first read already shows none), the joiner share-locks the
   activity row (PostgreSQL; SQLite transactions are already serialised by BEGIN IMMEDIATE) and
-  re-checks before queueing. A cancellation takes
-  the exclusive lock before it looks for someone to promote, so "a seat was freed" and "someone
-  joined the waitlist" can never miss each other;
+  re-checks before queueing. A cancellation takes the exclusive lock before it looks for someone
+  to promote, so "a seat was freed" and "someone joined the waitlist" can never miss each other;
 - leaving moves the seat to the first waitlisted person (conditional UPDATE on their row) or,
   with nobody waiting, gives it back to the counter.
 """
