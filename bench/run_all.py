@@ -27,7 +27,8 @@ ROOT = HERE.parent
 SCRIPTS = [
     ("floor", "bench_floor.py", "decrypt + verify + parse in-process", 120, []),
     ("webhook", "bench_webhook.py", "webhook under gunicorn vs echo bot", 1800, []),
-    ("signup", "bench_signup_storm.py", "sign-up storm: 2,000 clicks, 50 seats (PostgreSQL)", 600, ["--db", "postgres"]),
+    ("signup", "bench_signup_storm.py", "sign-up storm: 2,000 clicks, 50 seats (gunicorn, PostgreSQL)", 600,
+     ["--db", "postgres", "--via", "gunicorn", "--workers", "2"]),
     ("reminders", "bench_reminders.py", "reminder computation at company scale", 900, []),
     ("import", "bench_import.py", "roster import", 600, []),
     ("coverage", "bench_coverage.py", "talk coverage queries", 900, []),

@@ -72,9 +72,11 @@ def test_join_full_waitlist_cancel_and_promotion(sim_at, services):
     assert "报名成功" in out.text
     assert "您已报名成功" in out.card_updates[0].body
     assert [b.text for b in out.card_updates[0].buttons] == ["取消报名"]
+    assert ("名额", "2 人，已报 1，剩余 1") in out.card_updates[0].fields   # the count after my seat
     assert "报名成功" in sim_at.press("lisi", "报名").text
     out = sim_at.press("wangwu", "报名")
     assert "候补第 1 位" in out.text and "候补第 1 位" in out.card_updates[0].body
+    assert ("名额", "2 人，已报 2，剩余 0（已满）") in out.card_updates[0].fields
     assert [b.text for b in out.card_updates[0].buttons] == ["取消候补"]
     assert "候补第 2 位" in sim_at.press("zhaoliu", "报名").text
     # a repeated click (same card, same user) counts once

@@ -1,13 +1,13 @@
 """Activity domain functions on a Session: publish, join, leave, manage, check in, list.
 
 Nothing here commits (the dispatcher or the job does). Seats follow RELIABILITY.md §4:
-- join takes a seat with one conditional UPDATE (`seats_taken < seats`, rowcount 1) in the same
-  transaction as the sign-up insert; UNIQUE(activity, person) (INSERT … ON CONFLICT DO NOTHING)
-  makes double sign-ups impossible, and the seat is given back if that insert finds a row;
-- when no seat is left, the joiner share-locks the activity row (PostgreSQL; SQLite transactions
-  are already serialised by BEGIN IMMEDIATE) and re-checks before queueing. A cancellation takes
-  the exclusive lock before it looks for someone to promote, so "a seat was freed" and "someone
-  joined the waitlist" can never miss each other;
+- join takes a seat with one conditional UPDATE (`seats_taken < seats`, RETURNING the new count)
+  in the same transaction as the sign-up insert; UNIQUE(activity, person) (INSERT … ON CONFLICT
+  DO NOTHING) makes double sign-ups impossible, and the seat is given back if that insert finds a row;
+- when no seat is left (or the join's first read already shows none), the joiner share-locks the
+  activity row (PostgreSQL; SQLite transactions are already serialised by BEGIN IMMEDIATE) and
+  re-checks before queueing. A cancellation takes the exclusive lock before it looks for someone
+  to promote, so "a seat was freed" and "someone joined the waitlist" can never miss each other;
 - leaving moves the seat to the first waitlisted person (conditional UPDATE on their row) or,
   with nobody waiting, gives it back to the counter.
 """
@@ -17,10 +17,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, delete, func, literal_column, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from models.activity import Activity, ActivityStatus, Attendance, Signup, SignupStatus
 from models.org import Person, Unit
@@ -38,7 +39,7 @@ CHECKIN_EARLY = timedelta(minutes=30)   # check-in opens this long before the st
 class JoinResult:
     outcome: str            # confirmed | waitlisted | already_confirmed | already_waitlisted | full |
                             # closed | cancelled | deadline | not_audience | not_found
-    activity: Activity | None = None
+    activity: "ActivityView | None" = None   # what the answer shows (a plain view, not ORM)
     position: int | None = None   # waitlist position (1 = next to get a seat)
 
 
@@ -91,17 +92,6 @@ def _position(db: Session, activity_id: int, signup_id: int) -> int:
         Signup.id <= signup_id)) or 0
 
 
-def _take_seat(db: Session, activity_id: int) -> bool:
-    """The one race-safe seat grab: conditional UPDATE, success iff it matched a row."""
-    result = db.execute(
-        update(Activity)
-        .where(Activity.id == activity_id, Activity.status == ActivityStatus.OPEN.value,
-               or_(Activity.seats.is_(None), Activity.seats_taken < Activity.seats))
-        .values(seats_taken=Activity.seats_taken + 1)
-        .execution_options(synchronize_session=False))
-    return result.rowcount == 1
-
-
 def _lock_activity(db: Session, activity_id: int, *, shared: bool = False) -> None:
     """Row lock on PostgreSQL (SQLite has no FOR UPDATE: its write transactions are serialised
     by BEGIN IMMEDIATE, which gives the same guarantee)."""
@@ -109,43 +99,133 @@ def _lock_activity(db: Session, activity_id: int, *, shared: bool = False) -> No
         db.execute(select(Activity.id).where(Activity.id == activity_id).with_for_update(read=shared))
 
 
-def _insert_signup(db: Session, activity_id: int, person_id: int, status: str, now: datetime) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING on UNIQUE(activity, person): the new id, None if a row exists."""
-    if db.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = (insert(Signup).values(activity_id=activity_id, person_id=person_id, status=status,
-                                  created_at=now, updated_at=now).on_conflict_do_nothing()
-            .returning(Signup.id))
-    return db.execute(stmt).scalar()
-
-
 def _refresh_counters(db: Session, act: Activity) -> None:
     db.expire(act, ["seats_taken", "status"])
 
 
 def get_activity(db: Session, activity_id: int) -> Activity | None:
-    """The activity with its audience and organiser, without the organiser's roles (hot path)."""
+    """The activity with its audience and organiser, without the organiser's roles."""
     return db.get(Activity, activity_id, options=[joinedload(Activity.organiser).lazyload(Person.roles)])
 
 
-def _share_lock_or_take(db: Session, act: Activity) -> bool:
+# --- join: the hot path of a sign-up storm --------------------------------------------------------
+# Every click runs it, so it is Core statements on the tables (no ORM load, no unit of work, no
+# expire-and-reload), built once here: one read, then the seat UPDATE … RETURNING or the share
+# lock, then one INSERT … RETURNING that also counts the queue position.
+
+_A, _U, _P, _S = Activity.__table__, Unit.__table__, Person.__table__, Signup.__table__
+_OPEN, _CONFIRMED = ActivityStatus.OPEN.value, SignupStatus.CONFIRMED.value
+_WAITLISTED, _CANCELLED = SignupStatus.WAITLISTED.value, SignupStatus.CANCELLED.value
+
+
+@dataclass(slots=True)
+class UnitRef:
+    """The audience unit as the policy and the card read it."""
+    id: int
+    name: str
+    path: str
+    contains = Unit.contains   # the same path-prefix test as the ORM unit
+
+
+@dataclass(slots=True)
+class PersonRef:
+    id: int
+    name: str
+
+
+@dataclass(slots=True)
+class ActivityView:
+    """What a join answer shows about the activity (the reply and the card), read in the join's
+    one SELECT; seats_taken and status are the values the join itself saw last."""
+    id: int
+    title: str
+    description: str
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    place: str
+    seats: int | None
+    seats_taken: int
+    waitlist: bool
+    deadline: datetime
+    status: str
+    audience_unit: UnitRef
+    organiser: PersonRef
+
+    @property
+    def scope_unit(self) -> UnitRef:
+        return self.audience_unit
+
+    @property
+    def organiser_id(self) -> int:
+        return self.organiser.id
+
+
+_READ = (select(_A.c.id, _A.c.title, _A.c.description, _A.c.kind, _A.c.starts_at, _A.c.ends_at, _A.c.place,
+                _A.c.seats, _A.c.seats_taken, _A.c.waitlist, _A.c.deadline, _A.c.status, _A.c.organiser_id,
+                _U.c.id.label("unit_id"), _U.c.name.label("unit_name"), _U.c.path.label("unit_path"),
+                _P.c.name.label("organiser_name"), _S.c.id.label("signup_id"), _S.c.status.label("signup_status"))
+         .select_from(_A.join(_U, _U.c.id == _A.c.audience_unit_id).join(_P, _P.c.id == _A.c.organiser_id)
+                      .outerjoin(_S, and_(_S.c.activity_id == _A.c.id, _S.c.person_id == bindparam("person"))))
+         .where(_A.c.id == bindparam("activity")))
+
+_TAKE = (update(_A).where(_A.c.id == bindparam("activity"), _A.c.status == _OPEN,
+                          or_(_A.c.seats.is_(None), _A.c.seats_taken < _A.c.seats))
+         .values(seats_taken=_A.c.seats_taken + 1).returning(_A.c.seats_taken))
+
+_GIVE_BACK = (update(_A).where(_A.c.id == bindparam("activity"), _A.c.seats_taken > 0)
+              .values(seats_taken=_A.c.seats_taken - 1))
+
+_SHARE = (select(_A.c.seats, _A.c.seats_taken, _A.c.status).where(_A.c.id == bindparam("activity"))
+          .with_for_update(read=True))
+
+_REJOIN = delete(_S).where(_S.c.id == bindparam("signup"), _S.c.status == _CANCELLED)
+
+
+# The queue position of the new row, counted in its RETURNING clause: 1 + the waitlisted rows
+# before it (the subquery does not see the new row on either backend, hence `<` and + 1). Literal
+# SQL because SQLAlchemy does not correlate a subquery with the INSERT target in RETURNING.
+_POSITION = literal_column(
+    f"(SELECT count(*) FROM signup AS ahead WHERE ahead.activity_id = signup.activity_id "
+    f"AND ahead.status = '{_WAITLISTED}' AND ahead.id < signup.id) + 1", Integer).label("position")
+
+
+def _insert_stmt(insert):
+    """INSERT … ON CONFLICT DO NOTHING on UNIQUE(activity, person) RETURNING (id, position)."""
+    return (insert(_S).values(activity_id=bindparam("activity"), person_id=bindparam("person"),
+                              status=bindparam("st"), created_at=bindparam("now"), updated_at=bindparam("now"))
+            .on_conflict_do_nothing().returning(_S.c.id, _POSITION))
+
+
+_INSERT = {"postgresql": _insert_stmt(pg_insert), "sqlite": _insert_stmt(sqlite_insert)}
+
+
+def _take_seat(db: Session, activity_id: int) -> int | None:
+    """The one race-safe seat grab: conditional UPDATE; the new seats_taken, None if no seat."""
+    return db.execute(_TAKE, {"activity": activity_id}).scalar()
+
+
+def _share_lock_or_take(db: Session, activity_id: int):
     """PostgreSQL, activity full: hold a SHARE lock on it until commit (so a cancellation waits
     for us and then promotes us), unless a seat was freed while we waited for the lock. Then the
-    share lock is dropped (savepoint rollback releases it) before the seat UPDATE: two joiners
-    upgrading their share locks at the same time would deadlock."""
+    share lock is dropped (rollback to the savepoint releases it) before the seat UPDATE: two
+    joiners upgrading their share locks at the same time would deadlock.
+
+    Returns (new seats_taken or None, the activity's seats/seats_taken/status under the lock).
+    The savepoint is plain SQL, not Session.begin_nested(): only Core statements run inside it
+    (they never flush the session, so rolling back to it cannot undo ORM state), and the one
+    kept is released by the commit, which saves two round trips per queued joiner."""
+    conn = db.connection()
+    conn.exec_driver_sql("SAVEPOINT lianxin_join")
     for _ in range(5):
-        savepoint = db.begin_nested()
-        _lock_activity(db, act.id, shared=True)
-        db.expire(act, ["seats_taken", "status"])
-        if act.status != ActivityStatus.OPEN.value or (act.seats is not None and act.seats_taken >= act.seats):
-            savepoint.commit()       # still full: keep the share lock
-            return False
-        savepoint.rollback()
-        if _take_seat(db, act.id):
-            return True
-    return False
+        cur = db.execute(_SHARE, {"activity": activity_id}).one()
+        if cur.status != _OPEN or (cur.seats is not None and cur.seats_taken >= cur.seats):
+            return None, cur         # still full: keep the share lock
+        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT lianxin_join")
+        taken = _take_seat(db, activity_id)
+        if taken is not None:
+            return taken, cur
+    return None, cur
 
 
 def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinResult:
@@ -154,17 +234,21 @@ def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinRe
     PostgreSQL: the seat UPDATE locks the activity row only while seats remain. Once full, a
     joiner takes a SHARE lock before queueing: joiners do not block each other, but a
     cancellation (which takes FOR UPDATE before promoting) waits for them and then sees them,
-    and a joiner arriving during a cancellation waits and then sees the freed seat.
+    and a joiner arriving during a cancellation waits and then sees the freed seat. The first
+    read is a plain snapshot: when it shows the activity full, the seat UPDATE is skipped and
+    the share-locked re-read decides. SQLite: the transaction holds the write lock from its
+    BEGIN IMMEDIATE, so that first read is already the truth.
     """
-    act = get_activity(db, activity_id)
-    if act is None:
+    row = db.execute(_READ, {"activity": activity_id, "person": person.id}).first()
+    if row is None:
         return JoinResult("not_found")
-    existing = db.execute(select(Signup.id, Signup.status).where(   # plain row: hot path, no ORM load
-        Signup.activity_id == act.id, Signup.person_id == person.id)).first()
-    if existing is not None and existing.status == SignupStatus.CONFIRMED.value:
+    act = ActivityView(row.id, row.title, row.description, row.kind, row.starts_at, row.ends_at, row.place,
+                       row.seats, row.seats_taken, row.waitlist, row.deadline, row.status,
+                       UnitRef(row.unit_id, row.unit_name, row.unit_path), PersonRef(row.organiser_id, row.organiser_name))
+    if row.signup_status == _CONFIRMED:
         return JoinResult("already_confirmed", act)
-    if existing is not None and existing.status == SignupStatus.WAITLISTED.value:
-        return JoinResult("already_waitlisted", act, _position(db, act.id, existing.id))
+    if row.signup_status == _WAITLISTED:
+        return JoinResult("already_waitlisted", act, _position(db, act.id, row.signup_id))
     if not can(person, "activity.join", act):
         return JoinResult("not_audience", act)
     if act.status == ActivityStatus.CANCELLED.value:
@@ -173,35 +257,35 @@ def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinRe
         return JoinResult("closed", act)
     if now > act.deadline or now >= act.starts_at:
         return JoinResult("deadline", act)
-    if existing is not None:  # a cancelled sign-up: re-join at the back of the queue
-        db.execute(delete(Signup).where(Signup.id == existing.id, Signup.status == SignupStatus.CANCELLED.value)
-                   .execution_options(synchronize_session="fetch"))
-    took = _take_seat(db, act.id)
-    if not took and db.bind.dialect.name != "sqlite":
-        took = _share_lock_or_take(db, act)
-    if not took:
-        db.expire(act, ["seats_taken", "status"])
-        if act.status != ActivityStatus.OPEN.value:
-            return JoinResult("cancelled" if act.status == ActivityStatus.CANCELLED.value else "closed", act)
-        if not act.waitlist:
-            return JoinResult("full", act)
-    status = SignupStatus.CONFIRMED if took else SignupStatus.WAITLISTED
-    signup_id = _insert_signup(db, act.id, person.id, status.value, now)
-    if signup_id is None:
+    if row.signup_id is not None:  # a cancelled sign-up: re-join at the back of the queue
+        db.execute(_REJOIN, {"signup": row.signup_id})
+    taken = None
+    if act.seats is None or act.seats_taken < act.seats:
+        taken = _take_seat(db, act.id)
+    if taken is None and db.bind.dialect.name != "sqlite":
+        taken, locked = _share_lock_or_take(db, act.id)
+        act.status, act.seats_taken = locked.status, locked.seats_taken
+    if taken is not None:
+        act.seats_taken = taken
+    elif act.status != _OPEN:
+        return JoinResult("cancelled" if act.status == ActivityStatus.CANCELLED.value else "closed", act)
+    elif not act.waitlist:
+        return JoinResult("full", act)
+    inserted = db.execute(_INSERT[db.bind.dialect.name], {
+        "activity": act.id, "person": person.id, "st": _WAITLISTED if taken is None else _CONFIRMED,
+        "now": now}).first()
+    if inserted is None:
         # the same person joined at the same moment through another channel: that one counts
-        if took:
-            db.execute(update(Activity).where(Activity.id == act.id, Activity.seats_taken > 0)
-                       .values(seats_taken=Activity.seats_taken - 1).execution_options(synchronize_session=False))
+        if taken is not None:
+            db.execute(_GIVE_BACK, {"activity": act.id})
+            act.seats_taken -= 1
         again = signup_of(db, act.id, person.id)
-        if again is not None and again.status == SignupStatus.WAITLISTED.value:
+        if again is not None and again.status == _WAITLISTED:
             return JoinResult("already_waitlisted", act, waitlist_position(db, again))
         return JoinResult("already_confirmed", act)
-    if took:
-        db.expire(act, ["seats_taken"])
+    if taken is not None:
         return JoinResult("confirmed", act)
-    if act.seats is not None:
-        set_committed_value(act, "seats_taken", act.seats)   # full: no need to read it back
-    return JoinResult("waitlisted", act, _position(db, act.id, signup_id))
+    return JoinResult("waitlisted", act, inserted.position)
 
 
 def leave(db: Session, activity_id: int, person: Person, now: datetime) -> LeaveResult:
