@@ -142,6 +142,7 @@ class Dispatcher:
                 self._route(ctx)
             self._route_cards(ctx, traits)
             db.flush()
+            active_day = None        # set when this transaction records the sender's active day
             if db.connection().info.pop(_WRITES, None) != 0:
                 # The turn changed the database: record the delivery in the same transaction, so
                 # that a retry finding Redis without its "handled" mark (Redis restarted, or the
@@ -154,6 +155,11 @@ class Dispatcher:
                     db.rollback()
                     log.info("dedupe.db_hit", extra={"platform": platform, "delivery": incoming.message_id})
                     return Outcome(duplicate=True), None
+                # a writing turn carries the active-day row too (an INSERT … ON CONFLICT DO NOTHING
+                # cannot fail): one transaction instead of two, e.g. on every click of a sign-up storm
+                if person is not None and self._active_day(person.id) not in self._active_seen:
+                    mark_active(db, person.id, self.clock.now(), self.config.timezone)
+                    active_day = self._active_day(person.id)
             db.commit()
             active_id = person.id if person is not None else None
         except BaseException:
@@ -161,7 +167,9 @@ class Dispatcher:
             raise
         finally:
             db.close()
-        if active_id is not None:
+        if active_day is not None:
+            self._remember_active(active_day)
+        elif active_id is not None:
             self._mark_active(active_id)
         return Outcome(replies=ctx.replies, card_updates=ctx.card_updates), ctx.state
 
@@ -169,17 +177,22 @@ class Dispatcher:
         """Active-user statistics (models.stats): its own short transaction after the handling one,
         so it never holds locks while a handler runs and can never fail a message. A worker writes
         each (person, local day) once; later messages that day skip the round trips."""
-        now = self.clock.now()
-        seen = (person_id, now.astimezone(ZoneInfo(self.config.timezone)).date())
+        seen = self._active_day(person_id)
         if seen in self._active_seen:
             return
         try:
             with self.sf() as db:
-                mark_active(db, person_id, now, self.config.timezone)
+                mark_active(db, person_id, self.clock.now(), self.config.timezone)
                 db.commit()
         except Exception:
             log.warning("stats.mark_active_failed", exc_info=True)
             return
+        self._remember_active(seen)
+
+    def _active_day(self, person_id: int) -> tuple:
+        return person_id, self.clock.now().astimezone(ZoneInfo(self.config.timezone)).date()
+
+    def _remember_active(self, seen: tuple) -> None:
         if len(self._active_seen) > 100_000:
             self._active_seen.clear()
         self._active_seen.add(seen)
