@@ -165,12 +165,12 @@ def run_inprocess(db: str, people: int, seats: int, threads: int, via: str, prof
         if profile:
             import cProfile
             import pstats
-            prof = cProfile.Profile()
+            prof = cProfile.Profile(time.process_time)  # CPU, not waits
             prof.enable()
             for u in users[:200]:
                 one(u)
             prof.disable()
-            pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+            pstats.Stats(prof).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "40")))
             n = counter.snapshot()
             print(f"per click: {n['sql'] / 200:.1f} statements, {n['txn'] / 200:.1f} transactions, "
                   f"{n['checkout'] / 200:.1f} pool checkouts")

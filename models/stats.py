@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, ForeignKey, UniqueConstraint, func, select
+from sqlalchemy import Date, ForeignKey, UniqueConstraint, bindparam, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from .base import Base
@@ -48,20 +50,23 @@ class PersonActiveDay(Base):
     __table_args__ = (UniqueConstraint("person_id", "day"),)
 
 
+def _mark_active_stmt(insert):
+    return (insert(PersonActiveDay).values(person_id=bindparam("person"), day=bindparam("day"))
+            .on_conflict_do_nothing(index_elements=["person_id", "day"]))
+
+
+_MARK_ACTIVE = {"postgresql": _mark_active_stmt(pg_insert), "sqlite": _mark_active_stmt(sqlite_insert)}
+
+
 def mark_active(db: Session, person_id: int, moment: datetime, tz: str = "Asia/Shanghai") -> None:
-    """Record that `person_id` was active on the local day of `moment` (idempotent, no read)."""
-    day = moment.astimezone(ZoneInfo(tz)).date()
-    dialect = db.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - other databases are not supported by lianxin
-        return
-    # the dispatcher runs this in its own short transaction and swallows failures, so a
-    # statistics write never fails the user's message; no savepoint needed here
-    db.execute(insert(PersonActiveDay).values(person_id=person_id, day=day)
-               .on_conflict_do_nothing(index_elements=["person_id", "day"]))
+    """Record that `person_id` was active on the local day of `moment` (idempotent, no read).
+
+    INSERT … ON CONFLICT DO NOTHING cannot fail on a repeat, so the dispatcher runs it inside a
+    writing turn's transaction, or in a short one of its own after a read-only turn. The
+    statement is built once: it runs on the first message of every person's day."""
+    stmt = _MARK_ACTIVE.get(db.get_bind().dialect.name)
+    if stmt is not None:   # other databases are not supported by lianxin
+        db.execute(stmt, {"person": person_id, "day": moment.astimezone(ZoneInfo(tz)).date()})
 
 
 # --- periods ----------------------------------------------------------------------------------
