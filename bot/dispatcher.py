@@ -174,9 +174,9 @@ class Dispatcher:
         return Outcome(replies=ctx.replies, card_updates=ctx.card_updates), ctx.state
 
     def _mark_active(self, person_id: int) -> None:
-        """Active-user statistics (models.stats): its own short transaction after the handling one,
-        so it never holds locks while a handler runs and can never fail a message. A worker writes
-        each (person, local day) once; later messages that day skip the round trips."""
+        """Active-user statistics (models.stats) after a read-only turn: a short transaction of its
+        own, so that a read-only turn stays read-only, and a failure here never fails a message.
+        A worker writes each (person, local day) once; later messages that day skip it."""
         seen = self._active_day(person_id)
         if seen in self._active_seen:
             return
