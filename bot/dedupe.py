@@ -1,24 +1,21 @@
 """Duplicate deliveries are processed once: Redis SET NX with a TTL on the delivery key.
 
 WeCom retries an unanswered delivery up to three times; the key is the MsgId for messages and
-FromUserName+CreateTime+Event+EventKey+TaskId for events (the adapter builds it). The database
-keeps a second layer (models.outbox.ProcessedDelivery) inside the handling transaction.
+FromUserName+CreateTime+Event+EventKey+TaskId for events (the adapter builds it). For turns that
+change the database, the database keeps a second layer (models.outbox.ProcessedDelivery) in the
+turn's own transaction.
 
-The dispatcher makes the claim inside bot.turn's start-of-turn script; `claim` here serves the
-callers outside a turn (DingTalk group messages). The claim is two-phase: `claim` marks the key "in progress", `done` marks it "handled" after the
-transaction committed. A repeat of a handled key is answered at once; a repeat of a key still
-"in progress" goes on to the database layer, because the worker that claimed it may have died
-(kill -9, OOM) before committing — then its transaction rolled back and the retry must be
-processed; if that worker is alive, the per-user lock and the ProcessedDelivery row make the
-repeat a duplicate there.
+The claim is two-phase: it marks the key "in progress", and the end of the turn marks it
+"handled" after the transaction committed (the dispatcher does both inside bot.turn's scripts;
+`claim` here serves callers outside a turn, such as DingTalk group messages). A repeat of a
+handled key is refused at once. A repeat of a key still "in progress" goes on: it waits for the
+user's lock, and if the first worker finishes meanwhile the handled mark refuses it; if that
+worker died (kill -9, OOM) before committing, its transaction rolled back and the retry must be
+processed, which it then is.
 """
 from __future__ import annotations
 
-import logging
-
 import redis
-
-log = logging.getLogger("lianxin.dispatch")
 
 __all__ = ["Deduper"]
 
@@ -41,17 +38,6 @@ class Deduper:
         if self.r.set(key, IN_PROGRESS, nx=True, ex=self.ttl):
             return True
         return self.r.get(key) == IN_PROGRESS  # claimed but never finished: let the DB layer decide
-
-    def done(self, platform: str, delivery_key: str) -> None:
-        """The delivery's transaction committed (or the DB layer found it handled).
-
-        Best effort: the work is committed and the reply must still go out; if Redis is gone
-        now, a repeat is caught by the ProcessedDelivery row instead.
-        """
-        try:
-            self.r.set(self.key(platform, delivery_key), HANDLED, ex=self.ttl)
-        except redis.exceptions.RedisError as exc:
-            log.warning("dedupe.mark_failed", extra={"delivery": delivery_key, "error": type(exc).__name__})
 
     def release(self, platform: str, delivery_key: str) -> None:
         """Forget a claim whose handling failed, so the platform's retry is processed."""

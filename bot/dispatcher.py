@@ -119,7 +119,7 @@ class Dispatcher:
 
     def _ttl(self, state: FormState | None) -> int:
         form = self.registry.forms.get(state.form) if state is not None else None
-        return (form.ttl if form and form.ttl else None) or self.config.get("conversation.ttl_seconds", int, 1800)
+        return (form.ttl if form and form.ttl else None) or self.store.ttl
 
     # ------------------------------------------------------------------------------------------
     def _handle_turn(self, incoming: Incoming, turn: Turn) -> tuple[Outcome, FormState | None]:

@@ -48,10 +48,3 @@ class ConversationStore:
     @staticmethod
     def key(platform: str, user: str) -> str:
         return f"conv:{platform}:{user}"
-
-    def load(self, platform: str, user: str) -> FormState | None:
-        raw = self.r.get(self.key(platform, user))
-        return FormState.from_json(raw) if raw else None
-
-    def save(self, platform: str, user: str, state: FormState, ttl: int | None = None) -> None:
-        self.r.set(self.key(platform, user), state.to_json(), ex=ttl or self.ttl)
