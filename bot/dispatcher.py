@@ -157,9 +157,10 @@ class Dispatcher:
                     return Outcome(duplicate=True), None
                 # a writing turn carries the active-day row too (an INSERT … ON CONFLICT DO NOTHING
                 # cannot fail): one transaction instead of two, e.g. on every click of a sign-up storm
-                if person is not None and self._active_day(person.id) not in self._active_seen:
+                day = self._active_day(person.id) if person is not None else None
+                if day is not None and day not in self._active_seen:
                     mark_active(db, person.id, self.clock.now(), self.config.timezone)
-                    active_day = self._active_day(person.id)
+                    active_day = day
             db.commit()
             active_id = person.id if person is not None else None
         except BaseException:
