@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -196,35 +197,18 @@ def run_inprocess(db: str, people: int, seats: int, threads: int, via: str, prof
         return result
 
 
-class _storage:
+@contextmanager
+def _storage(db: str):
     """(database URL, Redis client): a SQLite file + fakeredis, or a throwaway PostgreSQL
     database + a claimed real Redis db."""
-
-    def __init__(self, db: str) -> None:
-        self.db = db
-
-    def __enter__(self):
-        if self.db == "sqlite":
-            import fakeredis
-            tmp = tempfile.mkdtemp(prefix="lianxin-bench-")
-            return f"sqlite:///{tmp}/bench.db", fakeredis.FakeRedis(server=fakeredis.FakeServer())
-        import redis
-        self._db = bench_database(seed=False)
-        self._redis = bench_redis_db()
-        url = self._db.__enter__()
-        try:
-            return url, redis.Redis.from_url(self._redis.__enter__())
-        except BaseException:
-            self._db.__exit__(*sys.exc_info())
-            raise
-
-    def __exit__(self, *exc):
-        if self.db != "sqlite":
-            try:
-                self._redis.__exit__(*exc)
-            finally:
-                self._db.__exit__(*exc)
-        return False
+    if db == "sqlite":
+        import fakeredis
+        tmp = tempfile.mkdtemp(prefix="lianxin-bench-")
+        yield f"sqlite:///{tmp}/bench.db", fakeredis.FakeRedis(server=fakeredis.FakeServer())
+        return
+    import redis
+    with bench_database(seed=False) as url, bench_redis_db() as redis_url:
+        yield url, redis.Redis.from_url(redis_url)
 
 
 def _sender(services, config, via: str, now: datetime):
