@@ -18,10 +18,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("LIANXIN_BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -45,7 +45,7 @@ def percentile(values: Sequence[float], p: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    k = min(len(s) - 1, max(0, int(round(p / 100 * (len(s) - 1)))))
+    k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
     return s[k]
 
 
@@ -256,7 +256,7 @@ class LoadResult:
     elapsed: float = 0.0
     empty_bodies: int = 0
 
-    def merge(self, other: "LoadResult") -> "LoadResult":
+    def merge(self, other: LoadResult) -> LoadResult:
         self.sent += other.sent
         self.ok += other.ok
         for k, v in other.statuses.items():

@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import models  # noqa: E402
-from bench.datagen import seed_company  # noqa: E402
-from bench.datagen_talks import generate_talks  # noqa: E402
-from models.coverage import missing_by_team, team_counts, team_coverage  # noqa: E402
-from models.crypto import configure_keys, generate_key  # noqa: E402
-from models.db import make_engine, make_session_factory  # noqa: E402
+import models
+from bench.datagen import seed_company
+from bench.datagen_talks import generate_talks
+from models.coverage import missing_by_team, team_counts, team_coverage
+from models.crypto import configure_keys, generate_key
+from models.db import make_engine, make_session_factory
 
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 

@@ -22,16 +22,16 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import models  # noqa: E402
-from bench.datagen import seed_company  # noqa: E402
-from bench.datagen_talks import generate_talks  # noqa: E402
-from models.crypto import configure_keys, generate_key  # noqa: E402
-from models.db import make_engine, make_session_factory  # noqa: E402
+import models
+from bench.datagen import seed_company
+from bench.datagen_talks import generate_talks
+from models.crypto import configure_keys, generate_key
+from models.db import make_engine, make_session_factory
 
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 GOAL_MS = 300.0
@@ -74,7 +74,7 @@ def seed_rest(engine, now: datetime, quarters: list[str], rnd: random.Random) ->
         units = conn.execute(select(Unit.id, Unit.kind)).all()
         branches = [u for u, k in units if k == UnitKind.BRANCH.value]
         teams = [u for u, k in units if k == UnitKind.TEAM.value]
-        root = [u for u, k in units if k == UnitKind.COMMITTEE.value][0]
+        root = next(u for u, k in units if k == UnitKind.COMMITTEE.value)
         flagged = conn.execute(select(Talk.id, Talk.subject_id, Talk.flag, Talk.category, Talk.created_at)
                                .where(Talk.flag != "none", Talk.created_at >= start)).all()
         unit_of = dict(people)
@@ -161,7 +161,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
 
-    from sqlalchemy import create_engine, select, text
+    from sqlalchemy import create_engine, text
 
     from bot.config import load_config
     from models import stats
@@ -178,7 +178,7 @@ def main() -> int:
     all_ok = True
     try:
         models.Base.metadata.create_all(engine)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         t0 = time.perf_counter()
         org = seed_company(engine, n_people=args.people)
         talks = generate_talks(engine, n_talks=args.talks, now=now)

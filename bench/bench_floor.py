@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import AES_KEY, CORP_ID, TOKEN, emit, make_payloads  # noqa: E402
+from bench._common import AES_KEY, CORP_ID, TOKEN, emit, make_payloads
 
 
 def best_us(fn, number: int, repeat: int = 7) -> float:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import models  # noqa: E402
-from bench._common import emit  # noqa: E402
-from bench.datagen import ROSTER_HEADER, roster_rows, write_roster_csv  # noqa: E402
-from models.db import make_engine, make_session_factory, session_scope  # noqa: E402
-from models.roster import import_roster  # noqa: E402
+import models
+from bench._common import emit
+from bench.datagen import ROSTER_HEADER, roster_rows, write_roster_csv
+from models.db import make_engine, make_session_factory, session_scope
+from models.roster import import_roster
 
 
 def run_import(factory, path: Path, label: str, **kw):
@@ -76,7 +76,7 @@ def main() -> int:
 
         first, t1 = run_import(factory, roster, "first import")
         second, t2 = run_import(factory, roster, "re-import (same file)")
-        dry, t3 = run_import(factory, roster, "dry run (same file)", dry_run=True)
+        dry, _t3 = run_import(factory, roster, "dry run (same file)", dry_run=True)
 
         # 1% of the people move to another team, 20 leave the company
         rows = list(roster_rows(**size))

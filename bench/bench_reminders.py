@@ -19,26 +19,26 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, delete, select, text  # noqa: E402
+from sqlalchemy import create_engine, delete, select, text
 
-import models  # noqa: E402
-from bench.datagen import seed_company  # noqa: E402
-from bot.config import load_config  # noqa: E402
-from bot.context import Clock  # noqa: E402
-from models.crypto import configure_keys, generate_key  # noqa: E402
-from models.db import make_engine, make_session_factory  # noqa: E402
-from models.org import Person  # noqa: E402
-from models.outbox import OutboxMessage  # noqa: E402
-from models.talk import Talk, quarter_of  # noqa: E402
-from scheduler.context import JobContext  # noqa: E402
-from scheduler.jobs.talk_reminders import END, compute_reminders, send_reminders  # noqa: E402
+import models
+from bench.datagen import seed_company
+from bot.config import load_config
+from bot.context import Clock
+from models.crypto import configure_keys, generate_key
+from models.db import make_engine, make_session_factory
+from models.org import Person
+from models.outbox import OutboxMessage
+from models.talk import Talk, quarter_of
+from scheduler.context import JobContext
+from scheduler.jobs.talk_reminders import END, compute_reminders, send_reminders
 
-AT = datetime(2026, 12, 15, 1, 0, tzinfo=timezone.utc)     # the end-of-quarter run, 09:00 Beijing
+AT = datetime(2026, 12, 15, 1, 0, tzinfo=UTC)     # the end-of-quarter run, 09:00 Beijing
 
 
 def seed_talks(engine, history: int, covered: float, seed: int = 7) -> dict:
@@ -48,7 +48,7 @@ def seed_talks(engine, history: int, covered: float, seed: int = 7) -> dict:
         people = [r[0] for r in conn.execute(select(Person.id))]
     author = people[0]
     rows = []
-    quarter_start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    quarter_start = datetime(2026, 10, 1, tzinfo=UTC)
     for pid in rnd.sample(people, int(len(people) * covered)):
         at = quarter_start + timedelta(minutes=rnd.randrange(60 * 24 * 70))
         rows.append(at_row(author, pid, at))

@@ -34,16 +34,25 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import (GunicornSettings, PG_ADMIN_URL, bench_database, bench_redis_db,  # noqa: E402
-                           closed_loop, emit, make_payloads, percentile, run as run_async,
-                           servers_available, start_gunicorn)
+from bench._common import (
+    GunicornSettings,
+    bench_database,
+    bench_redis_db,
+    closed_loop,
+    emit,
+    make_payloads,
+    percentile,
+    servers_available,
+    start_gunicorn,
+)
+from bench._common import run as run_async
 
 WARMUP_PEOPLE = 64
 
@@ -147,7 +156,7 @@ def run_inprocess(db: str, people: int, seats: int, threads: int, via: str, prof
     with _storage(db) as (url, r):
         engine = make_engine(url, pool_size=max(10, threads + 2))
         models.Base.metadata.create_all(engine)
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(UTC).replace(microsecond=0)
         config = _config(url)
         services = build_services(config, redis_client=r, clock=FixedClock(now), engine=engine)
         act_id, users, _, _ = _seed(services.session_factory, people, seats, now, run_id)
@@ -277,7 +286,7 @@ def run_gunicorn(people: int, seats: int, workers: int, concurrency: int) -> dic
     run_id = uuid.uuid4().hex[:6]
     with bench_database() as url, bench_redis_db() as redis_url:
         engine = make_engine(url)
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(UTC).replace(microsecond=0)
         act_id, users, warm_id, extra = _seed(make_session_factory(engine), people, seats, now, run_id, demo=False,
                                               warmup=WARMUP_PEOPLE)
         env = {"DATABASE_URL": url, "REDIS_URL": redis_url, "LIANXIN_NOTES_KEYS": generate_key(),

@@ -19,15 +19,26 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import (GunicornSettings, closed_loop, emit, make_payloads, open_loop,  # noqa: E402
-                           run, servers_available, start_gunicorn, bench_database, bench_redis_db,
-                           AES_KEY, CORP_ID, TOKEN)
+from bench._common import (
+    AES_KEY,
+    CORP_ID,
+    TOKEN,
+    GunicornSettings,
+    bench_database,
+    bench_redis_db,
+    closed_loop,
+    emit,
+    make_payloads,
+    open_loop,
+    run,
+    servers_available,
+    start_gunicorn,
+)
 
 TEXT_USERS = ["zhangsan", "lisi", "wangwu", "zhaoliu", "sunqi", "zhangsanfeng", "zhengyi", "fengxue", "chenchen",
               "weilan", "jiangtao", "yangfan", "zhuhong", "qinlei", "youlan", "xuming", "lvping", "shiyu",

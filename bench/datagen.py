@@ -20,14 +20,14 @@ from __future__ import annotations
 import csv
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-__all__ = ["seed_company", "roster_rows", "write_roster_csv", "plan_company", "ROSTER_HEADER", "CompanyPlan"]
+__all__ = ["ROSTER_HEADER", "CompanyPlan", "plan_company", "roster_rows", "seed_company", "write_roster_csv"]
 
 ROOT_NAME = "技术公司党委"
 SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
@@ -113,7 +113,7 @@ def plan_company(n_people: int = 12000, n_teams: int = 2000, n_branches: int = 1
         parent = generals[b % len(generals)] if generals else 0
         branches.append(add_unit(f"{WORKSHOPS[b % len(WORKSHOPS)]}{b + 1:03d}党支部", "branch", parent))
     teams: list[int] = []
-    for b, per_branch in zip(branches, _split(n_teams, n_branches)):
+    for b, per_branch in zip(branches, _split(n_teams, n_branches), strict=False):
         for _ in range(per_branch):
             n = len(teams) + 1
             teams.append(add_unit(f"{WORKSHOPS[rnd.randrange(len(WORKSHOPS))]}{n:04d}班组", "team", b))
@@ -134,7 +134,7 @@ def plan_company(n_people: int = 12000, n_teams: int = 2000, n_branches: int = 1
     for b in branches:
         add_person(b, True, ["secretary"])
     members = n_people - len(people)
-    for t, size in zip(teams, _split(members, n_teams)):
+    for t, size in zip(teams, _split(members, n_teams), strict=False):
         for k in range(size):
             leader = k == 0
             add_person(t, rnd.random() < (0.6 if leader else 0.3), ["team_leader"] if leader else [])

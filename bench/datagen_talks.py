@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -44,7 +44,7 @@ def generate_talks(engine: Engine, n_talks: int = 250_000, *, now: datetime | No
     started = time.perf_counter()
     rnd = random.Random(seed)
     zone = ZoneInfo(tz)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with engine.connect() as conn:
         members = conn.execute(select(Person.id, Person.unit_id).join(Unit, Unit.id == Person.unit_id)
                                .where(Unit.kind == "team", Person.active.is_(True))).all()
@@ -97,7 +97,7 @@ def generate_talks(engine: Engine, n_talks: int = 250_000, *, now: datetime | No
             pid, unit = members[rnd.randrange(len(members))]
             y, q = past[rnd.randrange(len(past))]
             start = _quarter_start(y, q, zone)
-            at = (start + timedelta(days=rnd.uniform(0, 89))).astimezone(timezone.utc)
+            at = (start + timedelta(days=rnd.uniform(0, 89))).astimezone(UTC)
             rows.append(row(pid, unit, at))
             if len(rows) >= batch:
                 flush(conn)

@@ -4,7 +4,6 @@ Exactly bot.wsgi (config from the environment: DATABASE_URL, REDIS_URL, LIANXIN_
 plus the stand-in talk command when no real `谈话` command is registered yet.
 """
 import handlers
-
 from bot.app import create_app
 from bot.config import load_config
 from bot.keys import setup_notes_keys

@@ -1,10 +1,8 @@
 """Flask application factory: wires services, platform blueprints, the simulator and metrics."""
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, Response, jsonify
-from prometheus_client import generate_latest, CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
 from models.outbox import OutboxMessage

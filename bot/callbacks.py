@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar, get_type_hints
 
-__all__ = ["CallbackData", "BadCallback"]
+__all__ = ["BadCallback", "CallbackData"]
 
 T = TypeVar("T", bound="CallbackData")
 SEP = ":"
@@ -47,7 +47,7 @@ class CallbackData:
             raise BadCallback(key)
         hints = get_type_hints(cls)
         values: dict[str, Any] = {}
-        for f, raw in zip(declared, parts[1:]):
+        for f, raw in zip(declared, parts[1:], strict=False):
             kind = hints[f.name]
             try:
                 values[f.name] = int(raw) if kind is int else raw

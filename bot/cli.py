@@ -11,7 +11,7 @@ import click
 
 from .config import Config, ConfigError, load_config
 
-__all__ = ["main", "cli"]
+__all__ = ["cli", "main"]
 
 # modules exposing register(cli) -> None; each domain adds its own commands there
 CLI_MODULES: list[str] = [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["register", "export_signups_xlsx"]
+__all__ = ["export_signups_xlsx", "register"]
 
 HEADERS = ("序号", "姓名", "单位", "状态", "报名时间", "签到", "企业微信账号")
 
@@ -31,7 +31,7 @@ def export_signups_xlsx(db, activity_id: int, path: str, tz: str) -> tuple[int, 
         ws.append((n, s.person.name, s.person.unit.full_name if s.person.unit else "", state,
                    s.created_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S"),
                    "是" if s.person_id in came else "", s.person.wecom_userid or ""))
-    for col, width in zip("ABCDEFG", (6, 10, 40, 10, 20, 6, 16)):
+    for col, width in zip("ABCDEFG", (6, 10, 40, 10, 20, 6, 16), strict=False):
         ws.column_dimensions[col].width = width
     info = wb.create_sheet("活动")
     for row in (("编号", act.id), ("名称", act.title), ("开始", act.starts_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")),

@@ -9,7 +9,7 @@ import time
 
 import click
 
-__all__ = ["register", "card_api_secret"]
+__all__ = ["card_api_secret", "register"]
 
 
 def card_api_secret(app_secret: str) -> str:

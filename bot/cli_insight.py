@@ -9,11 +9,13 @@ database access use `统计` in chat or the dashboard, where the access policy a
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC
+from typing import Any
 
 import click
 
-__all__ = ["register", "build_workbook", "SHEETS"]
+__all__ = ["SHEETS", "build_workbook", "register"]
 
 SHEETS = ["概览", "谈话覆盖-支部", "谈话覆盖-班组", "预警分类", "预警趋势", "学习完成", "活跃用户"]
 PCT = "0.0%"
@@ -52,14 +54,14 @@ def add_sheet(wb, title: str, headers: Sequence[str], rows: Iterable[Sequence[An
 
 def build_workbook(db, unit, quarter: str, tz: str = "Asia/Shanghai", *, now=None, config=None):
     """The workbook for `unit`'s subtree and `quarter` (sheets in SHEETS order, plus cases/activities when present)."""
+    from datetime import datetime
+
     from openpyxl import Workbook
 
     from models import stats
     from models.talk import CATEGORY_LABELS, FLAG_LABELS, Category, Flag
 
-    from datetime import datetime, timezone
-
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     wb = Workbook()
     wb.remove(wb.active)
     summary = stats.scope_summary(db, unit, quarter, tz, now=now, config=config)
@@ -153,7 +155,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def report(obj, unit_name: str, quarter: str | None, xlsx_path: str, as_of: str | None) -> None:
         """Export a unit's quarterly statistics to an Excel workbook."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from models.coverage import current_quarter, previous_quarter
         from models.db import make_engine, make_session_factory
@@ -171,7 +173,7 @@ def register(cli: click.Group) -> None:
             except ValueError:
                 raise click.BadParameter(f"时间格式应为 2026-11-20T10:00:00+08:00，收到 {as_of!r}",
                                          param_hint="--as-of") from None
-            now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+            now = now if now.tzinfo else now.replace(tzinfo=UTC)
         engine = make_engine(config.database_url)
         with make_session_factory(engine)() as db:
             units = find_unit_arg(db, unit_name)

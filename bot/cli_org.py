@@ -73,8 +73,8 @@ def register(cli: click.Group) -> None:
         """从企业微信通讯录同步部门和成员（部门 → 单位，成员 → 人员；不改动角色）。"""
         from models.audit import audit
         from models.db import session_scope
-        from models.wecom_sync import SyncError, fetch_contacts, plan_sync
         from models.roster import apply_plan
+        from models.wecom_sync import SyncError, fetch_contacts, plan_sync
 
         from .adapters.wecom_api import LianxinWeComClient
         from .redis_client import make_redis

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import click
@@ -73,7 +73,7 @@ def jobs_cmd(obj) -> None:
     tz = ZoneInfo(config.timezone)
     specs = {s.id: s for s in job_specs(config)}
     engine = make_engine(config.database_url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     stored: dict[str, datetime] = {}
     last: dict[str, tuple] = {}
     with engine.connect() as conn:
@@ -81,16 +81,16 @@ def jobs_cmd(obj) -> None:
         if insp.has_table(JOBSTORE_TABLE):
             for job_id, ts in conn.execute(text(f"SELECT id, next_run_time FROM {JOBSTORE_TABLE}")):
                 if ts is not None:
-                    stored[job_id] = datetime.fromtimestamp(float(ts), timezone.utc)
+                    stored[job_id] = datetime.fromtimestamp(float(ts), UTC)
         if insp.has_table(JobRun.__tablename__):
             for job_id in TARGETS:
                 row = conn.execute(select(JobRun.scheduled_for, JobRun.status).where(JobRun.job_id == job_id)
                                    .order_by(JobRun.scheduled_for.desc()).limit(1)).first()
                 if row:
-                    last[job_id] = (row[0] if row[0].tzinfo else row[0].replace(tzinfo=timezone.utc), row[1])
+                    last[job_id] = (row[0] if row[0].tzinfo else row[0].replace(tzinfo=UTC), row[1])
     engine.dispose()
     click.echo(f"{'任务':<20} {'时间规则':<34} {'下次运行 (' + config.timezone + ')':<26} 上次运行")
-    for job_id, target in TARGETS.items():
+    for job_id, _target in TARGETS.items():
         spec = specs.get(job_id)
         if spec is None:
             click.echo(f"{job_id:<20} {'off':<34} {'（已停用）':<26} {_fmt(last.get(job_id, (None,))[0], tz)}")

@@ -16,7 +16,7 @@ import click
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Engine, Text, bindparam, select, type_coerce, update
 
-__all__ = ["register", "rotate_notes", "RotationReport"]
+__all__ = ["RotationReport", "register", "rotate_notes"]
 
 
 

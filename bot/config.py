@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-__all__ = ["Config", "ConfigError", "load_config", "DEFAULT_CONFIG_PATH"]
+__all__ = ["DEFAULT_CONFIG_PATH", "Config", "ConfigError", "load_config"]
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
 _MISSING = object()
@@ -77,7 +78,7 @@ class Config:
     def section(self, key: str) -> dict[str, Any]:
         return copy.deepcopy(self.get(key, dict, {}))
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> "Config":
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
         """Return a copy with dotted keys replaced (used by tests and the demo)."""
         data = copy.deepcopy(self._data)
         for key, value in overrides.items():
@@ -100,7 +101,7 @@ class Config:
     def timezone(self) -> str:
         return self.get("timezone")
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         """Fail fast on the settings every process needs."""
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -138,7 +139,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, str]:
         if env.get(name):
             out[path] = env[name]
     for name, value in env.items():
-        if name.startswith("LIANXIN_") and "__" in name[8:] or name.startswith("LIANXIN_") and name[8:].lower() in ("timezone",):
+        if (name.startswith("LIANXIN_") and "__" in name[8:]) or (name.startswith("LIANXIN_") and name[8:].lower() in ("timezone",)):
             path = name[8:].lower().replace("__", ".")
             out[path] = value
     return out

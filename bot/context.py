@@ -7,9 +7,10 @@ send them passively, goes through the transactional outbox in the handler's own 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lianxin.handlers")
 
-__all__ = ["Context", "Clock", "DENIED_TEXT"]
+__all__ = ["DENIED_TEXT", "Clock", "Context"]
 
 DENIED_TEXT = "抱歉，您没有权限进行此操作。如有疑问请联系所在支部书记或管理员。"
 
@@ -37,7 +38,7 @@ class Clock:
     """Injectable time source (tests freeze it)."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Context:
     person: Person | None
     db: Session
     config: Config
-    registry: "Registry"
+    registry: Registry
     clock: Clock
     state: FormState | None = None
     replies: list[Reply] = field(default_factory=list)

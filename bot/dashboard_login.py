@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from itsdangerous import URLSafeTimedSerializer
 
-__all__ = ["LOGIN_SALT", "SESSION_SALT", "signing_key", "serializer", "make_login_token", "login_link"]
+__all__ = ["LOGIN_SALT", "SESSION_SALT", "login_link", "make_login_token", "serializer", "signing_key"]
 
 LOGIN_SALT = "lianxin-dashboard-login"
 SESSION_SALT = "lianxin-dashboard-session"

@@ -12,7 +12,7 @@ from models.enums import Role
 from models.org import Person
 from models.orgtree import add_person, ensure_unit_path, grant
 
-__all__ = ["seed_demo", "DEMO_USERS", "COMMITTEE", "BRANCH_A", "BRANCH_B", "TEAMS"]
+__all__ = ["BRANCH_A", "BRANCH_B", "COMMITTEE", "DEMO_USERS", "TEAMS", "seed_demo"]
 
 COMMITTEE = "技术公司党委"
 BRANCH_A = f"{COMMITTEE}/浦东基地党总支/外航维修党支部"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from zoneinfo import ZoneInfo
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +22,7 @@ from models.stats import mark_active
 
 from .callbacks import BadCallback
 from .config import Config
-from .context import Clock, Context, DENIED_TEXT
+from .context import Clock, Context
 from .dedupe import Deduper
 from .forms import BACK_WORDS, CANCEL_WORDS, FormAnswer
 from .messages import Card, Incoming, Reply, Text
@@ -33,7 +33,7 @@ from .turn import Turn, TurnGate
 
 log = logging.getLogger("lianxin.dispatch")
 
-__all__ = ["Dispatcher", "Outcome", "PlatformTraits", "UNKNOWN_USER_TEXT", "ERROR_TEXT"]
+__all__ = ["ERROR_TEXT", "UNKNOWN_USER_TEXT", "Dispatcher", "Outcome", "PlatformTraits"]
 
 UNKNOWN_USER_TEXT = "您的账号尚未登记在连心名册中，暂时无法使用。请联系管理员导入名册。"
 ERROR_TEXT = "系统繁忙，这条消息没有处理成功，请稍后再发一次。"

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .callbacks import CallbackData
-from .messages import Button, Card, Reply, Text
+from .messages import Button, Card, Reply
 from .state import FormState
 
 if TYPE_CHECKING:
     from .context import Context
 
-__all__ = ["Form", "Step", "Invalid", "FormAnswer", "choice_card", "CANCEL_WORDS", "BACK_WORDS"]
+__all__ = ["BACK_WORDS", "CANCEL_WORDS", "Form", "FormAnswer", "Invalid", "Step", "choice_card"]
 
 CANCEL_WORDS = {"取消", "cancel", "/cancel", "退出", "算了"}
 BACK_WORDS = {"返回", "back", "/back", "上一步"}
@@ -56,9 +57,9 @@ class Form:
     name: str
     title: str
     steps: list[Step]
-    done: Callable[["Context", dict], None]
+    done: Callable[[Context, dict], None]
     ttl: int | None = None                        # seconds; default conversation.ttl_seconds
-    prefill: Callable[["Context", dict], None] | None = None
+    prefill: Callable[[Context, dict], None] | None = None
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -78,14 +79,14 @@ class Form:
         return None
 
     # engine ---------------------------------------------------------------------------------
-    def start(self, ctx: "Context", answers: dict | None = None) -> None:
+    def start(self, ctx: Context, answers: dict | None = None) -> None:
         now = time.time()
         state = FormState(form=self.name, form_id=uuid.uuid4().hex[:8], step="",
                           answers=dict(answers or {}), started_at=now, updated_at=now)
         ctx.state = state
         self._advance(ctx, state, None)
 
-    def answer(self, ctx: "Context", state: FormState, value: str) -> None:
+    def answer(self, ctx: Context, state: FormState, value: str) -> None:
         step = self.step(state.step)
         try:
             parsed = step.parse(ctx, value, state.answers)
@@ -97,7 +98,7 @@ class Form:
         state.history.append(step.name)
         self._advance(ctx, state, step.name)
 
-    def back(self, ctx: "Context", state: FormState) -> None:
+    def back(self, ctx: Context, state: FormState) -> None:
         if not state.history:
             ctx.reply("已经是第一步了。")
             self._ask(ctx, state, self.step(state.step))
@@ -108,7 +109,7 @@ class Form:
         state.step = previous
         self._ask(ctx, state, self.step(previous))
 
-    def _advance(self, ctx: "Context", state: FormState, after: str | None) -> None:
+    def _advance(self, ctx: Context, state: FormState, after: str | None) -> None:
         nxt = self.next_step(after, state.answers)
         if nxt is None:
             ctx.state = None
@@ -119,12 +120,12 @@ class Form:
         ctx.state = state
         self._ask(ctx, state, nxt)
 
-    def _ask(self, ctx: "Context", state: FormState, step: Step) -> None:
+    def _ask(self, ctx: Context, state: FormState, step: Step) -> None:
         question = step.ask(ctx, state.answers)
         ctx.reply(question)
 
 
-def choice_card(ctx: "Context", title: str, options: list[tuple[str, str]], body: str = "",
+def choice_card(ctx: Context, title: str, options: list[tuple[str, str]], body: str = "",
                 typed_hint: bool = True) -> Card:
     """A question with up to 6 answer buttons; typed answers (number or text) also work."""
     state = ctx.state

@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from models.crypto import configure_keys, generate_key, NotesKeyError
+from models.crypto import NotesKeyError, configure_keys, generate_key
 
 from .config import Config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-__all__ = ["configure_logging", "KeyValueFormatter"]
+__all__ = ["KeyValueFormatter", "configure_logging"]
 
 _STD = set(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime"}
 

@@ -7,11 +7,11 @@ simulator HTML, terminal text).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Union
 
-__all__ = ["Incoming", "Text", "Card", "Button", "Reply", "reply_to_dict", "reply_from_dict"]
+__all__ = ["Button", "Card", "Incoming", "Reply", "Text", "reply_from_dict", "reply_to_dict"]
 
 
 @dataclass(frozen=True)

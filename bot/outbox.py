@@ -22,13 +22,14 @@ jitter. PermanentError or max_attempts → dead (admins: 死信 / 重发).
 from __future__ import annotations
 
 import logging
-import threading
+import os
 import random
 import socket
-import os
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,8 +41,18 @@ from .messages import Reply, reply_from_dict, reply_to_dict
 
 log = logging.getLogger("lianxin.outbox")
 
-__all__ = ["enqueue", "Dispatcher", "Sender", "SendResult", "TransientError", "PermanentError",
-           "TokenExpired", "RateLimited", "chunked", "resend_dead"]
+__all__ = [
+    "Dispatcher",
+    "PermanentError",
+    "RateLimited",
+    "SendResult",
+    "Sender",
+    "TokenExpired",
+    "TransientError",
+    "chunked",
+    "enqueue",
+    "resend_dead",
+]
 
 WECOM_MAX_RECIPIENTS = 1000
 
@@ -159,7 +170,7 @@ class Dispatcher:
             self._deliver(row_id, now, paused)
         return attempted
 
-    def run_forever(self, stop: "threading.Event", poll: float = 2.0) -> None:
+    def run_forever(self, stop: threading.Event, poll: float = 2.0) -> None:
         """Relay loop for a process or thread: send what is due, sleep `poll` when idle, never die."""
         while not stop.is_set():
             try:

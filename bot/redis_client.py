@@ -10,7 +10,7 @@ import threading
 
 import redis
 
-__all__ = ["make_redis", "RedisUnavailable"]
+__all__ = ["RedisUnavailable", "make_redis"]
 
 RedisUnavailable = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 

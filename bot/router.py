@@ -5,8 +5,9 @@ Each domain module owns a `Router`; `handlers.ROUTERS` lists them in priority or
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from .callbacks import BadCallback, CallbackData
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from .context import Context
     from .forms import Form
 
-__all__ = ["Router", "Registry", "Command", "Action"]
+__all__ = ["Action", "Command", "Registry", "Router"]
 
 Allowed = Callable[["Context"], bool]
 
@@ -44,7 +45,7 @@ class Router:
     name: str
     commands: list[Command] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
-    forms: dict[str, "Form"] = field(default_factory=dict)
+    forms: dict[str, Form] = field(default_factory=dict)
     fallback_handler: Callable | None = None
     subscribers: dict[str, list[Callable]] = field(default_factory=dict)
 
@@ -73,7 +74,7 @@ class Router:
         self.fallback_handler = fn
         return fn
 
-    def form(self, form: "Form") -> "Form":
+    def form(self, form: Form) -> Form:
         self.forms[form.name] = form
         return form
 
@@ -84,7 +85,7 @@ class Registry:
     def __init__(self, routers: Iterable[Router]) -> None:
         self.routers = list(routers)
         self._by_word: dict[str, Command] = {}
-        self.forms: dict[str, "Form"] = {}
+        self.forms: dict[str, Form] = {}
         self.fallback: Callable | None = None
         self.subscribers: dict[str, list[Callable]] = {}
         self.memo: dict = {}   # derived views that depend only on the registry and a key (帮助 per role set)

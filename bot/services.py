@@ -19,7 +19,8 @@ from .config import Config
 from .context import Clock
 from .dedupe import Deduper
 from .dispatcher import Dispatcher, PlatformTraits
-from .outbox import Dispatcher as OutboxDispatcher, Sender
+from .outbox import Dispatcher as OutboxDispatcher
+from .outbox import Sender
 from .redis_client import make_redis
 from .router import Registry
 from .state import ConversationStore

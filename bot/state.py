@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-__all__ = ["FormState", "ConversationStore", "ConversationBusy"]
+__all__ = ["ConversationBusy", "ConversationStore", "FormState"]
 
 
 class ConversationBusy(RuntimeError):
@@ -35,7 +35,7 @@ class FormState:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "FormState":
+    def from_json(cls, raw: str | bytes) -> FormState:
         return cls(**json.loads(raw))
 
 

@@ -13,7 +13,7 @@ from .adapters.simulator import read_inbox, sim_incoming
 from .config import Config
 from .messages import Card, reply_from_dict
 
-__all__ = ["run_terminal_chat", "TerminalSession"]
+__all__ = ["TerminalSession", "run_terminal_chat"]
 
 
 class TerminalSession:

@@ -8,7 +8,7 @@ import importlib
 
 from bot.router import Registry
 
-__all__ = ["build_registry", "ROUTER_MODULES"]
+__all__ = ["ROUTER_MODULES", "build_registry"]
 
 ROUTER_MODULES = [
     "handlers.common",

@@ -6,9 +6,8 @@ from sqlalchemy import func, select
 from bot.context import Context
 from bot.outbox import resend_dead
 from bot.router import Router
-from models.outbox import OutboxMessage, OutboxStatus
-
 from handlers.cases.service import fmt_time
+from models.outbox import OutboxMessage, OutboxStatus
 
 router = Router("admin_outbox")
 

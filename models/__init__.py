@@ -20,4 +20,4 @@ MODEL_MODULES = [
 for _name in MODEL_MODULES:
     importlib.import_module(_name)
 
-__all__ = ["Base", "MODEL_MODULES"]
+__all__ = ["MODEL_MODULES", "Base"]

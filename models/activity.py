@@ -17,8 +17,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .base import Base, utcnow
 from .org import Person, Unit
 
-__all__ = ["Activity", "Signup", "Attendance", "ActivityKind", "ActivityStatus", "SignupStatus",
-           "KIND_LABELS", "STATUS_LABELS"]
+__all__ = [
+    "KIND_LABELS",
+    "STATUS_LABELS",
+    "Activity",
+    "ActivityKind",
+    "ActivityStatus",
+    "Attendance",
+    "Signup",
+    "SignupStatus",
+]
 
 
 class ActivityKind(StrEnum):

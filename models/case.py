@@ -18,8 +18,17 @@ from .base import Base, utcnow
 from .crypto import EncryptedText
 from .org import Person, Unit
 
-__all__ = ["Case", "CaseEvent", "CaseState", "TRANSITIONS", "STATE_LABELS", "InvalidTransition",
-           "move", "add_event", "OPEN_STATES"]
+__all__ = [
+    "OPEN_STATES",
+    "STATE_LABELS",
+    "TRANSITIONS",
+    "Case",
+    "CaseEvent",
+    "CaseState",
+    "InvalidTransition",
+    "add_event",
+    "move",
+]
 
 
 class CaseState(StrEnum):
@@ -95,7 +104,7 @@ class Case(Base):
     secretary: Mapped[Person | None] = relationship(foreign_keys=[secretary_id])
     holder: Mapped[Person | None] = relationship(foreign_keys=[holder_id])
     decided_by: Mapped[Person | None] = relationship(foreign_keys=[decided_by_id])
-    events: Mapped[list["CaseEvent"]] = relationship(back_populates="case", order_by="CaseEvent.id",
+    events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id",
                                                      lazy="selectin")
 
     __table_args__ = (Index("ix_case_state_since", "state", "sla_since"),)

@@ -20,9 +20,9 @@ leaders). No per-person or per-team queries.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Iterable, Sequence
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, exists, func, or_, select
@@ -32,8 +32,18 @@ from .enums import Role, UnitKind
 from .org import Person, RoleAssignment, Unit
 from .talk import Talk, quarter_of
 
-__all__ = ["MemberCoverage", "TeamCoverage", "team_coverage", "missing_by_team", "team_counts",
-           "current_quarter", "quarter_bounds", "previous_quarter", "team_ids_for", "leaders_by_team"]
+__all__ = [
+    "MemberCoverage",
+    "TeamCoverage",
+    "current_quarter",
+    "leaders_by_team",
+    "missing_by_team",
+    "previous_quarter",
+    "quarter_bounds",
+    "team_counts",
+    "team_coverage",
+    "team_ids_for",
+]
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ class TeamCoverage:
 # --- quarters ---------------------------------------------------------------------------------
 
 def current_quarter(now: datetime | None = None, tz: str = "Asia/Shanghai") -> str:
-    return quarter_of(now or datetime.now(timezone.utc), tz)
+    return quarter_of(now or datetime.now(UTC), tz)
 
 
 def _parse_quarter(quarter: str) -> tuple[int, int]:
@@ -99,7 +109,7 @@ def quarter_bounds(quarter: str, tz: str = "Asia/Shanghai") -> tuple[datetime, d
     zone = ZoneInfo(tz)
     start = datetime(year, 3 * (q - 1) + 1, 1, tzinfo=zone)
     end = datetime(year + 1, 1, 1, tzinfo=zone) if q == 4 else datetime(year, 3 * q + 1, 1, tzinfo=zone)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def previous_quarter(quarter: str) -> str:
@@ -241,5 +251,5 @@ def _restrict_people(stmt, ids: list[int], everything: bool, unit: Unit | None):
 def _aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)
 

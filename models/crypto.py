@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["EncryptedJSON", "configure_keys", "current_cipher", "EncryptedText", "NotesKeyError", "generate_key", "NoteText"]
+__all__ = ["EncryptedJSON", "EncryptedText", "NoteText", "NotesKeyError", "configure_keys", "current_cipher", "generate_key"]
 
 _lock = threading.Lock()
 _cipher: MultiFernet | None = None

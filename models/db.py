@@ -7,14 +7,14 @@ Bind parameters are hidden from error messages so that talk notes never reach a 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_session_factory", "session_scope", "is_sqlite"]
+__all__ = ["is_sqlite", "make_engine", "make_session_factory", "session_scope"]
 
 
 def is_sqlite(engine: Engine) -> bool:

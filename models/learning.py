@@ -18,8 +18,15 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from .base import Base, utcnow
 from .org import Person, Unit
 
-__all__ = ["Material", "MaterialRead", "ancestor_ids", "materials_for", "record_open", "record_studied",
-           "audience_of"]
+__all__ = [
+    "Material",
+    "MaterialRead",
+    "ancestor_ids",
+    "audience_of",
+    "materials_for",
+    "record_open",
+    "record_studied",
+]
 
 
 class Material(Base):

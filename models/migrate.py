@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
-from alembic.autogenerate import compare_metadata
 from sqlalchemy.engine import Engine
 
-__all__ = ["alembic_config", "upgrade", "pending_differences"]
+__all__ = ["alembic_config", "pending_differences", "upgrade"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

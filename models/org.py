@@ -29,11 +29,11 @@ class Unit(Base, TimestampMixin):
 
     # loaded on access only: nothing on a hot path walks up the tree (`path` answers "is it below"),
     # and a joined parent widened every query that loads a unit, starting with each message's sender
-    parent: Mapped["Unit | None"] = relationship(remote_side="Unit.id")
+    parent: Mapped[Unit | None] = relationship(remote_side="Unit.id")
 
     __table_args__ = (UniqueConstraint("full_name"),)
 
-    def contains(self, other: "Unit") -> bool:
+    def contains(self, other: Unit) -> bool:
         """True if `other` is this unit or below it."""
         return bool(self.path) and other.path.startswith(self.path)
 
@@ -58,7 +58,7 @@ class Person(Base, TimestampMixin):
     deactivated_at: Mapped[datetime | None] = mapped_column()  # set when a full import/sync drops them
 
     unit: Mapped[Unit | None] = relationship(lazy="joined")
-    roles: Mapped[list["RoleAssignment"]] = relationship(
+    roles: Mapped[list[RoleAssignment]] = relationship(
         back_populates="person", lazy="selectin", cascade="all, delete-orphan"
     )
 

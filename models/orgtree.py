@@ -8,7 +8,7 @@ from .directory import pinyin_key
 from .enums import UnitKind
 from .org import Person, RoleAssignment, Unit
 
-__all__ = ["kind_for_name", "ensure_unit_path", "find_unit", "subtree_ids", "add_person", "grant"]
+__all__ = ["add_person", "ensure_unit_path", "find_unit", "grant", "kind_for_name", "subtree_ids"]
 
 
 def kind_for_name(name: str, depth: int) -> UnitKind:

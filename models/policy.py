@@ -12,7 +12,7 @@ from typing import Any
 from .enums import Role
 from .org import Person, Unit
 
-__all__ = ["can", "ACTIONS", "roles_of", "scopes", "has_role"]
+__all__ = ["ACTIONS", "can", "has_role", "roles_of", "scopes"]
 
 # action → one-line meaning (documentation and the matrix test walk this table)
 ACTIONS: dict[str, str] = {

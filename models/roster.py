@@ -27,10 +27,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -40,8 +40,19 @@ from .enums import ROLE_LABELS, Role, UnitKind
 from .org import Person, RoleAssignment, Unit
 from .orgtree import kind_for_name
 
-__all__ = ["RosterRow", "RowError", "ChangeReport", "RosterError", "read_roster", "plan_people",
-           "apply_plan", "import_roster", "parse_roles", "ROLE_NAMES", "KEEP"]
+__all__ = [
+    "KEEP",
+    "ROLE_NAMES",
+    "ChangeReport",
+    "RosterError",
+    "RosterRow",
+    "RowError",
+    "apply_plan",
+    "import_roster",
+    "parse_roles",
+    "plan_people",
+    "read_roster",
+]
 
 KEEP = object()  # "leave this field as it is" (column absent from the file, or a WeCom sync)
 
@@ -301,7 +312,7 @@ class _Plan:
     grants: list[tuple[str, str, str]] = field(default_factory=list)       # (userid, role, unit full_name)
     revokes: list[int] = field(default_factory=list)                       # role_assignment ids
     renames: list[tuple[str, str]] = field(default_factory=list)           # unit full_name old → new
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     source: str = "roster"
 
 

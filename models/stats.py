@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, ForeignKey, UniqueConstraint, bindparam, func, select
@@ -29,12 +29,25 @@ from .base import Base
 from .enums import UnitKind
 from .org import Person, Unit
 
-
 __all__ = [
-    "PersonActiveDay", "mark_active", "UnitRow", "CoverageRow", "coverage", "coverage_total",
-    "flags_by_category", "flag_trend", "LearningRow", "learning_completion", "material_completion",
-    "active_users", "ScopeSummary", "scope_summary", "quarter_range", "recent_quarters",
-    "units_in", "LEVEL_KINDS",
+    "LEVEL_KINDS",
+    "CoverageRow",
+    "LearningRow",
+    "PersonActiveDay",
+    "ScopeSummary",
+    "UnitRow",
+    "active_users",
+    "coverage",
+    "coverage_total",
+    "flag_trend",
+    "flags_by_category",
+    "learning_completion",
+    "mark_active",
+    "material_completion",
+    "quarter_range",
+    "recent_quarters",
+    "scope_summary",
+    "units_in",
 ]
 
 
@@ -652,15 +665,14 @@ def kpi_by_branch(db: Session, unit: Unit, year: int, now: datetime, config) -> 
 
 def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: str | None):
     """(indicators of the whole subtree, [(group unit, indicators)] per `level` unit) in one pass."""
-    from datetime import timezone as _tz
 
     from .case import Case, CaseEvent
     from .coverage import team_counts
 
     tz = config.timezone if config is not None else "Asia/Shanghai"
     quarters = year_quarters(year, now, tz)
-    start = datetime(year, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(_tz.utc)
-    end = datetime(year + 1, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(_tz.utc)
+    start = datetime(year, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(UTC)
     units = units_in(db, unit)
     grp_level = level or "branch"
     group_of = {uid: _group_of(u, units, grp_level) for uid, u in units.items()}
@@ -693,8 +705,8 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
             .outerjoin(first_ack, first_ack.c.case_id == Case.id)
             .where(_cases_in(unit), Case.talk_id.is_not(None), Case.created_at >= start, Case.created_at < end)):
         limit = (urgent_h if flag == "urgent" else watch_h) * 3600
-        created = created if created.tzinfo else created.replace(tzinfo=_tz.utc)
-        acked = acked if acked is None or acked.tzinfo else acked.replace(tzinfo=_tz.utc)
+        created = created if created.tzinfo else created.replace(tzinfo=UTC)
+        acked = acked if acked is None or acked.tzinfo else acked.replace(tzinfo=UTC)
         if acked is not None and (acked - created).total_seconds() <= limit:
             add("flags_ack_sla", unit_id, 1, 1)
         elif acked is not None or (now - created).total_seconds() > limit:
@@ -722,8 +734,8 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
 
     defs = {
         "coverage": ("谈心谈话覆盖率", "各季度已谈话人数之和 / 各季度应谈话人数之和（本年已开始的季度）"),
-        "flags_ack_sla": ("预警按时确认率", "本年预警谈话生成的个案中在时限内（紧急 %g 小时、关注 %g 小时）被确认的个数 / "
-                                     "已确认或已超时的个数" % (urgent_h, watch_h)),
+        "flags_ack_sla": ("预警按时确认率", f"本年预警谈话生成的个案中在时限内（紧急 {urgent_h:g} 小时、关注 {watch_h:g} 小时）被确认的个数 / "
+                                     "已确认或已超时的个数"),
         "care_closed": ("关爱帮扶结案率", "本年发起的关爱申请中已结案的个数 / 本年发起的关爱申请数"),
         "activities": ("开展活动数（每季度）", "本年已举办（未取消、已开始）的面向本单位的活动数 / 已开始的季度数"),
         "participation": ("活动参与率", "本年至少签到参加过一次活动的人数 / 在册人数"),

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from .org import Unit
 from .roster import RosterRow, RowError, _Plan, plan_people
 
-__all__ = ["SyncError", "Contacts", "fetch_contacts", "plan_sync", "sync_contacts"]
+__all__ = ["Contacts", "SyncError", "fetch_contacts", "plan_sync", "sync_contacts"]
 
 
 class SyncError(Exception):

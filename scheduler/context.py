@@ -1,9 +1,10 @@
 """What every scheduled job receives: settings, a session factory, the clock and the outbox."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger("lianxin.scheduler")
 
-__all__ = ["Leader", "PgAdvisoryLeader", "RedisLeader", "FileLeader", "make_leader"]
+__all__ = ["FileLeader", "Leader", "PgAdvisoryLeader", "RedisLeader", "make_leader"]
 
 # "lianxin" in ASCII: one constant advisory-lock key for the scheduler of this database
 ADVISORY_KEY = 0x6C69616E78696E

@@ -15,9 +15,9 @@ so every instance computes the same occurrences and the per-occurrence key can d
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -26,7 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Config, ConfigError
 
-__all__ = ["JobSpec", "TARGETS", "UNGUARDED", "job_specs", "parse_trigger", "resolve", "find_spec"]
+__all__ = ["TARGETS", "UNGUARDED", "JobSpec", "find_spec", "job_specs", "parse_trigger", "resolve"]
 
 # job id → target. The id is the key under `scheduler.jobs` in config.yaml.
 TARGETS: dict[str, str] = {

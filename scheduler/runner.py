@@ -24,9 +24,10 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import BasePoolExecutor
@@ -46,7 +47,7 @@ from .registry import JobSpec, job_specs
 
 log = logging.getLogger("lianxin.scheduler")
 
-__all__ = ["Occurrences", "RunResult", "SchedulerRunner", "JOBSTORE_TABLE"]
+__all__ = ["JOBSTORE_TABLE", "Occurrences", "RunResult", "SchedulerRunner"]
 
 JOBSTORE_TABLE = "apscheduler_jobs"
 
@@ -117,7 +118,7 @@ class Occurrences:
                           outbox_dispatcher=self.outbox_dispatcher)
 
     def execute(self, spec: JobSpec, scheduled_for: datetime, *, manual: bool = False) -> RunResult:
-        scheduled_for = scheduled_for.astimezone(timezone.utc)
+        scheduled_for = scheduled_for.astimezone(UTC)
         run_id = None
         if spec.guarded:
             run_id = self.claim(spec.id, scheduled_for, manual)
@@ -185,7 +186,7 @@ class OccurrenceExecutor(BasePoolExecutor):
         def work() -> list:
             events = []
             for run_time in run_times:
-                late = datetime.now(timezone.utc) - run_time
+                late = datetime.now(UTC) - run_time
                 if job.misfire_grace_time is not None and late > timedelta(seconds=job.misfire_grace_time):
                     log.warning("scheduler.occurrence_missed", extra={"job": job.id, "scheduled_for": run_time.isoformat(),
                                                                       "late_seconds": int(late.total_seconds())})
@@ -239,7 +240,7 @@ class SchedulerRunner:
         self._by_id = {s.id: s for s in self.specs}
 
     @classmethod
-    def from_services(cls, services, **kw) -> "SchedulerRunner":
+    def from_services(cls, services, **kw) -> SchedulerRunner:
         kw.setdefault("outbox_dispatcher", services.outbox_dispatcher())
         return cls(services.config, services.engine, services.session_factory, services.clock,
                    redis=services.redis, metrics=services.metrics, **kw)
@@ -350,7 +351,7 @@ class SchedulerRunner:
             self.occurrences.execute(spec, when)
 
     # background control (embedded demo, tests) ----------------------------------------------
-    def start(self) -> "SchedulerRunner":
+    def start(self) -> SchedulerRunner:
         self._thread = threading.Thread(target=self.run, kwargs={"blocking": False}, name="scheduler", daemon=True)
         self._thread.start()
         return self

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,6 @@ from bot.config import load_config
 from bot.context import Clock
 from models.crypto import configure_keys, generate_key
 from models.db import make_engine
-
 from tests.helpers import SimDriver, WeComPlatform
 
 PG_ADMIN_URL = os.environ.get("LIANXIN_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -50,13 +49,13 @@ def _notes_key():
 
 class FrozenClock(Clock):
     def __init__(self, at: datetime | None = None) -> None:
-        self.at = at or datetime.now(timezone.utc).replace(microsecond=0)
+        self.at = at or datetime.now(UTC).replace(microsecond=0)
 
     def now(self) -> datetime:
         return self.at
 
     def set(self, at: datetime) -> None:
-        self.at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        self.at = at if at.tzinfo else at.replace(tzinfo=UTC)
 
     def advance(self, **kw) -> None:
         self.at += timedelta(**kw)
@@ -211,8 +210,8 @@ def config_overrides() -> dict:
 
 @pytest.fixture
 def services(stack, clock, config_overrides):
-    from bot.services import build_services
     from bot.demo import seed_demo
+    from bot.services import build_services
     from models.db import make_session_factory, session_scope
 
     engine, r = stack

@@ -357,7 +357,7 @@ class PlatformChat:
                                            done_text=tc.get("replace_text", ""), raw=tc))
         else:
             events = []
-            for i, b in enumerate(self.dt_api.batch):
+            for _i, b in enumerate(self.dt_api.batch):
                 if uid in b["userIds"]:
                     text = b["param"].get("content") or b["param"].get("text", "")
                     events.append((b.get("_seq", 0), Delivered("text", text=text, raw=b)))

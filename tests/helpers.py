@@ -13,7 +13,7 @@ import xmltodict
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.adapters.simulator import read_inbox, sim_incoming
-from bot.messages import Card, Text, reply_from_dict
+from bot.messages import Card, reply_from_dict
 
 API = "https://qyapi.weixin.qq.com/cgi-bin/"
 _msgids = itertools.count(int(time.time() * 1000))

@@ -2,18 +2,16 @@
 cancel and promotion, deadline, audience, organiser actions, check-in, reminders, export."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.demo import BRANCH_A
 from bot.messages import Card, Text
 from models.activity import Activity, Attendance, Signup
 from models.org import Person, Unit
-from models.outbox import OutboxMessage
 
-T0 = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)        # 2026-12-01 10:00 in Shanghai
+T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)        # 2026-12-01 10:00 in Shanghai
 BRANCH_A_PEOPLE = {"liqiang", "zhouli", "zhangsan", "lisi", "wangwu", "zhaoliu", "sunqi", "zhangsanfeng",
                    "wugang", "zhengyi", "fengxue", "chenchen", "weilan", "jiangtao"}
 OTHERS = {"admin", "wangwei", "zhaomin", "chenjing", "hanmei", "yangfan", "hefei", "caoyu"}
@@ -107,7 +105,7 @@ def test_outside_audience_deadline_and_bad_input(sim_at, services, clock):
     assert "不在报名范围内" in sim_at.say("hanmei", f"报名 {act_id}").text
     assert "请写上活动编号" in sim_at.say("zhangsan", "报名").text
     assert "没有编号为 999" in sim_at.say("zhangsan", "报名 999").text
-    clock.set(datetime(2026, 12, 3, 16, 1, tzinfo=timezone.utc))  # 12-04 00:01 local, after the deadline
+    clock.set(datetime(2026, 12, 3, 16, 1, tzinfo=UTC))  # 12-04 00:01 local, after the deadline
     assert "报名已截止" in sim_at.say("zhangsan", f"报名 {act_id}").text
     assert statuses(services, act_id) == {}
 
@@ -171,7 +169,7 @@ def test_organiser_closes_reopens_and_cancels_everyone_is_told(sim_at, services)
     assert "已停止报名" in sim_at.say("zhaoliu", f"报名 {act_id}").text
     assert "已重新开放" in sim_at.say("liqiang", f"重新开放 {act_id}").text
     out = sim_at.say("liqiang", f"活动 {act_id}")
-    manage = [c for c in cards_in(out.replies) if c.title.startswith("【管理】")][0]
+    manage = next(c for c in cards_in(out.replies) if c.title.startswith("【管理】"))
     out = sim_at.press("liqiang", "取消活动", card=manage)
     out = sim_at.press("liqiang", "确认取消活动")
     assert "已通知报名和候补的 3 人" in out.text
@@ -190,7 +188,7 @@ def test_checkin_by_code_and_by_organiser_list(sim_at, services, clock):
     with services.session_factory() as db:
         code = db.get(Activity, act_id).checkin_code
     assert "签到在活动开始前 30 分钟" in sim_at.say("zhangsan", f"签到 {code}").text
-    clock.set(datetime(2026, 12, 5, 1, 10, tzinfo=timezone.utc))   # 09:10 local, during the activity
+    clock.set(datetime(2026, 12, 5, 1, 10, tzinfo=UTC))   # 09:10 local, during the activity
     assert "签到成功" in sim_at.say("zhangsan", f"签到 {code}").text
     assert "已经签到过" in sim_at.say("zhangsan", f"checkin {code}").text
     assert "仍在候补" in sim_at.say("wangwu", f"签到 {code}").text
@@ -215,14 +213,14 @@ def test_reminders_are_sent_once_per_offset(sim_at, services, clock):
     sim_at.inbox("zhangsan")
     job = JobContext(config=services.config, session_factory=services.session_factory, clock=clock)
     assert activity_reminders(job) == 0                            # 4 days before: nothing due
-    clock.set(datetime(2026, 12, 4, 1, 30, tzinfo=timezone.utc))   # 23.5 hours before the start
+    clock.set(datetime(2026, 12, 4, 1, 30, tzinfo=UTC))   # 23.5 hours before the start
     assert activity_reminders(job) == 1
     assert activity_reminders(job) == 0                            # a re-run sends nothing twice
     sim_at.outbox.drain()
     reminders = texts_in(sim_at.inbox("zhangsan"))
     assert reminders.count("活动提醒") == 1 and "23 小时后" in reminders
     assert "活动提醒" not in texts_in(sim_at.inbox("lisi"))         # not signed up
-    clock.set(datetime(2026, 12, 5, 0, 30, tzinfo=timezone.utc))   # 30 minutes before
+    clock.set(datetime(2026, 12, 5, 0, 30, tzinfo=UTC))   # 30 minutes before
     assert activity_reminders(job) == 1
     assert activity_reminders(job) == 0
     sim_at.outbox.drain()

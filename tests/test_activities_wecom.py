@@ -6,7 +6,7 @@ waitlist → cancel → the first waitlisted person gets the promotion message.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import insert, select
@@ -18,7 +18,7 @@ from models.org import Person
 from models.orgtree import ensure_unit_path
 from tests.helpers import FakeWeComAPI
 
-T0 = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 LINE = "发布活动 周末义务植树 2026-12-05 09:00-12:00 @浦东基地 名额2 截止12-03 范围:外航维修党支部"
 BRANCH_A_PEOPLE = {"liqiang", "zhouli", "zhangsan", "lisi", "wangwu", "zhaoliu", "sunqi", "zhangsanfeng",
                    "wugang", "zhengyi", "fengxue", "chenchen", "weilan", "jiangtao"}

@@ -3,7 +3,8 @@ helper → progress → closed, with the polite refusals and the history."""
 from __future__ import annotations
 
 from bot.messages import Card, Text
-from tests.case_helpers import flag_talk as _flag_talk, load
+from tests.case_helpers import flag_talk as _flag_talk
+from tests.case_helpers import load
 
 
 def flag_talk(services, **kw):
@@ -120,11 +121,12 @@ def test_secretary_opens_a_care_request_directly(sim, services):
 
 
 def test_the_same_talk_flagged_twice_opens_one_case(sim, services):
-    from tests.case_helpers import person
+    from sqlalchemy import func, select
+
     from bot.context import Context
     from bot.messages import Incoming
     from models.case import Case
-    from sqlalchemy import func, select
+    from tests.case_helpers import person
 
     services.extras["sim_driver"] = sim
     case_id = flag_talk(services)

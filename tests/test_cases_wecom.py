@@ -11,7 +11,6 @@ from models.outbox import OutboxMessage
 from tests.case_helpers import flag_talk, load
 
 
-
 @pytest.fixture
 def config_overrides():
     return {"delivery.platforms": ["wecom"]}

@@ -1,12 +1,19 @@
 """models.coverage on both storage stacks: members, leaders excluded, quarter boundaries in Shanghai."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from models.coverage import (current_quarter, missing_by_team, previous_quarter, quarter_bounds, team_counts,
-                             team_coverage, team_ids_for)
+from models.coverage import (
+    current_quarter,
+    missing_by_team,
+    previous_quarter,
+    quarter_bounds,
+    team_counts,
+    team_coverage,
+    team_ids_for,
+)
 from models.org import Person, Unit
 from models.talk import Talk, quarter_of
 
@@ -26,22 +33,22 @@ def _talk(db, author, subject, at):
 
 def test_quarter_helpers_use_shanghai_boundaries():
     # 2026-09-30 17:00 UTC is already 2026-10-01 01:00 in Shanghai
-    assert quarter_of(datetime(2026, 9, 30, 17, 0, tzinfo=timezone.utc)) == "2026Q4"
-    assert quarter_of(datetime(2026, 9, 30, 15, 59, tzinfo=timezone.utc)) == "2026Q3"
+    assert quarter_of(datetime(2026, 9, 30, 17, 0, tzinfo=UTC)) == "2026Q4"
+    assert quarter_of(datetime(2026, 9, 30, 15, 59, tzinfo=UTC)) == "2026Q3"
     start, end = quarter_bounds("2026Q4")
-    assert start == datetime(2026, 9, 30, 16, 0, tzinfo=timezone.utc)
-    assert end == datetime(2026, 12, 31, 16, 0, tzinfo=timezone.utc)
+    assert start == datetime(2026, 9, 30, 16, 0, tzinfo=UTC)
+    assert end == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
     assert previous_quarter("2026Q1") == "2025Q4" and previous_quarter("2026Q3") == "2026Q2"
-    assert current_quarter(datetime(2026, 11, 25, tzinfo=timezone.utc)) == "2026Q4"
+    assert current_quarter(datetime(2026, 11, 25, tzinfo=UTC)) == "2026Q4"
 
 
 def test_team_coverage_lists_talked_and_missing_without_the_leader(services):
-    now = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
     with services.session_factory() as db:
         zhouli, zhangsan, lisi = _person(db, "zhouli"), _person(db, "zhangsan"), _person(db, "lisi")
         _talk(db, zhouli, zhangsan, now)
-        _talk(db, zhouli, zhangsan, datetime(2026, 10, 2, tzinfo=timezone.utc))
-        _talk(db, zhouli, lisi, datetime(2026, 9, 30, 15, 0, tzinfo=timezone.utc))  # Q3 in Shanghai
+        _talk(db, zhouli, zhangsan, datetime(2026, 10, 2, tzinfo=UTC))
+        _talk(db, zhouli, lisi, datetime(2026, 9, 30, 15, 0, tzinfo=UTC))  # Q3 in Shanghai
         db.commit()
         team = _team(db, "四车间班组")
         [cov] = team_coverage(db, "2026Q4", [team.id])
@@ -51,7 +58,7 @@ def test_team_coverage_lists_talked_and_missing_without_the_leader(services):
         assert [m.name for m in cov.talked] == ["张三"]
         assert cov.talked[0].talks_in_quarter == 2 and cov.talked[0].last_talk_at == now
         lisi_row = next(m for m in cov.members if m.name == "李四")
-        assert not lisi_row.talked and lisi_row.last_talk_at == datetime(2026, 9, 30, 15, 0, tzinfo=timezone.utc)
+        assert not lisi_row.talked and lisi_row.last_talk_at == datetime(2026, 9, 30, 15, 0, tzinfo=UTC)
         assert cov.total == 6 and len(cov.missing) == 5
 
         missing = missing_by_team(db, "2026Q4")
@@ -95,7 +102,7 @@ def test_generated_company_matches_a_naive_count(stack):
 
     engine, _ = stack
     info = seed_company(engine, n_people=400, n_teams=40, n_branches=4, n_general_branches=2, n_committee=2)
-    now = datetime(2026, 11, 25, 4, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
     talks = generate_talks(engine, 3000, now=now, n_quarters=8, batch=700)
     assert talks["talks"] == 3000 and talks["current_quarter"] == "2026Q4"
     with make_session_factory(engine)() as db:

@@ -55,8 +55,9 @@ def test_link_logs_in_once_and_shows_scope(seeded, client):
 def test_bad_expired_and_unauthorised_links(seeded, client, monkeypatch):
     assert client.get("/dashboard/login?t=forged").status_code == 403
     token = make_login_token(seeded.config, _pid(seeded, "wangwei"))
-    import itsdangerous.timed as timed
     import time as _time
+
+    import itsdangerous.timed as timed
 
     real = _time.time
     monkeypatch.setattr(timed.time, "time", lambda: real() + 901)

@@ -92,6 +92,7 @@ def two_apps(stack, clock):
 def queued_card_titles(platform: WeComPlatform, user: str) -> list[str]:
     """Cards cannot be a passive WeCom reply: they wait in the outbox for message/send."""
     from sqlalchemy import select
+
     from models.outbox import OutboxMessage
 
     svc = platform.client.application.extensions["lianxin"]

@@ -6,17 +6,31 @@ and oversize bodies, replayed msgId, the sessionWebhook answer path and its fall
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.adapters.dingtalk import (CallbackRejected, DingTalkVerifier, card_callback_key, card_callback_token,
-                                   parse_card_callback, parse_message, sign)
+from bot.adapters.dingtalk import (
+    CallbackRejected,
+    DingTalkVerifier,
+    card_callback_key,
+    card_callback_token,
+    parse_card_callback,
+    parse_message,
+    sign,
+)
 from bot.web.dingtalk import GROUP_TEXT
 from models.outbox import OutboxMessage, ProcessedDelivery
-from tests.dingtalk_helpers import (APP_SECRET, DINGTALK_OVERRIDES, card_callback_body, dingtalk, dt_api,  # noqa: F401
-                                    message_body, official_sample)
+from tests.dingtalk_helpers import (  # noqa: F401
+    APP_SECRET,
+    DINGTALK_OVERRIDES,
+    card_callback_body,
+    dingtalk,
+    dt_api,
+    message_body,
+    official_sample,
+)
 
 pytestmark = pytest.mark.usefixtures("dt_api")
 
@@ -51,7 +65,7 @@ def test_official_sample_body_maps_to_incoming():
     inc = msg.incoming
     assert (inc.platform, inc.user_id, inc.text, inc.chat_type) == ("dingtalk", "user123", "你好", "group")
     assert inc.message_id == "mmsg0xxxxx"
-    assert inc.time == datetime.fromtimestamp(1613630252.678, tz=timezone.utc)
+    assert inc.time == datetime.fromtimestamp(1613630252.678, tz=UTC)
     assert msg.is_group and msg.session_webhook.startswith("https://oapi.dingtalk.com/robot/sendBySession")
     assert msg.session_webhook_expires_ms - 1613630252678 == 5_400_060
 
@@ -76,7 +90,7 @@ def test_card_callback_maps_to_the_same_action_key_as_wecom():
     assert (inc.platform, inc.user_id, inc.action, inc.card_id) == ("dingtalk", "dt_liqiang", "case:12:ack",
                                                                      "case12_abcdef")
     assert inc.response_code == "case12_abcdef"  # the instance the sender updates after the decision
-    now = datetime(2026, 11, 25, 8, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
     first = parse_card_callback(body, now=now).message_id
     assert parse_card_callback(body, now=now.replace(second=9)).message_id == first  # retry / double tap
     assert parse_card_callback(body, now=now.replace(second=10)).message_id != first  # a later tap
@@ -105,7 +119,7 @@ def test_help_in_single_chat_is_answered_through_the_session_webhook(dingtalk, d
 
 def test_official_sample_in_a_group_gets_a_pointer_to_single_chat(dingtalk, dt_api, clock, services):
     body = official_sample()
-    clock.set(datetime.fromtimestamp(body["createAt"] / 1000, tz=timezone.utc))
+    clock.set(datetime.fromtimestamp(body["createAt"] / 1000, tz=UTC))
     resp = dingtalk.post(body)
     assert resp.status_code == 200
     assert dingtalk.session_text(body["sessionWebhook"]) == GROUP_TEXT

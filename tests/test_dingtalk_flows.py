@@ -7,6 +7,7 @@ XML and answers passively, DingTalk gets signed JSON and answers through the ses
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 from sqlalchemy import select
@@ -127,11 +128,11 @@ def signups(services, activity_id: int) -> dict[str, str]:
 
 
 def test_activity_publish_join_waitlist_and_promotion(chat, services, clock):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from models.activity import Activity
 
-    clock.set(datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
     chat.say("liqiang", ACT_LINE)
     assert "已发布" in chat.texts("liqiang")  # the organiser's management card
     with services.session_factory() as db:

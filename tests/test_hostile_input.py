@@ -13,14 +13,13 @@ import time
 import uuid
 
 import pytest
-import xmltodict
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from wechatpy.crypto import _get_signature
 from wechatpy.enterprise.crypto import PrpCrypto
 
 from bot.dispatcher import ERROR_TEXT
-from models.audit import AuditEvent
 from models.org import Person, RoleAssignment, Unit
 from models.outbox import ProcessedDelivery
 from tests.helpers import text_xml

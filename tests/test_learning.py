@@ -51,7 +51,7 @@ def test_list_open_and_study(sim, services):
     # not studied first: the report comes before the studied 党章学习
     assert out.text.index("二十大报告") < out.text.index("党章学习 — 已学习")
     # the pushed card's own 已学习 button records it too and greys the card
-    card = [c for c in _cards(sim.inbox("lisi")) if c.title == "学习材料：二十大报告"][0]
+    card = next(c for c in _cards(sim.inbox("lisi")) if c.title == "学习材料：二十大报告")
     out = sim.press("lisi", "已学习", card=card)
     assert "已学习" in out.text and out.card_updates and out.card_updates[0].done_text == "已学习 ✓"
     with services.session_factory() as db:
@@ -77,9 +77,9 @@ def test_refusals_and_bad_input(sim):
 
 
 def test_large_audience_is_batched_per_1000(embedded, clock):
+    from bot.demo import seed_demo
     from bot.services import build_services
     from tests.conftest import make_config
-    from bot.demo import seed_demo
 
     engine, r = embedded
     svc = build_services(make_config(engine.url.render_as_string(hide_password=False)), redis_client=r,

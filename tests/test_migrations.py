@@ -1,7 +1,6 @@
 """Alembic migrations build exactly the schema the models declare, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from models.db import make_engine

@@ -329,7 +329,7 @@ def inproc(pg, own_redis):
 
 @pytest.mark.slow
 def test_redis_restart_during_traffic_degrades_with_503_and_recovers(inproc, own_redis, pg):
-    post, services = inproc
+    post, _services = inproc
     first = [signed(u, f"记录测试 {u}") for u in ("zhangsan", "lisi", "wangwu")]   # turns that write
     for qs, body in first:
         resp = post(qs, body)

@@ -4,7 +4,7 @@ What a user notices: which leaders and secretaries get a message, and exactly wh
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -21,7 +21,7 @@ LEADERS = ["zhouli", "wugang", "hanmei", "hefei"]
 SECRETARIES = ["liqiang", "chenjing"]
 TEAM_4 = ["张三", "李四", "王五", "赵六", "孙七", "张三丰"]          # 四车间班组 without the leader 周丽
 TEAM_5 = ["郑毅", "冯雪", "陈晨", "卫兰", "蒋涛"]                   # 五车间班组 without 吴刚
-Q4_START = datetime(2026, 10, 1, 1, 0, tzinfo=timezone.utc)         # 2026-10-01 09:00 Beijing
+Q4_START = datetime(2026, 10, 1, 1, 0, tzinfo=UTC)         # 2026-10-01 09:00 Beijing
 
 
 def _person(db, userid):
@@ -60,8 +60,8 @@ def listed(text: str) -> list[str]:
 
 def test_start_of_quarter_reminds_exactly_the_leaders_with_members_not_talked_to(services, sim, clock):
     clock.set(Q4_START)
-    talk(services, "zhouli", TEAM_4, datetime(2026, 10, 1, 0, 30, tzinfo=timezone.utc))  # team 4 complete
-    talk(services, "wugang", ["郑毅", "冯雪"], datetime(2026, 10, 1, 0, 45, tzinfo=timezone.utc))
+    talk(services, "zhouli", TEAM_4, datetime(2026, 10, 1, 0, 30, tzinfo=UTC))  # team 4 complete
+    talk(services, "wugang", ["郑毅", "冯雪"], datetime(2026, 10, 1, 0, 45, tzinfo=UTC))
     outcome = run(services, "talk_reminders", Q4_START)
     assert outcome.status == "ok" and outcome.result == 3
     sim.outbox.drain()
@@ -78,10 +78,10 @@ def test_start_of_quarter_reminds_exactly_the_leaders_with_members_not_talked_to
 
 def test_quarter_boundary_is_in_shanghai_time(services, sim, clock):
     # 2026-09-30 23:30 Beijing (15:30 UTC) is Q3; 2026-10-01 00:30 Beijing (2026-09-30 16:30 UTC) is Q4
-    talk(services, "zhouli", ["张三"], datetime(2026, 9, 30, 15, 30, tzinfo=timezone.utc))
-    talk(services, "zhouli", ["李四"], datetime(2026, 9, 30, 16, 30, tzinfo=timezone.utc))
+    talk(services, "zhouli", ["张三"], datetime(2026, 9, 30, 15, 30, tzinfo=UTC))
+    talk(services, "zhouli", ["李四"], datetime(2026, 9, 30, 16, 30, tzinfo=UTC))
     # an occurrence at 00:40 Beijing on Oct 1 is still Sep 30 in UTC, but it is the Q4 run
-    at = datetime(2026, 9, 30, 16, 40, tzinfo=timezone.utc)
+    at = datetime(2026, 9, 30, 16, 40, tzinfo=UTC)
     clock.set(at)
     assert run(services, "talk_reminders", at).status == "ok"
     sim.outbox.drain()
@@ -90,8 +90,8 @@ def test_quarter_boundary_is_in_shanghai_time(services, sim, clock):
     names = listed(text)
     assert "张三" in names and "李四" not in names          # the Q3 talk does not count in Q4
     # the Q3 end-of-quarter run (Sep 15) sees it the other way round
-    at_q3 = datetime(2026, 9, 15, 1, 0, tzinfo=timezone.utc)
-    talk(services, "zhouli", ["王五"], datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc))   # Q3 talk before
+    at_q3 = datetime(2026, 9, 15, 1, 0, tzinfo=UTC)
+    talk(services, "zhouli", ["王五"], datetime(2026, 7, 1, 0, 0, tzinfo=UTC))   # Q3 talk before
     assert run(services, "talk_reminders_end", at_q3).status == "ok"
     sim.outbox.drain()
     [text_q3] = inboxes(sim, ["zhouli"])["zhouli"]
@@ -101,10 +101,10 @@ def test_quarter_boundary_is_in_shanghai_time(services, sim, clock):
 
 
 def test_end_of_quarter_tells_each_secretary_the_teams_still_behind(services, sim, clock):
-    at = datetime(2026, 12, 15, 1, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 12, 15, 1, 0, tzinfo=UTC)
     clock.set(at)
-    talk(services, "zhouli", TEAM_4, datetime(2026, 11, 2, tzinfo=timezone.utc))
-    talk(services, "wugang", TEAM_5[:4], datetime(2026, 11, 3, tzinfo=timezone.utc))
+    talk(services, "zhouli", TEAM_4, datetime(2026, 11, 2, tzinfo=UTC))
+    talk(services, "wugang", TEAM_5[:4], datetime(2026, 11, 3, tzinfo=UTC))
     assert run(services, "talk_reminders_end", at).result == 5      # 3 leaders + 2 secretaries
     sim.outbox.drain()
     got = inboxes(sim, LEADERS + SECRETARIES)
@@ -121,20 +121,20 @@ def test_a_rerun_sends_nothing_twice(services, sim, clock):
     clock.set(Q4_START)
     assert run(services, "talk_reminders", Q4_START).result == 4
     assert run(services, "talk_reminders", Q4_START).status == "skipped"      # same occurrence: claimed
-    later = datetime(2026, 10, 2, 3, 0, tzinfo=timezone.utc)
+    later = datetime(2026, 10, 2, 3, 0, tzinfo=UTC)
     clock.set(later)
     manual = run(services, "talk_reminders", later, manual=True)             # lianxin run-job, same phase
     assert manual.status == "ok" and manual.result == 0
     with services.session_factory() as db:
         assert len(db.scalars(select(OutboxMessage)).all()) == 4
-    assert run(services, "talk_reminders_mid", datetime(2026, 11, 15, 1, 0, tzinfo=timezone.utc)).result == 4
+    assert run(services, "talk_reminders_mid", datetime(2026, 11, 15, 1, 0, tzinfo=UTC)).result == 4
 
 
 def test_weekly_digest_reaches_each_secretary_once(services, sim, clock):
-    at = datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc)   # Monday 08:00 Beijing
+    at = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)   # Monday 08:00 Beijing
     clock.set(at)
-    talk(services, "zhouli", ["张三", "李四"], datetime(2026, 11, 27, tzinfo=timezone.utc))
-    talk(services, "hanmei", ["杨帆"], datetime(2026, 11, 10, tzinfo=timezone.utc))      # not this week
+    talk(services, "zhouli", ["张三", "李四"], datetime(2026, 11, 27, tzinfo=UTC))
+    talk(services, "hanmei", ["杨帆"], datetime(2026, 11, 10, tzinfo=UTC))      # not this week
     with services.session_factory() as db:
         lisi, liqiang = _person(db, "lisi"), _person(db, "liqiang")
         t = db.scalars(select(Talk).where(Talk.subject_id == lisi.id)).one()

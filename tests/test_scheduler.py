@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
@@ -22,7 +22,6 @@ from models.jobrun import JobRun
 from scheduler.leader import FileLeader, PgAdvisoryLeader, RedisLeader, make_leader
 from scheduler.registry import TARGETS, JobSpec, find_spec, job_specs, parse_trigger, resolve
 from scheduler.runner import Occurrences, SchedulerRunner
-
 from tests.conftest import make_config
 
 TZ = "Asia/Shanghai"
@@ -34,17 +33,17 @@ SH = timezone(timedelta(hours=8))
 def test_trigger_strings_parse_in_shanghai_time():
     t = parse_trigger("cron:day=1,month=1/3,hour=9", TZ)
     assert isinstance(t, CronTrigger)
-    nxt = t.get_next_fire_time(None, datetime(2026, 11, 25, tzinfo=timezone.utc))
+    nxt = t.get_next_fire_time(None, datetime(2026, 11, 25, tzinfo=UTC))
     assert nxt.astimezone(SH).replace(tzinfo=None) == datetime(2027, 1, 1, 9, 0)
-    end = parse_trigger("cron:day=15,month=3/3,hour=9", TZ).get_next_fire_time(None, datetime(2026, 11, 25, tzinfo=timezone.utc))
-    assert end.astimezone(timezone.utc) == datetime(2026, 12, 15, 1, 0, tzinfo=timezone.utc)
+    end = parse_trigger("cron:day=15,month=3/3,hour=9", TZ).get_next_fire_time(None, datetime(2026, 11, 25, tzinfo=UTC))
+    assert end.astimezone(UTC) == datetime(2026, 12, 15, 1, 0, tzinfo=UTC)
     days = parse_trigger("cron:day_of_week=mon,wed,hour=8", TZ)
     assert str(days.fields[4]) == "mon,wed"
     i = parse_trigger("interval:minutes=15", TZ)
     assert isinstance(i, IntervalTrigger) and i.interval == timedelta(minutes=15)
     # anchored: every instance computes the same occurrences, whenever it started
-    a = i.get_next_fire_time(None, datetime(2026, 11, 25, 3, 7, 11, tzinfo=timezone.utc))
-    assert a == datetime(2026, 11, 25, 3, 15, tzinfo=timezone.utc)
+    a = i.get_next_fire_time(None, datetime(2026, 11, 25, 3, 7, 11, tzinfo=UTC))
+    assert a == datetime(2026, 11, 25, 3, 15, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("spec, needle", [
@@ -230,7 +229,7 @@ def test_an_occurrence_missed_while_stopped_is_caught_up_once(pg_engine, real_re
         a.stop()                                       # down right after its first occurrence
     [first] = runs(pg_engine, "tick")
     missed = first + timedelta(seconds=3)
-    time.sleep(max(0.0, (missed - datetime.now(timezone.utc)).total_seconds()) + 0.5)  # down across `missed`
+    time.sleep(max(0.0, (missed - datetime.now(UTC)).total_seconds()) + 0.5)  # down across `missed`
     b = runner(pg_engine, real_redis, spec, table).start()
     try:
         assert wait_for(lambda: missed in runs(pg_engine, "tick"), 5)
@@ -257,8 +256,8 @@ def test_catch_up_is_coalesced_and_respects_the_grace_time(embedded):
     engine, r = embedded
     spec = JobSpec("tick", "tests.test_scheduler:tick", "interval:hours=1")
     table = "aps_" + uuid.uuid4().hex[:8]
-    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    if datetime.now(timezone.utc) - hour < timedelta(seconds=2):
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    if datetime.now(UTC) - hour < timedelta(seconds=2):
         time.sleep(2)                                   # keep "late by more than 1 s" true below
     a = runner(engine, r, spec, table).start()        # stores the job (next run: the next full hour)
     assert wait_for(a.is_leader.is_set, 5)
@@ -289,7 +288,7 @@ def test_a_failed_job_is_recorded_and_a_dead_claim_is_retaken(embedded):
     sf = make_session_factory(engine)
     config = make_config(engine.url.render_as_string(hide_password=False))
     occ = Occurrences(config, sf, Clock(), redis=r)
-    at = datetime(2026, 10, 1, 1, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 10, 1, 1, 0, tzinfo=UTC)
     out = occ.execute(JobSpec("boom", "tests.test_scheduler:boom", "off"), at)
     assert out.status == "error" and "job body failed" in out.error
     with sf() as db:
@@ -298,7 +297,7 @@ def test_a_failed_job_is_recorded_and_a_dead_claim_is_retaken(embedded):
     # a claim whose holder died mid-run (still running, lease expired) is taken over once
     with sf() as db:
         db.add(JobRun(job_id="tick", scheduled_for=at, instance="dead:1", status="running",
-                      lease_until=datetime.now(timezone.utc) - timedelta(seconds=1)))
+                      lease_until=datetime.now(UTC) - timedelta(seconds=1)))
         db.commit()
     spec = JobSpec("tick", "tests.test_scheduler:tick", "off")
     assert occ.execute(spec, at).status == "ok"

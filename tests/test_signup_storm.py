@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import random
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, insert, select
 
 from bot.demo import BRANCH_A
@@ -21,7 +20,7 @@ from models.db import session_scope
 from models.org import Person
 from models.orgtree import ensure_unit_path
 
-T0 = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 PEOPLE = 2000
 SEATS = 50
 

@@ -7,7 +7,7 @@ branch A 14 (secretary + 13), branch B 13, committee 30 (3 at the committee itse
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -17,12 +17,22 @@ from models.db import session_scope
 from models.learning import Material, MaterialRead
 from models.org import Person, Unit
 from models.orgtree import find_unit
-from models.stats import (active_users, coverage, coverage_total, dashboard, flag_trend, flags_by_category,
-                          learning_completion, mark_active, material_completion, scope_summary)
+from models.stats import (
+    active_users,
+    coverage,
+    coverage_total,
+    dashboard,
+    flag_trend,
+    flags_by_category,
+    learning_completion,
+    mark_active,
+    material_completion,
+    scope_summary,
+)
 from models.talk import Talk
 
 Q4 = "2026Q4"
-NOW = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
 
 def _talk(db, people, author, subject, when, quarter, flag="none", category=None):
@@ -34,8 +44,8 @@ def _talk(db, people, author, subject, when, quarter, flag="none", category=None
 def seed(db) -> dict[str, Person]:
     """The seeded data set used by the stats, report and dashboard tests."""
     people = {p.wecom_userid: p for p in db.scalars(select(Person))}
-    q4 = datetime(2026, 10, 15, 2, 0, tzinfo=timezone.utc)
-    q3 = datetime(2026, 8, 15, 2, 0, tzinfo=timezone.utc)
+    q4 = datetime(2026, 10, 15, 2, 0, tzinfo=UTC)
+    q3 = datetime(2026, 8, 15, 2, 0, tzinfo=UTC)
     # 2026Q4 talks: 四车间 zhangsan (twice), lisi, wangwu → 3/6; 五车间 zhengyi → 1/5;
     # 部件一 all five → 5/5; 部件二 none → 0/5; a talk with the leader zhouli does not count.
     _talk(db, people, "zhouli", "zhangsan", q4, Q4, "watch", "pay")
@@ -51,23 +61,23 @@ def seed(db) -> dict[str, Person]:
     _talk(db, people, "zhouli", "zhaoliu", q3, "2026Q3", "watch", "pay")
     units = {u.full_name: u for u in db.scalars(select(Unit))}
     m1 = Material(title="党章学习", text="第一章", audience_unit_id=units[BRANCH_A].id, publisher_id=people["liqiang"].id,
-                  published_at=datetime(2026, 10, 2, 1, 0, tzinfo=timezone.utc))
+                  published_at=datetime(2026, 10, 2, 1, 0, tzinfo=UTC))
     m2 = Material(title="二十大报告", text="全文", audience_unit_id=units[COMMITTEE].id,
-                  publisher_id=people["wangwei"].id, published_at=datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc))
+                  publisher_id=people["wangwei"].id, published_at=datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
     m3 = Material(title="旧材料", text="Q3", audience_unit_id=units[BRANCH_B].id, publisher_id=people["chenjing"].id,
-                  published_at=datetime(2026, 9, 2, 1, 0, tzinfo=timezone.utc))
+                  published_at=datetime(2026, 9, 2, 1, 0, tzinfo=UTC))
     db.add_all([m1, m2, m3])
     db.flush()
-    t = datetime(2026, 11, 3, 1, 0, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 3, 1, 0, tzinfo=UTC)
     for uid, m, studied in (("zhangsan", m1, True), ("lisi", m1, False), ("zhangsan", m2, True),
                             ("yangfan", m2, True), ("chenjing", m2, False), ("qinlei", m3, True)):
         db.add(MaterialRead(person_id=people[uid].id, material_id=m.id, opened_at=t, studied_at=t if studied else None))
-    for uid, day in (("zhangsan", datetime(2026, 10, 8, 3, tzinfo=timezone.utc)),
-                     ("zhangsan", datetime(2026, 11, 8, 3, tzinfo=timezone.utc)),
-                     ("lisi", datetime(2026, 11, 9, 3, tzinfo=timezone.utc)),
-                     ("liqiang", datetime(2026, 12, 31, 16, 30, tzinfo=timezone.utc)),   # 2027-01-01 00:30 local: Q1
-                     ("chenjing", datetime(2026, 12, 31, 15, 59, tzinfo=timezone.utc)),  # 2026-12-31 23:59 local: Q4
-                     ("zhaoliu", datetime(2026, 8, 1, 3, tzinfo=timezone.utc))):
+    for uid, day in (("zhangsan", datetime(2026, 10, 8, 3, tzinfo=UTC)),
+                     ("zhangsan", datetime(2026, 11, 8, 3, tzinfo=UTC)),
+                     ("lisi", datetime(2026, 11, 9, 3, tzinfo=UTC)),
+                     ("liqiang", datetime(2026, 12, 31, 16, 30, tzinfo=UTC)),   # 2027-01-01 00:30 local: Q1
+                     ("chenjing", datetime(2026, 12, 31, 15, 59, tzinfo=UTC)),  # 2026-12-31 23:59 local: Q4
+                     ("zhaoliu", datetime(2026, 8, 1, 3, tzinfo=UTC))):
         mark_active(db, people[uid].id, day)
         mark_active(db, people[uid].id, day)   # idempotent
     db.flush()
@@ -76,7 +86,7 @@ def seed(db) -> dict[str, Person]:
 
 
 def _at(month, day, hour=2):
-    return datetime(2026, month, day, hour, 0, tzinfo=timezone.utc)
+    return datetime(2026, month, day, hour, 0, tzinfo=UTC)
 
 
 def seed_cases_and_activities(db, people, units):

@@ -2,8 +2,6 @@
 edits and versions, follow-ups, coverage, and who may record and read (every read audited)."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import select
 

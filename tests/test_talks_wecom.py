@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from models.talk import Talk
 
-
 SUMMARY = "本月绩效调整有疑问"
 
 

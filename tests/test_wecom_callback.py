@@ -5,7 +5,7 @@ wrong signature, stale timestamp, hostile XML, oversize body, retried deliveries
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -25,7 +25,7 @@ POST_BODY = ("<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]></ToUserName>\n<Enc
 
 
 def at(ts: str) -> datetime:
-    return datetime.fromtimestamp(int(ts), tz=timezone.utc)
+    return datetime.fromtimestamp(int(ts), tz=UTC)
 
 
 def test_official_vectors_decrypt_with_our_crypto():
@@ -122,8 +122,8 @@ def test_unknown_event_is_accepted_and_ignored(wecom, clock):
 
 
 def test_message_encrypted_for_another_corp_is_rejected():
-    from wechatpy.enterprise.crypto import WeChatCrypto
     import xmltodict
+    from wechatpy.enterprise.crypto import WeChatCrypto
 
     other = WeChatCrypto(TOKEN, AES_KEY, "wwothercorp")
     env = xmltodict.parse(other.encrypt_message("<xml><Content>x</Content></xml>", "n1", "1700000000"))["xml"]

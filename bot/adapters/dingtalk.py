@@ -20,14 +20,24 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from ..messages import Incoming
 
-__all__ = ["CallbackRejected", "DingTalkVerifier", "sign", "card_callback_token", "parse_message",
-           "parse_card_callback", "RobotMessage", "load_json", "card_callback_key"]
+__all__ = [
+    "CallbackRejected",
+    "DingTalkVerifier",
+    "RobotMessage",
+    "card_callback_key",
+    "card_callback_token",
+    "load_json",
+    "parse_card_callback",
+    "parse_message",
+    "sign",
+]
 
 
 CLICK_WINDOW_SECONDS = 10
@@ -44,7 +54,7 @@ class CallbackRejected(Exception):
 
 def sign(timestamp: str, app_secret: str) -> str:
     """DingTalk's robot callback signature for `timestamp` (milliseconds, as sent)."""
-    digest = hmac.new(app_secret.encode("utf-8"), f"{timestamp}\n{app_secret}".encode("utf-8"),
+    digest = hmac.new(app_secret.encode("utf-8"), f"{timestamp}\n{app_secret}".encode(),
                       hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
@@ -121,9 +131,9 @@ class RobotMessage:
 
 def _ms_to_dt(value: Any) -> datetime:
     try:
-        return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 def parse_message(data: Mapping[str, Any]) -> RobotMessage:
@@ -197,12 +207,12 @@ def parse_card_callback(data: Mapping[str, Any], now: datetime | None = None) ->
     key = card_callback_key(data)
     if key is None:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     # The callback carries no delivery id: a repeat of the same click on the same instance within
     # the same 10-second window is one delivery (platform retry, double tap); a later tap is a new
     # event, answered by the handler as WeCom's is ("无需重复报名"), which is idempotent anyway.
     raw = json.dumps(data.get("content") or data.get("value") or "", ensure_ascii=False, sort_keys=True)
     window = int(now.timestamp()) // CLICK_WINDOW_SECONDS
-    digest = hashlib.sha256(f"{track}|{user}|{key}|{raw}|{window}".encode("utf-8")).hexdigest()[:48]
+    digest = hashlib.sha256(f"{track}|{user}|{key}|{raw}|{window}".encode()).hexdigest()[:48]
     return Incoming(platform="dingtalk", user_id=user, time=now, message_id="c" + digest, action=key,
                     card_id=track, response_code=track)

@@ -40,8 +40,15 @@ from ..outbox import PermanentError, RateLimited, SendResult, TokenExpired, Tran
 
 log = logging.getLogger("lianxin.dingtalk")
 
-__all__ = ["DingTalkClient", "DingTalkSender", "build_dingtalk_sender", "render_card_params", "out_track_id",
-           "BATCH_SEND_MAX", "card_markdown"]
+__all__ = [
+    "BATCH_SEND_MAX",
+    "DingTalkClient",
+    "DingTalkSender",
+    "build_dingtalk_sender",
+    "card_markdown",
+    "out_track_id",
+    "render_card_params",
+]
 
 BATCH_SEND_MAX = 20                  # batchSend: "userIds 每次最多传20个"
 PROGRESS_TTL = 7 * 86400

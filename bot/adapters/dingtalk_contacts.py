@@ -29,7 +29,7 @@ from models.orgtree import add_person, ensure_unit_path
 
 from ..outbox import PermanentError, TransientError
 
-__all__ = ["SyncError", "DingTalkContacts", "fetch_contacts", "sync_contacts", "SyncReport"]
+__all__ = ["DingTalkContacts", "SyncError", "SyncReport", "fetch_contacts", "sync_contacts"]
 
 PAGE_SIZE = 100
 

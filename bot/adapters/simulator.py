@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from models.outbox import OutboxMessage
 
-from ..messages import Card, Incoming, Reply, reply_to_dict
+from ..messages import Incoming, Reply, reply_to_dict
 from ..outbox import SendResult
 
-__all__ = ["SimulatorSender", "sim_incoming", "inbox_key", "read_inbox"]
+__all__ = ["SimulatorSender", "inbox_key", "read_inbox", "sim_incoming"]
 
 
 def inbox_key(user: str) -> str:
@@ -24,7 +24,7 @@ def inbox_key(user: str) -> str:
 
 def sim_incoming(user: str, text: str | None = None, action: str | None = None,
                  card_id: str | None = None, message_id: str | None = None) -> Incoming:
-    return Incoming(platform="sim", user_id=user, time=datetime.now(timezone.utc),
+    return Incoming(platform="sim", user_id=user, time=datetime.now(UTC),
                     message_id=message_id or uuid.uuid4().hex, text=text, action=action, card_id=card_id)
 
 

@@ -11,18 +11,18 @@ import base64
 import hmac
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from xml.parsers.expat import ExpatError
 
 import xmltodict
 from wechatpy.crypto import _get_signature
 from wechatpy.enterprise.crypto import PrpCrypto
-from wechatpy.exceptions import InvalidSignatureException, WeChatException
+from wechatpy.exceptions import WeChatException
 
 from ..messages import Incoming
 
-__all__ = ["WeComCrypto", "CallbackRejected", "parse_incoming", "text_reply_xml", "delivery_key"]
+__all__ = ["CallbackRejected", "WeComCrypto", "delivery_key", "parse_incoming", "text_reply_xml"]
 
 
 class CallbackRejected(Exception):
@@ -119,9 +119,8 @@ class WeComCrypto:
         encrypted = PrpCrypto(self.key).encrypt(xml, self.corp_id)
         encrypted = encrypted.decode() if isinstance(encrypted, bytes) else encrypted
         signature = _get_signature(self.token, timestamp, nonce, encrypted)
-        return ("<xml>\n<Encrypt><![CDATA[{e}]]></Encrypt>\n<MsgSignature><![CDATA[{s}]]></MsgSignature>\n"
-                "<TimeStamp>{t}</TimeStamp>\n<Nonce><![CDATA[{n}]]></Nonce>\n</xml>").format(
-                    e=encrypted, s=signature, t=timestamp, n=nonce)
+        return (f"<xml>\n<Encrypt><![CDATA[{encrypted}]]></Encrypt>\n<MsgSignature><![CDATA[{signature}]]></MsgSignature>\n"
+                f"<TimeStamp>{timestamp}</TimeStamp>\n<Nonce><![CDATA[{nonce}]]></Nonce>\n</xml>")
 
 
 def delivery_key(msg: dict[str, Any]) -> str:
@@ -135,9 +134,9 @@ def delivery_key(msg: dict[str, Any]) -> str:
 
 def _created(msg: dict[str, Any]) -> datetime:
     try:
-        return datetime.fromtimestamp(int(msg.get("CreateTime") or 0), tz=timezone.utc)
+        return datetime.fromtimestamp(int(msg.get("CreateTime") or 0), tz=UTC)
     except (TypeError, ValueError, OverflowError):
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 def parse_incoming(msg: dict[str, Any]) -> Incoming | None:
@@ -168,7 +167,6 @@ def parse_incoming(msg: dict[str, Any]) -> Incoming | None:
 def text_reply_xml(to_user: str, corp_id: str, content: str, now: int | None = None) -> str:
     """Plaintext passive text reply (before encryption)."""
     content = content.replace("]]>", "]]]]><![CDATA[>")
-    return ("<xml><ToUserName><![CDATA[{u}]]></ToUserName><FromUserName><![CDATA[{c}]]></FromUserName>"
-            "<CreateTime>{t}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            "<Content><![CDATA[{m}]]></Content></xml>").format(
-                u=to_user, c=corp_id, t=now or int(time.time()), m=content)
+    return (f"<xml><ToUserName><![CDATA[{to_user}]]></ToUserName><FromUserName><![CDATA[{corp_id}]]></FromUserName>"
+            f"<CreateTime>{now or int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content></xml>")

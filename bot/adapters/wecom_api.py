@@ -25,7 +25,7 @@ from ..outbox import PermanentError, RateLimited, SendResult, TokenExpired, Tran
 
 log = logging.getLogger("lianxin.wecom")
 
-__all__ = ["LianxinWeComClient", "WeComSender", "render_template_card", "TOKEN_ERRORS", "RATE_ERRORS"]
+__all__ = ["RATE_ERRORS", "TOKEN_ERRORS", "LianxinWeComClient", "WeComSender", "render_template_card"]
 
 TOKEN_ERRORS = {40001, 40014, 42001}
 RATE_ERRORS = {45009, 45033, 45011, -1}

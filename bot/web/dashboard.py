@@ -27,7 +27,8 @@ from models.enums import Role, UnitKind
 from models.org import Person, Unit
 from models.policy import can, scopes
 
-from ..dashboard_login import LOGIN_SALT, SESSION_SALT, login_link, make_login_token, serializer as _serializer, signing_key
+from ..dashboard_login import LOGIN_SALT, SESSION_SALT, login_link, make_login_token, signing_key
+from ..dashboard_login import serializer as _serializer
 
 bp = Blueprint("dashboard", __name__)
 

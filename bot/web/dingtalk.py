@@ -24,8 +24,7 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError
 
-from ..adapters.dingtalk import (CallbackRejected, DingTalkVerifier, RobotMessage, parse_card_callback,
-                                 parse_message)
+from ..adapters.dingtalk import CallbackRejected, DingTalkVerifier, RobotMessage, parse_card_callback, parse_message
 from ..dispatcher import ERROR_TEXT
 from ..messages import Incoming, Text
 from ..outbox import PermanentError, TransientError, enqueue

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 
 import redis
-from sqlalchemy.exc import DBAPIError
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import DBAPIError
 
 from ..adapters.wecom import CallbackRejected, WeComCrypto, parse_incoming, text_reply_xml
 from ..dispatcher import ERROR_TEXT

@@ -1,8 +1,6 @@
 """Card buttons and the join / leave / manage steps shared by buttons and typed commands."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from bot.context import Context
 from bot.messages import Button, Card, Text
 from models.activity import Activity, ActivityStatus, SignupStatus
@@ -11,7 +9,7 @@ from models.org import Person
 from . import router, service
 from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, manage_card
 
-__all__ = ["do_join", "do_leave", "do_status", "roster_text", "checkin_card", "load_activity"]
+__all__ = ["checkin_card", "do_join", "do_leave", "do_status", "load_activity", "roster_text"]
 
 JOIN_TEXT = {
     "confirmed": "✅ 报名成功：「{t}」，{w}，{p}。活动开始前会提醒您；如有变化请点“取消报名”让出名额。",

@@ -10,8 +10,17 @@ from bot.callbacks import CallbackData
 from bot.messages import Button, Card
 from models.activity import KIND_LABELS, Activity, ActivityKind, ActivityStatus, SignupStatus
 
-__all__ = ["ActButton", "ActManage", "ActCheckin", "activity_card", "manage_card", "fmt_when", "fmt_dt",
-           "seats_text", "new_card_id"]
+__all__ = [
+    "ActButton",
+    "ActCheckin",
+    "ActManage",
+    "activity_card",
+    "fmt_dt",
+    "fmt_when",
+    "manage_card",
+    "new_card_id",
+    "seats_text",
+]
 
 WEEKDAYS = "一二三四五六日"
 

@@ -10,7 +10,7 @@ Parts: date (2026-12-05, 12-05, 12/05, 12月5日) + time range (09:00-12:00, or 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -23,7 +23,7 @@ from models.policy import can, scopes
 
 from . import router
 
-__all__ = ["PUBLISH_FORM", "parse_one_line", "parse_when", "parse_deadline", "USAGE"]
+__all__ = ["PUBLISH_FORM", "USAGE", "parse_deadline", "parse_one_line", "parse_when"]
 
 USAGE = ("发布活动 周末义务植树 2026-12-05 09:00-12:00 @浦东基地 名额30 截止12-03 范围:外航维修党支部"
          "（可选：类型:志愿 组织者:张三 不候补 说明:…；只发“发布活动”则逐项引导）")
@@ -68,7 +68,7 @@ def parse_time(text: str) -> time:
 
 
 def _utc(d: date, t: time, tz) -> datetime:
-    return datetime.combine(d, t, tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(d, t, tzinfo=tz).astimezone(UTC)
 
 
 def parse_when(text: str, ctx: Context) -> dict:

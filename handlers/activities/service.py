@@ -27,9 +27,25 @@ from models.activity import Activity, ActivityStatus, Attendance, Signup, Signup
 from models.org import Person, Unit
 from models.policy import can
 
-__all__ = ["JoinResult", "LeaveResult", "create_activity", "audience_people", "join", "leave",
-           "waitlist_position", "signup_of", "set_status", "roster", "checkin_by_code", "checkin_person",
-           "open_activities_for", "my_signups", "signed_up_people", "attended_ids", "CHECKIN_EARLY"]
+__all__ = [
+    "CHECKIN_EARLY",
+    "JoinResult",
+    "LeaveResult",
+    "attended_ids",
+    "audience_people",
+    "checkin_by_code",
+    "checkin_person",
+    "create_activity",
+    "join",
+    "leave",
+    "my_signups",
+    "open_activities_for",
+    "roster",
+    "set_status",
+    "signed_up_people",
+    "signup_of",
+    "waitlist_position",
+]
 
 ACTIVE = (SignupStatus.CONFIRMED.value, SignupStatus.WAITLISTED.value)
 CHECKIN_EARLY = timedelta(minutes=30)   # check-in opens this long before the start
@@ -39,7 +55,7 @@ CHECKIN_EARLY = timedelta(minutes=30)   # check-in opens this long before the st
 class JoinResult:
     outcome: str            # confirmed | waitlisted | already_confirmed | already_waitlisted | full |
                             # closed | cancelled | deadline | not_audience | not_found
-    activity: "ActivityView | None" = None   # what the answer shows (a plain view, not ORM)
+    activity: ActivityView | None = None   # what the answer shows (a plain view, not ORM)
     position: int | None = None   # waitlist position (1 = next to get a seat)
 
 

@@ -7,7 +7,7 @@ sla (overdue rules), jobs (the scheduler entry point).
 """
 from __future__ import annotations
 
-from .routing import router
 from . import actions, commands, events  # noqa: F401  (register handlers on the router)
+from .routing import router
 
 __all__ = ["router"]

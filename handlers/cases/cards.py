@@ -13,7 +13,7 @@ from models.talk import CATEGORY_LABELS, FLAG_LABELS, Category, Flag
 
 from .service import fmt_time
 
-__all__ = ["CaseAction", "flag_card", "care_card", "approved_card", "helper_card", "flag_card_id", "care_card_id"]
+__all__ = ["CaseAction", "approved_card", "care_card", "care_card_id", "flag_card", "flag_card_id", "helper_card"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 
 from bot.context import Context
 from bot.forms import Form, Invalid, Step
-from models.case import Case, CaseState, STATE_LABELS
+from models.case import STATE_LABELS, Case, CaseState
 from models.directory import search_people
 from models.enums import Role
 from models.org import Person, Unit

@@ -11,13 +11,12 @@ from sqlalchemy import select
 
 from bot.context import Context
 from bot.outbox import enqueue
-from models.case import Case, CaseEvent, CaseState, InvalidTransition, STATE_LABELS, add_event, move
+from models.case import STATE_LABELS, Case, CaseEvent, CaseState, InvalidTransition, add_event, move
 from models.org import Person
 from models.talk import Flag, Talk
 
 from . import cards
-from .service import (committee_for, decision_event, fmt_time, name_of, secretaries_for,
-                      update_card_for_others)
+from .service import committee_for, decision_event, fmt_time, name_of, secretaries_for, update_card_for_others
 
 S = CaseState
 

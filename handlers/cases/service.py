@@ -9,8 +9,8 @@ update row in the same transaction as the decision (so it is used at most once).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
@@ -23,8 +23,18 @@ from models.enums import Role
 from models.org import Person, RoleAssignment, Unit
 from models.outbox import OutboxMessage
 
-__all__ = ["covering_people", "secretaries_for", "committee_for", "level_above", "update_card_for_others",
-           "fmt_time", "name_of", "decision_event", "scope_filter", "cases_in_scope"]
+__all__ = [
+    "cases_in_scope",
+    "committee_for",
+    "covering_people",
+    "decision_event",
+    "fmt_time",
+    "level_above",
+    "name_of",
+    "scope_filter",
+    "secretaries_for",
+    "update_card_for_others",
+]
 
 
 def fmt_time(moment: datetime | None, tz: str = "Asia/Shanghai") -> str:

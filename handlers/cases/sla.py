@@ -8,9 +8,9 @@ The clock restarts at each transition and at each progress report.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ from models.talk import Flag
 
 from .service import committee_for, fmt_time, level_above, secretaries_for
 
-__all__ = ["allowed_hours", "holders", "escalation_targets", "overdue", "run_sla", "SlaStep"]
+__all__ = ["SlaStep", "allowed_hours", "escalation_targets", "holders", "overdue", "run_sla"]
 
 S = CaseState
 SLA_STATES = (S.REPORTED, S.CARE_REQUESTED, S.APPROVED, S.HELPER_ASSIGNED, S.IN_PROGRESS)

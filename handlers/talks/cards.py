@@ -18,8 +18,17 @@ from bot.messages import Button, Card
 from models.coverage import TeamCoverage
 from models.talk import CATEGORY_LABELS, FLAG_LABELS, KIND_LABELS, MOOD_LABELS, Category, Flag, Mood, Talk, TalkKind
 
-__all__ = ["TalkConfirm", "confirm_card", "saved_text", "history_text", "detail_pages", "coverage_text",
-           "label", "REPLY_BYTES", "preview"]
+__all__ = [
+    "REPLY_BYTES",
+    "TalkConfirm",
+    "confirm_card",
+    "coverage_text",
+    "detail_pages",
+    "history_text",
+    "label",
+    "preview",
+    "saved_text",
+]
 
 REPLY_BYTES = 1900        # note text stays in one WeCom passive reply (the dispatcher splits at 2,000 bytes)
 HISTORY_SNIPPET = 36

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, pick_option
-from bot.messages import Card, Text
+from bot.messages import Text
 from models.org import Person
 from models.policy import can
 from models.talk import Flag, Talk
 
 from . import service
 from .cards import confirm_card, label, local_date, preview, saved_text
-from .vocab import (CATEGORY_WORDS, FLAG_WORDS, KEEP_WORDS, KIND_WORDS, MOOD_WORDS, SKIP_WORDS, category_options,
-                    flag_options, kind_options, mood_options)
+from .vocab import (
+    CATEGORY_WORDS,
+    FLAG_WORDS,
+    KEEP_WORDS,
+    KIND_WORDS,
+    MOOD_WORDS,
+    SKIP_WORDS,
+    category_options,
+    flag_options,
+    kind_options,
+    mood_options,
+)
 
-__all__ = ["TALK_FORM", "talk_form", "summary_max", "save_answers", "sync_history"]
+__all__ = ["TALK_FORM", "save_answers", "summary_max", "sync_history", "talk_form"]
 
 TALK_FORM = "talk.record"
 SAVE_WORDS = {"保存", "确认", "确定", "是", "好", "save", "ok", "yes", "1"}

@@ -15,15 +15,26 @@ from sqlalchemy.orm import Session, aliased
 from models.audit import audit
 from models.crypto import current_cipher
 from models.directory import search_people
+from models.enums import Role
 from models.org import Person, Unit
 from models.policy import can, scopes
-from models.enums import Role
 from models.talk import Flag, Talk, TalkVersion, quarter_of
 
 log = logging.getLogger("lianxin.talks")
 
-__all__ = ["record_talk", "edit_talk", "TalkError", "candidates", "readable_talks", "read_talk",
-           "open_flagged", "edit_deadline", "seal", "unseal", "Candidates"]
+__all__ = [
+    "Candidates",
+    "TalkError",
+    "candidates",
+    "edit_deadline",
+    "edit_talk",
+    "open_flagged",
+    "read_talk",
+    "readable_talks",
+    "record_talk",
+    "seal",
+    "unseal",
+]
 
 
 class TalkError(ValueError):

@@ -14,12 +14,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from models.talk import (CATEGORY_LABELS, FLAG_LABELS, KIND_LABELS, MOOD_LABELS, Category, Flag, Mood,
-                         TalkKind)
+from models.talk import CATEGORY_LABELS, FLAG_LABELS, KIND_LABELS, MOOD_LABELS, Category, Flag, Mood, TalkKind
 
-__all__ = ["KIND_WORDS", "MOOD_WORDS", "FLAG_WORDS", "CATEGORY_WORDS", "SKIP_WORDS", "KEEP_WORDS",
-           "OneLine", "OneLineError", "parse_one_line", "kind_options", "mood_options", "flag_options",
-           "category_options", "TAG_HELP"]
+__all__ = [
+    "CATEGORY_WORDS",
+    "FLAG_WORDS",
+    "KEEP_WORDS",
+    "KIND_WORDS",
+    "MOOD_WORDS",
+    "SKIP_WORDS",
+    "TAG_HELP",
+    "OneLine",
+    "OneLineError",
+    "category_options",
+    "flag_options",
+    "kind_options",
+    "mood_options",
+    "parse_one_line",
+]
 
 KIND_WORDS = {"季度": TalkKind.QUARTERLY, "季度谈心": TalkKind.QUARTERLY, "谈心": TalkKind.QUARTERLY,
               "quarterly": TalkKind.QUARTERLY,

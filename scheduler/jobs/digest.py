@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import case as sa_case
 from sqlalchemy import func, or_, select
@@ -30,7 +30,7 @@ from ..context import JobContext
 
 log = logging.getLogger("lianxin.scheduler")
 
-__all__ = ["weekly_digest", "digest_text", "SECTIONS"]
+__all__ = ["SECTIONS", "digest_text", "weekly_digest"]
 
 # "module:function"(db, unit, since, until) -> list[str]; optional: skipped while not importable
 SECTIONS: list[str] = [

@@ -28,7 +28,7 @@ from models.talk import quarter_of
 
 from ..context import JobContext
 
-__all__ = ["quarter_start", "mid_quarter", "quarter_end", "compute_reminders", "Reminders", "send_reminders"]
+__all__ = ["Reminders", "compute_reminders", "mid_quarter", "quarter_end", "quarter_start", "send_reminders"]
 
 START, MID, END = "start", "mid", "end"
 MAX_NAMES = 60   # a leader of a huge team gets the first names and a count
