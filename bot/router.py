@@ -6,7 +6,7 @@ Each domain module owns a `Router`; `handlers.ROUTERS` lists them in priority or
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .callbacks import BadCallback, CallbackData
@@ -77,6 +77,21 @@ class Router:
     def form(self, form: Form) -> Form:
         self.forms[form.name] = form
         return form
+
+    def include(self, *routers: Router) -> Router:
+        """Take over what sub-routers registered (a domain package's `__init__` includes its modules)."""
+        for sub in routers:
+            self.commands += [replace(c, group=self.name) for c in sub.commands]
+            self.actions += sub.actions
+            for name, form in sub.forms.items():
+                if name in self.forms:
+                    raise ValueError(f"form {name!r} registered twice")
+                self.forms[name] = form
+            for event, fns in sub.subscribers.items():
+                self.subscribers.setdefault(event, []).extend(fns)
+            if sub.fallback_handler and self.fallback_handler is None:
+                self.fallback_handler = sub.fallback_handler
+        return self
 
 
 class Registry:

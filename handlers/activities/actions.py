@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.messages import Button, Card, Text
+from bot.router import Router
 from models.activity import Activity, ActivityStatus, SignupStatus
 from models.org import Person
 
-from . import router, service
+from . import service
 from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, manage_card
 
 __all__ = ["checkin_card", "do_join", "do_leave", "do_status", "load_activity", "roster_text"]
@@ -23,6 +24,8 @@ JOIN_TEXT = {
     "not_audience": "「{t}」只面向{u}的同志，您不在报名范围内。",
     "not_found": "没有找到这个活动，请发送“活动”查看可报名的活动。",
 }
+
+router = Router("activities")
 
 
 def load_activity(ctx: Context, args: str, usage: str) -> Activity | None:

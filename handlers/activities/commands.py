@@ -1,19 +1,19 @@
 """Typed commands: publish, list, join, leave, my sign-ups, roster, manage, check in."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from bot.context import Context
 from bot.forms import Invalid
-from bot.outbox import WECOM_MAX_RECIPIENTS, chunked
-from models.activity import Activity, ActivityStatus, SignupStatus
-from models.org import Person, Unit
+from bot.router import Router
+from models.activity import ActivityStatus, SignupStatus
 from models.policy import can
 
-from . import router, service
+from . import service
 from .actions import checkin_card, do_join, do_leave, do_status, load_activity, roster_text, viewer_state
 from .cards import activity_card, fmt_when, manage_card, new_card_id
-from .form import PUBLISH_FORM, USAGE, parse_one_line
+from .forms import PUBLISH_FORM
+from .parsing import USAGE, parse_one_line
+
+router = Router("activities")
 
 
 def _can_publish(ctx: Context) -> bool:
@@ -36,33 +36,6 @@ def publish(ctx: Context, args: str) -> None:
             ctx.reply(f"{exc}\n格式：{USAGE}")
             return
     PUBLISH_FORM.start(ctx, answers)
-
-
-def publish_from_answers(ctx: Context, a: dict) -> Activity:
-    """Create the activity and send its card to everyone in the audience (via the outbox)."""
-    audience = ctx.db.get(Unit, a["audience"])
-    if audience is None or not ctx.require("publish", audience):
-        return None
-    organiser = ctx.db.get(Person, a["organiser"]) if a.get("organiser") else ctx.person
-    act = service.create_activity(
-        ctx.db, creator=ctx.person, organiser=organiser, title=a["title"], kind=a["kind"],
-        starts_at=datetime.fromisoformat(a["when"]["start"]), ends_at=datetime.fromisoformat(a["when"]["end"]),
-        place=a["place"], seats=a["seats"], deadline=datetime.fromisoformat(a["deadline"]),
-        audience=audience, description=a.get("description", ""), waitlist=a.get("waitlist", True))
-    people = service.audience_people(ctx.db, act)
-    # WeCom: a task_id may not repeat within the app, so every batch of ≤ 1,000 gets its own card id
-    stamp = new_card_id(f"act{act.id}")
-    for n, batch in enumerate(chunked(people, WECOM_MAX_RECIPIENTS)):
-        card = activity_card(act, ctx.config.timezone, card_id=f"{stamp}_{n}", broadcast=True)
-        ctx.notify(batch, card, ref=f"activity:{act.id}", idem_key=f"act-publish:{act.id}:{n}")
-    ctx.audit("activity.publish", "activity", act.id, f"audience {audience.id}, {len(people)} people")
-    if organiser.id != ctx.person.id:
-        ctx.notify(organiser, manage_card(act, ctx.config.timezone,
-                                          note=f"{ctx.person.name}发布了这个活动，由您担任组织者。"),
-                   ref=f"activity:{act.id}")
-    ctx.reply(manage_card(act, ctx.config.timezone,
-                          note=f"✅ 已发布，活动卡片正在发送给{audience.name}的 {len(people)} 人。"))
-    return act
 
 
 @router.command("活动", "activities", help="可报名的活动；“活动 N”查看详情并报名", usage="例：活动 / 活动 3")

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from bot.context import Context
+from bot.router import Router
 
 from . import flows
 from .cards import CaseAction
-from .routing import router
+
+router = Router("cases")
 
 
 @router.action(CaseAction)

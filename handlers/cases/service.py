@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 from bot.messages import Card
 from bot.outbox import enqueue
 from models.case import Case, CaseEvent, CaseState
+from models.directory import search_people
 from models.enums import Role
 from models.org import Person, RoleAssignment, Unit
 from models.outbox import OutboxMessage
+from models.policy import can
 
 __all__ = [
     "cases_in_scope",
@@ -33,6 +35,7 @@ __all__ = [
     "name_of",
     "scope_filter",
     "secretaries_for",
+    "subjects_in_scope",
     "update_card_for_others",
 ]
 
@@ -138,3 +141,15 @@ def cases_in_scope(db: Session, person: Person, states: Sequence[str], *roles: R
         return []
     return list(db.scalars(select(Case).join(Unit, Case.unit_id == Unit.id)
                            .where(Case.state.in_(list(states)), cond).order_by(Case.id).limit(limit)))
+
+
+def subjects_in_scope(db: Session, person: Person, query: str, *, party_only: bool = False) -> list[Person]:
+    """People matching `query` inside the units where `person` is secretary (party members only if asked)."""
+    paths = [r.unit.path for r in person.roles if r.role == Role.SECRETARY.value and r.unit is not None]
+    if not paths:
+        return []
+    within = Person.unit_id.in_(select(Unit.id).where(or_(*[Unit.path.like(f"{p}%") for p in paths])))
+    people = search_people(db, query, limit=10, within=within)
+    if party_only:
+        people = [p for p in people if can(p, "helper.assignable")]
+    return people

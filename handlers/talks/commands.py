@@ -1,10 +1,9 @@
 """Chat commands of the talks domain: 谈话/talk, 走访/visit, 修改谈话/edit, 我的班组/team,
-谈话记录/history, 谈话详情/view, and the buttons of the confirmation card."""
+谈话记录/history, 谈话详情/view."""
 from __future__ import annotations
 
 from bot.context import Context
 from bot.forms import Invalid
-from bot.messages import Card
 from bot.router import Router
 from models.coverage import current_quarter, team_coverage, team_ids_for
 from models.enums import Role
@@ -12,12 +11,11 @@ from models.policy import can
 from models.talk import Flag, Talk, TalkKind
 
 from . import service
-from .cards import TalkConfirm, coverage_text, detail_pages, history_text
-from .form import TALK_FORM, edit_hours, person_label, refusal_text, seal_checked, sync_history, talk_form
+from .cards import coverage_text, detail_pages, history_text
+from .forms import TALK_FORM, edit_hours, person_label, refusal_text, seal_checked, talk_form
 from .vocab import TAG_HELP, parse_one_line
 
 router = Router("talks")
-router.form(talk_form)
 
 USAGE = "例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬"
 
@@ -104,34 +102,6 @@ def start(ctx: Context, answers: dict) -> None:
     if ctx.state is not None and ctx.state.form != TALK_FORM:
         ctx.reply("已结束之前未完成的对话。")
     talk_form.start(ctx, answers)
-
-
-@router.action(TalkConfirm)
-def press_confirm(ctx: Context, data: TalkConfirm) -> None:
-    """保存 / 返回 / 取消 on the confirmation card of the running dialog."""
-    state = ctx.state
-    if state is None or state.form != TALK_FORM or state.form_id != data.form_id:
-        ctx.reply("这张确认卡片所属的对话已经结束，请重新发送“谈话”。")
-        return
-    if state.step != "confirm":
-        ctx.reply("这张卡片已过期，请按最新的提问回答。")
-        talk_form._ask(ctx, state, talk_form.step(state.step))
-        return
-    if data.op == "save":
-        talk_form.answer(ctx, state, "save")
-        ctx.update_card(_frozen(ctx, data.form_id, "已保存"))
-    elif data.op == "back":
-        sync_history(ctx)
-        talk_form.back(ctx, state)
-    else:
-        ctx.state = None
-        ctx.reply(f"已取消「{talk_form.title}」，没有保存任何内容。")
-        ctx.update_card(_frozen(ctx, data.form_id, "已取消"))
-
-
-def _frozen(ctx: Context, form_id: str, done: str) -> Card:
-    """The clicked confirmation card, greyed out with the outcome (same task id as the click)."""
-    return Card(title="确认谈话记录", body="", card_id=ctx.incoming.card_id or f"tk_{form_id}", done_text=done)
 
 
 # --- editing ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, pick_option
 from bot.messages import Text
+from bot.router import Router
 from models.org import Person
 from models.policy import can
 from models.talk import Flag, Talk
@@ -30,7 +31,7 @@ from .vocab import (
     mood_options,
 )
 
-__all__ = ["TALK_FORM", "save_answers", "summary_max", "sync_history", "talk_form"]
+__all__ = ["TALK_FORM", "router", "save_answers", "summary_max", "sync_history", "talk_form"]
 
 TALK_FORM = "talk.record"
 SAVE_WORDS = {"保存", "确认", "确定", "是", "好", "save", "ok", "yes", "1"}
@@ -320,3 +321,6 @@ talk_form = Form(
     ],
     done=save_answers,
 )
+
+router = Router("talks")
+router.form(talk_form)
