@@ -19,6 +19,7 @@ from models.audit import audit
 from models.org import Person
 from models.policy import can
 
+from . import card_refs
 from .config import Config
 from .messages import Card, Incoming, Reply, Text
 from .outbox import enqueue
@@ -69,9 +70,27 @@ class Context:
     def reply(self, message: Reply | str) -> None:
         self.replies.append(Text(message) if isinstance(message, str) else message)
 
-    def update_card(self, card: Card) -> None:
-        """Replace the card the sender clicked (shows who decided, greys buttons)."""
+    def update_card(self, card: Card, *, response_code: str | None = None) -> None:
+        """Replace the card the sender clicked (shows who decided, greys buttons); `response_code`
+        names an earlier click kept by a form (`clicked_card_code`) instead of this one."""
+        if response_code and response_code != self.incoming.response_code:
+            card_refs.update_with_code(self.db, self.incoming.platform, self.incoming.user_id, card, response_code)
+            return
         self.card_updates.append(card)
+
+    @property
+    def clicked_card_code(self) -> str | None:
+        """The clicked card's single-use update code, for a form to pass to update_card later."""
+        return self.incoming.response_code
+
+    def update_card_for_others(self, card_ref: str, card: Card) -> int:
+        """Replace card `card_ref` for everyone who got it except the sender (their card: update_card)."""
+        return card_refs.update_for_others(self.db, card_ref, card, exclude=[self.person] if self.person else [])
+
+    def broadcast(self, people: Sequence[Person], card: Card, *, ref: str = "", idem_key: str = "") -> None:
+        """Send one card to many people, in as many messages as the platform needs (card id `{id}_{n}`)."""
+        for n, batch, part in card_refs.broadcast_batches(people, card):
+            self.notify(batch, part, ref=ref, idem_key=f"{idem_key}:{n}" if idem_key else None)
 
     def notify(self, people: Person | Iterable[Person], message: Reply | str, *, ref: str = "",
                idem_key: str | None = None) -> None:

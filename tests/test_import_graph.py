@@ -15,6 +15,10 @@ FORBIDDEN = ("bot.adapters", "bot.web", "wechatpy", "dingtalk_stream", "xmltodic
              "alibabacloud_dingtalk", "lark_oapi")
 # Known, platform-neutral exceptions (importer, module), not followed further. Keep this list short.
 ALLOWED: set[tuple[str, str]] = set()
+# Card and outbox mechanics stay behind ctx (bot.context, bot.card_refs): a handler module never
+# imports them itself. The outbox admin commands (死信/重发) are about the outbox itself.
+FORBIDDEN_DIRECT = ("bot.outbox",)
+ALLOWED_DIRECT: set[tuple[str, str]] = {("handlers.admin_outbox", "bot.outbox")}
 
 
 def module_file(name: str) -> Path | None:
@@ -85,6 +89,12 @@ def test_no_handler_reaches_a_platform_module():
     problems = {m: reachable_violations(m) for m in handler_modules()}
     problems = {m: v for m, v in problems.items() if v}
     assert problems == {}, "handlers must not depend on platform code: " + repr(problems)
+
+
+def test_no_handler_writes_outbox_rows_itself():
+    problems = {(m, i) for m in handler_modules() for i in imports_of(m, module_file(m))
+                if any(i == f or i.startswith(f + ".") for f in FORBIDDEN_DIRECT)} - ALLOWED_DIRECT
+    assert problems == set(), "use ctx.notify / ctx.broadcast / ctx.update_card_for_others: " + repr(problems)
 
 
 def test_the_checker_sees_a_violation(tmp_path, monkeypatch):

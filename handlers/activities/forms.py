@@ -6,7 +6,6 @@ from datetime import datetime
 
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, pick_option
-from bot.outbox import WECOM_MAX_RECIPIENTS, chunked
 from bot.router import Router
 from models.activity import Activity
 from models.org import Person, Unit
@@ -33,11 +32,8 @@ def publish_from_answers(ctx: Context, a: dict) -> Activity:
         place=a["place"], seats=a["seats"], deadline=datetime.fromisoformat(a["deadline"]),
         audience=audience, description=a.get("description", ""), waitlist=a.get("waitlist", True))
     people = service.audience_people(ctx.db, act)
-    # WeCom: a task_id may not repeat within the app, so every batch of ≤ 1,000 gets its own card id
-    stamp = new_card_id(f"act{act.id}")
-    for n, batch in enumerate(chunked(people, WECOM_MAX_RECIPIENTS)):
-        card = activity_card(act, ctx.config.timezone, card_id=f"{stamp}_{n}", broadcast=True)
-        ctx.notify(batch, card, ref=f"activity:{act.id}", idem_key=f"act-publish:{act.id}:{n}")
+    card = activity_card(act, ctx.config.timezone, card_id=new_card_id(f"act{act.id}"), broadcast=True)
+    ctx.broadcast(people, card, ref=f"activity:{act.id}", idem_key=f"act-publish:{act.id}")
     ctx.audit("activity.publish", "activity", act.id, f"audience {audience.id}, {len(people)} people")
     if organiser.id != ctx.person.id:
         ctx.notify(organiser, manage_card(act, ctx.config.timezone,

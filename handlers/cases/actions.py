@@ -34,7 +34,7 @@ def on_case_button(ctx: Context, data: CaseAction) -> None:
         if case.state != "care_requested":
             flows.refuse_decided(ctx, case)
             return
-        ctx.start_form("case_reject", {"case_id": case.id, "rc": ctx.incoming.response_code})
+        ctx.start_form("case_reject", {"case_id": case.id, "rc": ctx.clicked_card_code})
     elif data.op == "assign":
         if not ctx.require("case.handle", case):
             return

@@ -10,13 +10,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.context import Context
-from bot.outbox import enqueue
 from models.case import STATE_LABELS, Case, CaseEvent, CaseState, InvalidTransition, add_event, move
 from models.org import Person
 from models.talk import Flag, Talk
 
 from . import cards
-from .service import committee_for, decision_event, fmt_time, name_of, secretaries_for, update_card_for_others
+from .service import committee_for, decision_event, fmt_time, name_of, secretaries_for
 
 S = CaseState
 
@@ -118,16 +117,16 @@ def acknowledge(ctx: Context, case: Case) -> None:
     if not ctx.require("case.handle", case):
         return
     if not _try_move(ctx, case, S.ACKNOWLEDGED, "确认", holder_id=ctx.person.id, secretary_id=ctx.person.id):
-        if case.state != S.REPORTED.value and ctx.incoming.response_code:
+        if case.state != S.REPORTED.value and ctx.clicked_card_code:
             ctx.update_card(cards.flag_card(case, _author_name(ctx, case), _tz(ctx),
                                             status=f"{case.state_label}（{_last_actor(ctx, case)}）"))
         return
     when = fmt_time(ctx.now(), _tz(ctx))
     ctx.update_card(cards.flag_card(case, _author_name(ctx, case), _tz(ctx), status=f"{ctx.person.name} {when} 已确认"))
-    update_card_for_others(ctx.db, cards.flag_card_id(case),
-                           cards.flag_card(case, _author_name(ctx, case), _tz(ctx),
-                                           status=f"{ctx.person.name} {when} 已确认",
-                                           done=f"{ctx.person.name}已确认"), exclude=[ctx.person])
+    ctx.update_card_for_others(cards.flag_card_id(case),
+                               cards.flag_card(case, _author_name(ctx, case), _tz(ctx),
+                                               status=f"{ctx.person.name} {when} 已确认",
+                                               done=f"{ctx.person.name}已确认"))
     ctx.reply(f"已确认收到案件 #{case.id}（{case.subject.name}）。下一步可安排跟进谈话或发起关爱申请。")
 
 
@@ -212,26 +211,16 @@ def refuse_decided(ctx: Context, case: Case, response_code: str | None = None) -
     """Second click, or another approver: polite refusal naming who decided; grey their card too."""
     text = _decided_text(ctx, case)
     ctx.reply(f"关爱申请 #{case.id} {text}，无需重复审批。")
-    if response_code or ctx.incoming.response_code:
+    if response_code or ctx.clicked_card_code:
         ev = decision_event(case)
         if ev is not None:
             done = "已同意" if ev.to_state == S.APPROVED.value else "已驳回"
-            card = _decided_card(ctx, case, ev, done)
-            if response_code and response_code != ctx.incoming.response_code:
-                _update_own(ctx, card, response_code)
-            else:
-                ctx.update_card(card)
+            ctx.update_card(_decided_card(ctx, case, ev, done), response_code=response_code)
 
 
 def _decided_card(ctx: Context, case: Case, ev, done: str):
     return cards.care_card(case, name_of(ctx.db, case.secretary_id), _tz(ctx),
                            status=f"{name_of(ctx.db, ev.actor_id)} {fmt_time(ev.at, _tz(ctx))} {done}", done=done)
-
-
-def _update_own(ctx: Context, card, response_code: str | None) -> None:
-    """Update the sender's card with a ResponseCode kept from an earlier click (reject → reason)."""
-    enqueue(ctx.db, platform=ctx.incoming.platform, kind="update_card", recipients=[ctx.incoming.user_id],
-            reply=card, response_code=response_code, ref=card.card_id)
 
 
 def decide(ctx: Context, case: Case, approve: bool, reason: str = "", response_code: str | None = None) -> bool:
@@ -256,19 +245,18 @@ def decide(ctx: Context, case: Case, approve: bool, reason: str = "", response_c
     done = "已同意" if approve else "已驳回"
     status = f"{ctx.person.name} {fmt_time(now, _tz(ctx))} {done}"
     card = cards.care_card(case, name_of(ctx.db, case.secretary_id), _tz(ctx), status=status, done=done)
-    if response_code and response_code != ctx.incoming.response_code:
-        _update_own(ctx, card, response_code)
-    elif ctx.incoming.action:
-        ctx.update_card(card)
-    update_card_for_others(ctx.db, card_id, card, exclude=[ctx.person])
+    if response_code or ctx.incoming.action:
+        ctx.update_card(card, response_code=response_code)
+    ctx.update_card_for_others(card_id, card)
     secretary = case.secretary
+    secretary_name = secretary.name if secretary else "支部书记"
     if approve:
-        ctx.reply(f"已同意关爱申请 #{case.id}（{case.subject.name}）。已通知{secretary.name if secretary else '支部书记'}指派帮扶人。")
+        ctx.reply(f"已同意关爱申请 #{case.id}（{case.subject.name}）。已通知{secretary_name}指派帮扶人。")
         if secretary is not None:
             c = cards.approved_card(case, ctx.person.name, _tz(ctx))
             ctx.notify(secretary, c, ref=c.card_id, idem_key=f"case:{case.id}:approved:{case.version}")
     else:
-        ctx.reply(f"已驳回关爱申请 #{case.id}，理由已转告{secretary.name if secretary else '支部书记'}。")
+        ctx.reply(f"已驳回关爱申请 #{case.id}，理由已转告{secretary_name}。")
         if secretary is not None:
             ctx.notify(secretary, f"关爱申请 #{case.id}（{case.subject.name}）被{ctx.person.name}驳回。理由：{reason}\n"
                                   f"可修改后重新申请（关爱申请 {case.id} 需求…）或结案（结案 {case.id} 结果…）。",
