@@ -5,7 +5,7 @@ import re
 from datetime import datetime
 
 from bot.context import Context
-from bot.forms import Form, Invalid, Step, choice_card, pick_option
+from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
 from bot.router import Router
 from models.activity import Activity
 from models.org import Person, Unit
@@ -53,14 +53,6 @@ def _parse_title(ctx, text, a):
     if not t or len(t) > 100:
         raise Invalid("活动名称不能为空，最多 100 字。")
     return t
-
-
-def _ask_kind(ctx, a):
-    return choice_card(ctx, "活动类型？", KIND_OPTIONS)
-
-
-def _parse_kind(ctx, text, a):
-    return pick_option(text, KIND_OPTIONS, KIND_ALIASES)
 
 
 def _ask_when(ctx, a):
@@ -152,7 +144,7 @@ PUBLISH_FORM = router.form(Form(
     title="发布活动",
     steps=[
         Step("title", _ask_title, _parse_title),
-        Step("kind", _ask_kind, _parse_kind),
+        choice_step("kind", "活动类型？", lambda: KIND_OPTIONS, aliases=KIND_ALIASES),
         Step("when", _ask_when, lambda ctx, text, a: parse_when(text, ctx)),
         Step("place", _ask_place, _parse_place),
         Step("seats", _ask_seats, lambda ctx, text, a: parse_seats(text)),

@@ -6,7 +6,7 @@ from bot.messages import Card
 from bot.router import Router
 
 from .cards import TalkConfirm
-from .forms import TALK_FORM, sync_history, talk_form
+from .forms import TALK_FORM, talk_form
 
 router = Router("talks")
 
@@ -20,17 +20,15 @@ def press_confirm(ctx: Context, data: TalkConfirm) -> None:
         return
     if state.step != "confirm":
         ctx.reply("这张卡片已过期，请按最新的提问回答。")
-        talk_form._ask(ctx, state, talk_form.step(state.step))
+        talk_form.reask(ctx, state)
         return
     if data.op == "save":
         talk_form.answer(ctx, state, "save")
         ctx.update_card(_frozen(ctx, data.form_id, "已保存"))
     elif data.op == "back":
-        sync_history(ctx)
         talk_form.back(ctx, state)
     else:
-        ctx.state = None
-        ctx.reply(f"已取消「{talk_form.title}」，没有保存任何内容。")
+        talk_form.cancel(ctx)
         ctx.update_card(_frozen(ctx, data.form_id, "已取消"))
 
 

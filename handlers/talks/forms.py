@@ -9,7 +9,7 @@ edits a talk: `_edit` holds the talk id and `_orig` the current values; every st
 from __future__ import annotations
 
 from bot.context import Context
-from bot.forms import Form, Invalid, Step, choice_card, pick_option
+from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
 from bot.messages import Text
 from bot.router import Router
 from models.org import Person
@@ -31,7 +31,7 @@ from .vocab import (
     mood_options,
 )
 
-__all__ = ["TALK_FORM", "router", "save_answers", "summary_max", "sync_history", "talk_form"]
+__all__ = ["TALK_FORM", "router", "save_answers", "summary_max", "talk_form"]
 
 TALK_FORM = "talk.record"
 SAVE_WORDS = {"保存", "确认", "确定", "是", "好", "save", "ok", "yes", "1"}
@@ -45,21 +45,6 @@ def edit_hours(ctx: Context) -> int:
     return ctx.config.get("talks.edit_window_hours", int, 48)
 
 
-def sync_history(ctx: Context) -> None:
-    """Make “返回” go to the step just before the current one, prefilled steps included."""
-    state = ctx.state
-    if state is None:
-        return
-    form = ctx.registry.forms[TALK_FORM]
-    names = [s.name for s in form.steps]
-    if state.step not in names:
-        return
-    before = [s for s in form.steps[: names.index(state.step)]]
-    locked = {"person", "follows_up"} if state.answers.get("_edit") else set()
-    state.history = [s.name for s in before if s.name in state.answers and s.name not in locked
-                     and not (s.skip_if and s.skip_if(state.answers))]
-
-
 def _keep(answers: dict, step: str, text: str):
     """In an edit, “不变” keeps the current value of this step."""
     if answers.get("_edit") and text.strip().lower() in KEEP_WORDS:
@@ -67,8 +52,19 @@ def _keep(answers: dict, step: str, text: str):
     return False, None
 
 
+def _kept(answers: dict, step: str, text: str):
+    return _keep(answers, step, text)[1]
+
+
 def _was(answers: dict, step: str, shown: str) -> str:
     return f"（原为：{shown}；回复“不变”保留）" if answers.get("_edit") else ""
+
+
+def _choice(name: str, title: str, options, words: dict, intro: str = "", **kw) -> Step:
+    """A choice step of the talk dialog; in an edit it shows the old value and accepts “不变”."""
+    def body(ctx: Context, answers: dict) -> str:
+        return intro + _was(answers, name, label(name, answers.get("_orig", {}).get(name)))
+    return choice_step(name, title, options, aliases=_aliases(words), body=body, keep=_kept, **kw)
 
 
 def _aliases(words: dict) -> dict[str, str]:
@@ -78,7 +74,6 @@ def _aliases(words: dict) -> dict[str, str]:
 # --- person -----------------------------------------------------------------------------------
 
 def ask_person(ctx: Context, answers: dict):
-    sync_history(ctx)
     cands = answers.get("_cands")
     if cands:
         return choice_card(ctx, "请选择谈话对象", [(f"id{pid}", text) for pid, text in cands],
@@ -143,19 +138,7 @@ def note_open_flags(ctx: Context, person: Person, answers: dict) -> None:
 
 # --- kind, summary, mood, flag, category, needs, follow-up ------------------------------------
 
-def ask_kind(ctx: Context, answers: dict):
-    sync_history(ctx)
-    orig = _was(answers, "kind", label("kind", answers.get("_orig", {}).get("kind")))
-    return choice_card(ctx, "谈话类型？", kind_options(), body=orig)
-
-
-def parse_kind(ctx: Context, text: str, answers: dict) -> str:
-    kept, value = _keep(answers, "kind", text)
-    return value if kept else pick_option(text, kind_options(), _aliases(KIND_WORDS))
-
-
 def ask_summary(ctx: Context, answers: dict):
-    sync_history(ctx)
     head = f"请输入谈话内容（不超过 {summary_max(ctx)} 字）。内容加密保存，只有您、支部书记和上级党委可以查看。"
     if answers.get("_edit"):
         old = service.unseal(answers["_orig"]["summary"]) or ""
@@ -180,44 +163,7 @@ def seal_checked(ctx: Context, text: str, what: str) -> str:
     return service.seal(t)
 
 
-def ask_mood(ctx: Context, answers: dict):
-    sync_history(ctx)
-    orig = _was(answers, "mood", label("mood", answers.get("_orig", {}).get("mood")))
-    return choice_card(ctx, "对方的思想状态？", mood_options(), body=orig)
-
-
-def parse_mood(ctx: Context, text: str, answers: dict) -> str:
-    kept, value = _keep(answers, "mood", text)
-    return value if kept else pick_option(text, mood_options(), _aliases(MOOD_WORDS))
-
-
-def ask_flag(ctx: Context, answers: dict):
-    sync_history(ctx)
-    orig = _was(answers, "flag", label("flag", answers.get("_orig", {}).get("flag")))
-    body = "需要支部书记关注吗？“关注”：书记近期跟进；“紧急”：书记立即处理。" + orig
-    return choice_card(ctx, "是否标记？", flag_options(), body=body)
-
-
-def parse_flag(ctx: Context, text: str, answers: dict) -> str:
-    kept, value = _keep(answers, "flag", text)
-    return value if kept else pick_option(text, flag_options(), _aliases(FLAG_WORDS))
-
-
-def ask_category(ctx: Context, answers: dict):
-    sync_history(ctx)
-    orig = _was(answers, "category", label("category", answers.get("_orig", {}).get("category")))
-    return choice_card(ctx, "问题属于哪一类？", category_options(), body=orig)
-
-
-def parse_category(ctx: Context, text: str, answers: dict) -> str:
-    kept, value = _keep(answers, "category", text)
-    if kept and value:
-        return value
-    return pick_option(text.lstrip("#＃"), category_options(), _aliases(CATEGORY_WORDS))
-
-
 def ask_needs(ctx: Context, answers: dict):
-    sync_history(ctx)
     text = "对方有什么需求或诉求？没有请回复“无”（或“跳过”）。"
     if answers.get("_edit"):
         old = service.unseal(answers["_orig"].get("needs") or None)
@@ -235,7 +181,6 @@ def parse_needs(ctx: Context, text: str, answers: dict) -> str:
 
 
 def ask_follow(ctx: Context, answers: dict):
-    sync_history(ctx)
     options = [(str(tid), text) for tid, text in answers["_open"]][:5] + [("0", "不是跟进")]
     return choice_card(ctx, "这次谈话是跟进以前的标记谈话吗？", options,
                        body="该同志有尚未跟进的标记谈话：")
@@ -251,7 +196,6 @@ def parse_follow(ctx: Context, text: str, answers: dict) -> int:
 # --- confirmation and saving ------------------------------------------------------------------
 
 def ask_confirm(ctx: Context, answers: dict):
-    sync_history(ctx)
     subject = ctx.db.get(Person, answers["person"])
     summary = service.unseal(answers["summary"]) or ""
     needs = service.unseal(answers.get("needs") or None) or ""
@@ -305,21 +249,28 @@ def save_answers(ctx: Context, answers: dict) -> None:
         ctx.emit("talk.flagged", talk_id=talk.id)
 
 
+def _editing(answers: dict) -> bool:
+    return bool(answers.get("_edit"))
+
+
 talk_form = Form(
     name=TALK_FORM,
     title="记录谈心谈话",
     steps=[
-        Step("person", ask_person, parse_person),
-        Step("kind", ask_kind, parse_kind),
+        Step("person", ask_person, parse_person, fixed_if=_editing),
+        _choice("kind", "谈话类型？", kind_options, KIND_WORDS),
         Step("summary", ask_summary, parse_summary),
-        Step("mood", ask_mood, parse_mood),
-        Step("flag", ask_flag, parse_flag),
-        Step("category", ask_category, parse_category, skip_if=lambda a: a.get("flag") in (None, Flag.NONE.value)),
+        _choice("mood", "对方的思想状态？", mood_options, MOOD_WORDS),
+        _choice("flag", "是否标记？", flag_options, FLAG_WORDS,
+                intro="需要支部书记关注吗？“关注”：书记近期跟进；“紧急”：书记立即处理。"),
+        _choice("category", "问题属于哪一类？", category_options, CATEGORY_WORDS, clean=lambda t: t.lstrip("#＃"),
+                skip_if=lambda a: a.get("flag") in (None, Flag.NONE.value)),
         Step("needs", ask_needs, parse_needs),
-        Step("follows_up", ask_follow, parse_follow, skip_if=lambda a: not a.get("_open")),
+        Step("follows_up", ask_follow, parse_follow, skip_if=lambda a: not a.get("_open"), fixed_if=_editing),
         Step("confirm", ask_confirm, parse_confirm),
     ],
     done=save_answers,
+    back_to_prefilled=True,
 )
 
 router = Router("talks")
