@@ -21,8 +21,8 @@ from .state import FormState
 if TYPE_CHECKING:
     from .context import Context
 
-__all__ = ["BACK_WORDS", "CANCEL_WORDS", "HELP_WORDS", "Form", "FormAnswer", "Invalid", "Step", "choice_card",
-           "choice_step", "pick_option", "route_form"]
+__all__ = ["BACK_WORDS", "CANCEL_WORDS", "CANDIDATES", "HELP_WORDS", "Form", "FormAnswer", "Invalid", "Step", "choice_card",
+           "choice_step", "pick_option", "pick_step", "route_form"]
 
 CANCEL_WORDS = {"取消", "cancel", "/cancel", "退出", "算了"}
 BACK_WORDS = {"返回", "back", "/back", "上一步"}
@@ -243,3 +243,45 @@ def pick_option(text: str, options: list[tuple[str, str]], aliases: dict[str, st
     if aliases and t.lower() in aliases:
         return aliases[t.lower()]
     raise Invalid("没有这个选项，请点按钮或回复序号。")
+
+
+CANDIDATES = "_cands"    # answers key: [[id, label], …] remembered while the sender picks one
+
+
+def pick_step(name: str, *, prompt: Callable[[Context, dict], Reply | str],
+              find: Callable[[Context, str, dict], list[tuple[int, str]]], several: Callable[[str, int], str],
+              choose_title: str, choose_body: Callable[[int], str] | None = None, buttons: bool = True,
+              accept: Callable[[Context, int, dict], int] | None = None) -> Step:
+    """One record (a person) picked by a typed name: one match is taken; several are listed (buttons
+    or numbers) and remembered between turns. `find` raises Invalid when nothing matches; `accept`
+    may refuse the pick (raise Invalid) or note something in the answers."""
+    def ask(ctx: Context, answers: dict) -> Reply | str:
+        cands = answers.get(CANDIDATES)
+        if not cands:
+            return prompt(ctx, answers)
+        if buttons:
+            return choice_card(ctx, choose_title, [(f"id{pid}", text) for pid, text in cands],
+                               body=choose_body(len(cands)) if choose_body else "")
+        return choose_title + "\n" + "\n".join(f"{i}. {label}" for i, (_, label) in enumerate(cands, 1))
+
+    def parse(ctx: Context, text: str, answers: dict) -> int:
+        t = text.strip()
+        ids = [c[0] for c in answers.get(CANDIDATES) or []]
+        if t.startswith("id") and t[2:].isdigit() and int(t[2:]) in ids:
+            pid = int(t[2:])
+        elif ids and t.isdigit():
+            if not 1 <= int(t) <= len(ids):
+                raise Invalid("没有这个序号。")
+            pid = ids[int(t) - 1]
+        else:
+            answers.pop(CANDIDATES, None)
+            found = find(ctx, t, answers)
+            if len(found) > 1:
+                answers[CANDIDATES] = [[i, label] for i, label in found]
+                raise Invalid(several(t, len(found)))
+            pid = found[0][0]
+        if accept is not None:
+            pid = accept(ctx, pid, answers)
+        answers.pop(CANDIDATES, None)
+        return pid
+    return Step(name, ask, parse)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bot.context import Context
-from bot.forms import Form, Invalid, Step
+from bot.forms import Form, Invalid, Step, pick_step
 from bot.router import Router
 from models.case import Case
 from models.org import Person
@@ -53,35 +53,24 @@ router.form(Form("case_reject", "驳回关爱申请", [Step("reason", _ask_reaso
 
 
 def _ask_helper(ctx: Context, answers: dict) -> str:
-    cands = answers.get("_cands")
-    if cands:
-        return "找到多名党员，请回复序号：\n" + "\n".join(f"{i}. {label}" for i, (_, label) in enumerate(cands, 1))
     case = _case_of(ctx, answers)
     return f"请输入帮扶人姓名（本支部党员），为{case.subject.name}提供一对一帮扶（案件 #{case.id}）。回复“取消”退出。"
 
 
-def _parse_helper(ctx: Context, text: str, answers: dict) -> int:
-    text = text.strip()
-    cands = answers.get("_cands")
-    if cands and text.isdigit():
-        n = int(text)
-        if 1 <= n <= len(cands):
-            return cands[n - 1][0]
-        raise Invalid("没有这个序号。")
+def _find_helpers(ctx: Context, text: str, answers: dict) -> list[tuple[int, str]]:
     people = subjects_in_scope(ctx.db, ctx.person, text, party_only=True)
-    exact = [p for p in people if p.name == text]
-    people = exact or people
+    people = [p for p in people if p.name == text] or people
     if not people:
-        answers.pop("_cands", None)
         raise Invalid(f"在您负责的范围内没有找到名为“{text}”的党员。")
-    if len(people) == 1:
-        return people[0].id
-    answers["_cands"] = [[p.id, f"{p.name}（{p.unit.full_name.split('/')[-1]}）"] for p in people]
-    raise Invalid(f"“{text}”对应多名党员。")
+    return [(p.id, f"{p.name}（{p.unit.full_name.split('/')[-1]}）") for p in people]
+
+
+HELPER_STEP = pick_step("helper", prompt=_ask_helper, find=_find_helpers, buttons=False,
+                        several=lambda q, n: f"“{q}”对应多名党员。", choose_title="找到多名党员，请回复序号：")
 
 
 def _assign_done(ctx: Context, answers: dict) -> None:
     flows.assign_helper(ctx, _case_of(ctx, answers), ctx.db.get(Person, answers["helper"]))
 
 
-router.form(Form("case_assign", "指派帮扶人", [Step("helper", _ask_helper, _parse_helper)], _assign_done))
+router.form(Form("case_assign", "指派帮扶人", [HELPER_STEP], _assign_done))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.context import Context
-from bot.forms import Invalid
+from bot.forms import CANDIDATES, Invalid
 from bot.router import Router
 from models.coverage import current_quarter, team_coverage, team_ids_for
 from models.enums import Role
@@ -66,7 +66,7 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
     if len(found.allowed) == 1:
         answers["person"] = found.allowed[0].id
     else:
-        answers["_cands"] = [[p.id, person_label(p)] for p in found.allowed]
+        answers[CANDIDATES] = [[p.id, person_label(p)] for p in found.allowed]
     if line.kind:
         answers["kind"] = line.kind
     if line.mood:

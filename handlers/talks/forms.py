@@ -8,8 +8,10 @@ edits a talk: `_edit` holds the talk id and `_orig` the current values; every st
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.context import Context
-from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
+from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option, pick_step
 from bot.messages import Text
 from bot.router import Router
 from models.org import Person
@@ -73,28 +75,14 @@ def _aliases(words: dict) -> dict[str, str]:
 
 # --- person -----------------------------------------------------------------------------------
 
-def ask_person(ctx: Context, answers: dict):
-    cands = answers.get("_cands")
-    if cands:
-        return choice_card(ctx, "请选择谈话对象", [(f"id{pid}", text) for pid, text in cands],
-                           body=f"找到 {len(cands)} 位相符的同志：")
+def _ask_person(ctx: Context, answers: dict) -> str:
     return "请输入谈话对象的姓名（可只写名字的一部分或拼音）。回复“取消”退出。"
 
 
-def parse_person(ctx: Context, text: str, answers: dict) -> int:
-    t = text.strip()
-    cands = answers.get("_cands") or []
-    pid: int | None = None
-    if t.startswith("id") and t[2:].isdigit() and any(c[0] == int(t[2:]) for c in cands):
-        pid = int(t[2:])
-    elif t.isdigit() and cands and 1 <= int(t) <= len(cands):
-        pid = cands[int(t) - 1][0]
-    else:
-        pid = resolve_person(ctx, t, answers)
+def _accept_person(ctx: Context, pid: int, answers: dict) -> int:
     person = ctx.db.get(Person, pid)
     if person is None or not can(ctx.person, "talk.record", person):
         raise Invalid("无法为这位同志记录谈话，请重新输入姓名。")
-    answers.pop("_cands", None)
     note_open_flags(ctx, person, answers)
     return person.id
 
@@ -104,21 +92,28 @@ def person_label(p: Person) -> str:
     return f"{p.name}（{unit}）"
 
 
-def resolve_person(ctx: Context, query: str, answers: dict) -> int:
-    """One allowed match → its id; several → remember them and re-ask with choices; none → clear error."""
+def find_people(ctx: Context, query: str, answers: dict) -> list[tuple[int, str]]:
+    """The people the sender may record a talk with matching `query`; none → a clear error (refusals audited)."""
     if not query:
         raise Invalid("请输入姓名。")
     found = service.candidates(ctx.db, ctx.person, query)
-    if len(found.allowed) == 1:
-        return found.allowed[0].id
     if found.allowed:
-        answers["_cands"] = [[p.id, person_label(p)] for p in found.allowed]
-        raise Invalid(f"“{query[:10]}”有 {len(found.allowed)} 位相符的同志，请选择。")
+        return [(p.id, person_label(p)) for p in found.allowed]
     if found.refused:
         p = found.refused[0]
         ctx.deny("talk.record", p, what=refusal_text(p, ctx.person))
         raise Invalid("请输入您负责班组内同志的姓名，或回复“取消”退出。")
     raise Invalid(f"在您负责的班组中没有找到“{query[:10]}”，请检查姓名后重新输入。")
+
+
+def _editing(answers: dict) -> bool:
+    return bool(answers.get("_edit"))
+
+
+PERSON_STEP = replace(pick_step("person", prompt=_ask_person, find=find_people, accept=_accept_person,
+                        several=lambda q, n: f"“{q[:10]}”有 {n} 位相符的同志，请选择。",
+                        choose_title="请选择谈话对象", choose_body=lambda n: f"找到 {n} 位相符的同志："),
+                      fixed_if=_editing)
 
 
 def refusal_text(p: Person, author: Person | None = None) -> str:
@@ -249,15 +244,11 @@ def save_answers(ctx: Context, answers: dict) -> None:
         ctx.emit("talk.flagged", talk_id=talk.id)
 
 
-def _editing(answers: dict) -> bool:
-    return bool(answers.get("_edit"))
-
-
 talk_form = Form(
     name=TALK_FORM,
     title="记录谈心谈话",
     steps=[
-        Step("person", ask_person, parse_person, fixed_if=_editing),
+        PERSON_STEP,
         _choice("kind", "谈话类型？", kind_options, KIND_WORDS),
         Step("summary", ask_summary, parse_summary),
         _choice("mood", "对方的思想状态？", mood_options, MOOD_WORDS),
