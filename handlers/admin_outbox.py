@@ -31,7 +31,7 @@ def dead(ctx: Context, args: str) -> None:
     lines = [f"发送失败的消息共 {total} 条（最近 {len(rows)} 条）："]
     for r in rows:
         who = "、".join((r.recipients or [])[:3]) + ("等" if len(r.recipients or []) > 3 else "")
-        lines.append(f"#{r.id} {r.platform} → {who or '—'} 尝试{r.attempts}次 {fmt_time(r.created_at)}"
+        lines.append(f"#{r.id} {r.platform} → {who or '—'} 尝试{r.attempts}次 {fmt_time(r.created_at, ctx.config.timezone)}"
                      f" {r.ref or ''} 错误：{(r.last_error or '')[:60]}")
     lines.append("发送“重发 编号”重新发送，或“重发 全部”。")
     ctx.reply("\n".join(lines))

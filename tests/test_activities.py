@@ -3,6 +3,7 @@ cancel and promotion, deadline, audience, organiser actions, check-in, reminders
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -275,5 +276,5 @@ def test_weekly_digest_section_lists_the_activities(sim_at, services):
     sim_at.say("zhangsan", f"报名 {act_id}")
     with services.session_factory() as db:
         unit = db.scalars(select(Unit).where(Unit.name == "外航维修党支部")).one()
-        lines = digest_lines(db, unit, T0 - timedelta(days=7), T0)
+        lines = digest_lines(db, unit, T0 - timedelta(days=7), T0, tz=ZoneInfo("Asia/Shanghai"))
     assert lines == ["活动：", "· 周末义务植树（12-05）报名 1/2"]

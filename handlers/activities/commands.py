@@ -62,7 +62,7 @@ def list_activities(ctx: Context, args: str) -> None:
     for act in acts:
         viewer, pos = viewer_state(ctx, act)
         mark = {"confirmed": " ✅已报名", "waitlisted": f" ⏳候补第{pos}位"}.get(viewer or "", "")
-        if (not mark and act.status == ActivityStatus.CLOSED.value) or (not mark and ctx.now() > act.deadline):
+        if (not mark and act.status == ActivityStatus.CLOSED) or (not mark and ctx.now() > act.deadline):
             mark = " （已截止）"
         seats = "不限" if act.seats is None else f"余{max(0, act.seats - act.seats_taken)}/{act.seats}"
         lines.append(f"#{act.id} {act.title} · {fmt_when(act, ctx.config.timezone)} · "
@@ -92,11 +92,11 @@ def mine(ctx: Context, args: str) -> None:
         return
     lines = ["您的报名："]
     for signup, act in rows:
-        if signup.status == SignupStatus.WAITLISTED.value:
+        if signup.status == SignupStatus.WAITLISTED:
             state = f"候补第{service.waitlist_position(ctx.db, signup)}位"
         else:
             state = "已报名"
-        if act.status == ActivityStatus.CANCELLED.value:
+        if act.status == ActivityStatus.CANCELLED:
             state = "活动已取消"
         lines.append(f"#{act.id} {act.title} · {fmt_when(act, ctx.config.timezone)} · "
                      f"{act.place or '地点待定'} · {state}")

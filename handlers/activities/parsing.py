@@ -223,7 +223,7 @@ def parse_one_line(ctx: Context, text: str) -> dict:
     if {"title", "when", "place"} <= answers.keys():
         # a complete line: defaults for the rest, publish without further questions
         answers.setdefault("seats", None)
-        answers.setdefault("kind", ActivityKind.TEAM.value)
+        answers.setdefault("kind", ActivityKind.TEAM)
         answers.setdefault("description", "")
         answers.setdefault("deadline", answers["when"]["start"])
         if "audience" not in answers:

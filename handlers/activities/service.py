@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import Integer, and_, bindparam, delete, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -47,7 +47,7 @@ __all__ = [
     "waitlist_position",
 ]
 
-ACTIVE = (SignupStatus.CONFIRMED.value, SignupStatus.WAITLISTED.value)
+ACTIVE = (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED)
 CHECKIN_EARLY = timedelta(minutes=30)   # check-in opens this long before the start
 
 
@@ -78,7 +78,7 @@ def create_activity(db: Session, *, creator: Person, organiser: Person, title: s
                    deadline=deadline, audience_unit_id=audience.id, audience_unit=audience,
                    organiser_id=organiser.id, organiser=organiser, created_by_id=creator.id,
                    description=description, waitlist=waitlist, checkin_code=new_checkin_code(),
-                   status=ActivityStatus.OPEN.value, seats_taken=0)
+                   status=ActivityStatus.OPEN, seats_taken=0)
     db.add(act)
     db.flush()
     return act
@@ -104,7 +104,7 @@ def waitlist_position(db: Session, signup: Signup) -> int:
 def _position(db: Session, activity_id: int, signup_id: int) -> int:
     """1 + the number of people queued before this sign-up (the queue is in id order)."""
     return db.scalar(select(func.count()).select_from(Signup).where(
-        Signup.activity_id == activity_id, Signup.status == SignupStatus.WAITLISTED.value,
+        Signup.activity_id == activity_id, Signup.status == SignupStatus.WAITLISTED,
         Signup.id <= signup_id)) or 0
 
 
@@ -130,8 +130,8 @@ def get_activity(db: Session, activity_id: int) -> Activity | None:
 # lock, then one INSERT … RETURNING that also counts the queue position.
 
 _A, _U, _P, _S = Activity.__table__, Unit.__table__, Person.__table__, Signup.__table__
-_OPEN, _CONFIRMED = ActivityStatus.OPEN.value, SignupStatus.CONFIRMED.value
-_WAITLISTED, _CANCELLED = SignupStatus.WAITLISTED.value, SignupStatus.CANCELLED.value
+_OPEN, _CONFIRMED = ActivityStatus.OPEN, SignupStatus.CONFIRMED
+_WAITLISTED, _CANCELLED = SignupStatus.WAITLISTED, SignupStatus.CANCELLED
 
 
 @dataclass(slots=True)
@@ -267,9 +267,9 @@ def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinRe
         return JoinResult("already_waitlisted", act, _position(db, act.id, row.signup_id))
     if not can(person, "activity.join", act):
         return JoinResult("not_audience", act)
-    if act.status == ActivityStatus.CANCELLED.value:
+    if act.status == ActivityStatus.CANCELLED:
         return JoinResult("cancelled", act)
-    if act.status == ActivityStatus.CLOSED.value:
+    if act.status == ActivityStatus.CLOSED:
         return JoinResult("closed", act)
     if now > act.deadline or now >= act.starts_at:
         return JoinResult("deadline", act)
@@ -284,7 +284,7 @@ def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinRe
     if taken is not None:
         act.seats_taken = taken
     elif act.status != _OPEN:
-        return JoinResult("cancelled" if act.status == ActivityStatus.CANCELLED.value else "closed", act)
+        return JoinResult("cancelled" if act.status == ActivityStatus.CANCELLED else "closed", act)
     elif not act.waitlist:
         return JoinResult("full", act)
     inserted = db.execute(_INSERT[db.bind.dialect.name], {
@@ -313,19 +313,19 @@ def leave(db: Session, activity_id: int, person: Person, now: datetime) -> Leave
                                              Signup.status.in_(ACTIVE))).first()
     if signup is None:
         return LeaveResult("not_signed", act)
-    if now >= act.starts_at and act.status != ActivityStatus.CANCELLED.value:
+    if now >= act.starts_at and act.status != ActivityStatus.CANCELLED:
         return LeaveResult("started", act)
     was = signup.status
-    if was == SignupStatus.CONFIRMED.value:
+    if was == SignupStatus.CONFIRMED:
         _lock_activity(db, act.id)  # same lock order as join: activity row first, then sign-ups
     changed = db.execute(update(Signup).where(Signup.id == signup.id, Signup.status == was)
-                         .values(status=SignupStatus.CANCELLED.value, updated_at=now)
+                         .values(status=SignupStatus.CANCELLED, updated_at=now)
                          .execution_options(synchronize_session=False)).rowcount
     db.expire(signup)
     if changed != 1:
         return LeaveResult("not_signed", act)
     promoted = None
-    if was == SignupStatus.CONFIRMED.value:
+    if was == SignupStatus.CONFIRMED:
         promoted = _promote_or_free(db, act, now)
     _refresh_counters(db, act)
     return LeaveResult("left", act, was=was, promoted=promoted)
@@ -333,16 +333,16 @@ def leave(db: Session, activity_id: int, person: Person, now: datetime) -> Leave
 
 def _promote_or_free(db: Session, act: Activity, now: datetime) -> Person | None:
     """Hand the seat just freed to the first waitlisted person, else return it to the counter."""
-    if act.status != ActivityStatus.CANCELLED.value:
+    if act.status != ActivityStatus.CANCELLED:
         for _ in range(20):
             first = db.scalars(select(Signup).where(Signup.activity_id == act.id,
-                                                    Signup.status == SignupStatus.WAITLISTED.value)
+                                                    Signup.status == SignupStatus.WAITLISTED)
                                .order_by(Signup.id).limit(1)).first()
             if first is None:
                 break
             moved = db.execute(update(Signup).where(Signup.id == first.id,
-                                                    Signup.status == SignupStatus.WAITLISTED.value)
-                               .values(status=SignupStatus.CONFIRMED.value, updated_at=now)
+                                                    Signup.status == SignupStatus.WAITLISTED)
+                               .values(status=SignupStatus.CONFIRMED, updated_at=now)
                                .execution_options(synchronize_session=False)).rowcount
             db.expire(first)
             if moved == 1:
@@ -355,12 +355,12 @@ def _promote_or_free(db: Session, act: Activity, now: datetime) -> Person | None
 def set_status(db: Session, act: Activity, new: ActivityStatus) -> bool:
     """close / reopen / cancel; a conditional UPDATE so two organisers cannot both "win"."""
     allowed_from = {
-        ActivityStatus.CLOSED: (ActivityStatus.OPEN.value,),
-        ActivityStatus.OPEN: (ActivityStatus.CLOSED.value,),
-        ActivityStatus.CANCELLED: (ActivityStatus.OPEN.value, ActivityStatus.CLOSED.value),
+        ActivityStatus.CLOSED: (ActivityStatus.OPEN,),
+        ActivityStatus.OPEN: (ActivityStatus.CLOSED,),
+        ActivityStatus.CANCELLED: (ActivityStatus.OPEN, ActivityStatus.CLOSED),
     }[new]
     changed = db.execute(update(Activity).where(Activity.id == act.id, Activity.status.in_(allowed_from))
-                         .values(status=new.value).execution_options(synchronize_session=False)).rowcount
+                         .values(status=new).execution_options(synchronize_session=False)).rowcount
     _refresh_counters(db, act)
     return changed == 1
 
@@ -369,8 +369,8 @@ def roster(db: Session, act: Activity) -> tuple[list[Signup], list[Signup]]:
     """(confirmed, waitlisted), each in sign-up order."""
     rows = db.scalars(select(Signup).where(Signup.activity_id == act.id, Signup.status.in_(ACTIVE))
                       .order_by(Signup.id)).all()
-    confirmed = [s for s in rows if s.status == SignupStatus.CONFIRMED.value]
-    waitlisted = [s for s in rows if s.status == SignupStatus.WAITLISTED.value]
+    confirmed = [s for s in rows if s.status == SignupStatus.CONFIRMED]
+    waitlisted = [s for s in rows if s.status == SignupStatus.WAITLISTED]
     return confirmed, waitlisted
 
 
@@ -402,12 +402,12 @@ def checkin_person(db: Session, act: Activity, person: Person, *, method: str, b
 def checkin_by_code(db: Session, person: Person, code: str, now: datetime) -> tuple[str, Activity | None]:
     """Participant check-in: (outcome, activity); outcome ok | again | not_now | not_signed | bad_code."""
     acts = db.scalars(select(Activity).where(Activity.checkin_code == code.strip(),
-                                             Activity.status != ActivityStatus.CANCELLED.value)
+                                             Activity.status != ActivityStatus.CANCELLED)
                       .order_by(Activity.starts_at.desc())).all()
     if not acts:
         return "bad_code", None
     mine = [a for a in acts if (s := signup_of(db, a.id, person.id)) is not None
-            and s.status == SignupStatus.CONFIRMED.value]
+            and s.status == SignupStatus.CONFIRMED]
     if not mine:
         return "not_signed", acts[0]
     current = [a for a in mine if a.starts_at - CHECKIN_EARLY <= now <= a.ends_at]
@@ -425,7 +425,7 @@ def open_activities_for(db: Session, person: Person, now: datetime, limit: int =
     # the audience unit is an ancestor of (or equal to) my unit: its path is a prefix of mine
     ancestor_ids = [int(x) for x in person.unit.path.strip("/").split("/") if x]
     return list(db.scalars(select(Activity).where(Activity.audience_unit_id.in_(ancestor_ids),
-                                                  Activity.status != ActivityStatus.CANCELLED.value,
+                                                  Activity.status != ActivityStatus.CANCELLED,
                                                   Activity.ends_at > now)
                            .order_by(Activity.starts_at).limit(limit)).unique())
 
@@ -438,8 +438,8 @@ def my_signups(db: Session, person: Person, now: datetime, limit: int = 20) -> l
     return [(s, a) for s, a in rows]
 
 
-def digest_lines(db: Session, unit: Unit, since: datetime, until: datetime) -> list[str]:
-    """Weekly digest section (scheduler.jobs.digest.SECTIONS): activities of the unit's subtree."""
+def digest_lines(db: Session, unit: Unit, since: datetime, until: datetime, *, tz: tzinfo) -> list[str]:
+    """Weekly digest section (scheduler.jobs.digest.SECTIONS): activities of the unit's subtree, dates in `tz`."""
     acts = db.scalars(select(Activity).join(Unit, Unit.id == Activity.audience_unit_id)
                       .where(Unit.path.like(f"{unit.path}%"), Activity.starts_at >= since,
                              Activity.starts_at < until + timedelta(days=7))
@@ -450,9 +450,9 @@ def digest_lines(db: Session, unit: Unit, since: datetime, until: datetime) -> l
     for act in acts[:10]:
         confirmed, waitlisted = roster(db, act)
         came = len(attended_ids(db, act))
-        state = "已取消" if act.status == ActivityStatus.CANCELLED.value else (
+        state = "已取消" if act.status == ActivityStatus.CANCELLED else (
             f"签到 {came}/{len(confirmed)}" if act.starts_at < until else
             f"报名 {len(confirmed)}{'' if act.seats is None else '/' + str(act.seats)}"
             + (f"，候补 {len(waitlisted)}" if waitlisted else ""))
-        lines.append(f"· {act.title}（{act.starts_at.astimezone(timezone(timedelta(hours=8))):%m-%d}）{state}")
+        lines.append(f"· {act.title}（{act.starts_at.astimezone(tz):%m-%d}）{state}")
     return lines

@@ -62,7 +62,7 @@ def _try_move(ctx: Context, case: Case, to: S, wanted: str, **kw) -> bool:
 def open_for_talk(ctx: Context, talk_id: int) -> Case | None:
     """talk.flagged: one case per flagged talk, and a card to the branch secretaries."""
     talk = ctx.db.get(Talk, talk_id)
-    if talk is None or talk.flag in (None, Flag.NONE.value):
+    if talk is None or talk.flag in (None, Flag.NONE):
         return None
     existing = ctx.db.scalars(select(Case).where(Case.talk_id == talk.id)).first()
     if existing is not None:
@@ -72,12 +72,12 @@ def open_for_talk(ctx: Context, talk_id: int) -> Case | None:
     secretaries = secretaries_for(ctx.db, subject.unit) if subject.unit else []
     case = Case(talk_id=talk.id, subject_id=subject.id, subject=subject, unit_id=subject.unit_id,
                 unit=subject.unit, opened_by_id=talk.author_id, flag=talk.flag, category=talk.category,
-                state=S.REPORTED.value, state_since=now, sla_since=now, created_at=now,
+                state=S.REPORTED, state_since=now, sla_since=now, created_at=now,
                 holder_id=secretaries[0].id if len(secretaries) == 1 else None)
     ctx.db.add(case)
     ctx.db.flush()
     ctx.db.add(CaseEvent(case_id=case.id, at=now, actor_id=talk.author_id, kind="transition",
-                         from_state=None, to_state=S.REPORTED.value, comment=None))
+                         from_state=None, to_state=S.REPORTED, comment=None))
     ctx.db.flush()
     ctx.db.refresh(case)
     targets = secretaries or committee_for(ctx.db, subject.unit)
@@ -93,13 +93,13 @@ def open_direct(ctx: Context, subject: Person, need: str) -> Case | None:
         return None
     now = ctx.now()
     case = Case(subject_id=subject.id, subject=subject, unit_id=subject.unit_id, unit=subject.unit,
-                opened_by_id=ctx.person.id, flag=Flag.WATCH.value, state=S.ACKNOWLEDGED.value,
+                opened_by_id=ctx.person.id, flag=Flag.WATCH, state=S.ACKNOWLEDGED,
                 state_since=now, sla_since=now, created_at=now, holder_id=ctx.person.id,
                 secretary_id=ctx.person.id)
     ctx.db.add(case)
     ctx.db.flush()
     ctx.db.add(CaseEvent(case_id=case.id, at=now, actor_id=ctx.person.id, kind="transition", from_state=None,
-                         to_state=S.ACKNOWLEDGED.value, comment="书记直接立案"))
+                         to_state=S.ACKNOWLEDGED, comment="书记直接立案"))
     ctx.db.flush()
     ctx.db.refresh(case)
     ctx.audit("create", "case", case.id, "direct")
@@ -117,7 +117,7 @@ def acknowledge(ctx: Context, case: Case) -> None:
     if not ctx.require("case.handle", case):
         return
     if not _try_move(ctx, case, S.ACKNOWLEDGED, "确认", holder_id=ctx.person.id, secretary_id=ctx.person.id):
-        if case.state != S.REPORTED.value and ctx.clicked_card_code:
+        if case.state != S.REPORTED and ctx.clicked_card_code:
             ctx.update_card(cards.flag_card(case, _author_name(ctx, case), _tz(ctx),
                                             status=f"{case.state_label}（{_last_actor(ctx, case)}）"))
         return
@@ -203,7 +203,7 @@ def _decided_text(ctx: Context, case: Case) -> str:
     ev = decision_event(case)
     if ev is None:
         return f"当前状态「{case.state_label}」"
-    verb = "同意" if ev.to_state == S.APPROVED.value else "驳回"
+    verb = "同意" if ev.to_state == S.APPROVED else "驳回"
     return f"已由{name_of(ctx.db, ev.actor_id)}于{fmt_time(ev.at, _tz(ctx))}{verb}"
 
 
@@ -214,7 +214,7 @@ def refuse_decided(ctx: Context, case: Case, response_code: str | None = None) -
     if response_code or ctx.clicked_card_code:
         ev = decision_event(case)
         if ev is not None:
-            done = "已同意" if ev.to_state == S.APPROVED.value else "已驳回"
+            done = "已同意" if ev.to_state == S.APPROVED else "已驳回"
             ctx.update_card(_decided_card(ctx, case, ev, done), response_code=response_code)
 
 
@@ -227,13 +227,13 @@ def decide(ctx: Context, case: Case, approve: bool, reason: str = "", response_c
     """Approve, or reject with a reason; exactly one decision wins."""
     if not ctx.require("care.approve", case):
         return False
-    if case.state != S.CARE_REQUESTED.value:
+    if case.state != S.CARE_REQUESTED:
         refuse_decided(ctx, case, response_code)
         return False
     card_id = cards.care_card_id(case)
     to = S.APPROVED if approve else S.REJECTED
     now = ctx.now()
-    values = dict(decision=to.value, decided_by_id=ctx.person.id, decided_at=now,
+    values = dict(decision=to, decided_by_id=ctx.person.id, decided_at=now,
                   holder_id=case.secretary_id)
     if not approve:
         values["reject_reason"] = reason
@@ -274,10 +274,10 @@ def report_progress(ctx: Context, case: Case, text: str) -> None:
         ctx.reply(f"请写上进展内容，例如：进展 {case.id} 已上门探望，送去慰问金")
         return
     now = ctx.now()
-    if case.state == S.HELPER_ASSIGNED.value:
+    if case.state == S.HELPER_ASSIGNED:
         if not _try_move(ctx, case, S.IN_PROGRESS, "汇报", comment=text, expected=S.HELPER_ASSIGNED):
             return
-    elif case.state == S.IN_PROGRESS.value:
+    elif case.state == S.IN_PROGRESS:
         add_event(ctx.db, case, kind="progress", actor=ctx.person, now=now, comment=text)
         case.sla_since = now
         case.sla_step = 0

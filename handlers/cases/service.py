@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-def fmt_time(moment: datetime | None, tz: str = "Asia/Shanghai") -> str:
+def fmt_time(moment: datetime | None, tz: str) -> str:
     if moment is None:
         return "—"
     return moment.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
@@ -49,7 +49,7 @@ def name_of(db: Session, person_id: int | None) -> str:
 
 def _assignments(db: Session, role: Role, unit: Unit) -> list[RoleAssignment]:
     rows = db.scalars(select(RoleAssignment).join(Unit, RoleAssignment.unit_id == Unit.id)
-                      .where(RoleAssignment.role == role.value, Unit.active.is_(True))).all()
+                      .where(RoleAssignment.role == role, Unit.active.is_(True))).all()
     return [r for r in rows if r.unit.contains(unit) and r.person.active]
 
 
@@ -92,7 +92,7 @@ def level_above(db: Session, unit: Unit, role: Role) -> list[Person]:
 def decision_event(case: Case) -> CaseEvent | None:
     """The last event that moved the case out of care_requested (who decided, when)."""
     for ev in reversed(case.events):
-        if ev.from_state == CaseState.CARE_REQUESTED.value and ev.kind == "transition":
+        if ev.from_state == CaseState.CARE_REQUESTED and ev.kind == "transition":
             return ev
     return None
 
@@ -115,7 +115,7 @@ def cases_in_scope(db: Session, person: Person, states: Sequence[str], *roles: R
 
 def subjects_in_scope(db: Session, person: Person, query: str, *, party_only: bool = False) -> list[Person]:
     """People matching `query` inside the units where `person` is secretary (party members only if asked)."""
-    paths = [r.unit.path for r in person.roles if r.role == Role.SECRETARY.value and r.unit is not None]
+    paths = [r.unit.path for r in person.roles if r.role == Role.SECRETARY and r.unit is not None]
     if not paths:
         return []
     within = Person.unit_id.in_(select(Unit.id).where(or_(*[Unit.path.like(f"{p}%") for p in paths])))

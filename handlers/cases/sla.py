@@ -35,8 +35,8 @@ Notify = Callable[[Sequence[Person], Text, str, str], None]   # (people, message
 def allowed_hours(config: Config, case: Case) -> float | None:
     state = S(case.state)
     if state is S.REPORTED:
-        key = "sla.ack_urgent_hours" if case.flag == Flag.URGENT.value else "sla.ack_watch_hours"
-        return config.get(key, float, 4 if case.flag == Flag.URGENT.value else 48)
+        key = "sla.ack_urgent_hours" if case.flag == Flag.URGENT else "sla.ack_watch_hours"
+        return config.get(key, float, 4 if case.flag == Flag.URGENT else 48)
     if state is S.CARE_REQUESTED:
         return config.get("sla.approval_hours", float, 72)
     if state is S.APPROVED:
@@ -82,7 +82,7 @@ class SlaStep:
 def overdue(db: Session, config: Config, now: datetime) -> list[SlaStep]:
     """Cases whose next SLA step is due at `now` (the query the job and reports use)."""
     after = config.get("sla.escalate_after_reminder_hours", float, 24)
-    candidates = db.scalars(select(Case).where(Case.state.in_([s.value for s in SLA_STATES]), Case.sla_step < 2)
+    candidates = db.scalars(select(Case).where(Case.state.in_(list(SLA_STATES)), Case.sla_step < 2)
                             .order_by(Case.id)).all()
     steps: list[SlaStep] = []
     for case in candidates:

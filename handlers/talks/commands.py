@@ -37,14 +37,14 @@ def _may_cover(ctx: Context) -> bool:
 @router.command("谈话", "talk", help="记录谈心谈话（逐步引导，或一句话记录）", usage=USAGE, allowed=_may_record)
 def start_talk(ctx: Context, args: str) -> None:
     """Start the talk dialog, or take a one-line talk to its confirmation card."""
-    begin(ctx, args, TalkKind.QUARTERLY.value, preset_kind=False)
+    begin(ctx, args, TalkKind.QUARTERLY, preset_kind=False)
 
 
 @router.command("走访", "visit", help="记录走访/家访", usage="例：走访 张三 稳定 家中老人住院，已慰问",
                 allowed=_may_record)
 def start_visit(ctx: Context, args: str) -> None:
     """Start the dialog with the kind preset to home visit."""
-    begin(ctx, args, TalkKind.HOME_VISIT.value, preset_kind=True)
+    begin(ctx, args, TalkKind.HOME_VISIT, preset_kind=True)
 
 
 def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> None:
@@ -84,7 +84,7 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
         if line.flag:
             answers["flag"] = line.flag
         elif not line.category:
-            answers["flag"] = Flag.NONE.value
+            answers["flag"] = Flag.NONE
         if line.category:
             answers["category"] = line.category
     elif line.flag or line.category or line.needs or line.follows_up_id:

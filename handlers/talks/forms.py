@@ -220,7 +220,7 @@ def save_answers(ctx: Context, answers: dict) -> None:
     """Create or edit the talk from the confirmed answers; emit talk.flagged for a flagged talk."""
     subject = ctx.db.get(Person, answers["person"])
     flag = answers["flag"]
-    category = answers.get("category") if flag != Flag.NONE.value else None
+    category = answers.get("category") if flag != Flag.NONE else None
     summary = service.unseal(answers["summary"])
     needs = service.unseal(answers.get("needs") or None) or None
     try:
@@ -235,7 +235,7 @@ def save_answers(ctx: Context, answers: dict) -> None:
                                        summary=summary, mood=answers["mood"], flag=flag, category=category,
                                        needs=needs, occurred_at=ctx.now(), tz=ctx.config.timezone,
                                        follows_up_id=answers.get("follows_up") or None, via=ctx.command or "谈话")
-            newly_flagged = flag != Flag.NONE.value
+            newly_flagged = flag != Flag.NONE
     except service.TalkError as exc:
         ctx.reply(str(exc))
         return
@@ -255,7 +255,7 @@ talk_form = Form(
         _choice("flag", "是否标记？", flag_options, FLAG_WORDS,
                 intro="需要支部书记关注吗？“关注”：书记近期跟进；“紧急”：书记立即处理。"),
         _choice("category", "问题属于哪一类？", category_options, CATEGORY_WORDS, clean=lambda t: t.lstrip("#＃"),
-                skip_if=lambda a: a.get("flag") in (None, Flag.NONE.value)),
+                skip_if=lambda a: a.get("flag") in (None, Flag.NONE)),
         Step("needs", ask_needs, parse_needs),
         Step("follows_up", ask_follow, parse_follow, skip_if=lambda a: not a.get("_open"), fixed_if=_editing),
         Step("confirm", ask_confirm, parse_confirm),

@@ -32,7 +32,7 @@ log = logging.getLogger("lianxin.scheduler")
 
 __all__ = ["SECTIONS", "digest_text", "weekly_digest"]
 
-# "module:function"(db, unit, since, until) -> list[str]; optional: skipped while not importable
+# "module:function"(db, unit, since, until, *, tz) -> list[str]; optional: skipped while not importable
 SECTIONS: list[str] = [
     "handlers.activities.service:digest_lines",
 ]
@@ -122,7 +122,7 @@ def digest_text(db: Session, unit: Unit, since: datetime, until: datetime, quart
     for ref in SECTIONS:
         fn = _section(ref)
         if fn is not None:
-            lines += fn(db, unit, since, until)
+            lines += fn(db, unit, since, until, tz=tz)
     return "\n".join(lines)
 
 
