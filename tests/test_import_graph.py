@@ -29,12 +29,15 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def imports_of(name: str, path: Path) -> set[str]:
-    """Absolute names imported by module `name` (relative imports resolved)."""
+def imports_of(name: str, path: Path, *, at_load: bool = False) -> set[str]:
+    """Absolute names imported by module `name` (relative imports resolved); `at_load`: only the
+    module-level imports that run when it is loaded (not in functions, not under TYPE_CHECKING)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(tree):
+    nodes = ([n for n in tree.body if not (isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test))]
+             if at_load else ast.walk(tree))
+    for node in nodes:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -108,3 +111,26 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
     (tmp_path / "bot" / "helper.py").write_text("from .adapters.wecom_api import render_template_card\n")
     monkeypatch.setattr("tests.test_import_graph.ROOT", tmp_path)
     assert reachable_violations("handlers.x") == [("bot.helper", "bot.adapters.wecom_api")]
+
+
+
+def test_no_import_cycle_between_files():
+    """A file never needs another that needs it back (imports at load time, TYPE_CHECKING aside)."""
+    names = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                   for pkg in PROJECT_PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+    graph = {n: {m for m in imports_of(n, module_file(n), at_load=True)
+                 if module_file(m) is not None and m.split(".")[0] in PROJECT_PACKAGES
+                 and m != n and not n.startswith(m + ".")}   # `from . import x` loads the parent package first
+             for n in names}
+    cycles = []
+    for start in names:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    cycles.append(path)
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+    assert cycles == []

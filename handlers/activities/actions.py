@@ -7,7 +7,7 @@ from bot.router import Router
 from models.activity import Activity, ActivityStatus, SignupStatus
 from models.org import Person
 
-from . import service
+from . import seats, service
 from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, manage_card
 
 __all__ = ["checkin_card", "do_join", "do_leave", "do_status", "load_activity", "roster_text"]
@@ -54,7 +54,7 @@ def viewer_state(ctx: Context, act: Activity) -> tuple[str | None, int | None]:
 
 
 def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
-    res = service.join(ctx.db, activity_id, ctx.person, ctx.now())
+    res = seats.join(ctx.db, activity_id, ctx.person, ctx.now())
     act = res.activity
     if act is None:
         ctx.reply(JOIN_TEXT["not_found"])
@@ -74,7 +74,7 @@ def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
 
 
 def do_leave(ctx: Context, activity_id: int, *, from_card: bool) -> None:
-    res = service.leave(ctx.db, activity_id, ctx.person, ctx.now())
+    res = seats.leave(ctx.db, activity_id, ctx.person, ctx.now())
     act = res.activity
     if act is None:
         ctx.reply("没有找到这个活动。发送“我的报名”查看您报名的活动。")
