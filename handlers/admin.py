@@ -119,7 +119,8 @@ def grant_role(ctx: Context, args: str) -> None:
     person, role, unit = parsed
     unit = unit or person.unit
     if unit is None:
-        ctx.reply(f"{_label(person)} 没有所在单位，请写明角色范围，例：授权 {person.wecom_userid or person.name} {ROLE_LABELS[role]} 单位名")
+        ctx.reply(f"{_label(person)} 没有所在单位，请写明角色范围，"
+                  f"例：授权 {person.wecom_userid or person.name} {ROLE_LABELS[role]} 单位名")
         return
     if not ctx.require("roster.admin", person) or not ctx.require("roster.admin", unit):
         return

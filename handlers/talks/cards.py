@@ -148,7 +148,8 @@ def detail_pages(talk: Talk, tz: str) -> list[str]:
     for n, chunk in enumerate(chunks, 1):
         page = (head if n == 1 else f"谈话 #{talk.id}（续）") + "\n" + chunk
         if len(chunks) > 1:
-            page += f"\n（第 {n}/{len(chunks)} 页" + (f"，发送“谈话详情 {talk.id} {n + 1}”看下一页）" if n < len(chunks) else "）")
+            more = f"，发送“谈话详情 {talk.id} {n + 1}”看下一页）" if n < len(chunks) else "）"
+            page += f"\n（第 {n}/{len(chunks)} 页" + more
         pages.append(page)
     return pages
 
