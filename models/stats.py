@@ -526,17 +526,14 @@ def open_case_ages(db: Session, unit: Unit, now: datetime) -> list[tuple[str, in
 
 
 def overdue_cases(db: Session, unit: Unit, now: datetime, config) -> int:
-    """Open cases whose current step has run past its SLA (handlers.cases.sla.allowed_hours, config sla.*)."""
-    from types import SimpleNamespace
-
-    from handlers.cases.sla import allowed_hours
-
+    """Open cases whose current step has run past its SLA (models.sla.allowed_hours, config sla.*)."""
     from .case import Case
+    from .sla import allowed_hours
 
     n = 0
     for state, flag, since in db.execute(select(Case.state, Case.flag, Case.sla_since)
                                          .where(_cases_in(unit), Case.state != "closed")):
-        hours = allowed_hours(config, SimpleNamespace(state=state, flag=flag))
+        hours = allowed_hours(config, state, flag)
         if hours is not None and (now - since).total_seconds() > hours * 3600:
             n += 1
     return n
@@ -668,6 +665,7 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
 
     from .case import Case, CaseEvent
     from .coverage import team_counts
+    from .sla import ack_hours
 
     tz = config.timezone if config is not None else "Asia/Shanghai"
     quarters = year_quarters(year, now, tz)
@@ -695,8 +693,7 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
             if team_id in units:
                 add("coverage", team_id, talked, members)
 
-    urgent_h = config.get("sla.ack_urgent_hours", float, 4) if config is not None else 4
-    watch_h = config.get("sla.ack_watch_hours", float, 48) if config is not None else 48
+    urgent_h, watch_h = ack_hours(config, "urgent"), ack_hours(config, "watch")
     first_ack = (select(CaseEvent.case_id, func.min(CaseEvent.at).label("at"))
                  .where(CaseEvent.kind == "transition", CaseEvent.from_state == "reported")
                  .group_by(CaseEvent.case_id).subquery())
