@@ -5,7 +5,7 @@ WeCom media id kept as text; the bot does not store files). Its audience is a un
 in that unit's subtree may open it. `MaterialRead` records, once per person and material
 (UNIQUE), when the person first opened it and when they marked it studied.
 
-Completion statistics live in models.stats (the one statistics module), not here.
+Completion statistics live in reports.queries.learning, not here.
 """
 from __future__ import annotations
 

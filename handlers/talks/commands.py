@@ -6,10 +6,11 @@ from bot.context import Context
 from bot.forms import Invalid
 from bot.messages import Card
 from bot.router import Router
-from models.coverage import current_quarter, team_coverage, team_ids_for
 from models.enums import Role
 from models.policy import can
+from models.quarters import current_quarter
 from models.talk import Flag, Talk, TalkKind
+from reports.queries.coverage import team_coverage, team_ids_for
 
 from . import service
 from .cards import TalkConfirm, coverage_text, detail_pages, history_text
