@@ -38,7 +38,10 @@ def register(cli: click.Group) -> None:
         """导入花名册（CSV 或 Excel .xlsx）：单位、企业微信账号、姓名，可选 钉钉账号、手机、党员、角色。"""
         from models.audit import audit
         from models.db import session_scope
-        from models.roster import RosterError, apply_plan, plan_people, read_roster
+        from roster.apply import apply_plan
+        from roster.plan import plan_people
+        from roster.read import read_roster
+        from roster.rows import RosterError
 
         started = time.perf_counter()
         try:
@@ -73,10 +76,10 @@ def register(cli: click.Group) -> None:
         """从企业微信通讯录同步部门和成员（部门 → 单位，成员 → 人员；不改动角色）。"""
         from models.audit import audit
         from models.db import session_scope
-        from models.roster import apply_plan
-        from models.wecom_sync import SyncError, fetch_contacts, plan_sync
+        from roster.apply import apply_plan
 
         from .adapters.wecom_api import LianxinWeComClient
+        from .adapters.wecom_contacts import SyncError, fetch_contacts, plan_sync
         from .redis_client import make_redis
 
         config = obj.config

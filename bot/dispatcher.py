@@ -16,9 +16,9 @@ from sqlalchemy import bindparam, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
+from models.activeday import mark_active
 from models.org import Person
 from models.outbox import ProcessedDelivery
-from models.stats import mark_active
 
 from .config import Config
 from .context import Clock, Context
@@ -173,7 +173,7 @@ class Dispatcher:
         return Outcome(replies=ctx.replies, card_updates=ctx.card_updates), ctx.state
 
     def _mark_active(self, person_id: int) -> None:
-        """Active-user statistics (models.stats) after a read-only turn: a short transaction of its
+        """Active-user statistics (models.activeday) after a read-only turn: a short transaction of its
         own, so that a read-only turn stays read-only, and a failure here never fails a message.
         A worker writes each (person, local day) once; later messages that day skip it."""
         seen = self._active_day(person_id)

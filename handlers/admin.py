@@ -17,10 +17,9 @@ from sqlalchemy import or_, select
 
 from bot.context import Context
 from bot.router import Router
-from models.enums import ROLE_LABELS, Role
+from models.enums import ROLE_LABELS, ROLE_NAMES, Role
 from models.org import Person, RoleAssignment, Unit
 from models.policy import can
-from models.roster import ROLE_NAMES
 
 router = Router("admin")
 

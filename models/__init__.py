@@ -14,7 +14,7 @@ MODEL_MODULES = [
     "models.activity",
     "models.jobrun",
     "models.learning",
-    "models.stats",
+    "models.activeday",
 ]
 
 for _name in MODEL_MODULES:

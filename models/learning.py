@@ -5,7 +5,7 @@ WeCom media id kept as text; the bot does not store files). Its audience is a un
 in that unit's subtree may open it. `MaterialRead` records, once per person and material
 (UNIQUE), when the person first opened it and when they marked it studied.
 
-Completion statistics live in models.stats; the queries of the learning chat in handlers/learning/service.py.
+Completion statistics live in reports.queries.learning; the queries of the learning chat in handlers/learning/service.py.
 """
 from __future__ import annotations
 

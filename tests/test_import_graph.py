@@ -1,16 +1,24 @@
-"""handlers/ never reaches a platform module, directly or through what it imports.
+"""The layering rules, checked on the import graph: handlers never reach platform code; models, roster and reports stay below.
 
-Walks the import graph with `ast` (no module is executed): start from every module under
-handlers/, follow imports of project modules (bot, handlers, models, scheduler), and fail if
-any reachable module imports a platform adapter, a web blueprint or a platform library.
+Walks the import graph with `ast` (no module is executed): start from every module of a
+package, follow imports of project modules (bot, handlers, models, reports, roster, scheduler),
+and fail if any reachable module imports what the package must not depend on.
+
+- handlers/: no platform adapter, web blueprint or platform library;
+- models/ (the bottom layer): nothing of the project but models;
+- roster/ (imports) and reports/ (queries, render): models only, never handlers, bot (bot.web,
+  adapters), the scheduler, or each other. Handlers, bot/web/dashboard and the CLI import reports.
+- models/, roster/ and reports/ have no import cycle between their modules.
 """
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_PACKAGES = ("bot", "handlers", "models", "scheduler")
+PROJECT_PACKAGES = ("bot", "handlers", "models", "reports", "roster", "scheduler")
 FORBIDDEN = ("bot.adapters", "bot.web", "wechatpy", "dingtalk_stream", "xmltodict", "requests", "flask",
              "alibabacloud_dingtalk", "lark_oapi")
 # Known, platform-neutral exceptions (importer, module), not followed further. Keep this list short.
@@ -54,17 +62,34 @@ def imports_of(name: str, path: Path, *, at_load: bool = False) -> set[str]:
     return found
 
 
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == f or name.startswith(f + ".") for f in prefixes)
+
+
 def forbidden(name: str) -> bool:
-    return any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+    return _under(name, FORBIDDEN)
+
+
+def package_modules(package: str) -> list[str]:
+    """Every module of a top-level package (Alembic's migrations excluded: they are scripts, not imports)."""
+    return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                  for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts)
 
 
 def handler_modules() -> list[str]:
-    return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-                  for p in (ROOT / "handlers").rglob("*.py"))
+    return package_modules("handlers")
 
 
-def reachable_violations(start: str) -> list[tuple[str, str]]:
-    """(importer, forbidden module) pairs reachable from `start`."""
+# what a lower layer must not reach (besides the platform libraries of FORBIDDEN)
+LOWER_LAYERS = {
+    "models": ("bot", "handlers", "reports", "roster", "scheduler"),
+    "roster": ("bot", "handlers", "reports", "scheduler"),
+    "reports": ("bot", "handlers", "roster", "scheduler"),
+}
+
+
+def reachable_violations(start: str, banned: tuple[str, ...] = FORBIDDEN) -> list[tuple[str, str]]:
+    """(importer, banned module) pairs reachable from `start`."""
     seen, stack, bad = set(), [start], []
     while stack:
         name = stack.pop()
@@ -77,7 +102,7 @@ def reachable_violations(start: str) -> list[tuple[str, str]]:
         for imported in imports_of(name, path):
             if (name, imported) in ALLOWED:
                 continue
-            if forbidden(imported):
+            if _under(imported, banned):
                 bad.append((name, imported))
             elif imported.split(".")[0] in PROJECT_PACKAGES:
                 stack.append(imported)
@@ -134,3 +159,73 @@ def test_no_import_cycle_between_files():
                     seen.add(nxt)
                     stack.append((nxt, [*path, nxt]))
     assert cycles == []
+
+
+@pytest.mark.parametrize("package", sorted(LOWER_LAYERS))
+def test_lower_layers_import_only_what_is_below_them(package):
+    banned = FORBIDDEN + LOWER_LAYERS[package]
+    problems = {m: v for m in package_modules(package) if (v := reachable_violations(m, banned))}
+    assert problems == {}, f"{package} must not depend on {banned}: " + repr(problems)
+
+
+def import_cycles(packages: tuple[str, ...]) -> list[list[str]]:
+    """Cycles (as module lists) in the import graph restricted to `packages` (Tarjan's strongly connected components)."""
+    graph = {m: sorted(i for i in imports_of(m, module_file(m)) if _under(i, packages) and module_file(i) is not None)
+             for p in packages for m in package_modules(p)}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, []):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_import_cycles_in_models_roster_reports():
+    assert import_cycles(("models", "reports", "roster")) == []
+
+
+def test_the_cycle_check_sees_a_cycle(tmp_path, monkeypatch):
+    pkg = tmp_path / "reports"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .b import x\n")
+    (pkg / "b.py").write_text("from reports import a\n")
+    monkeypatch.setattr("tests.test_import_graph.ROOT", tmp_path)
+    assert import_cycles(("reports",)) == [["reports.a", "reports.b"]]
+
+
+def test_the_layer_check_sees_reports_reaching_handlers(tmp_path, monkeypatch):
+    for pkg in ("reports", "models", "handlers"):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "reports" / "q.py").write_text("from models import m\n")
+    (tmp_path / "models" / "m.py").write_text("from handlers import h\n")
+    (tmp_path / "handlers" / "h.py").write_text("")
+    monkeypatch.setattr("tests.test_import_graph.ROOT", tmp_path)
+    found = reachable_violations("reports.q", FORBIDDEN + LOWER_LAYERS["reports"])
+    assert sorted(found) == [("models.m", "handlers"), ("models.m", "handlers.h")]

@@ -9,14 +9,13 @@ dashboard.wecom_oauth: true) identifies the WeCom user instead of a link.
 Access: every request asks models.policy (`stats.view` on the unit asked for). Everything shown
 is rendered by Jinja with autoescaping, including unit names; talk notes are never shown at all.
 
-Charts are inline SVG drawn by the templates from numbers computed here (no JavaScript chart
-library, no CDN): the page works offline on an intranet, prints, is readable by tests, and
-nothing executes in the browser.
+Charts are inline SVG drawn by the templates from numbers computed by reports.render.dashboard
+(no JavaScript chart library, no CDN): the page works offline on an intranet, prints, is
+readable by tests, and nothing executes in the browser.
 """
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
@@ -177,8 +176,9 @@ def _scope_units(db, person: Person) -> list[Unit]:
 
 @bp.get("/dashboard")
 def index():
-    from models.coverage import current_quarter, previous_quarter
-    from models.stats import dashboard as dashboard_data
+    from models.quarters import current_quarter, previous_quarter
+    from reports.queries.summary import dashboard as dashboard_data
+    from reports.render.dashboard import build_charts
 
     svc = _services()
     cfg = svc.config
@@ -221,63 +221,3 @@ def index():
         charts = build_charts(data)
         return render_template("dashboard.html", person=person, unit=unit, units=units, quarter=quarter,
                                quarters=quarters, data=data, charts=charts)
-
-
-# --- chart geometry (the templates draw SVG from these numbers) ------------------------------
-
-@dataclass
-class Bar:
-    label: str
-    value: float          # 0..1 for rates, raw number otherwise
-    text: str             # the label printed next to the bar, e.g. "75% (3/4)"
-    width: float          # pixels
-    y: float
-
-
-def bars(items: list[tuple[str, float, str]], *, max_value: float | None = None, width: float = 420,
-         row: float = 28) -> list[Bar]:
-    top = max_value if max_value is not None else max([v for _, v, _ in items] + [1])
-    return [Bar(label, v, text, round(width * (v / top if top else 0), 1), i * row)
-            for i, (label, v, text) in enumerate(items)]
-
-
-def _pct(n: int, d: int) -> str:
-    return f"{n / d:.0%}（{n}/{d}）" if d else "—（0/0）"
-
-
-def build_charts(data) -> dict:
-    from models.talk import CATEGORY_LABELS, Category
-
-    coverage = bars([(r.name, r.rate, _pct(r.talked, r.members)) for r in data.coverage_rows], max_value=1.0)
-    quarters = list(data.trend)
-    top = max([max(v.values()) for v in data.trend.values()] + [1])
-    w, h = 420, 160
-    step = w / max(len(quarters) - 1, 1)
-    series = []
-    for flag, label, color in (("watch", "关注", "#e0a800"), ("urgent", "紧急", "#c0392b")):
-        points = [(round(i * step, 1), round(h - h * data.trend[q].get(flag, 0) / top, 1), q, data.trend[q].get(flag, 0))
-                  for i, q in enumerate(quarters)]
-        series.append({"flag": flag, "label": label, "color": color, "points": points,
-                       "polyline": " ".join(f"{x},{y}" for x, y, _, _ in points)})
-    categories = []
-    for cat, levels in sorted(data.flags.items()):
-        try:
-            name = CATEGORY_LABELS[Category(cat)]
-        except ValueError:
-            name = cat
-        categories.append((name, levels.get("watch", 0), levels.get("urgent", 0)))
-    funnel_top = max([n for _, n in data.funnel] + [1])
-    funnel = [{"label": label, "n": n, "width": round(420 * n / funnel_top, 1), "y": i * 30}
-              for i, (label, n) in enumerate(data.funnel)]
-    if data.participation:
-        participation = bars([(label, (n / d if d else 0.0), _pct(n, d)) for label, n, d in data.participation],
-                             max_value=1.0)
-        participation_title = "活动参与率"
-    else:
-        participation = bars([(r.name, r.rate, _pct(r.studied, r.assigned)) for r in data.learning_rows],
-                             max_value=1.0)
-        participation_title = "学习完成率"
-    return {"coverage": coverage, "trend": {"quarters": quarters, "series": series, "top": top, "w": w, "h": h,
-                                            "step": step},
-            "categories": categories, "funnel": funnel, "participation": participation,
-            "participation_title": participation_title}

@@ -166,7 +166,7 @@ def _stats_allowed(ctx: Context) -> bool:
 @router.command("学习情况", "material-stats", help="学习材料的完成情况（按单位）", usage="学习情况 N",
                 allowed=_stats_allowed)
 def material_stats(ctx: Context, args: str) -> None:
-    from models.stats import material_completion
+    from reports.queries.learning import material_completion
 
     try:
         m = ctx.db.get(Material, int(args.strip().lstrip("#")))

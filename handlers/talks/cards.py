@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 from bot.callbacks import CallbackData
 from bot.messages import Button, Card
-from models.coverage import TeamCoverage
 from models.talk import CATEGORY_LABELS, FLAG_LABELS, KIND_LABELS, MOOD_LABELS, Category, Flag, Mood, Talk, TalkKind
+from reports.queries.coverage import TeamCoverage
 
 __all__ = [
     "REPLY_BYTES",

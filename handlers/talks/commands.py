@@ -5,10 +5,11 @@ from __future__ import annotations
 from bot.context import Context
 from bot.forms import CANDIDATES, Invalid
 from bot.router import Router
-from models.coverage import current_quarter, team_coverage, team_ids_for
 from models.enums import Role
 from models.policy import can
+from models.quarters import current_quarter
 from models.talk import Flag, Talk, TalkKind
+from reports.queries.coverage import team_coverage, team_ids_for
 
 from . import service
 from .cards import coverage_text, detail_pages, history_text

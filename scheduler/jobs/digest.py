@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session, aliased
 from bot.messages import Text
 from models.activity import Activity, ActivityStatus
 from models.case import OPEN_STATES, STATE_LABELS, Case, CaseState
-from models.coverage import team_counts
 from models.enums import Role
 from models.org import Person, RoleAssignment, Unit
 from models.talk import Flag, Talk, quarter_of
+from reports.queries.coverage import team_counts
 
 from ..context import JobContext
 

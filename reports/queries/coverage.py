@@ -1,6 +1,7 @@
-"""Talk coverage: per team and quarter, who has been talked to and who not yet. The one query module.
+"""Talk coverage per team and quarter (who has been talked to, who not yet): one definition for chat, reminders and reports.
 
-Used by `我的班组` (handlers.talks), the quarter reminders (scheduler) and statistics.
+Used by `我的班组` (handlers.talks), the quarter reminders and the digest (scheduler) and the
+reports (reports.queries.talks groups its per-team counts).
 
 Definitions (documented once, here):
 - A *team* is an active `Unit` of kind "team".
@@ -23,23 +24,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from .enums import Role, UnitKind
-from .org import Person, RoleAssignment, Unit
-from .talk import Talk, quarter_of
+from models.enums import Role, UnitKind
+from models.org import Person, RoleAssignment, Unit
+from models.talk import Talk
 
 __all__ = [
     "MemberCoverage",
     "TeamCoverage",
-    "current_quarter",
     "leaders_by_team",
     "missing_by_team",
-    "previous_quarter",
-    "quarter_bounds",
     "team_counts",
     "team_coverage",
     "team_ids_for",
@@ -84,37 +81,6 @@ class TeamCoverage:
     def ratio(self) -> float:
         """Share of members talked to (1.0 for a team without members)."""
         return len(self.talked) / self.total if self.members else 1.0
-
-
-# --- quarters ---------------------------------------------------------------------------------
-
-def current_quarter(now: datetime | None = None, tz: str = "Asia/Shanghai") -> str:
-    return quarter_of(now or datetime.now(UTC), tz)
-
-
-def _parse_quarter(quarter: str) -> tuple[int, int]:
-    try:
-        year, q = quarter.upper().split("Q")
-        year_i, q_i = int(year), int(q)
-    except ValueError:
-        raise ValueError(f"bad quarter {quarter!r}, expected e.g. 2026Q4") from None
-    if not 1 <= q_i <= 4:
-        raise ValueError(f"bad quarter {quarter!r}, expected e.g. 2026Q4")
-    return year_i, q_i
-
-
-def quarter_bounds(quarter: str, tz: str = "Asia/Shanghai") -> tuple[datetime, datetime]:
-    """[start, end) of a quarter in UTC; boundaries are local midnight in `tz`."""
-    year, q = _parse_quarter(quarter)
-    zone = ZoneInfo(tz)
-    start = datetime(year, 3 * (q - 1) + 1, 1, tzinfo=zone)
-    end = datetime(year + 1, 1, 1, tzinfo=zone) if q == 4 else datetime(year, 3 * q + 1, 1, tzinfo=zone)
-    return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def previous_quarter(quarter: str) -> str:
-    year, q = _parse_quarter(quarter)
-    return f"{year - 1}Q4" if q == 1 else f"{year}Q{q - 1}"
 
 
 # --- scope helpers ----------------------------------------------------------------------------

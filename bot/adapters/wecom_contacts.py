@@ -1,4 +1,4 @@
-"""WeCom contacts → units and people (`lianxin sync-wecom`).
+"""WeCom contacts → units and people (`lianxin sync-wecom`), planned by roster/ so sync and import share rules.
 
 Pulls the department tree with `department/simplelist` + `department/get` (the calls the current
 docs recommend; falls back to `department/list` where simplelist is not available) and the
@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .org import Unit
-from .roster import RosterRow, RowError, _Plan, plan_people
+from models.org import Unit
+from roster.apply import apply_plan
+from roster.plan import Plan, plan_people
+from roster.rows import ChangeReport, RosterRow, RowError
+
+from .contacts import SyncError, dept_chains
 
 __all__ = ["Contacts", "SyncError", "fetch_contacts", "plan_sync", "sync_contacts"]
-
-
-class SyncError(Exception):
-    pass
 
 
 @dataclass
@@ -80,32 +80,14 @@ def fetch_contacts(client, root: int = 1) -> Contacts:
 
 def _dept_paths(contacts: Contacts) -> tuple[dict[int, list[int]], list[RowError]]:
     """dept id → chain of dept ids from the root; departments on a cycle are reported."""
-    chains: dict[int, list[int]] = {}
-    errors: list[RowError] = []
-    for dept_id in sorted(contacts.departments):
-        chain, cur, seen = [], dept_id, set()
-        while True:
-            if cur in seen:
-                errors.append(RowError(0, f"部门上下级出现循环：{' → '.join(contacts.departments[i]['name'] for i in chain)}",
-                                       where=f"部门 {dept_id}"))
-                chain = []
-                break
-            seen.add(cur)
-            chain.append(cur)
-            if cur == contacts.root:
-                break
-            parent = contacts.departments[cur]["parentid"]
-            if parent not in contacts.departments:
-                errors.append(RowError(0, f"上级部门 {parent} 不在同步范围内", where=f"部门 {dept_id}"))
-                chain = []
-                break
-            cur = parent
-        if chain:
-            chains[dept_id] = list(reversed(chain))
+    chains, problems = dept_chains(contacts.departments, contacts.root, "parentid")
+    errors = [RowError(0, f"部门上下级出现循环：{' → '.join(contacts.departments[i]['name'] for i in p.walked)}"
+                       if p.missing_parent is None else f"上级部门 {p.missing_parent} 不在同步范围内",
+                       where=f"部门 {p.dept_id}") for p in problems]
     return chains, errors
 
 
-def plan_sync(db: Session, contacts: Contacts, *, full: bool = True, dry_run: bool = False) -> _Plan:
+def plan_sync(db: Session, contacts: Contacts, *, full: bool = True, dry_run: bool = False) -> Plan:
     chains, errors = _dept_paths(contacts)
     names = {i: d["name"].replace("/", "／") for i, d in contacts.departments.items()}
     full_names = {i: "/".join(names[x] for x in chain) for i, chain in chains.items()}
@@ -136,9 +118,7 @@ def plan_sync(db: Session, contacts: Contacts, *, full: bool = True, dry_run: bo
                        renames=renames, errors=errors, extra_units={full_names[i]: i for i in full_names})
 
 
-def sync_contacts(db: Session, client, *, root: int = 1, full: bool = True, dry_run: bool = False):
-    from .roster import apply_plan
-
+def sync_contacts(db: Session, client, *, root: int = 1, full: bool = True, dry_run: bool = False) -> ChangeReport:
     plan = plan_sync(db, fetch_contacts(client, root), full=full, dry_run=dry_run)
     if dry_run or plan.report.errors:
         return plan.report
