@@ -19,6 +19,7 @@ ROUTER_MODULES = [
     "handlers.admin_outbox",
     "handlers.activities",
     "handlers.learning",
+    "handlers.voice",
     "handlers.stats",
 ]
 

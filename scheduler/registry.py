@@ -37,6 +37,7 @@ TARGETS: dict[str, str] = {
     "activity_reminders": "handlers.activities.jobs:activity_reminders",
     "weekly_digest": "scheduler.jobs.digest:weekly_digest",
     "outbox_dispatch": "scheduler.jobs.outbox:dispatch",
+    "voice_sla": "handlers.voice.jobs:voice_sla",
 }
 
 # Jobs that need no per-occurrence key: they are safe to run concurrently by construction
