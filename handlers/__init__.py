@@ -20,6 +20,7 @@ ROUTER_MODULES = [
     "handlers.activities",
     "handlers.learning",
     "handlers.voice",
+    "handlers.digest",
     "handlers.stats",
 ]
 

@@ -16,6 +16,7 @@ MODEL_MODULES = [
     "models.learning",
     "models.stats",
     "models.voice",
+    "models.notice",
 ]
 
 for _name in MODEL_MODULES:

@@ -39,7 +39,7 @@ def submit_voice(ctx: Context, text: str, *, anonymous: bool) -> None:
     branch = service.branch_of(ctx.db, ctx.person)
     voice = service.raise_voice(ctx.db, ctx.person, branch, text, anonymous=anonymous, now=ctx.now())
     ctx.notify(service.secretaries_of(ctx.db, branch), voice_card(voice, ctx.config.timezone),
-               ref=f"voice:{voice.id}")
+               ref=f"voice:{voice.id}", urgent=False)
     how = "匿名" if anonymous else "实名"
     ctx.reply(f"您的心声已{how}提交给{branch.name}（编号 {voice.id}）。书记回复后会发消息给您"
               + ("；书记看不到您的身份。" if anonymous else "。"))
@@ -66,7 +66,7 @@ def reply_voice(ctx: Context, voice: Voice, text: str) -> None:
         ctx.reply(f"心声 #{voice.id} 已办结，不能再回复。")
         return
     message = Text(f"【心声回复】您提交的心声（编号 {voice.id}）收到{voice.unit.name}书记的回复：\n{text}")
-    delivered = service.deliver_to_sender(ctx.db, ctx.config, voice, message)
+    delivered = service.deliver_to_sender(ctx.db, ctx.config, voice, message, ctx.now())
     ctx.audit("reply", "voice", voice.id)
     ctx.update_card(voice_card(voice, ctx.config.timezone, done_text="已回复"))
     ctx.reply(f"已回复心声 #{voice.id}" + ("，回复已送达提出人。" if delivered else "（提出人已不在名册中，无法送达）。")
@@ -81,7 +81,7 @@ def close_voice(ctx: Context, voice: Voice, outcome: str | None) -> None:
     ctx.update_card(voice_card(voice, ctx.config.timezone))
     if outcome:
         service.deliver_to_sender(ctx.db, ctx.config, voice,
-                                  Text(f"【心声办结】您提交的心声（编号 {voice.id}）已办结：{outcome}"))
+                                  Text(f"【心声办结】您提交的心声（编号 {voice.id}）已办结：{outcome}"), ctx.now())
     ctx.reply(f"心声 #{voice.id} 已办结。")
 
 

@@ -53,6 +53,7 @@ def voice_sla(job) -> int:
                 msg = Text(f"【超时上报】{voice.unit.name}的员工心声 #{voice.id}{what}，提醒后仍未处理，请督促办理。")
             if people:
                 job.notify(db, people, msg, ref=f"voice:{voice.id}",
-                           idem_key=f"voice-sla:{voice.id}:{int(voice.sla_since.timestamp())}:{step}")
+                           idem_key=f"voice-sla:{voice.id}:{int(voice.sla_since.timestamp())}:{step}",
+                           urgent=step == 2)   # the reminder may wait for the morning, the escalation not
             taken += 1
     return taken

@@ -82,14 +82,15 @@ def raise_voice(db: Session, person: Person, branch: Unit, text: str, *, anonymo
     return voice
 
 
-def deliver_to_sender(db: Session, config: Config, voice: Voice, message: Reply) -> bool:
-    """Send `message` to whoever raised `voice` (outbox, no ref naming the voice); False if unknown."""
+def deliver_to_sender(db: Session, config: Config, voice: Voice, message: Reply, now: datetime) -> bool:
+    """Send `message` to whoever raised `voice` (outbox, no ref naming the voice, non-urgent:
+    it waits out their quiet hours); False if the sender is gone."""
     token = db.scalar(select(VoiceSeal.token).where(VoiceSeal.voice_id == voice.id))
     pid = unseal(token, voice.id) if token else None
     person = db.get(Person, pid) if pid is not None else None
     if person is None or not person.active:
         return False
-    notify_people(db, config, [person], message)
+    notify_people(db, config, [person], message, not_before=now)
     return True
 
 
