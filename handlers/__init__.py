@@ -21,6 +21,7 @@ ROUTER_MODULES = [
     "handlers.learning",
     "handlers.voice",
     "handlers.digest",
+    "handlers.sampling",
     "handlers.stats",
 ]
 

@@ -17,6 +17,7 @@ MODEL_MODULES = [
     "models.stats",
     "models.voice",
     "models.notice",
+    "models.sampling",
 ]
 
 for _name in MODEL_MODULES:

@@ -201,7 +201,8 @@ def make_config(db_url: str = "sqlite:///:memory:", **overrides):
     base = load_config(Path(__file__).resolve().parent.parent / "config.yaml", env={})
     values = {"database.url": db_url, "redis.url": "", "delivery.platforms": ["sim"],
               "server.simulator": True, "wecom.secret": "test-secret-0123456789",
-              "quiet.hours": "off"}   # tests run at any hour; quiet-hour tests turn it on
+              "quiet.hours": "off",   # tests run at any hour; quiet-hour tests turn it on
+              "sampling.share": 0}    # no random 回访 cards; the sampling tests turn it on
     values.update(overrides)
     return base.with_overrides(values)
 

@@ -3,7 +3,7 @@
 Set-based: one statement per section over the whole company, then lines grouped by person,
 so 12,000 people cost a handful of queries, not 12,000 (bench/bench_digest.py). Sections:
 talks still due this quarter (team leaders, with names), flags to acknowledge, care requests
-to approve and 心声 to answer (nearest covering secretary / committee), helper progress due,
+to approve, 心声 to answer and 回访 denials to check (nearest covering secretary / committee), helper progress due,
 activities joined for today and tomorrow, learning not yet studied.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from models.coverage import leaders_by_team, missing_by_team
 from models.enums import Role
 from models.learning import Material, MaterialRead
 from models.org import Person, RoleAssignment, Unit
+from models.sampling import CheckState, TalkCheck
 from models.talk import quarter_of
 from models.voice import Voice, VoiceState
 
@@ -76,10 +77,15 @@ def _holders(db: Session, out: Lines) -> None:
                               .where(Voice.state == VoiceState.OPEN.value)):
         for pid in _nearest(roles[Role.SECRETARY.value], path):
             counts[(pid, "voice")] += 1
+    for (path,) in db.execute(select(Unit.path).join(TalkCheck, TalkCheck.unit_id == Unit.id)
+                              .where(TalkCheck.state == CheckState.DENIED.value)):
+        for pid in _nearest(roles[Role.SECRETARY.value], path):
+            counts[(pid, "check")] += 1
     label = {CaseState.REPORTED.value: "待确认的标记谈话 {n} 件（发送“待办”）",
              CaseState.CARE_REQUESTED.value: "待审批的关爱申请 {n} 件（发送“待办”）",
              CaseState.APPROVED.value: "已同意待指派帮扶人 {n} 件（发送“待办”）",
-             "voice": "待回复的员工心声 {n} 条（发送“心声列表”）"}
+             "voice": "待回复的员工心声 {n} 条（发送“心声列表”）",
+             "check": "待核实的回访异议 {n} 条（核实回访 N 属实/不属实 说明）"}
     for (pid, what), n in sorted(counts.items()):
         out[pid].append("· " + label[what].format(n=n))
 
