@@ -93,13 +93,16 @@ class Context:
             self.notify(batch, part, ref=ref, idem_key=f"{idem_key}:{n}" if idem_key else None)
 
     def notify(self, people: Person | Iterable[Person], message: Reply | str, *, ref: str = "",
-               idem_key: str | None = None) -> None:
-        """Send to other people through the outbox, on every delivery platform they have an id for."""
+               idem_key: str | None = None, urgent: bool = True) -> None:
+        """Send to other people through the outbox, on every delivery platform they have an id for.
+
+        `urgent=False`: each recipient's row waits out their quiet hours and 免打扰 (bot.quiet)."""
         if isinstance(people, Person):
             people = [people]
         people = [p for p in people if p is not None and p.active]
         message = Text(message) if isinstance(message, str) else message
-        notify_people(self.db, self.config, people, message, ref=ref, idem_key=idem_key)
+        notify_people(self.db, self.config, people, message, ref=ref, idem_key=idem_key,
+                      not_before=None if urgent else self.now())
 
     # access ---------------------------------------------------------------------------------
     def can(self, action: str, target=None) -> bool:
@@ -141,11 +144,29 @@ def delivery_platforms(config: Config) -> list[str]:
 
 
 def notify_people(db: Session, config: Config, people: Sequence[Person], message: Reply, *,
-                  ref: str = "", idem_key: str | None = None) -> None:
-    """Enqueue `message` for `people` on every configured delivery platform (also used by jobs)."""
+                  ref: str = "", idem_key: str | None = None, not_before: datetime | None = None) -> None:
+    """Enqueue `message` for `people` on every configured delivery platform (also used by jobs).
+
+    With `not_before` (= now, for a non-urgent message) each recipient's rows wait until their
+    quiet hours and 免打扰 end."""
+    if not_before is not None:
+        from .quiet import hold_groups
+
+        groups = hold_groups(db, config, people, not_before)
+        for n, (at, group) in enumerate(groups):
+            key = idem_key if idem_key is None or len(groups) == 1 else f"{idem_key}~{n}"
+            _enqueue_all(db, config, group, message, ref=ref, idem_key=key, at=at)
+        return
+    _enqueue_all(db, config, people, message, ref=ref, idem_key=idem_key, at=None)
+
+
+def _enqueue_all(db: Session, config: Config, people: Sequence[Person], message: Reply, *, ref: str,
+                 idem_key: str | None, at: datetime | None) -> None:
     for platform in delivery_platforms(config):
         ids = [p.platform_id(platform) for p in people]
         ids = [i for i in ids if i]
         if ids:
-            enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref,
-                    idem_key=f"{idem_key}@{platform}" if idem_key else None)
+            rows = enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref,
+                           idem_key=f"{idem_key}@{platform}" if idem_key else None)
+            for row in rows if at is not None else ():
+                row.next_attempt_at = at        # the dispatcher only claims rows that are due

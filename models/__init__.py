@@ -15,6 +15,9 @@ MODEL_MODULES = [
     "models.jobrun",
     "models.learning",
     "models.activeday",
+    "models.voice",
+    "models.notice",
+    "models.sampling",
 ]
 
 for _name in MODEL_MODULES:

@@ -31,6 +31,9 @@ ACTIONS: dict[str, str] = {
     "stats.view": "see statistics of a unit",
     "kpi.view": "see secretaries' KPI of a unit",
     "directory.search": "search the directory by name",
+    "voice.raise": "raise a concern (心声) with the branch one belongs to, named or anonymous",
+    "voice.handle": "read, reply to and close the 心声 raised in one's branch (branch secretary)",
+    "talk.confirm": "confirm or deny a sampled talk one was the subject of (抽查回访)",
     "roster.admin": "import or sync the roster, grant and revoke roles, resend dead messages (admin, within the admin's subtree)",
 }
 
@@ -140,6 +143,18 @@ def can(person: Person | None, action: str, target: Any = None) -> bool:
         return _covers(person, unit, Role.COMMITTEE)
     if action == "directory.search":
         return has_role(person, Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE, Role.ADMIN)
+    if action == "voice.raise":
+        if person.unit is None:
+            return False
+        return anywhere or (unit is not None and unit.contains(person.unit))
+    if action == "voice.handle":
+        if anywhere:
+            return has_role(person, Role.SECRETARY)
+        return _covers(person, unit, Role.SECRETARY)
+    if action == "talk.confirm":
+        if anywhere:
+            return True
+        return getattr(target, "subject_id", None) == person.id
     if action == "roster.admin":
         if anywhere:
             return has_role(person, Role.ADMIN)

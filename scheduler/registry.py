@@ -37,6 +37,8 @@ TARGETS: dict[str, str] = {
     "activity_reminders": "handlers.activities.jobs:activity_reminders",
     "weekly_digest": "scheduler.jobs.digest:weekly_digest",
     "outbox_dispatch": "scheduler.jobs.outbox:dispatch",
+    "voice_sla": "handlers.voice.jobs:voice_sla",
+    "daily_digest": "handlers.digest.jobs:daily_digest",
 }
 
 # Jobs that need no per-occurrence key: they are safe to run concurrently by construction

@@ -242,6 +242,8 @@ def save_answers(ctx: Context, answers: dict) -> None:
     ctx.reply(saved_text(talk, subject.name, ctx.config.timezone, edit_hours(ctx), edited=bool(answers.get("_edit"))))
     if newly_flagged:
         ctx.emit("talk.flagged", talk_id=talk.id)
+    if not answers.get("_edit"):
+        ctx.emit("talk.saved", talk_id=talk.id)     # 抽查回访 may sample it (handlers.sampling)
 
 
 talk_form = Form(
