@@ -32,15 +32,17 @@ def add_sheet(wb, title: str, headers: Sequence[str], rows: Iterable[Sequence[An
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
+    from bot.xlsx import safe_row
+
     ws = wb.create_sheet(title)
-    ws.append(list(headers))
+    ws.append(safe_row(headers))
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="F2DCDB")
         cell.alignment = Alignment(horizontal="center")
     widths = [_width(h) for h in headers]
     for row in rows:
-        ws.append(list(row))
+        ws.append(safe_row(row))
         for i, v in enumerate(row):
             widths[i] = max(widths[i], _width(v))
     for col in pct_columns:
