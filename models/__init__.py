@@ -15,6 +15,7 @@ MODEL_MODULES = [
     "models.jobrun",
     "models.learning",
     "models.stats",
+    "models.websession",
 ]
 
 for _name in MODEL_MODULES:
