@@ -2,8 +2,10 @@
 
 Kept outside bot/web so that handlers can make a link without reaching web code. The token is
 an itsdangerous URLSafeTimedSerializer dump of {"p": person id, "n": random nonce}; its age is
-checked against security.login_link_ttl_seconds and the nonce is burnt in Redis on first use
-(bot/web/dashboard.py).
+checked against security.login_link_ttl_seconds and the nonce is recorded in the database on
+first use (bot/web/dashboard.py, models/websession.py). The token travels in the URL fragment
+(`/dashboard/login#t=…`): browsers never send a fragment to the server, so it cannot appear in an
+access log, a proxy log or a Referer; the login page's script posts it.
 """
 from __future__ import annotations
 
@@ -56,4 +58,4 @@ def login_link(config, person_id: int, *, unit_id: int | None = None, quarter: s
         params["unit"] = str(unit_id)
     if quarter:
         params["quarter"] = quarter
-    return f"{base}/dashboard/login?{urlencode(params)}"
+    return f"{base}/dashboard/login#{urlencode(params)}"

@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "models.voice",
     "models.notice",
     "models.sampling",
+    "models.websession",
 ]
 
 for _name in MODEL_MODULES:

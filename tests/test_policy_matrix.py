@@ -86,7 +86,7 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "case.handle": (N, N, N), "care.approve": (N, N, N), "case.progress": (N, N, N),
         "helper.assignable": (N, N, N), "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (N, N, N), "stats.view": (N, N, N), "kpi.view": (N, N, N),
-        "directory.search": (N, N, N), "roster.admin": (N, N, N),
+        "directory.search": (N, N, N), "person.party": (N, N, N), "roster.admin": (N, N, N),
         "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
         "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
@@ -97,7 +97,7 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "case.progress": (Y, N, N),       # only on cases where they are the helper
         "helper.assignable": (Y, Y, Y), "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (N, N, N), "stats.view": (N, N, N), "kpi.view": (N, N, N),
-        "directory.search": (N, N, N), "roster.admin": (N, N, N),
+        "directory.search": (N, N, N), "person.party": (N, N, N), "roster.admin": (N, N, N),
         "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
         "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
@@ -107,7 +107,8 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "team.coverage": (Y, Y, N), "case.read": (N, N, N), "case.handle": (N, N, N),
         "care.approve": (N, N, N), "case.progress": (N, N, N), "helper.assignable": (N, N, N),
         "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N), "activity.manage": (N, N, N),
-        "stats.view": (N, N, N), "kpi.view": (N, N, N), "directory.search": (Y, Y, Y),
+        "stats.view": (N, N, N), "kpi.view": (N, N, N), "directory.search": (Y, Y, N),
+        "person.party": (N, N, N),        # political status: Party organisations only
         "roster.admin": (N, N, N),
         "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
         "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
@@ -117,7 +118,7 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "case.handle": (Y, Y, N), "care.approve": (N, N, N), "case.progress": (N, N, N),
         "helper.assignable": (N, N, N), "publish": (Y, Y, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (Y, Y, N), "stats.view": (Y, Y, N), "kpi.view": (N, N, N),
-        "directory.search": (Y, Y, Y), "roster.admin": (N, N, N),
+        "directory.search": (Y, Y, N), "person.party": (Y, Y, N), "roster.admin": (N, N, N),
         "voice.raise": (Y, Y, N), "voice.handle": (Y, Y, N),
         "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
@@ -126,7 +127,7 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "case.handle": (N, N, N), "care.approve": (Y, Y, N), "case.progress": (N, N, N),
         "helper.assignable": (N, N, N), "publish": (Y, Y, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (Y, Y, N), "stats.view": (Y, Y, N), "kpi.view": (Y, Y, N),
-        "directory.search": (Y, Y, Y), "roster.admin": (N, N, N),
+        "directory.search": (Y, Y, N), "person.party": (Y, Y, N), "roster.admin": (N, N, N),
         "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
         "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
@@ -135,7 +136,7 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "case.handle": (N, N, N), "care.approve": (N, N, N), "case.progress": (N, N, N),
         "helper.assignable": (N, N, N), "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (N, N, N), "stats.view": (N, N, N), "kpi.view": (N, N, N),
-        "directory.search": (Y, Y, Y), "roster.admin": (Y, Y, N),
+        "directory.search": (Y, Y, N), "person.party": (Y, Y, N), "roster.admin": (Y, Y, N),
         "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
         "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },

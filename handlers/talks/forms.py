@@ -196,7 +196,7 @@ def ask_confirm(ctx: Context, answers: dict):
     needs = service.unseal(answers.get("needs") or None) or ""
     hint = ""
     if not answers.get("follows_up") and answers.get("_open") is None and not answers.get("_edit"):
-        open_talks = service.open_flagged(ctx.db, subject.id)
+        open_talks = [t for t in service.open_flagged(ctx.db, subject.id) if can(ctx.person, "talk.read", t)]
         if open_talks:
             hint = f"提示：该同志有未跟进的标记谈话 #{open_talks[0].id}，如为跟进可返回后在命令中加“跟进:{open_talks[0].id}”。"
     if not ctx.incoming.action:
