@@ -13,6 +13,9 @@ Definitions (docs/KPI.md):
 5. participation: distinct people of the subtree who checked in at an activity held in the
    year / active people.
 6. learning: studied / assigned (person, material) pairs for materials published in the year.
+7. timely: talks of the year's quarters entered within talks.late_after_days of the talk / those talks.
+8. bunched: talks of the year's quarters entered in the last 7 days of their quarter (or later) / those
+   talks (lower is better: records rushed in at quarter end).
 """
 from __future__ import annotations
 
@@ -33,11 +36,12 @@ from .activities import activity_stats
 from .cases import cases_in
 from .coverage import team_counts
 from .learning import learning_completion
+from .talks import timeliness_by_team
 from .units import LEVEL_KINDS, UnitRow, groups_of, units_in
 
 __all__ = ["KPI_KEYS", "Indicator", "kpi", "kpi_by_branch"]
 
-KPI_KEYS = ("coverage", "flags_ack_sla", "care_closed", "activities", "participation", "learning")
+KPI_KEYS = ("coverage", "flags_ack_sla", "care_closed", "activities", "participation", "learning", "timely", "bunched")
 
 
 @dataclass
@@ -90,6 +94,11 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
         for team_id, (members, talked) in team_counts(db, q, unit).items():
             if team_id in units:
                 add("coverage", team_id, talked, members)
+
+    days = config.get("talks.late_after_days", int, 7) if config is not None else 7
+    for team_id, t in timeliness_by_team(db, unit, quarters, days=days, tz=tz).items():
+        add("timely", team_id, t.on_time, t.talks)
+        add("bunched", team_id, t.bunched, t.talks)
 
     first_ack = (select(CaseEvent.case_id, func.min(CaseEvent.at).label("at"))
                  .where(CaseEvent.kind == "transition", CaseEvent.from_state == "reported")

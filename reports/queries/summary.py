@@ -13,7 +13,7 @@ from .activities import ActivityRow, activity_stats
 from .cases import AgeBucket, FunnelStage, case_funnel, cases_by_state, open_case_ages, overdue_cases
 from .learning import LearningRow, learning_completion
 from .people import active_users
-from .talks import CoverageRow, coverage, coverage_total, flag_trend, flags_by_category
+from .talks import CoverageRow, Timeliness, coverage, coverage_total, flag_trend, flags_by_category, timeliness
 from .units import breakdown_level
 
 __all__ = ["DashboardData", "ScopeSummary", "WorkFigures", "dashboard", "scope_summary", "work_figures"]
@@ -43,6 +43,7 @@ class ScopeSummary:
     flags: dict[str, dict[str, int]] = field(default_factory=dict)
     learning: LearningRow | None = None
     active: tuple[int, int] = (0, 0)
+    timeliness: Timeliness | None = None
 
     @property
     def flag_total(self) -> int:
@@ -62,6 +63,7 @@ class DashboardData:
     learning: LearningRow
     learning_rows: list[LearningRow]
     work: WorkFigures
+    timeliness: Timeliness = field(default_factory=Timeliness)
 
 
 def work_figures(db: Session, unit: Unit, quarter: str, now: datetime | None, config,
@@ -77,6 +79,10 @@ def work_figures(db: Session, unit: Unit, quarter: str, now: datetime | None, co
                        ages=open_case_ages(db, unit, now), activities=act, activity_rows=rows)
 
 
+def late_after_days(config) -> int:
+    return config.get("talks.late_after_days", int, 7) if config is not None else 7
+
+
 def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = "Asia/Shanghai", *, now: datetime | None = None,
                   config=None) -> ScopeSummary:
     """The quarter's summary of `unit` (chat 统计, report overview)."""
@@ -87,7 +93,8 @@ def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = "Asia/Shangha
         unit_id=unit.id, unit_name=unit.full_name, quarter=quarter,
         coverage=coverage_total(db, unit, quarter), coverage_rows=coverage(db, unit, quarter, level),
         flags=flags_by_category(db, unit, quarter), learning=learning,
-        active=active_users(db, unit, first, last), work=work_figures(db, unit, quarter, now, config, tz))
+        active=active_users(db, unit, first, last), work=work_figures(db, unit, quarter, now, config, tz),
+        timeliness=timeliness(db, unit, quarter, days=late_after_days(config), tz=tz))
 
 
 def dashboard(db: Session, unit: Unit, quarter: str, trend_quarters: int = 4, *, now: datetime | None = None,
@@ -100,4 +107,6 @@ def dashboard(db: Session, unit: Unit, quarter: str, trend_quarters: int = 4, *,
         coverage=coverage_total(db, unit, quarter), coverage_rows=coverage(db, unit, quarter, level),
         trend=flag_trend(db, unit, recent_quarters(quarter, trend_quarters)),
         flags=flags_by_category(db, unit, quarter), learning=learning, learning_rows=learning_rows,
-        work=work_figures(db, unit, quarter, now, config))
+        work=work_figures(db, unit, quarter, now, config),
+        timeliness=timeliness(db, unit, quarter, days=late_after_days(config),
+                              tz=config.timezone if config is not None else "Asia/Shanghai"))

@@ -34,6 +34,9 @@ def summary_text(summary: ScopeSummary) -> str:
         cats.append(f"{category_label(cat)} {sum(levels.values())}")
     lines.append(f"预警谈话：关注 {by_flag.get('watch', 0)} · 紧急 {by_flag.get('urgent', 0)}"
                  + (f"（{'、'.join(cats)}）" if cats else ""))
+    t = summary.timeliness
+    if t is not None and t.talks:
+        lines.append(f"及时录入：{pct(t.on_time, t.talks)} · 季末7天集中录入 {pct(t.bunched, t.talks)}")
     lines += work_lines(summary.work)
     if summary.learning is not None:
         lines.append(f"学习完成：{pct(summary.learning.studied, summary.learning.assigned)}")

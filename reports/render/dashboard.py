@@ -29,11 +29,13 @@ def _pct(n: int, d: int) -> str:
     return f"{n / d:.0%}（{n}/{d}）" if d else "—（0/0）"
 
 
-def tiles(data: DashboardData) -> list[tuple[str, str, int]]:
+def tiles(data: DashboardData) -> list[tuple[str, str, int | str]]:
     """(id, label, value) of the case and activity tiles, after the talk and learning tiles."""
-    work, act = data.work, data.work.activities
+    work, act, t = data.work, data.work.activities, data.timeliness
     return [("cases", f"在办个案（超时 {work.overdue}）", work.open),
-            ("activities", f"本季度活动 · 参与 {act.participants}/{act.people} 人", act.held)]
+            ("activities", f"本季度活动 · 参与 {act.participants}/{act.people} 人", act.held),
+            ("timely", f"及时录入 {t.on_time}/{t.talks} · 季末集中 {t.bunched}",
+             f"{t.on_time / t.talks:.0%}" if t.talks else "—")]
 
 
 def build_charts(data: DashboardData) -> dict:
