@@ -72,7 +72,7 @@ def _seed(session_factory, people: int, seats: int, now: datetime, run: str, *, 
     waitlist path before the measured one."""
     from sqlalchemy import insert, select
 
-    from bot.demo import BRANCH_A, seed_demo
+    from bot.cli.demo import BRANCH_A, seed_demo
     from handlers.activities import service
     from models.db import session_scope
     from models.org import Person

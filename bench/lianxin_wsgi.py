@@ -1,6 +1,6 @@
 """lianxin's WSGI app as bench_webhook.py runs it under gunicorn: `bench.lianxin_wsgi:app`.
 
-Exactly bot.wsgi (config from the environment: DATABASE_URL, REDIS_URL, LIANXIN_NOTES_KEYS…),
+Exactly bot.cli.wsgi (config from the environment: DATABASE_URL, REDIS_URL, LIANXIN_NOTES_KEYS…),
 plus the stand-in talk command when no real `谈话` command is registered yet.
 """
 import handlers

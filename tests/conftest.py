@@ -210,7 +210,7 @@ def config_overrides() -> dict:
 
 @pytest.fixture
 def services(stack, clock, config_overrides):
-    from bot.demo import seed_demo
+    from bot.cli.demo import seed_demo
     from bot.services import build_services
     from models.db import make_session_factory, session_scope
 

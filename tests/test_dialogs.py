@@ -70,7 +70,7 @@ def _clear():
 @pytest.fixture
 def two_apps(stack, clock):
     """Two app instances (own engines, services, stores) sharing one database and one Redis."""
-    from bot.demo import seed_demo
+    from bot.cli.demo import seed_demo
     from models.db import make_engine, make_session_factory, session_scope
 
     engine, r = stack

@@ -27,7 +27,7 @@ import xmltodict
 from sqlalchemy import create_engine, func, select, text
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from bot.demo import seed_demo
+from bot.cli.demo import seed_demo
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.db import make_session_factory, session_scope

@@ -137,7 +137,7 @@ def test_changes_in_wecom_move_rename_and_deactivate(api, client, factory):
 
 
 def test_sync_over_an_imported_roster_links_units_and_keeps_roles(api, client, factory):
-    from bot.demo import seed_demo
+    from bot.cli.demo import seed_demo
 
     with session_scope(factory) as db:
         seed_demo(db)

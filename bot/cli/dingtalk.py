@@ -19,8 +19,8 @@ def card_api_secret(app_secret: str) -> str:
 
 
 def _client(config):
-    from .adapters.dingtalk_api import DingTalkClient
-    from .redis_client import make_redis
+    from ..adapters.dingtalk_api import DingTalkClient
+    from ..redis_client import make_redis
 
     if not config.get("dingtalk.app_key", str, "") or not config.get("dingtalk.app_secret", str, ""):
         raise click.ClickException("未配置钉钉 app_key / app_secret（config.yaml 的 dingtalk 一节，"
@@ -45,7 +45,7 @@ def register(cli: click.Group) -> None:
         from models.audit import audit
         from models.db import make_engine, make_session_factory
 
-        from .adapters.dingtalk_contacts import SyncError, fetch_contacts, sync_contacts
+        from ..adapters.dingtalk_contacts import SyncError, fetch_contacts, sync_contacts
 
         config = obj.config
         started = time.perf_counter()
@@ -80,7 +80,7 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def register_card_callback_cmd(obj) -> None:
         """向钉钉登记互动卡片回调地址（HTTP 模式；appSecret 更换后需重新登记）。"""
-        from .adapters.dingtalk import card_callback_token
+        from ..adapters.dingtalk import card_callback_token
 
         config = obj.config
         base = config.get("server.public_url", str, "").rstrip("/")

@@ -17,9 +17,9 @@ class _App(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from .app import create_app
-        from .config import load_config
-        from .keys import setup_notes_keys
+        from ..app import create_app
+        from ..config import load_config
+        from ..keys import setup_notes_keys
 
         config = load_config(self.config_path).validate()
         setup_notes_keys(config)

@@ -9,18 +9,18 @@ import threading
 
 import click
 
-from .config import Config, ConfigError, load_config
+from ..config import Config, ConfigError, load_config
 
 __all__ = ["cli", "main"]
 
 # modules exposing register(cli) -> None; each domain adds its own commands there
 CLI_MODULES: list[str] = [
-    "bot.cli_org",
-    "bot.cli_dingtalk",
-    "bot.cli_talks",
-    "bot.cli_activities",
-    "bot.cli_scheduler",
-    "bot.cli_insight",
+    "bot.cli.org",
+    "bot.cli.dingtalk",
+    "bot.cli.talks",
+    "bot.cli.activities",
+    "bot.cli.scheduler",
+    "bot.cli.insight",
 ]
 
 
@@ -37,7 +37,7 @@ class Obj:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    from .logging_setup import configure_logging
+    from ..logging_setup import configure_logging
 
     configure_logging(level)
 
@@ -99,8 +99,8 @@ def start_outbox_thread(services, interval: float = 1.0) -> threading.Thread:
 @click.pass_obj
 def demo(obj: Obj, host: str | None, port: int | None) -> None:
     """Seed the demo organisation and run the bot with the web simulator at /sim."""
-    from .app import create_app
-    from .keys import setup_notes_keys
+    from ..app import create_app
+    from ..keys import setup_notes_keys
 
     config = _demo_config(obj.config)
     setup_notes_keys(config)
@@ -132,7 +132,7 @@ def _maybe_start_demo_scheduler(services) -> None:
 @click.pass_obj
 def serve(obj: Obj, workers: int, threads: int, bind: str | None) -> None:
     """Run the webhook server under gunicorn (production). Run `lianxin scheduler` separately."""
-    from .keys import setup_notes_keys
+    from ..keys import setup_notes_keys
     from .wsgi_server import run_gunicorn
 
     config = obj.config

@@ -76,8 +76,8 @@ def register(cli: click.Group) -> None:
         from models.roster import apply_plan
         from models.wecom_sync import SyncError, fetch_contacts, plan_sync
 
-        from .adapters.wecom_api import LianxinWeComClient
-        from .redis_client import make_redis
+        from ..adapters.wecom_api import LianxinWeComClient
+        from ..redis_client import make_redis
 
         config = obj.config
         started = time.perf_counter()
