@@ -6,7 +6,7 @@ plus the stand-in talk command when no real `谈话` command is registered yet.
 import handlers
 from bot.app import create_app
 from bot.config import load_config
-from bot.keys import setup_notes_keys
+from bot.notes_keys import setup_notes_keys
 
 
 def _talk_registered() -> bool:

@@ -100,7 +100,7 @@ def start_outbox_thread(services, interval: float = 1.0) -> threading.Thread:
 def demo(obj: Obj, host: str | None, port: int | None) -> None:
     """Seed the demo organisation and run the bot with the web simulator at /sim."""
     from ..app import create_app
-    from ..keys import setup_notes_keys
+    from ..notes_keys import setup_notes_keys
 
     config = _demo_config(obj.config)
     setup_notes_keys(config)
@@ -132,7 +132,7 @@ def _maybe_start_demo_scheduler(services) -> None:
 @click.pass_obj
 def serve(obj: Obj, workers: int, threads: int, bind: str | None) -> None:
     """Run the webhook server under gunicorn (production). Run `lianxin scheduler` separately."""
-    from ..keys import setup_notes_keys
+    from ..notes_keys import setup_notes_keys
     from .wsgi_server import run_gunicorn
 
     config = obj.config

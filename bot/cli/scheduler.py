@@ -15,7 +15,7 @@ __all__ = ["register"]
 
 
 def _services(obj, metrics=None):
-    from ..keys import setup_notes_keys
+    from ..notes_keys import setup_notes_keys
     from ..services import build_services
 
     config = obj.config

@@ -18,9 +18,9 @@ __all__ = ["TerminalSession", "run_terminal_chat"]
 
 class TerminalSession:
     def __init__(self, config: Config, user: str) -> None:
-        from .main import prepare_database
-        from ..keys import setup_notes_keys
+        from ..notes_keys import setup_notes_keys
         from ..services import build_services
+        from .main import prepare_database
 
         setup_notes_keys(config)
         engine, _ = prepare_database(config, seed=True)

@@ -19,7 +19,7 @@ class _App(BaseApplication):
     def load(self):
         from ..app import create_app
         from ..config import load_config
-        from ..keys import setup_notes_keys
+        from ..notes_keys import setup_notes_keys
 
         config = load_config(self.config_path).validate()
         setup_notes_keys(config)
