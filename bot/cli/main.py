@@ -74,7 +74,8 @@ def prepare_database(config: Config, seed: bool = False):
 def init_db(obj: Obj, demo: bool) -> None:
     """Create or upgrade the database schema (Alembic)."""
     engine, added = prepare_database(obj.config, seed=demo)
-    click.echo(f"数据库已就绪：{engine.url.render_as_string(hide_password=True)}" + (f"，导入演示人员 {added} 人" if added else ""))
+    seeded = f"，导入演示人员 {added} 人" if added else ""
+    click.echo(f"数据库已就绪：{engine.url.render_as_string(hide_password=True)}{seeded}")
 
 
 def _demo_config(config: Config) -> Config:
@@ -113,7 +114,7 @@ def demo(obj: Obj, host: str | None, port: int | None) -> None:
     host = host or config.get("server.host")
     port = port or config.get("server.port", int)
     click.echo(f"连心演示已启动：打开 http://{host}:{port}/sim 选择身份聊天；"
-               f"或在另一个终端运行 lianxin chat --as zhangsan。演示人员：{'新导入 %d 人' % added if added else '已存在'}。")
+               f"或在另一个终端运行 lianxin chat --as zhangsan。演示人员：{f'新导入 {added} 人' if added else '已存在'}。")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
