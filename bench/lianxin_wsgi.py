@@ -4,7 +4,7 @@ Exactly bot.cli.wsgi (config from the environment: DATABASE_URL, REDIS_URL, LIAN
 plus the stand-in talk command when no real `谈话` command is registered yet.
 """
 import handlers
-from bot.app import create_app
+from bot.cli.wiring import create_app
 from bot.config import load_config
 from bot.notes_keys import setup_notes_keys
 

@@ -1,4 +1,4 @@
-"""Flask application factory: wires services, platform blueprints, the simulator and metrics."""
+"""Flask application around built services: platform blueprints, the simulator, health and metrics."""
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify
@@ -7,22 +7,18 @@ from sqlalchemy import func, select
 
 from models.outbox import OutboxMessage
 
-from .config import Config, load_config
+from .config import Config
 from .metrics import Metrics
-from .services import Services, build_services
+from .services import Services
 
-__all__ = ["create_app", "services_of"]
+__all__ = ["make_app", "services_of"]
 
 
-def create_app(config: Config | None = None, services: Services | None = None, **service_kwargs) -> Flask:
-    config = config or load_config()
-    metrics = Metrics()
-    if services is None:
-        services = build_services(config, metrics=metrics, **service_kwargs)
-    else:
-        metrics = services.metrics or metrics
-        services.metrics = metrics
-        services.dispatcher.metrics = metrics
+def make_app(config: Config, services: Services) -> Flask:
+    """`config` decides which blueprints are served (tests pass overrides); `services` does the work."""
+    metrics = services.metrics or Metrics()
+    services.metrics = metrics
+    services.dispatcher.metrics = metrics
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config["MAX_CONTENT_LENGTH"] = config.get("server.max_body_bytes", int, 65536)
     app.config["SECRET_KEY"] = _secret_key(config)

@@ -1,7 +1,8 @@
-"""Build the shared services (database, Redis, registry, dispatcher, senders) from a Config.
+"""Build the shared services (database, Redis, dispatcher, senders) from a Config and a registry.
 
-Used by the web app, the terminal simulator, the scheduler and the CLI, so that every process
-wires the same pieces the same way and nothing lives in module globals.
+Used by the web app, the terminal simulator, the scheduler and the CLI (through bot.cli.wiring,
+which supplies the handlers' registry), so that every process wires the same pieces the same
+way and nothing lives in module globals.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from .state import ConversationStore
 
 log = logging.getLogger("lianxin")
 
-__all__ = ["Services", "build_services"]
+__all__ = ["Services", "make_services"]
 
 TRAITS = {
     "sim": PlatformTraits(passive_cards=True, passive_text_bytes=None),
@@ -82,16 +83,13 @@ def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
     return senders
 
 
-def build_services(config: Config, *, redis_client: redis.Redis | None = None, clock: Clock | None = None,
-                   engine: Engine | None = None, metrics: Any = None) -> Services:
-    from handlers import build_registry
-
+def make_services(config: Config, registry: Registry, *, redis_client: redis.Redis | None = None,
+                  clock: Clock | None = None, engine: Engine | None = None, metrics: Any = None) -> Services:
     config.validate()
     engine = engine or make_engine(config.database_url, echo=config.get("database.echo", bool, False))
     sf = make_session_factory(engine)
     r = redis_client if redis_client is not None else make_redis(config.redis_url)
     clock = clock or Clock()
-    registry = build_registry()
     store = ConversationStore(r, config.get("conversation.ttl_seconds", int, 1800),
                               config.get("conversation.lock_timeout_seconds", int, 10))
     deduper = Deduper(r, config.get("security.dedupe_ttl_seconds", int, 86400))

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.app import create_app
+from bot.cli.wiring import build_services, create_app
 from bot.forms import Form, Invalid, Step, choice_card, pick_option
 from bot.router import Registry, Router
-from bot.services import build_services
 from handlers import build_registry
 from tests.conftest import make_config
 from tests.helpers import WeComPlatform

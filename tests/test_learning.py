@@ -78,7 +78,7 @@ def test_refusals_and_bad_input(sim):
 
 def test_large_audience_is_batched_per_1000(embedded, clock):
     from bot.cli.demo import seed_demo
-    from bot.services import build_services
+    from bot.cli.wiring import build_services
     from tests.conftest import make_config
 
     engine, r = embedded

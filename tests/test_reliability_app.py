@@ -76,7 +76,7 @@ def _redis():
 def create():
     """gunicorn app factory."""
     import handlers
-    from bot.app import create_app
+    from bot.cli.wiring import create_app
     from bot.config import load_config
     from bot.notes_keys import setup_notes_keys
 

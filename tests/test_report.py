@@ -5,8 +5,8 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from bot.cli.main import _load_plugins, cli
 from bot.cli.insight import SHEETS
+from bot.cli.main import _load_plugins, cli
 from models.db import session_scope
 from tests.test_stats import NOW, seed
 

@@ -100,8 +100,8 @@ def start_outbox_thread(services, interval: float = 1.0) -> threading.Thread:
 @click.pass_obj
 def demo(obj: Obj, host: str | None, port: int | None) -> None:
     """Seed the demo organisation and run the bot with the web simulator at /sim."""
-    from ..app import create_app
     from ..notes_keys import setup_notes_keys
+    from .wiring import create_app
 
     config = _demo_config(obj.config)
     setup_notes_keys(config)

@@ -16,7 +16,7 @@ __all__ = ["register"]
 
 def _services(obj, metrics=None):
     from ..notes_keys import setup_notes_keys
-    from ..services import build_services
+    from .wiring import build_services
 
     config = obj.config
     setup_notes_keys(config)

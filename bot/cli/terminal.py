@@ -19,8 +19,8 @@ __all__ = ["TerminalSession", "run_terminal_chat"]
 class TerminalSession:
     def __init__(self, config: Config, user: str) -> None:
         from ..notes_keys import setup_notes_keys
-        from ..services import build_services
         from .main import prepare_database
+        from .wiring import build_services
 
         setup_notes_keys(config)
         engine, _ = prepare_database(config, seed=True)
