@@ -1,8 +1,10 @@
-"""handlers/ never reaches a platform module, directly or through what it imports.
+"""The layers hold: handlers/ never reaches a platform module; bot/ below bot/cli/ never reaches up.
 
 Walks the import graph with `ast` (no module is executed): start from every module under
 handlers/, follow imports of project modules (bot, handlers, models, scheduler), and fail if
 any reachable module imports a platform adapter, a web blueprint or a platform library.
+bot/cli/ is the composition root: the only part of bot/ that imports handlers and scheduler,
+and nothing but entry points imports it.
 """
 from __future__ import annotations
 
@@ -51,9 +53,32 @@ def forbidden(name: str) -> bool:
     return any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
 
 
-def handler_modules() -> list[str]:
+def modules_under(package: str) -> list[str]:
     return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-                  for p in (ROOT / "handlers").rglob("*.py"))
+                  for p in (ROOT / package).rglob("*.py"))
+
+
+def handler_modules() -> list[str]:
+    return modules_under("handlers")
+
+
+def in_package(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def platform_modules() -> list[str]:
+    """bot/ below the composition root."""
+    return [m for m in modules_under("bot") if not in_package(m, "bot.cli")]
+
+
+def direct_imports(package_names: list[str], targets: tuple[str, ...]) -> dict[str, list[str]]:
+    found = {}
+    for name in package_names:
+        path = module_file(name)
+        hits = sorted(i for i in imports_of(name, path) if any(in_package(i, t) for t in targets)) if path else []
+        if hits:
+            found[name] = hits
+    return found
 
 
 def reachable_violations(start: str) -> list[tuple[str, str]]:
@@ -98,3 +123,14 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
     (tmp_path / "bot" / "helper.py").write_text("from .adapters.wecom_api import render_template_card\n")
     monkeypatch.setattr("tests.test_import_graph.ROOT", tmp_path)
     assert reachable_violations("handlers.x") == [("bot.helper", "bot.adapters.wecom_api")]
+
+
+def test_only_the_composition_root_imports_handlers_and_scheduler():
+    assert "bot.services" in platform_modules() and "bot.app" in platform_modules()
+    assert direct_imports(platform_modules(), ("handlers", "scheduler")) == {}
+
+
+def test_nothing_below_the_composition_root_imports_it():
+    below = platform_modules() + handler_modules() + modules_under("models") + modules_under("scheduler")
+    entry_points = {"scheduler.__main__"}  # `python -m scheduler` runs the command line
+    assert direct_imports([m for m in below if m not in entry_points], ("bot.cli",)) == {}
