@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 from sqlalchemy.engine import Engine
@@ -26,6 +26,10 @@ from .redis_client import make_redis
 from .router import Registry
 from .state import ConversationStore
 
+if TYPE_CHECKING:
+    from .adapters.dingtalk import DingTalkVerifier
+    from .adapters.wecom import WeComCrypto
+
 log = logging.getLogger("lianxin")
 
 __all__ = ["Services", "make_services"]
@@ -35,6 +39,12 @@ TRAITS = {
     "wecom": PlatformTraits(passive_cards=False, passive_text_bytes=2000),
     "dingtalk": PlatformTraits(passive_cards=False, passive_text_bytes=None, passive_action_text=False),
 }
+
+
+class Runner(Protocol):
+    """The embedded scheduler as Services holds it (the platform layer does not import scheduler/)."""
+
+    def stop(self, timeout: float = ...) -> None: ...
 
 
 @dataclass
@@ -47,8 +57,13 @@ class Services:
     dispatcher: Dispatcher
     clock: Clock
     senders: dict[str, Sender] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
     metrics: Any = None
+    # built by the web blueprints on first use, then shared by the process's requests
+    wecom_crypto: WeComCrypto | None = None
+    dingtalk_verifier: DingTalkVerifier | None = None
+    # `lianxin demo` only: the outbox drained right after each /sim request, and the embedded scheduler
+    inline_outbox: OutboxDispatcher | None = None
+    scheduler: Runner | None = None
 
     def outbox_dispatcher(self, **kwargs) -> OutboxDispatcher:
         c = self.config

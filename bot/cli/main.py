@@ -108,7 +108,7 @@ def demo(obj: Obj, host: str | None, port: int | None) -> None:
     engine, added = prepare_database(config, seed=True)
     app = create_app(config, engine=engine)
     services = app.extensions["lianxin"]
-    services.extras["inline_outbox"] = services.outbox_dispatcher()
+    services.inline_outbox = services.outbox_dispatcher()
     start_outbox_thread(services)
     _maybe_start_demo_scheduler(services)
     host = host or config.get("server.host")

@@ -44,14 +44,14 @@ def _services():
 
 
 def verifier(services) -> DingTalkVerifier:
-    v = services.extras.get("dingtalk_verifier")
+    v = services.dingtalk_verifier
     if v is None:
         c = services.config
         v = DingTalkVerifier(c.get("dingtalk.app_secret", str, ""),
                              tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int, 3600),
                              max_body_bytes=c.get("server.max_body_bytes", int, 65536),
                              corp_id=c.get("dingtalk.corp_id", str, ""))
-        services.extras["dingtalk_verifier"] = v
+        services.dingtalk_verifier = v
     return v
 
 

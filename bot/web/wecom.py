@@ -24,12 +24,12 @@ bp = Blueprint("wecom", __name__)
 
 def _crypto() -> WeComCrypto:
     services = current_app.extensions["lianxin"]
-    crypto = services.extras.get("wecom_crypto")
+    crypto = services.wecom_crypto
     if crypto is None:
         c = services.config
         crypto = WeComCrypto(c.get("wecom.token"), c.get("wecom.encoding_aes_key"), c.get("wecom.corp_id"),
                              tolerance=c.get("wecom.timestamp_tolerance_seconds", int, 300))
-        services.extras["wecom_crypto"] = crypto
+        services.wecom_crypto = crypto
     return crypto
 
 
