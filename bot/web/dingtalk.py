@@ -20,15 +20,12 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-import redis
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy.exc import DBAPIError
 
 from ..adapters.dingtalk import CallbackRejected, DingTalkVerifier, RobotMessage, parse_card_callback, parse_message
-from ..dispatcher import ERROR_TEXT
-from ..messages import Incoming, Text
+from ..messages import Text
 from ..outbox import PermanentError, TransientError, enqueue
-from ..state import ConversationBusy
+from .errors import ERROR_TEXT, dispatch
 
 log = logging.getLogger("lianxin.dingtalk")
 
@@ -36,7 +33,6 @@ bp = Blueprint("dingtalk", __name__)
 
 GROUP_TEXT = "为保护个人信息，连心只在单聊中办理事项。请点击机器人头像，发起单聊后再发送“帮助”。"
 SESSION_WEBHOOK_HOSTS = ("oapi.dingtalk.com", "api.dingtalk.com")
-_DEGRADED = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConversationBusy, DBAPIError)
 
 
 def _services():
@@ -99,18 +95,6 @@ def answer_text(services, msg: RobotMessage | None, user: str, text: str, ref: s
     return "outbox"
 
 
-def _dispatch(services, incoming: Incoming):
-    """(outcome, degraded): outcome None means a handler bug (rolled back)."""
-    try:
-        return services.dispatcher.handle(incoming), False
-    except _DEGRADED as exc:
-        log.error("dingtalk.degraded", extra={"error": type(exc).__name__})
-        return None, True
-    except Exception:
-        log.exception("dingtalk.handler_failed", extra={"delivery": incoming.message_id})
-        return None, False
-
-
 def handle_robot_message(services, data: dict) -> tuple[int, str]:
     """Process one verified robot message body (HTTP mode; Stream mode can call it too)."""
     msg = parse_message(data)
@@ -122,7 +106,7 @@ def handle_robot_message(services, data: dict) -> tuple[int, str]:
         if services.dispatcher.deduper.claim("dingtalk", msg.incoming.message_id):
             _best_effort(services, msg, user, GROUP_TEXT, ref)
         return 200, "group"
-    outcome, degraded = _dispatch(services, msg.incoming)
+    outcome, degraded = dispatch(services, msg.incoming, "dingtalk")
     if degraded:
         _best_effort(services, msg, user, ERROR_TEXT, ref)
         return 503, "degraded"
@@ -147,7 +131,7 @@ def handle_card_callback(services, data: dict) -> tuple[int, str]:
     incoming = parse_card_callback(data, now=services.clock.now())
     if incoming is None:
         return 200, "ignored"
-    outcome, degraded = _dispatch(services, incoming)
+    outcome, degraded = dispatch(services, incoming, "dingtalk")
     if degraded:
         return 503, "degraded"
     if outcome is not None and (outcome.duplicate or not outcome.replies):
