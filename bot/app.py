@@ -20,7 +20,7 @@ def make_app(config: Config, services: Services) -> Flask:
     services.metrics = metrics
     services.dispatcher.metrics = metrics
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
-    app.config["MAX_CONTENT_LENGTH"] = config.get("server.max_body_bytes", int, 65536)
+    app.config["MAX_CONTENT_LENGTH"] = config.get("server.max_body_bytes", int)
     app.config["SECRET_KEY"] = _secret_key(config)
     app.extensions["lianxin"] = services
 
@@ -30,9 +30,9 @@ def make_app(config: Config, services: Services) -> Flask:
         from .web.dingtalk import bp as dingtalk_bp  # added with the DingTalk adapter
     except ImportError:
         dingtalk_bp = None
-    if dingtalk_bp is not None and config.get("dingtalk.enabled", bool, False):
+    if dingtalk_bp is not None and config.get("dingtalk.enabled", bool):
         app.register_blueprint(dingtalk_bp)
-    if config.get("server.simulator", bool, False):
+    if config.get("server.simulator", bool):
         from .web.sim import bp as sim_bp
         app.register_blueprint(sim_bp)
     try:
@@ -66,7 +66,7 @@ def _secret_key(config: Config) -> str:
     import os
     import secrets
 
-    env_name = config.get("security.dashboard_secret_env", str, "LIANXIN_SECRET_KEY")
+    env_name = config.get("security.dashboard_secret_env", str)
     return os.environ.get(env_name) or secrets.token_hex(32)
 
 

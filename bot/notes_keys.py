@@ -27,7 +27,7 @@ def _local_key_file(config: Config) -> Path:
 
 
 def setup_notes_keys(config: Config) -> None:
-    env_name = config.get("security.notes_keys_env", str, "LIANXIN_NOTES_KEYS")
+    env_name = config.get("security.notes_keys_env", str)
     keys = os.environ.get(env_name, "")
     if keys:
         configure_keys(keys)

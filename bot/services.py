@@ -69,23 +69,23 @@ class Services:
         c = self.config
         return OutboxDispatcher(
             self.session_factory, self.senders,
-            max_attempts=c.get("outbox.max_attempts", int, 8), batch_size=c.get("outbox.batch_size", int, 50),
-            backoff_base=c.get("outbox.backoff_base_seconds", float, 2.0),
-            backoff_cap=c.get("outbox.backoff_cap_seconds", float, 600.0),
-            lease_seconds=c.get("outbox.claim_lease_seconds", int, 120), metrics=self.metrics, **kwargs)
+            max_attempts=c.get("outbox.max_attempts", int), batch_size=c.get("outbox.batch_size", int),
+            backoff_base=c.get("outbox.backoff_base_seconds", float),
+            backoff_cap=c.get("outbox.backoff_cap_seconds", float),
+            lease_seconds=c.get("outbox.claim_lease_seconds", int), metrics=self.metrics, **kwargs)
 
 
 def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
     senders: dict[str, Sender] = {}
-    if config.get("wecom.enabled", bool, False) and config.get("wecom.secret", str, ""):
+    if config.get("wecom.enabled", bool) and config.get("wecom.secret", str):
         from .adapters.wecom_api import LianxinWeComClient, WeComSender
 
         client = LianxinWeComClient(config.get("wecom.corp_id"), config.get("wecom.secret"),
                                     config.get("wecom.agent_id", int), r,
-                                    timeout=config.get("wecom.http_timeout_seconds", float, 5),
-                                    api_base=config.get("wecom.api_base", str, "") or None)
-        senders["wecom"] = WeComSender(client, config.get("server.public_url", str, ""))
-    if "sim" in config.get("delivery.platforms", list, []) or config.get("server.simulator", bool, False):
+                                    timeout=config.get("wecom.http_timeout_seconds", float),
+                                    api_base=config.get("wecom.api_base", str) or None)
+        senders["wecom"] = WeComSender(client, config.get("server.public_url", str))
+    if "sim" in config.get("delivery.platforms", list) or config.get("server.simulator", bool):
         from .adapters.simulator import SimulatorSender
 
         senders["sim"] = SimulatorSender(r)
@@ -93,7 +93,7 @@ def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
         from .adapters.dingtalk_api import build_dingtalk_sender  # added with the DingTalk adapter
     except ImportError:
         build_dingtalk_sender = None
-    if build_dingtalk_sender and config.get("dingtalk.enabled", bool, False):
+    if build_dingtalk_sender and config.get("dingtalk.enabled", bool):
         senders["dingtalk"] = build_dingtalk_sender(config, r)
     return senders
 
@@ -101,13 +101,13 @@ def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
 def make_services(config: Config, registry: Registry, *, redis_client: redis.Redis | None = None,
                   clock: Clock | None = None, engine: Engine | None = None, metrics: Any = None) -> Services:
     config.validate()
-    engine = engine or make_engine(config.database_url, echo=config.get("database.echo", bool, False))
+    engine = engine or make_engine(config.database_url, echo=config.get("database.echo", bool))
     sf = make_session_factory(engine)
     r = redis_client if redis_client is not None else make_redis(config.redis_url)
     clock = clock or Clock()
-    store = ConversationStore(r, config.get("conversation.ttl_seconds", int, 1800),
-                              config.get("conversation.lock_timeout_seconds", int, 10))
-    deduper = Deduper(r, config.get("security.dedupe_ttl_seconds", int, 86400))
+    store = ConversationStore(r, config.get("conversation.ttl_seconds", int),
+                              config.get("conversation.lock_timeout_seconds", int))
+    deduper = Deduper(r, config.get("security.dedupe_ttl_seconds", int))
     dispatcher = Dispatcher(config=config, registry=registry, session_factory=sf, store=store,
                             deduper=deduper, clock=clock, traits=TRAITS, metrics=metrics)
     return Services(config=config, engine=engine, session_factory=sf, redis=r, registry=registry,

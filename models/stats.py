@@ -695,8 +695,10 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
             if team_id in units:
                 add("coverage", team_id, talked, members)
 
-    urgent_h = config.get("sla.ack_urgent_hours", float, 4) if config is not None else 4
-    watch_h = config.get("sla.ack_watch_hours", float, 48) if config is not None else 48
+    from bot.config import Config
+
+    sla = config if config is not None else Config({})  # no config given: the shipped defaults
+    urgent_h, watch_h = sla.get("sla.ack_urgent_hours", float), sla.get("sla.ack_watch_hours", float)
     first_ack = (select(CaseEvent.case_id, func.min(CaseEvent.at).label("at"))
                  .where(CaseEvent.kind == "transition", CaseEvent.from_state == "reported")
                  .group_by(CaseEvent.case_id).subquery())

@@ -79,9 +79,9 @@ def init_db(obj: Obj, demo: bool) -> None:
 
 
 def _demo_config(config: Config) -> Config:
-    platforms = config.get("delivery.platforms", list, [])
+    platforms = config.get("delivery.platforms", list)
     if "sim" not in platforms:
-        platforms = ["sim"] + [p for p in platforms if p == "wecom" and config.get("wecom.secret", str, "")]
+        platforms = ["sim"] + [p for p in platforms if p == "wecom" and config.get("wecom.secret", str)]
     return config.with_overrides({"delivery.platforms": platforms, "server.simulator": True})
 
 

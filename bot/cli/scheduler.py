@@ -155,7 +155,7 @@ def dispatch_cmd(obj, once: bool) -> None:
         return
     stop = threading.Event()
     _on_signals(stop)
-    poll = services.config.get("outbox.poll_seconds", float, 2.0)
+    poll = services.config.get("outbox.poll_seconds", float)
     click.echo("发件箱发送进程已启动；Ctrl-C 退出。")
     dispatcher.run_forever(stop, poll)
 

@@ -53,7 +53,7 @@ def _current_person(db) -> Person | None:
         return None
     cfg = _services().config
     try:
-        data = _serializer(cfg, SESSION_SALT).loads(raw, max_age=int(cfg.get("dashboard.session_hours", float, 8) * 3600))
+        data = _serializer(cfg, SESSION_SALT).loads(raw, max_age=int(cfg.get("dashboard.session_hours", float) * 3600))
     except (BadSignature, SignatureExpired):
         return None
     person = db.get(Person, data.get("p"))
@@ -64,8 +64,8 @@ def _start_session(person: Person, target: str):
     cfg = _services().config
     resp = redirect(target)
     resp.set_cookie(COOKIE, _serializer(cfg, SESSION_SALT).dumps({"p": person.id}),
-                    max_age=int(cfg.get("dashboard.session_hours", float, 8) * 3600), httponly=True,
-                    samesite="Lax", secure=cfg.get("server.public_url", str, "").startswith("https://"))
+                    max_age=int(cfg.get("dashboard.session_hours", float) * 3600), httponly=True,
+                    samesite="Lax", secure=cfg.get("server.public_url", str).startswith("https://"))
     return resp
 
 
@@ -81,7 +81,7 @@ def login():
     svc = _services()
     cfg = svc.config
     token = request.args.get("t", "")
-    ttl = cfg.get("security.login_link_ttl_seconds", int, 900)
+    ttl = cfg.get("security.login_link_ttl_seconds", int)
     try:
         data = _serializer(cfg, LOGIN_SALT).loads(token, max_age=ttl)
     except SignatureExpired:
@@ -119,9 +119,9 @@ def logout():
 def oauth_start():
     """WeCom web login (OAuth2, snsapi_base) when configured: dashboard.wecom_oauth = true."""
     cfg = _services().config
-    if not cfg.get("dashboard.wecom_oauth", bool, False):
+    if not cfg.get("dashboard.wecom_oauth", bool):
         abort(404)
-    redirect_uri = cfg.get("server.public_url", str, "").rstrip("/") + url_for("dashboard.oauth_callback")
+    redirect_uri = cfg.get("server.public_url", str).rstrip("/") + url_for("dashboard.oauth_callback")
     state = secrets.token_urlsafe(12)
     _services().redis.set(f"dashboard:oauth:{state}", 1, ex=600)
     url = ("https://open.weixin.qq.com/connect/oauth2/authorize?appid=" + quote(cfg.get("wecom.corp_id"))
@@ -134,7 +134,7 @@ def oauth_start():
 def oauth_callback():
     svc = _services()
     cfg = svc.config
-    if not cfg.get("dashboard.wecom_oauth", bool, False):
+    if not cfg.get("dashboard.wecom_oauth", bool):
         abort(404)
     state = request.args.get("state", "")
     if not state or not svc.redis.delete(f"dashboard:oauth:{state}"):
@@ -142,8 +142,8 @@ def oauth_callback():
     from bot.adapters.wecom_api import LianxinWeComClient
 
     client = LianxinWeComClient(cfg.get("wecom.corp_id"), cfg.get("wecom.secret"), cfg.get("wecom.agent_id", int),
-                                svc.redis, timeout=cfg.get("wecom.http_timeout_seconds", float, 5),
-                                api_base=cfg.get("wecom.api_base", str, "") or None)
+                                svc.redis, timeout=cfg.get("wecom.http_timeout_seconds", float),
+                                api_base=cfg.get("wecom.api_base", str) or None)
     try:
         info = client.get("auth/getuserinfo", params={"access_token": client.access_token,
                                                       "code": request.args.get("code", "")})

@@ -32,7 +32,6 @@ log = logging.getLogger("lianxin.dingtalk")
 bp = Blueprint("dingtalk", __name__)
 
 GROUP_TEXT = "为保护个人信息，连心只在单聊中办理事项。请点击机器人头像，发起单聊后再发送“帮助”。"
-SESSION_WEBHOOK_HOSTS = ("oapi.dingtalk.com", "api.dingtalk.com")
 
 
 def _services():
@@ -43,10 +42,10 @@ def verifier(services) -> DingTalkVerifier:
     v = services.dingtalk_verifier
     if v is None:
         c = services.config
-        v = DingTalkVerifier(c.get("dingtalk.app_secret", str, ""),
-                             tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int, 3600),
-                             max_body_bytes=c.get("server.max_body_bytes", int, 65536),
-                             corp_id=c.get("dingtalk.corp_id", str, ""))
+        v = DingTalkVerifier(c.get("dingtalk.app_secret", str),
+                             tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int),
+                             max_body_bytes=c.get("server.max_body_bytes", int),
+                             corp_id=c.get("dingtalk.corp_id", str))
         services.dingtalk_verifier = v
     return v
 
@@ -68,7 +67,7 @@ def session_webhook_usable(services, msg: RobotMessage) -> bool:
     if not url:
         return False
     parts = urlsplit(url)
-    hosts = services.config.get("dingtalk.session_webhook_hosts", list, list(SESSION_WEBHOOK_HOSTS))
+    hosts = services.config.get("dingtalk.session_webhook_hosts", list)
     if parts.scheme != "https" or parts.hostname not in hosts or parts.port not in (None, 443) or parts.username:
         return False  # the signature does not cover the body: never let it point us elsewhere (SSRF)
     if msg.session_webhook_expires_ms is not None and msg.session_webhook_expires_ms - 60_000 < _now(services) * 1000:

@@ -25,7 +25,7 @@ def _crypto() -> WeComCrypto:
     if crypto is None:
         c = services.config
         crypto = WeComCrypto(c.get("wecom.token"), c.get("wecom.encoding_aes_key"), c.get("wecom.corp_id"),
-                             tolerance=c.get("wecom.timestamp_tolerance_seconds", int, 300))
+                             tolerance=c.get("wecom.timestamp_tolerance_seconds", int))
         services.wecom_crypto = crypto
     return crypto
 

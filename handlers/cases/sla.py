@@ -36,13 +36,13 @@ def allowed_hours(config: Config, case: Case) -> float | None:
     state = S(case.state)
     if state is S.REPORTED:
         key = "sla.ack_urgent_hours" if case.flag == Flag.URGENT.value else "sla.ack_watch_hours"
-        return config.get(key, float, 4 if case.flag == Flag.URGENT.value else 48)
+        return config.get(key, float)
     if state is S.CARE_REQUESTED:
-        return config.get("sla.approval_hours", float, 72)
+        return config.get("sla.approval_hours", float)
     if state is S.APPROVED:
-        return config.get("sla.helper_assign_hours", float, 48)
+        return config.get("sla.helper_assign_hours", float)
     if state in (S.HELPER_ASSIGNED, S.IN_PROGRESS):
-        return config.get("sla.progress_hours", float, 168)
+        return config.get("sla.progress_hours", float)
     return None
 
 
@@ -81,7 +81,7 @@ class SlaStep:
 
 def overdue(db: Session, config: Config, now: datetime) -> list[SlaStep]:
     """Cases whose next SLA step is due at `now` (the query the job and reports use)."""
-    after = config.get("sla.escalate_after_reminder_hours", float, 24)
+    after = config.get("sla.escalate_after_reminder_hours", float)
     candidates = db.scalars(select(Case).where(Case.state.in_([s.value for s in SLA_STATES]), Case.sla_step < 2)
                             .order_by(Case.id)).all()
     steps: list[SlaStep] = []
