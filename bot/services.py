@@ -89,11 +89,9 @@ def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
         from .adapters.simulator import SimulatorSender
 
         senders["sim"] = SimulatorSender(r)
-    try:
-        from .adapters.dingtalk_api import build_dingtalk_sender  # added with the DingTalk adapter
-    except ImportError:
-        build_dingtalk_sender = None
-    if build_dingtalk_sender and config.get("dingtalk.enabled", bool):
+    if config.get("dingtalk.enabled", bool):
+        from .adapters.dingtalk_api import build_dingtalk_sender
+
         senders["dingtalk"] = build_dingtalk_sender(config, r)
     return senders
 
