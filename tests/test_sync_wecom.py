@@ -186,7 +186,7 @@ def test_department_cycle_is_reported_and_nothing_changes(api, client, factory):
 def test_cli_sync_wecom(api, embedded, monkeypatch):
     from pathlib import Path
 
-    from bot import cli as climod
+    from bot.cli import main as climod
 
     engine, _ = embedded
     if "sync-wecom" not in climod.cli.commands:
