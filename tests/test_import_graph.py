@@ -9,6 +9,14 @@ and fail if any reachable module imports what the package must not depend on.
 - roster/ (imports) and reports/ (queries, render): models only, never handlers, bot (bot.web,
   adapters), the scheduler, or each other. Handlers, bot/web/dashboard and the CLI import reports.
 - models/, roster/ and reports/ have no import cycle between their modules.
+
+"""The layers hold: handlers/ never reaches a platform module; bot/ below bot/cli/ never reaches up.
+
+Walks the import graph with `ast` (no module is executed): start from every module under
+handlers/, follow imports of project modules (bot, handlers, models, scheduler), and fail if
+any reachable module imports a platform adapter, a web blueprint or a platform library.
+bot/cli/ is the composition root: the only part of bot/ that imports handlers and scheduler,
+and nothing but entry points imports it.
 """
 from __future__ import annotations
 
@@ -78,6 +86,33 @@ def package_modules(package: str) -> list[str]:
 
 def handler_modules() -> list[str]:
     return package_modules("handlers")
+
+def modules_under(package: str) -> list[str]:
+    return sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                  for p in (ROOT / package).rglob("*.py"))
+
+
+def handler_modules() -> list[str]:
+    return modules_under("handlers")
+
+
+def in_package(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def platform_modules() -> list[str]:
+    """bot/ below the composition root."""
+    return [m for m in modules_under("bot") if not in_package(m, "bot.cli")]
+
+
+def direct_imports(package_names: list[str], targets: tuple[str, ...]) -> dict[str, list[str]]:
+    found = {}
+    for name in package_names:
+        path = module_file(name)
+        hits = sorted(i for i in imports_of(name, path) if any(in_package(i, t) for t in targets)) if path else []
+        if hits:
+            found[name] = hits
+    return found
 
 
 # what a lower layer must not reach (besides the platform libraries of FORBIDDEN)
@@ -229,3 +264,13 @@ def test_the_layer_check_sees_reports_reaching_handlers(tmp_path, monkeypatch):
     monkeypatch.setattr("tests.test_import_graph.ROOT", tmp_path)
     found = reachable_violations("reports.q", FORBIDDEN + LOWER_LAYERS["reports"])
     assert sorted(found) == [("models.m", "handlers"), ("models.m", "handlers.h")]
+
+def test_only_the_composition_root_imports_handlers_and_scheduler():
+    assert "bot.services" in platform_modules() and "bot.app" in platform_modules()
+    assert direct_imports(platform_modules(), ("handlers", "scheduler")) == {}
+
+
+def test_nothing_below_the_composition_root_imports_it():
+    below = platform_modules() + handler_modules() + modules_under("models") + modules_under("scheduler")
+    entry_points = {"scheduler.__main__"}  # `python -m scheduler` runs the command line
+    assert direct_imports([m for m in below if m not in entry_points], ("bot.cli",)) == {}
