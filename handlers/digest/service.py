@@ -91,7 +91,7 @@ def _holders(db: Session, out: Lines) -> None:
 
 
 def _helper_progress(db: Session, config: Config, now: datetime, out: Lines) -> None:
-    hours = config.get("sla.progress_hours", float, 168)
+    hours = config.get("sla.progress_hours", float)
     subject = aliased(Person)
     rows = db.execute(select(Case.helper_id, Case.id, subject.name, Case.sla_since)
                       .join(subject, subject.id == Case.subject_id)
@@ -119,7 +119,7 @@ def _activities(db: Session, tz: ZoneInfo, now: datetime, out: Lines) -> None:
 
 
 def _learning(db: Session, config: Config, now: datetime, out: Lines) -> None:
-    since = now - timedelta(days=config.get("digest.learning_days", int, 14))
+    since = now - timedelta(days=config.get("digest.learning_days", int))
     audience = aliased(Unit)
     for mid, title, path in db.execute(select(Material.id, Material.title, audience.path)
                                        .join(audience, audience.id == Material.audience_unit_id)
