@@ -72,7 +72,7 @@ class DateRules:
 
     @classmethod
     def from_config(cls, config) -> DateRules:
-        return cls(config.get("talks.late_after_days", int, 7), config.get("talks.quarter_grace_days", int, 15),
+        return cls(config.get("talks.late_after_days", int), config.get("talks.quarter_grace_days", int),
                    config.timezone)
 
     def refusal(self, day: date, now: datetime) -> str | None:

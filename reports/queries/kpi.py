@@ -95,7 +95,7 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
             if team_id in units:
                 add("coverage", team_id, talked, members)
 
-    days = config.get("talks.late_after_days", int, 7) if config is not None else 7
+    days = config.get("talks.late_after_days", int) if config is not None else 7
     for team_id, t in timeliness_by_team(db, unit, quarters, days=days, tz=tz).items():
         add("timely", team_id, t.on_time, t.talks)
         add("bunched", team_id, t.bunched, t.talks)

@@ -80,7 +80,7 @@ def work_figures(db: Session, unit: Unit, quarter: str, now: datetime | None, co
 
 
 def late_after_days(config) -> int:
-    return config.get("talks.late_after_days", int, 7) if config is not None else 7
+    return config.get("talks.late_after_days", int) if config is not None else 7
 
 
 def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = "Asia/Shanghai", *, now: datetime | None = None,

@@ -43,7 +43,7 @@ def category_label(cat: str) -> str:
 
 def kpi_definition(key: str, config: ConfigLike | None) -> str:
     """How an indicator is counted, with the configured SLA hours filled in."""
-    late = config.get("talks.late_after_days", int, 7) if config is not None else 7
+    late = config.get("talks.late_after_days", int) if config is not None else 7
     return _KPI_DEFINITIONS[key].format(urgent=ack_hours(config, "urgent"), watch=ack_hours(config, "watch"), late=late)
 
 
