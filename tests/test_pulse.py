@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from models.db import session_scope
 from models.org import Person, Unit
-from models.pulse import common_problems, pulse, rising_concern, trend_arrow
 from models.talk import Talk, quarter_of
+from reports.queries.pulse import common_problems, pulse, rising_concern, trend_arrow
 
 NOW = datetime(2030, 11, 20, 4, 0, tzinfo=UTC)
 QUARTERS = ["2030Q2", "2030Q3", "2030Q4"]
