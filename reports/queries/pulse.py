@@ -56,14 +56,16 @@ class TeamPulse:
                 table[k] = table.get(k, 0) + n
 
 
-def pulse(db: Session, unit: Unit, quarters: Sequence[str]) -> dict[tuple[int, str], TeamPulse]:
-    """(team id, quarter) → TeamPulse for teams under `unit` with talks in `quarters`."""
+def pulse(db: Session, unit: Unit | None, quarters: Sequence[str]) -> dict[tuple[int, str], TeamPulse]:
+    """(team id, quarter) → TeamPulse for teams under `unit` (None: the whole company) with talks in `quarters`."""
     subject = aliased(Person)
-    rows = db.execute(select(Unit.id, Unit.name, Talk.quarter, Talk.mood, Talk.flag, Talk.category, func.count())
-                      .join(subject, subject.id == Talk.subject_id).join(Unit, Unit.id == subject.unit_id)
-                      .where(Unit.path.like(f"{unit.path}%"), Talk.quarter.in_(list(quarters)),
-                             Talk.disputed.is_(False))
-                      .group_by(Unit.id, Unit.name, Talk.quarter, Talk.mood, Talk.flag, Talk.category))
+    stmt = (select(Unit.id, Unit.name, Talk.quarter, Talk.mood, Talk.flag, Talk.category, func.count())
+            .join(subject, subject.id == Talk.subject_id).join(Unit, Unit.id == subject.unit_id)
+            .where(Talk.quarter.in_(list(quarters)), Talk.disputed.is_(False))
+            .group_by(Unit.id, Unit.name, Talk.quarter, Talk.mood, Talk.flag, Talk.category))
+    if unit is not None:
+        stmt = stmt.where(Unit.path.like(f"{unit.path}%"))
+    rows = db.execute(stmt)
     out: dict[tuple[int, str], TeamPulse] = {}
     for team_id, name, quarter, mood, flag, category, n in rows:
         p = out.setdefault((team_id, quarter), TeamPulse(team_id, name, quarter))
