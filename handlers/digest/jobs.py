@@ -14,7 +14,6 @@ from bot.quiet import quiet_rules
 from models.db import session_scope
 from models.notice import Mute
 from models.org import Person
-
 from scheduler.jobs.digest import weekly_lines
 
 from .service import digest_text, digests

@@ -22,8 +22,8 @@ from models.case import Case, CaseState
 from models.enums import Role
 from models.learning import Material, MaterialRead
 from models.org import Person, RoleAssignment, Unit
-from models.sampling import CheckState, TalkCheck
 from models.quarters import quarter_days
+from models.sampling import CheckState, TalkCheck
 from models.talk import quarter_of
 from models.voice import Voice, VoiceState
 from reports.queries.coverage import leaders_by_team, missing_by_team
