@@ -19,15 +19,15 @@ from .config import Config
 from .context import Clock
 from .dedupe import Deduper
 from .dispatcher import Dispatcher, PlatformTraits
-from .outbox import Dispatcher as OutboxDispatcher
 from .outbox import Sender
+from .relay import OutboxRelay
 from .redis_client import make_redis
 from .router import Registry
 from .state import ConversationStore
 
 log = logging.getLogger("lianxin")
 
-__all__ = ["Services", "build_services"]
+__all__ = ["Services", "build_relay", "build_services"]
 
 TRAITS = {
     "sim": PlatformTraits(passive_cards=True, passive_text_bytes=None),
@@ -49,14 +49,33 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
     metrics: Any = None
 
-    def outbox_dispatcher(self, **kwargs) -> OutboxDispatcher:
-        c = self.config
-        return OutboxDispatcher(
-            self.session_factory, self.senders,
-            max_attempts=c.get("outbox.max_attempts", int, 8), batch_size=c.get("outbox.batch_size", int, 50),
-            backoff_base=c.get("outbox.backoff_base_seconds", float, 2.0),
-            backoff_cap=c.get("outbox.backoff_cap_seconds", float, 600.0),
-            lease_seconds=c.get("outbox.claim_lease_seconds", int, 120), metrics=self.metrics, **kwargs)
+    def outbox_dispatcher(self, **kwargs) -> OutboxRelay:
+        """The outbox relay for this process, configured from `outbox.*` (and the platforms' pacing)."""
+        return build_relay(self.config, self.session_factory, self.senders, self.redis, self.metrics, **kwargs)
+
+
+def build_relay(config: Config, session_factory, senders: dict[str, Sender], r, metrics=None, **kwargs) -> OutboxRelay:
+    from .breaker import CircuitBreaker
+    from .pacing import Pacer
+
+    c = config
+    breakers = {p: CircuitBreaker(p, threshold=c.get("outbox.breaker_failures", int, 5),
+                                  window=c.get("outbox.breaker_window_seconds", float, 30.0),
+                                  cooldown=c.get("outbox.breaker_cooldown_seconds", float, 3.0),
+                                  metrics=metrics, redis=r) for p in senders}
+    slack = c.get("wecom.pace_slack_seconds", float, 5.0)
+    pacer = Pacer(r, {"wecom": [(60 + slack, c.get("wecom.pace_per_minute", int, 30)),
+                                (3600 + slack, c.get("wecom.pace_per_hour", int, 1000))]}) if r is not None else None
+    options = dict(
+        max_attempts=c.get("outbox.max_attempts", int, 8), batch_size=c.get("outbox.batch_size", int, 50),
+        backoff_base=c.get("outbox.backoff_base_seconds", float, 2.0),
+        backoff_cap=c.get("outbox.backoff_cap_seconds", float, 600.0),
+        lease_seconds=c.get("outbox.claim_lease_seconds", int, 120), metrics=metrics,
+        pool_size=c.get("outbox.pool_size", int, 16), pacer=pacer, breakers=breakers,
+        coalesce_min=c.get("outbox.coalesce_min", int, 5),
+        stop_deadline=c.get("outbox.stop_deadline_seconds", float, 10.0))
+    options.update(kwargs)
+    return OutboxRelay(session_factory, senders, **options)
 
 
 def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
@@ -66,7 +85,8 @@ def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
 
         client = LianxinWeComClient(config.get("wecom.corp_id"), config.get("wecom.secret"),
                                     config.get("wecom.agent_id", int), r,
-                                    timeout=config.get("wecom.http_timeout_seconds", float, 5),
+                                    timeout=(config.get("wecom.connect_timeout_seconds", float, 2),
+                                             config.get("wecom.http_timeout_seconds", float, 5)),
                                     api_base=config.get("wecom.api_base", str, "") or None)
         senders["wecom"] = WeComSender(client, config.get("server.public_url", str, ""))
     if "sim" in config.get("delivery.platforms", list, []) or config.get("server.simulator", bool, False):

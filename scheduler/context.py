@@ -29,7 +29,7 @@ class JobContext:
     metrics: Any = None
     scheduled_for: datetime | None = None   # the occurrence being run (for idempotency keys)
     job_id: str = ""
-    outbox_dispatcher: Any = None           # bot.outbox.Dispatcher, for the dispatch job
+    outbox_dispatcher: Any = None           # bot.relay.OutboxRelay, for the dispatch job
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -29,20 +29,21 @@ __all__ = ["RATE_ERRORS", "TOKEN_ERRORS", "LianxinWeComClient", "WeComSender", "
 
 TOKEN_ERRORS = {40001, 40014, 42001}
 RATE_ERRORS = {45009, 45033, 45011, -1}
-GETTOKEN_URL = "https://qyapi.weixin.qq.com/cgi-bin/gettoken"
+PUBLIC_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 
 
 class LianxinWeComClient(WeChatClient):
     """WeChatClient with a secret-free token key, a timeout and a cross-worker refresh lock."""
 
-    def __init__(self, corp_id: str, secret: str, agent_id: int, redis_client, *, timeout: float = 5,
-                 api_base: str | None = None) -> None:
+    def __init__(self, corp_id: str, secret: str, agent_id: int, redis_client, *,
+                 timeout: float | tuple[float, float] = (2, 5), api_base: str | None = None) -> None:
+        """`timeout`: seconds, or (connect, read); `api_base`: every call goes there, the token
+        included (private WeCom deployments, 私有化部署, have their own host)."""
         super().__init__(corp_id, secret, session=RedisStorage(redis_client, prefix="lianxin:wecom"),
                          timeout=timeout, auto_retry=False)
         self.agent_id = agent_id
         self.redis = redis_client
-        if api_base:
-            self.API_BASE_URL = api_base
+        self.API_BASE_URL = (api_base or PUBLIC_API_BASE).rstrip("/") + "/"
 
     @property
     def access_token_key(self) -> str:
@@ -64,7 +65,7 @@ class LianxinWeComClient(WeChatClient):
             if current and current != stale:
                 return current
             try:
-                res = self._http.get(GETTOKEN_URL, params={"corpid": self.corp_id, "corpsecret": self.secret},
+                res = self._http.get(f"{self.API_BASE_URL}gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret},
                                      timeout=self.timeout)
                 res.raise_for_status()
                 data = res.json()
