@@ -21,7 +21,7 @@ from models.policy import can
 
 from .config import Config
 from .messages import Card, Incoming, Reply, Text
-from .outbox import enqueue
+from .outbox import Priority, enqueue
 from .state import FormState
 
 if TYPE_CHECKING:
@@ -74,13 +74,14 @@ class Context:
         self.card_updates.append(card)
 
     def notify(self, people: Person | Iterable[Person], message: Reply | str, *, ref: str = "",
-               idem_key: str | None = None) -> None:
-        """Send to other people through the outbox, on every delivery platform they have an id for."""
+               idem_key: str | None = None, priority: int = Priority.NORMAL) -> None:
+        """Send to other people through the outbox, on every delivery platform they have an id for
+        (`priority`: Priority.URGENT for flags and approvals, BULK for broadcasts)."""
         if isinstance(people, Person):
             people = [people]
         people = [p for p in people if p is not None and p.active]
         message = Text(message) if isinstance(message, str) else message
-        notify_people(self.db, self.config, people, message, ref=ref, idem_key=idem_key)
+        notify_people(self.db, self.config, people, message, ref=ref, idem_key=idem_key, priority=priority)
 
     # access ---------------------------------------------------------------------------------
     def can(self, action: str, target=None) -> bool:
@@ -122,11 +123,11 @@ def delivery_platforms(config: Config) -> list[str]:
 
 
 def notify_people(db: Session, config: Config, people: Sequence[Person], message: Reply, *,
-                  ref: str = "", idem_key: str | None = None) -> None:
+                  ref: str = "", idem_key: str | None = None, priority: int = Priority.NORMAL) -> None:
     """Enqueue `message` for `people` on every configured delivery platform (also used by jobs)."""
     for platform in delivery_platforms(config):
         ids = [p.platform_id(platform) for p in people]
         ids = [i for i in ids if i]
         if ids:
             enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref,
-                    idem_key=f"{idem_key}@{platform}" if idem_key else None)
+                    idem_key=f"{idem_key}@{platform}" if idem_key else None, priority=priority)

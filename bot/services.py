@@ -20,8 +20,8 @@ from .context import Clock
 from .dedupe import Deduper
 from .dispatcher import Dispatcher, PlatformTraits
 from .outbox import Sender
-from .relay import OutboxRelay
 from .redis_client import make_redis
+from .relay import OutboxRelay
 from .router import Registry
 from .state import ConversationStore
 

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Config
 from bot.context import Clock, delivery_platforms
 from bot.messages import Reply, Text
-from bot.outbox import enqueue
+from bot.outbox import Priority, enqueue
+from bot.pacing import spread_time
 from models.org import Person
 from models.outbox import OutboxMessage
 
@@ -51,13 +52,15 @@ class JobContext:
         return set(db.scalars(select(OutboxMessage.idem_key).where(OutboxMessage.idem_key.like(like, escape="\\"))))
 
     def notify(self, db: Session, people: Sequence[Person], message: Reply | str, *, ref: str = "",
-               idem_key: str | None = None, queued: set[str] | None = None) -> int:
+               idem_key: str | None = None, queued: set[str] | None = None, priority: int = Priority.BULK) -> int:
         """Enqueue in the job's transaction; returns the outbox rows added.
 
         With `idem_key`, a platform that already has a row for the key is skipped, so re-running
         the same occurrence (catch-up, `lianxin run-job`, a retaken claim) sends nothing twice.
         `queued` (from queued_keys) replaces the per-call lookup when a job notifies thousands.
         The UNIQUE(idem_key) constraint on the outbox stays the last line of defence.
+        Bulk rows (the default: reminders, digests) are spread over `outbox.spread_window_seconds`
+        from now, off :00 and :30, instead of all leaving at 09:00 sharp; urgent ones leave now.
         """
         people = [p for p in people if p is not None and p.active]
         message = Text(message) if isinstance(message, str) else message
@@ -74,5 +77,10 @@ class JobContext:
                 with db.no_autoflush:   # let the rows of this run be inserted in one batch at commit
                     if db.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == f"{key}#0")):
                         continue
-            added += len(enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref, idem_key=key))
+            not_before = None
+            if priority == Priority.BULK:
+                window = self.config.get("outbox.spread_window_seconds", float, 900.0)
+                not_before = spread_time(self.now(), f"{key or ref}:{ids[0]}", window)
+            added += len(enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref, idem_key=key,
+                                 priority=priority, not_before=not_before))
         return added

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from bot.context import Context
 from bot.forms import Invalid
-from bot.outbox import WECOM_MAX_RECIPIENTS, chunked
+from bot.outbox import WECOM_MAX_RECIPIENTS, Priority, chunked
 from models.activity import Activity, ActivityStatus, SignupStatus
 from models.org import Person, Unit
 from models.policy import can
@@ -54,7 +54,7 @@ def publish_from_answers(ctx: Context, a: dict) -> Activity:
     stamp = new_card_id(f"act{act.id}")
     for n, batch in enumerate(chunked(people, WECOM_MAX_RECIPIENTS)):
         card = activity_card(act, ctx.config.timezone, card_id=f"{stamp}_{n}", broadcast=True)
-        ctx.notify(batch, card, ref=f"activity:{act.id}", idem_key=f"act-publish:{act.id}:{n}")
+        ctx.notify(batch, card, ref=f"activity:{act.id}", idem_key=f"act-publish:{act.id}:{n}", priority=Priority.BULK)
     ctx.audit("activity.publish", "activity", act.id, f"audience {audience.id}, {len(people)} people")
     if organiser.id != ctx.person.id:
         ctx.notify(organiser, manage_card(act, ctx.config.timezone,

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from bot.callbacks import CallbackData
 from bot.context import Context
 from bot.messages import Button, Card
+from bot.outbox import Priority
 from bot.router import Router
 from models.enums import Role
 from models.learning import Material, MaterialRead, audience_of, materials_for, record_open, record_studied
@@ -104,7 +105,7 @@ def publish(ctx: Context, args: str) -> None:
     ctx.db.add(m)
     ctx.db.flush()
     people = audience_of(ctx.db, audience)
-    ctx.notify(people, material_card(m), ref=f"material:{m.id}", idem_key=f"material:{m.id}")
+    ctx.notify(people, material_card(m), ref=f"material:{m.id}", idem_key=f"material:{m.id}", priority=Priority.BULK)
     ctx.audit("create", "material", m.id, detail=f"audience={audience.id} n={len(people)}")
     ctx.reply(f"已发布学习材料《{title}》（编号 {m.id}），推送给“{audience.name}”共 {len(people)} 人。"
               f"发送“学习情况 {m.id}”查看学习进度。")
