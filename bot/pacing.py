@@ -102,13 +102,17 @@ def spread_time(start: datetime, key: str, window_seconds: float, avoid_minutes:
     """A not-before time for one of many scheduled sends: a stable place for `key` within the
     window after `start` (a re-run lands on the same time), moved out of the minutes WeCom asks
     mass senders to avoid (:00 and :30)."""
-    if window_seconds <= 0:
-        at = start
-    else:
-        u = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        at = start + timedelta(seconds=u * window_seconds)
-    for _ in range(3):
-        if at.minute not in avoid_minutes:
-            break
-        at = at.replace(second=0, microsecond=0) + timedelta(minutes=1) + timedelta(seconds=(at.second + 7) % 50)
+    u = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    remaining = u * max(window_seconds, 0.0)   # seconds of allowed time to skip, so avoided minutes add none
+    at = start
+    for _ in range(10_000):
+        minute_end = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        if at.minute in avoid_minutes:
+            at = minute_end
+            continue
+        room = (minute_end - at).total_seconds()
+        if remaining < room:
+            return at + timedelta(seconds=remaining)
+        remaining -= room
+        at = minute_end
     return at

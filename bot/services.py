@@ -117,5 +117,10 @@ def build_services(config: Config, *, redis_client: redis.Redis | None = None, c
     deduper = Deduper(r, config.get("security.dedupe_ttl_seconds", int, 86400))
     dispatcher = Dispatcher(config=config, registry=registry, session_factory=sf, store=store,
                             deduper=deduper, clock=clock, traits=TRAITS, metrics=metrics)
+    if config.get("inbound.max_turns", int, 10) > 0:
+        from .inbound_limit import InboundLimiter
+
+        dispatcher.inbound_limit = InboundLimiter(r, config.get("inbound.max_turns", int, 10),
+                                                  config.get("inbound.window_seconds", float, 10.0))
     return Services(config=config, engine=engine, session_factory=sf, redis=r, registry=registry,
                     dispatcher=dispatcher, clock=clock, senders=build_senders(config, r), metrics=metrics)

@@ -43,6 +43,10 @@ class LianxinWeComClient(WeChatClient):
                          timeout=timeout, auto_retry=False)
         self.agent_id = agent_id
         self.redis = redis_client
+        # the relay sends from a pool of threads: one kept-alive connection each (requests keeps 10)
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=64)
+        self._http.mount("https://", adapter)
+        self._http.mount("http://", adapter)
         self.API_BASE_URL = (api_base or PUBLIC_API_BASE).rstrip("/") + "/"
 
     @property
