@@ -62,7 +62,7 @@ class OutboxRelay:
     def __init__(self, session_factory: sessionmaker[Session], senders: dict[str, Sender], *,
                  max_attempts: int = 8, batch_size: int = 50, backoff_base: float = 2.0,
                  backoff_cap: float = 600.0, lease_seconds: int = 120, name: str | None = None,
-                 metrics=None, pool_size: int = 16, pacer: Pacer | None = None,
+                 metrics=None, pool_size: int = 32, pacer: Pacer | None = None,
                  breakers: dict[str, CircuitBreaker] | None = None, coalesce_min: int = 5,
                  stop_deadline: float = 10.0) -> None:
         self.sf = session_factory
@@ -241,7 +241,10 @@ class OutboxRelay:
             db.commit()
             if res.rowcount != 1:
                 return None
-            db.refresh(row)
+            db.expunge(row)   # what the UPDATE wrote, without reading (and decrypting) the row again
+            row.attempts += 1
+            row.last_error = f"in flight by {self.name}"
+            row.claimed_until = started + self.lease
             row.suspect_duplicate = suspect  # type: ignore[attr-defined]  (transient, not a column)
             return row
 

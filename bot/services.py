@@ -71,7 +71,7 @@ def build_relay(config: Config, session_factory, senders: dict[str, Sender], r, 
         backoff_base=c.get("outbox.backoff_base_seconds", float, 2.0),
         backoff_cap=c.get("outbox.backoff_cap_seconds", float, 600.0),
         lease_seconds=c.get("outbox.claim_lease_seconds", int, 120), metrics=metrics,
-        pool_size=c.get("outbox.pool_size", int, 16), pacer=pacer, breakers=breakers,
+        pool_size=c.get("outbox.pool_size", int, 32), pacer=pacer, breakers=breakers,
         coalesce_min=c.get("outbox.coalesce_min", int, 5),
         stop_deadline=c.get("outbox.stop_deadline_seconds", float, 10.0))
     options.update(kwargs)

@@ -106,3 +106,14 @@ class FakeWeComServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+if __name__ == "__main__":   # a separate process for benchmarks: its CPU is not the relay's
+    import sys
+
+    server = FakeWeComServer(delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0.05).start()
+    print(server.api_base, flush=True)
+    try:
+        server.thread.join()
+    except KeyboardInterrupt:
+        pass
