@@ -96,11 +96,12 @@ def drain(db_url: str, redis_url: str, pool: int, n: int) -> None:
 
 
 def hang(db_url: str, redis_url: str, n: int) -> None:
+    from sqlalchemy import func, select
+
     from bot.breaker import OPEN
     from bot.messages import Button, Card
     from bot.outbox import Priority, enqueue
     from models.outbox import OutboxMessage, OutboxStatus
-    from sqlalchemy import func, select
     from tests.fake_wecom_server import FakeWeComServer
 
     with FakeWeComServer(delay=0.05) as fake:

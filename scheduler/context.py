@@ -78,8 +78,8 @@ class JobContext:
                     if db.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == f"{key}#0")):
                         continue
             not_before = None
-            if priority == Priority.BULK:
-                window = self.config.get("outbox.spread_window_seconds", float, 900.0)
+            window = self.config.get("outbox.spread_window_seconds", float, 900.0)
+            if priority == Priority.BULK and window > 0:
                 not_before = spread_time(self.now(), f"{key or ref}:{ids[0]}", window)
             added += len(enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref, idem_key=key,
                                  priority=priority, not_before=not_before))

@@ -198,7 +198,8 @@ def make_config(db_url: str = "sqlite:///:memory:", **overrides):
     base = load_config(Path(__file__).resolve().parent.parent / "config.yaml", env={})
     values = {"database.url": db_url, "redis.url": "", "delivery.platforms": ["sim"],
               "server.simulator": True, "wecom.secret": "test-secret-0123456789",
-              "inbound.max_turns": 0}   # per-user turn limit off: scripted users type faster than people
+              "inbound.max_turns": 0,   # per-user turn limit off: scripted users type faster than people
+              "outbox.spread_window_seconds": 0}  # scheduled sends leave at once (tests/test_relay.py spreads)
     values.update(overrides)
     return base.with_overrides(values)
 
