@@ -239,12 +239,15 @@ class DingTalkPlatform:
     api: FakeDingTalkAPI | None = None
     secret: str = APP_SECRET
     last_card: dict = field(default_factory=dict)
+    _ms: Any = field(default_factory=itertools.count)
 
     def now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
 
     def headers(self, timestamp: int | None = None, signature: str | None = None) -> dict[str, str]:
-        ts = str(timestamp if timestamp is not None else self.now_ms())
+        # DingTalk signs each request at the millisecond it sends it; the test clock is frozen, so
+        # successive requests get successive milliseconds (a (timestamp, sign) pair is used once)
+        ts = str(timestamp if timestamp is not None else self.now_ms() + next(self._ms) % 60_000)
         return {"timestamp": ts, "sign": signature if signature is not None else sign(ts, self.secret)}
 
     def post(self, body: dict | bytes, *, timestamp: int | None = None, signature: str | None = None,

@@ -28,6 +28,7 @@ from typing import Any
 from ..messages import Incoming
 
 __all__ = [
+    "DEFAULT_TOLERANCE",
     "CallbackRejected",
     "DingTalkVerifier",
     "RobotMessage",
@@ -41,6 +42,12 @@ __all__ = [
 
 
 CLICK_WINDOW_SECONDS = 10
+# DingTalk calls a timestamp more than 1 hour off illegal; we accept 5 minutes. The callback is
+# signed when DingTalk sends it and arrives within seconds, NTP keeps both clocks within a
+# second, and a repeat of the same delivery with its old timestamp is the only late arrival we
+# could refuse wrongly (none is documented for robot callbacks). The window bounds how long a
+# captured pair must be remembered (bot.replay) and how long a leaked one is worth anything.
+DEFAULT_TOLERANCE = 300
 
 
 class CallbackRejected(Exception):
@@ -68,7 +75,7 @@ def card_callback_token(app_secret: str) -> str:
 @dataclass
 class DingTalkVerifier:
     app_secret: str
-    tolerance: int = 3600            # seconds; DingTalk documents "1小时以上" as illegal
+    tolerance: int = DEFAULT_TOLERANCE  # seconds; DingTalk's own limit is 1 hour ("1小时以上" illegal)
     max_body_bytes: int = 65536
     corp_id: str = ""                # when set, chatbotCorpId/corpId must match
 

@@ -24,10 +24,18 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError
 
-from ..adapters.dingtalk import CallbackRejected, DingTalkVerifier, RobotMessage, parse_card_callback, parse_message
+from ..adapters.dingtalk import (
+    DEFAULT_TOLERANCE,
+    CallbackRejected,
+    DingTalkVerifier,
+    RobotMessage,
+    parse_card_callback,
+    parse_message,
+)
 from ..dispatcher import ERROR_TEXT
 from ..messages import Incoming, Text
 from ..outbox import PermanentError, TransientError, enqueue
+from ..replay import SignatureGuard
 from ..state import ConversationBusy
 
 log = logging.getLogger("lianxin.dingtalk")
@@ -48,11 +56,25 @@ def verifier(services) -> DingTalkVerifier:
     if v is None:
         c = services.config
         v = DingTalkVerifier(c.get("dingtalk.app_secret", str, ""),
-                             tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int, 3600),
+                             tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int, DEFAULT_TOLERANCE),
                              max_body_bytes=c.get("server.max_body_bytes", int, 65536),
                              corp_id=c.get("dingtalk.corp_id", str, ""))
         services.extras["dingtalk_verifier"] = v
     return v
+
+
+def signature_guard(services) -> SignatureGuard:
+    guard = services.extras.get("dingtalk_signature_guard")
+    if guard is None:
+        guard = SignatureGuard(services.redis, services.session_factory, verifier(services).tolerance)
+        services.extras["dingtalk_signature_guard"] = guard
+    return guard
+
+
+def _refuse_replay(services, timestamp: str, signature: str, delivery: str) -> None:
+    """403 when this (timestamp, sign) pair was seen before with another delivery (bot.replay)."""
+    if not signature_guard(services).claim("dingtalk", timestamp, signature, delivery):
+        raise CallbackRejected(403, "replayed_signature")
 
 
 def _now(services) -> float:
@@ -162,10 +184,12 @@ def receive():
     services = _services()
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug answers 413 first
     v = verifier(services)
+    timestamp, signature = request.headers.get("timestamp"), request.headers.get("sign")
     try:
-        v.check_headers(request.headers.get("timestamp"), request.headers.get("sign"), _now(services))
+        v.check_headers(timestamp, signature, _now(services))
         data = v.body(raw)
         v.check_corp(data.get("chatbotCorpId") or data.get("senderCorpId"))
+        _refuse_replay(services, timestamp, signature, str(data.get("msgId") or ""))
         status, outcome = handle_robot_message(services, data)
     except CallbackRejected as exc:
         return _reject(services, exc)
