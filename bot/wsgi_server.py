@@ -29,4 +29,5 @@ class _App(BaseApplication):
 def run_gunicorn(config_path: str | None, *, bind: str, workers: int, threads: int) -> None:
     worker_class = "gthread" if threads > 1 else "sync"
     _App(config_path, {"bind": bind, "workers": workers, "threads": threads, "worker_class": worker_class,
-                       "timeout": 30, "graceful_timeout": 20, "accesslog": "-"}).run()
+                       "timeout": 30, "graceful_timeout": 20, "accesslog": "-",
+                       "logger_class": "bot.access_log.RedactingLogger"}).run()

@@ -16,6 +16,7 @@ from bot.adapters.dingtalk import (
     DingTalkVerifier,
     card_callback_key,
     card_callback_token,
+    out_track_id,
     parse_card_callback,
     parse_message,
     sign,
@@ -85,11 +86,11 @@ def test_non_text_messages_are_accepted_and_ignored():
 
 
 def test_card_callback_maps_to_the_same_action_key_as_wecom():
-    body = card_callback_body("dt_liqiang", "case:12:ack", "case12_abcdef")
+    track = out_track_id("case12", "dt_liqiang")
+    body = card_callback_body("dt_liqiang", "case:12:ack", track)
     inc = parse_card_callback(body)
-    assert (inc.platform, inc.user_id, inc.action, inc.card_id) == ("dingtalk", "dt_liqiang", "case:12:ack",
-                                                                     "case12_abcdef")
-    assert inc.response_code == "case12_abcdef"  # the instance the sender updates after the decision
+    assert (inc.platform, inc.user_id, inc.action, inc.card_id) == ("dingtalk", "dt_liqiang", "case:12:ack", track)
+    assert inc.response_code == track  # the instance the sender updates after the decision
     now = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
     first = parse_card_callback(body, now=now).message_id
     assert parse_card_callback(body, now=now.replace(second=9)).message_id == first  # retry / double tap
@@ -100,7 +101,7 @@ def test_card_callback_key_falls_back_to_action_param_and_action_ids():
     sdk_sample = {"extension": "{}", "corpId": "ding9f50b15bccd16741", "spaceType": "", "userIdType": 1,
                   "type": "actionCallback", "userId": "04574258341072934",
                   "content": "{\"cardPrivateData\":{\"actionIds\":[\"button_node_ocljnpbz4i4\"],\"params\":{}}}",
-                  "spaceId": "", "outTrackId": "53d6dda4",
+                  "spaceId": "", "outTrackId": out_track_id("53d6dda4", "04574258341072934"),
                   "value": "{\"cardPrivateData\":{\"actionIds\":[\"button_node_ocljnpbz4i4\"],\"params\":{}}}"}
     assert card_callback_key(sdk_sample) == "button_node_ocljnpbz4i4"
     with_action = {**sdk_sample, "content": json.dumps({"cardPrivateData": {"params": {"action": "accept"}}})}
@@ -208,7 +209,7 @@ def test_card_callback_with_stale_signed_headers_is_403(dingtalk):
 
 def test_card_callback_is_dispatched_once_and_answered_through_the_outbox(dingtalk, services, dt_api):
     for _ in range(2):
-        resp = dingtalk.click("dt_zhangsan", "zz:1", "track1")
+        resp = dingtalk.click("dt_zhangsan", "zz:1", out_track_id("zz", "dt_zhangsan"))
         assert resp.status_code == 200 and resp.get_json() == {}
     services.outbox_dispatcher().drain()
     assert dt_api.texts_to("dt_zhangsan") == ["这张卡片已失效，无法处理这次点击。"]
@@ -238,10 +239,10 @@ def test_outbox_rows_for_replies_are_dingtalk_rows(dingtalk, services):
 
 def test_a_double_tap_within_seconds_is_one_click_and_a_later_tap_is_answered(dingtalk, services, dt_api, clock):
     clock.set(clock.now().replace(second=0))
-    assert dingtalk.click("dt_zhangsan", "zz:2", "track2").status_code == 200
+    assert dingtalk.click("dt_zhangsan", "zz:2", out_track_id("zz", "dt_zhangsan")).status_code == 200
     clock.advance(seconds=3)
-    assert dingtalk.click("dt_zhangsan", "zz:2", "track2").status_code == 200
+    assert dingtalk.click("dt_zhangsan", "zz:2", out_track_id("zz", "dt_zhangsan")).status_code == 200
     assert processed(services) == 1
     clock.advance(seconds=30)
-    assert dingtalk.click("dt_zhangsan", "zz:2", "track2").status_code == 200
+    assert dingtalk.click("dt_zhangsan", "zz:2", out_track_id("zz", "dt_zhangsan")).status_code == 200
     assert processed(services) == 2

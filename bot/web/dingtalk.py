@@ -17,6 +17,7 @@ dispatched.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from urllib.parse import urlsplit
 
@@ -58,7 +59,8 @@ def verifier(services) -> DingTalkVerifier:
         v = DingTalkVerifier(c.get("dingtalk.app_secret", str, ""),
                              tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int, DEFAULT_TOLERANCE),
                              max_body_bytes=c.get("server.max_body_bytes", int, 65536),
-                             corp_id=c.get("dingtalk.corp_id", str, ""))
+                             corp_id=c.get("dingtalk.corp_id", str, ""),
+                             card_tokens=tuple(c.get("dingtalk.card_callback_tokens", list, [])))
         services.extras["dingtalk_verifier"] = v
     return v
 
@@ -201,12 +203,13 @@ def card_callback(token: str):
     services = _services()
     raw = request.get_data(cache=False)
     v = verifier(services)
+    timestamp, signature = request.headers.get("timestamp"), request.headers.get("sign")
     try:
-        v.check_token(token)
-        if request.headers.get("timestamp") or request.headers.get("sign"):
-            v.check_headers(request.headers.get("timestamp"), request.headers.get("sign"), _now(services))
+        accepted = v.check_token(token)
+        v.check_card_headers(accepted, timestamp, signature, _now(services))
         data = v.body(raw)
         v.check_corp(data.get("corpId"))
+        _refuse_replay(services, timestamp, signature, "card:" + hashlib.sha256(raw).hexdigest()[:40])
         status, outcome = handle_card_callback(services, data)
     except CallbackRejected as exc:
         return _reject(services, exc)
