@@ -17,6 +17,7 @@ __all__ = ["cli", "main"]
 CLI_MODULES: list[str] = [
     "bot.cli_org",
     "bot.cli_dingtalk",
+    "bot.cli_dingtalk_stream",
     "bot.cli_talks",
     "bot.cli_activities",
     "bot.cli_scheduler",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import redis
@@ -166,11 +167,16 @@ def _best_effort(services, msg: RobotMessage, user: str, text: str, ref: str) ->
         log.error("dingtalk.answer_lost", extra={"error": type(exc).__name__})
 
 
-def handle_card_callback(services, data: dict) -> tuple[int, str]:
-    """Process one verified card callback body: the click becomes Incoming(action=key)."""
+def handle_card_callback(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+    """Process one verified card callback body: the click becomes Incoming(action=key).
+
+    `delivery`: the platform's id of this push (Stream frames have one; HTTP clicks do not, and
+    get a key derived from the click itself), so that a re-push is refused by the dedupe."""
     incoming = parse_card_callback(data, now=services.clock.now())
     if incoming is None:
         return 200, "ignored"
+    if delivery:
+        incoming = replace(incoming, message_id=f"s{delivery}"[:190])
     outcome, degraded = _dispatch(services, incoming)
     if degraded:
         return 503, "degraded"
@@ -179,6 +185,26 @@ def handle_card_callback(services, data: dict) -> tuple[int, str]:
     text = ERROR_TEXT if outcome is None else outcome.text
     _best_effort(services, None, incoming.user_id, text, f"reply:{incoming.message_id}")
     return 200, "outbox"
+
+
+def stream_robot_message(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+    """A robot message pushed over the Stream connection (authenticated by the connection itself)."""
+    try:
+        verifier(services).check_corp(data.get("chatbotCorpId") or data.get("senderCorpId"))
+        return handle_robot_message(services, data)
+    except CallbackRejected as exc:
+        log.warning("dingtalk.stream_rejected", extra={"reason": exc.reason})
+        return exc.status, exc.reason
+
+
+def stream_card_callback(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+    """A card click pushed over the Stream connection; `delivery` is the frame's messageId."""
+    try:
+        verifier(services).check_corp(data.get("corpId"))
+        return handle_card_callback(services, data, delivery)
+    except CallbackRejected as exc:
+        log.warning("dingtalk.stream_rejected", extra={"reason": exc.reason})
+        return exc.status, exc.reason
 
 
 @bp.post("/dingtalk/callback")
