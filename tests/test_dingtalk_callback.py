@@ -79,10 +79,16 @@ def test_message_without_sender_or_id_is_400(change):
     assert err.value.status == 400
 
 
-def test_non_text_messages_are_accepted_and_ignored():
+def test_non_text_messages_are_marked_unsupported_with_their_media_id():
     body = {**official_sample(), "msgtype": "picture", "content": {"downloadCode": "x"}}
     body.pop("text")
-    assert parse_message(body).incoming is None
+    inc = parse_message(body).incoming
+    assert (inc.unsupported, inc.media_id, inc.text) == ("image", "x", None)
+    audio = {**body, "msgtype": "audio", "content": {"downloadCode": "a1", "recognition": "你好"}}
+    assert parse_message(audio).incoming.unsupported == "voice"
+    rich = {**body, "msgtype": "richText", "content": {"richText": [{"text": "谈话 张三"}, {"downloadCode": "p1"}]}}
+    assert parse_message(rich).incoming.text == "谈话 张三"
+    assert parse_message({**body, "msgtype": "somethingNew"}).incoming.unsupported == "other"
 
 
 def test_card_callback_maps_to_the_same_action_key_as_wecom():

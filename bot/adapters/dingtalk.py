@@ -179,7 +179,7 @@ def load_json(raw: bytes | str) -> dict[str, Any]:
 class RobotMessage:
     """What the web layer needs besides `Incoming`: where and how to answer."""
 
-    incoming: Incoming | None        # None: accepted and ignored (picture, file, …)
+    incoming: Incoming | None        # never None since unreadable messages are answered (kept for callers)
     session_webhook: str | None
     session_webhook_expires_ms: int | None
     is_group: bool
@@ -194,7 +194,7 @@ def _ms_to_dt(value: Any) -> datetime:
 
 
 def parse_message(data: Mapping[str, Any]) -> RobotMessage:
-    """Map the robot message callback body to `Incoming` (text only; other types ignored)."""
+    """Map the robot message callback body to `Incoming` (text; other types as `unsupported`)."""
     user = data.get("senderStaffId")
     if not isinstance(user, str) or not user:
         # senderId is an encrypted id, not our user id: without a staff id we cannot identify anyone
@@ -209,16 +209,37 @@ def parse_message(data: Mapping[str, Any]) -> RobotMessage:
         expires = int(data["sessionWebhookExpiredTime"]) if data.get("sessionWebhookExpiredTime") else None
     except (TypeError, ValueError):
         expires = None
-    incoming = None
-    if (data.get("msgtype") or "text") == "text":
+    common = dict(platform="dingtalk", user_id=user, time=_ms_to_dt(data.get("createAt")),
+                  message_id=f"m{msg_id}"[:190], chat_type="group" if is_group else "single")
+    msgtype = data.get("msgtype") or "text"
+    if msgtype == "text":
         text = data.get("text")
         content = text.get("content") if isinstance(text, dict) else None
-        incoming = Incoming(platform="dingtalk", user_id=user, time=_ms_to_dt(data.get("createAt")),
-                            message_id=f"m{msg_id}"[:190], text=(content if isinstance(content, str) else "").strip(),
-                            chat_type="group" if is_group else "single")
+        incoming = Incoming(text=(content if isinstance(content, str) else "").strip(), **common)
+    else:
+        incoming = _unsupported_or_rich_text(msgtype, data.get("content"), common)
     conv = data.get("conversationId")
     return RobotMessage(incoming=incoming, session_webhook=webhook, session_webhook_expires_ms=expires,
                         is_group=is_group, conversation_id=conv if isinstance(conv, str) else None)
+
+
+# DingTalk msgtype → our kind of message we cannot read (the user is told what to send instead)
+UNSUPPORTED_TYPES = {"picture": "image", "audio": "voice", "video": "video", "file": "file"}
+
+
+def _unsupported_or_rich_text(msgtype: Any, content: Any, common: dict[str, Any]) -> Incoming:
+    """A richText with text in it is read as that text; anything else becomes `unsupported`."""
+    content = content if isinstance(content, dict) else {}
+    media = content.get("downloadCode") or content.get("pictureDownloadCode")
+    if msgtype == "richText":
+        parts = content.get("richText") if isinstance(content.get("richText"), list) else []
+        text = "".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)).strip()
+        if text:
+            return Incoming(text=text, **common)
+        media = next((p.get("downloadCode") for p in parts if isinstance(p, dict) and p.get("downloadCode")), None)
+        return Incoming(unsupported="image", media_id=media if isinstance(media, str) else None, **common)
+    kind = UNSUPPORTED_TYPES.get(msgtype if isinstance(msgtype, str) else "", "other")
+    return Incoming(unsupported=kind, media_id=media if isinstance(media, str) else None, **common)
 
 
 def _json_field(value: Any) -> dict[str, Any]:
