@@ -13,6 +13,11 @@ Two inbound requests reach us in HTTP mode (PROTOCOLS.md §5.1, §5.2):
   DingTalk's robot signature made with that token's apiSecret (`card_api_secret`, derived
   from the appSecret and the token, so a leaked URL does not give it away); and the clicked
   card instance (outTrackId) was delivered to the clicking user (`track_belongs_to`).
+  Source and caveat: the register API documents apiSecret as the key "用于校验来源" (TOP request
+  OapiImChatScencegroupInteractivecardCallbackRegisterRequest; DingTalk developer Q&A), but no
+  source we found publishes the header algorithm of card callbacks; we expect the robot
+  callback's (`timestamp`, `sign` = HMAC-SHA256 keyed with the apiSecret). Confirm on a real
+  tenant before relying on HTTP card callbacks; Stream mode does not depend on it.
 
 The signature covers the timestamp only, not the body: bot.replay accepts each (timestamp, sign)
 pair once, bound to the first delivery; the msgId dedupe (Redis + database) answers a repeated
