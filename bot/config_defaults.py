@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "dingtalk.corp_id": "",                        # empty: accept any corpId
     "dingtalk.api_base": "https://api.dingtalk.com",
     "dingtalk.oapi_base": "https://oapi.dingtalk.com",
-    "dingtalk.timestamp_tolerance_seconds": 3600,
+    "dingtalk.timestamp_tolerance_seconds": 300,           # DingTalk allows 1 h; a replayed pair is refused anyway
     "dingtalk.http_timeout_seconds": 5.0,
     "dingtalk.batch_size": 20,                     # robot batchSend takes at most 20 userIds
     "dingtalk.card_template_id": "",
@@ -92,4 +92,8 @@ DEFAULTS: dict[str, Any] = {
     "wecom.pace_slack_seconds": 5.0,
     "inbound.max_turns": 10,                       # turns per user per window, then one "太快了"
     "inbound.window_seconds": 10.0,
+    "dingtalk.stream_watchdog_seconds": 180.0,     # Stream: reconnect when no frame came for this long
+    "dingtalk.stream_max_in_flight": 8,
+    "dingtalk.stream_max_pending": 64,
+    "dingtalk.card_callback_tokens": [],           # accepted card-callback path secrets, newest first
 }

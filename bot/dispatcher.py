@@ -229,6 +229,10 @@ class Dispatcher:
 
     def _route(self, ctx: Context) -> None:
         inc = ctx.incoming
+        if inc.unsupported and self.registry.fallback:   # voice, image…: answered, a dialog stays as it was
+            ctx.command = "unsupported"
+            self.registry.fallback(ctx, "")
+            return
         text = (inc.text or "").strip()
         lowered = text.lower()
         if route_form(ctx, self.registry.forms):

@@ -61,6 +61,7 @@ class Services:
     # built by the web blueprints on first use, then shared by the process's requests
     wecom_crypto: WeComCrypto | None = None
     dingtalk_verifier: DingTalkVerifier | None = None
+    dingtalk_signature_guard: Any = None          # bot.replay.SignatureGuard, made on first DingTalk callback
     # `lianxin demo` only: the outbox drained right after each /sim request, and the embedded scheduler
     inline_outbox: OutboxRelay | None = None
     scheduler: Runner | None = None

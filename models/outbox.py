@@ -69,3 +69,16 @@ class ProcessedDelivery(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SeenSignature(Base):
+    """A callback signature seen once, bound to the delivery it came with (replay refusal).
+
+    DingTalk's robot callback signs only its timestamp, so the (timestamp, sign) pair could be
+    replayed with another body; bot.replay records each pair here as well as in Redis."""
+
+    __tablename__ = "seen_signature"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)   # sha256 of platform|timestamp|sign
+    delivery: Mapped[str] = mapped_column(String(200))                # the first delivery (msgId) it came with
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
