@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.messages import Text
 from models.activity import Activity, ActivityStatus
 from models.db import session_scope
-from models.outbox import OutboxMessage
+from models.outbox import OutboxMessage, Priority
 from scheduler.context import JobContext
 
 from . import service
@@ -66,7 +66,8 @@ def activity_reminders(job: JobContext) -> int:
             try:
                 with db.begin_nested():
                     # the day-ahead reminder waits out quiet hours; the last one before the start goes at once
-                    job.notify(db, people, msg, ref=f"activity:{act.id}", idem_key=key, urgent=hours <= 2)
+                    job.notify(db, people, msg, ref=f"activity:{act.id}", idem_key=key,
+                               priority=Priority.URGENT if hours <= 2 else Priority.NORMAL)
                     db.flush()
             except IntegrityError:   # another run enqueued it at the same moment
                 continue

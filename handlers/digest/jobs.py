@@ -45,7 +45,6 @@ def daily_digest(job) -> int:
                 continue
             text = digest_text(owed.get(pid, []), now, job.config.timezone, weekly=weekly.get(pid, []))
             # non-urgent: a digest time set inside someone's quiet hours waits for their morning
-            added += job.notify(db, [people[pid]], Text(text),
-                                idem_key=f"{key_prefix}{pid}", queued=queued, urgent=False)
+            added += job.notify(db, [people[pid]], Text(text), idem_key=f"{key_prefix}{pid}", queued=queued)
     log.info("digest.queued", extra={"n": added})
     return added

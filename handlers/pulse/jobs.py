@@ -5,6 +5,7 @@ import logging
 
 from handlers.cases.service import secretaries_for
 from models.db import session_scope
+from models.outbox import Priority
 
 from .cards import alert_card, alert_text
 from .service import due_alerts
@@ -23,8 +24,9 @@ def pulse_alerts(job) -> int:
         for f in due_alerts(db, job.config, job.now()):
             people = secretaries_for(db, f.alert.team)
             card = alert_card(f.alert, alert_text(f.alert, days=days, shares=f.shares))
-            # not urgent: a warning about a trend waits out quiet hours and 免打扰
-            job.notify(db, people, card, ref=card.card_id, idem_key=f"pulse-alert:{f.alert.id}", urgent=False)
+            # a warning about a trend, not an emergency: it waits out quiet hours and 免打扰
+            job.notify(db, people, card, ref=card.card_id, idem_key=f"pulse-alert:{f.alert.id}",
+                       priority=Priority.NORMAL)
             fired += 1
             log.info("pulse.alert", extra={"team": f.alert.team_id, "category": f.alert.category, "n": len(people)})
     return fired

@@ -157,6 +157,6 @@ def weekly_digest(job: JobContext) -> int:
             person, unit = db.get(Person, person_id), db.get(Unit, unit_id)
             text = digest_text(db, unit, since, until, quarter, job.tz)
             queued += job.notify(db, [person], Text(text), ref=f"digest:{week}",
-                                 idem_key=f"digest:{week}:{person_id}:{unit_id}", urgent=False)
+                                 idem_key=f"digest:{week}:{person_id}:{unit_id}")
         db.commit()
     return queued

@@ -140,12 +140,12 @@ def send_reminders(job: JobContext, phase: str) -> int:
             if pid in people:
                 queued += job.notify(db, [people[pid]], Text(leader_text(quarter, phase, gaps, last_day)),
                                      ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:leader:{pid}",
-                                     queued=already, urgent=False)
+                                     queued=already)
         for pid, gaps in plan.by_secretary.items():
             if pid in people:
                 queued += job.notify(db, [people[pid]], Text(secretary_text(quarter, gaps, last_day)),
                                      ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:secretary:{pid}",
-                                     queued=already, urgent=False)
+                                     queued=already)
         db.commit()
     return queued
 

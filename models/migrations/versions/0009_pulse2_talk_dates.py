@@ -1,7 +1,7 @@
 """pulse2 talk dates: 补录原因 of a talk entered late
 
 Revision ID: pulse2_talk_dates
-Revises: access_dashboard_sessions
+Revises: 0003_dingtalk_seen_signature
 Create Date: 2026-11-29 23:20:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = 'pulse2_talk_dates'
-down_revision = 'access_dashboard_sessions'
+down_revision = '0003_dingtalk_seen_signature'
 branch_labels = None
 depends_on = None
 
