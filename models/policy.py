@@ -25,7 +25,7 @@ ACTIONS: dict[str, str] = {
     "case.progress": "post progress on a case as its helper",
     "helper.assignable": "be assigned as one-to-one helper",
     "publish": "publish an activity or a learning material to a unit",
-    "activity.join": "join an activity published to an audience",
+    "activity.join": "join an activity published to an audience (Party activities: Party members of it only)",
     "activity.manage": "close, reopen, cancel an activity, check people in, export the list",
     "learning.study": "open a learning material published to an audience and mark it studied",
     "stats.view": "see statistics of a unit",
@@ -125,6 +125,8 @@ def can(person: Person | None, action: str, target: Any = None) -> bool:
     if action == "activity.join":
         if anywhere:
             return True
+        if getattr(target, "party_only", False) and not person.is_party_member:
+            return False
         audience = getattr(target, "audience_unit", None) or unit
         return person.unit is not None and audience is not None and audience.contains(person.unit)
     if action == "learning.study":

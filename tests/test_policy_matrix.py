@@ -194,6 +194,27 @@ def test_voice_goes_to_ones_own_branch_and_nobody_without_a_unit_raises_one():
     assert can(homeless, "voice.raise", None) is False
 
 
+# A Party activity (主题党日, 党课, 组织生活会; `party_only`): activity.join (in scope, out of scope),
+# written from issue 18 — only the Party members of the audience. Nobody in WHO but "party member" is one.
+PARTY_ONLY_JOIN: dict[str, tuple[bool, bool]] = {
+    "employee": (N, N), "party member": (Y, N), "team leader": (N, N),
+    "secretary": (N, N), "committee": (N, N), "admin": (N, N),
+}
+
+
+@pytest.mark.parametrize("who", list(PARTY_ONLY_JOIN))
+def test_party_activity_is_joined_by_party_members_of_the_audience_only(who):
+    inside = SimpleNamespace(id=1, scope_unit=C, audience_unit=C, organiser_id=None, party_only=True)
+    outside = SimpleNamespace(id=2, scope_unit=X, audience_unit=X, organiser_id=None, party_only=True)
+    assert (can(WHO[who], "activity.join", inside), can(WHO[who], "activity.join", outside)) == PARTY_ONLY_JOIN[who]
+    assert can(WHO[who], "activity.join", None) is True       # "may join something": the open activities
+
+
+def test_a_party_member_secretary_joins_party_activities():
+    sec = person(B, party=True, roles=((Role.SECRETARY, B),))
+    assert can(sec, "activity.join", SimpleNamespace(id=1, scope_unit=C, audience_unit=C, party_only=True)) is True
+
+
 def test_organiser_manages_own_activity():
     leader = WHO["team leader"]
     assert can(leader, "activity.manage", SimpleNamespace(id=1, scope_unit=XT, organiser_id=leader.id)) is True
