@@ -140,7 +140,7 @@ class Context:
 
 
 def delivery_platforms(config: Config) -> list[str]:
-    return config.get("delivery.platforms", list, ["wecom"])
+    return config.get("delivery.platforms", list)
 
 
 def notify_people(db: Session, config: Config, people: Sequence[Person], message: Reply, *,

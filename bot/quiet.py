@@ -17,8 +17,8 @@ __all__ = ["hold_groups", "quiet_rules"]
 
 
 def quiet_rules(config: Config) -> QuietRules:
-    return QuietRules.parse(config.get("quiet.hours", str, "21:00-08:00"), config.get("quiet.weekends", bool, False),
-                            config.get("quiet.holidays", list, []))
+    return QuietRules.parse(config.get("quiet.hours", str), config.get("quiet.weekends", bool),
+                            config.get("quiet.holidays", list))
 
 
 def hold_groups(db: Session, config: Config, people: Sequence[Person], now: datetime

@@ -140,7 +140,7 @@ def parse_trigger(spec: str, tz: str, *, key: str = "scheduler.jobs") -> BaseTri
 
 def job_specs(config: Config, *, validate: bool = True) -> list[JobSpec]:
     """The enabled jobs, in TARGETS order; unknown ids and bad trigger strings fail loudly."""
-    configured = config.get("scheduler.jobs", dict, {})
+    configured = config.get("scheduler.jobs", dict)
     unknown = sorted(set(configured) - set(TARGETS))
     if unknown:
         raise ConfigError(f"setting scheduler.jobs.{unknown[0]}: unknown job (known jobs: {', '.join(TARGETS)})")

@@ -215,8 +215,8 @@ def config_overrides() -> dict:
 
 @pytest.fixture
 def services(stack, clock, config_overrides):
-    from bot.demo import seed_demo
-    from bot.services import build_services
+    from bot.cli.demo import seed_demo
+    from bot.cli.wiring import build_services
     from models.db import make_session_factory, session_scope
 
     engine, r = stack
@@ -229,7 +229,7 @@ def services(stack, clock, config_overrides):
 
 @pytest.fixture
 def app(services):
-    from bot.app import create_app
+    from bot.cli.wiring import create_app
 
     return create_app(services.config, services=services)
 

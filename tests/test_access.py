@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from bot.demo import BRANCH_A, BRANCH_B
+from bot.cli.demo import BRANCH_A, BRANCH_B
 from bot.messages import Text
 from bot.outbox import enqueue
 from models.audit import AuditEvent
@@ -154,7 +154,7 @@ def _no_formulas(wb) -> list[str]:
 def test_signup_export_writes_formula_like_text_as_text(sim_at, services, tmp_path):  # noqa: F811
     from openpyxl import load_workbook
 
-    from bot.cli_activities import export_signups_xlsx
+    from bot.cli.activities import export_signups_xlsx
 
     act_id = publish(sim_at)
     sim_at.say("zhangsan", f"报名 {act_id}")

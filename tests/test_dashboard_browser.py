@@ -41,7 +41,7 @@ def browser():
 def server(services, clock):
     from werkzeug.serving import make_server
 
-    from bot.app import create_app
+    from bot.cli.wiring import create_app
 
     clock.set(NOW)
     with session_scope(services.session_factory) as db:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.demo import BRANCH_A, BRANCH_B
+from bot.cli.demo import BRANCH_A, BRANCH_B
 from models.audit import AuditEvent
 from models.db import session_scope
 from models.org import Person, RoleAssignment, Unit

@@ -1,6 +1,6 @@
 """Statistics (reports.queries) on a hand-seeded data set; the expected numbers are computed by hand.
 
-Demo organisation (bot.demo): branch A (外航维修党支部) has teams 四车间 (leader + 6 members) and
+Demo organisation (bot.cli.demo): branch A (外航维修党支部) has teams 四车间 (leader + 6 members) and
 五车间 (leader + 5); branch B (附件修理党支部) has 部件一 (leader + 5) and 部件二 (leader + 5).
 Team leaders are not counted as members (reports.queries.coverage). People per unit subtree, all active:
 branch A 14 (secretary + 13), branch B 13, committee 30 (3 at the committee itself).
@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from bot.demo import BRANCH_A, BRANCH_B, COMMITTEE
+from bot.cli.demo import BRANCH_A, BRANCH_B, COMMITTEE
 from models.activeday import mark_active
 from models.db import session_scope
 from models.learning import Material, MaterialRead

@@ -63,7 +63,7 @@ def _page(status: int, title: str, message: str):
 
 
 def _session_hours() -> float:
-    return _services().config.get("dashboard.session_hours", float, 8)
+    return _services().config.get("dashboard.session_hours", float)
 
 
 def _session_id() -> str | None:
@@ -95,7 +95,7 @@ def _start_session(db, person: Person, target: str):
     resp = redirect(target, code=303 if request.method == "POST" else 302)
     resp.set_cookie(COOKIE, _serializer(cfg, SESSION_SALT).dumps({"s": sid}),
                     max_age=int(_session_hours() * 3600), httponly=True,
-                    samesite="Lax", secure=cfg.get("server.public_url", str, "").startswith("https://"))
+                    samesite="Lax", secure=cfg.get("server.public_url", str).startswith("https://"))
     return resp
 
 
@@ -118,7 +118,7 @@ def login():
     cfg = svc.config
     token = request.form.get("t", "")
     target = _target(request.form.get("unit"), request.form.get("quarter"))
-    ttl = cfg.get("security.login_link_ttl_seconds", int, 900)
+    ttl = cfg.get("security.login_link_ttl_seconds", int)
     try:
         data = _serializer(cfg, LOGIN_SALT).loads(token, max_age=ttl)
     except SignatureExpired:
@@ -165,9 +165,9 @@ def logout():
 def oauth_start():
     """WeCom web login (OAuth2, snsapi_base) when configured: dashboard.wecom_oauth = true."""
     cfg = _services().config
-    if not cfg.get("dashboard.wecom_oauth", bool, False):
+    if not cfg.get("dashboard.wecom_oauth", bool):
         abort(404)
-    redirect_uri = cfg.get("server.public_url", str, "").rstrip("/") + url_for("dashboard.oauth_callback")
+    redirect_uri = cfg.get("server.public_url", str).rstrip("/") + url_for("dashboard.oauth_callback")
     state = secrets.token_urlsafe(12)
     _services().redis.set(f"dashboard:oauth:{state}", 1, ex=600)
     url = ("https://open.weixin.qq.com/connect/oauth2/authorize?appid=" + quote(cfg.get("wecom.corp_id"))
@@ -180,7 +180,7 @@ def oauth_start():
 def oauth_callback():
     svc = _services()
     cfg = svc.config
-    if not cfg.get("dashboard.wecom_oauth", bool, False):
+    if not cfg.get("dashboard.wecom_oauth", bool):
         abort(404)
     state = request.args.get("state", "")
     if not state or not svc.redis.delete(f"dashboard:oauth:{state}"):
@@ -188,8 +188,8 @@ def oauth_callback():
     from bot.adapters.wecom_api import LianxinWeComClient
 
     client = LianxinWeComClient(cfg.get("wecom.corp_id"), cfg.get("wecom.secret"), cfg.get("wecom.agent_id", int),
-                                svc.redis, timeout=cfg.get("wecom.http_timeout_seconds", float, 5),
-                                api_base=cfg.get("wecom.api_base", str, "") or None)
+                                svc.redis, timeout=cfg.get("wecom.http_timeout_seconds", float),
+                                api_base=cfg.get("wecom.api_base", str) or None)
     try:
         info = client.get("auth/getuserinfo", params={"access_token": client.access_token,
                                                       "code": request.args.get("code", "")})

@@ -29,7 +29,7 @@ __all__ = ["activity_reminders"]
 
 
 def _offsets(job: JobContext) -> list[float]:
-    hours = job.config.get("activities.reminder_hours", list, [24, 1])
+    hours = job.config.get("activities.reminder_hours", list)
     return sorted({float(h) for h in hours if float(h) > 0})
 
 

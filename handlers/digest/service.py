@@ -91,7 +91,7 @@ def _holders(db: Session, out: Lines) -> None:
 
 
 def _helper_progress(db: Session, config: Config, now: datetime, out: Lines) -> None:
-    hours = config.get("sla.progress_hours", float, 168)
+    hours = config.get("sla.progress_hours", float)
     subject = aliased(Person)
     rows = db.execute(select(Case.helper_id, Case.id, subject.name, Case.sla_since)
                       .join(subject, subject.id == Case.subject_id)
@@ -121,8 +121,8 @@ def _activities(db: Session, tz: ZoneInfo, now: datetime, out: Lines) -> None:
 def _learning(db: Session, config: Config, tz: ZoneInfo, now: datetime, out: Lines) -> None:
     """Materials not studied yet: new ones (learning_days), and before a deadline (learning_deadline_days);
     never after the deadline. The nearest deadline first."""
-    since = now - timedelta(days=config.get("digest.learning_days", int, 14))
-    soon = now + timedelta(days=config.get("digest.learning_deadline_days", int, 3))
+    since = now - timedelta(days=config.get("digest.learning_days", int))
+    soon = now + timedelta(days=config.get("digest.learning_deadline_days", int))
     audience = aliased(Unit)
     shown = or_(and_(Material.deadline.is_(None), Material.published_at >= since),
                 and_(Material.deadline > now, or_(Material.published_at >= since, Material.deadline <= soon)))

@@ -22,12 +22,12 @@ __all__ = ["CheckStats", "answer", "answer_window", "check_stats", "resolve", "s
 
 
 def answer_window(config: Config) -> timedelta:
-    return timedelta(days=config.get("sampling.answer_days", int, 7))
+    return timedelta(days=config.get("sampling.answer_days", int))
 
 
 def sample_share(config: Config, unit: Unit | None) -> float:
-    share = config.get("sampling.share", float, 0.10)
-    overrides: dict = config.get("sampling.units", dict, {}) or {}
+    share = config.get("sampling.share", float)
+    overrides: dict = config.get("sampling.units", dict) or {}
     best = -1
     parts = unit.full_name.split("/") if unit is not None else []
     for key, value in overrides.items():   # the deepest unit named (full name or short name) wins

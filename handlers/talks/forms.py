@@ -40,11 +40,11 @@ SAVE_WORDS = {"保存", "确认", "确定", "是", "好", "save", "ok", "yes", "
 
 
 def summary_max(ctx: Context) -> int:
-    return ctx.config.get("talks.summary_max_chars", int, 2000)
+    return ctx.config.get("talks.summary_max_chars", int)
 
 
 def edit_hours(ctx: Context) -> int:
-    return ctx.config.get("talks.edit_window_hours", int, 48)
+    return ctx.config.get("talks.edit_window_hours", int)
 
 
 def _keep(answers: dict, step: str, text: str):

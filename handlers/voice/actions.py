@@ -25,7 +25,7 @@ def may_raise(ctx: Context) -> bool:
         return False
     if not ctx.require("voice.raise", branch):
         return False
-    limit = ctx.config.get("voice.max_per_day", int, 3)
+    limit = ctx.config.get("voice.max_per_day", int)
     if service.recent_count(ctx.db, ctx.person, ctx.now(), 24) >= limit:
         ctx.reply(f"您 24 小时内已提交 {limit} 条心声，请明天再来。紧急情况请直接联系支部书记。")
         return False

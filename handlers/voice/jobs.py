@@ -21,13 +21,13 @@ __all__ = ["voice_sla"]
 
 def _hours(config, voice: Voice) -> float:
     if voice.state == VoiceState.OPEN.value:
-        return config.get("sla.voice_reply_hours", float, 48)
-    return config.get("sla.progress_hours", float, 168)
+        return config.get("sla.voice_reply_hours", float)
+    return config.get("sla.progress_hours", float)
 
 
 def voice_sla(job) -> int:
     """Every 15 minutes: remind, then escalate, open 心声 past their time (no sender ever named)."""
-    after = job.config.get("sla.escalate_after_reminder_hours", float, 24)
+    after = job.config.get("sla.escalate_after_reminder_hours", float)
     now = job.now()
     taken = 0
     with session_scope(job.session_factory) as db:

@@ -29,7 +29,7 @@ def _local_key_file(config: Config) -> Path:
 
 def setup_notes_keys(config: Config) -> None:
     """The notes keys, then the seal keys of anonymous 心声 (same rules, a key of their own)."""
-    env_name = config.get("security.notes_keys_env", str, "LIANXIN_NOTES_KEYS")
+    env_name = config.get("security.notes_keys_env", str)
     keys = _keys_from(config, env_name, "notes.key")
     if keys is None:
         raise NotesKeyError(f"set {env_name} (Fernet keys) before running against {config.database_url.split(':')[0]}")

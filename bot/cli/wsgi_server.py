@@ -17,9 +17,9 @@ class _App(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from .app import create_app
-        from .config import load_config
-        from .keys import setup_notes_keys
+        from ..config import load_config
+        from ..notes_keys import setup_notes_keys
+        from .wiring import create_app
 
         config = load_config(self.config_path).validate()
         setup_notes_keys(config)

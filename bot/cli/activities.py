@@ -35,7 +35,8 @@ def export_signups_xlsx(db, activity_id: int, path: str, tz: str) -> tuple[int, 
     for col, width in zip("ABCDEFG", (6, 10, 40, 10, 20, 6, 16), strict=False):
         ws.column_dimensions[col].width = width
     info = wb.create_sheet("活动")
-    for row in (("编号", act.id), ("名称", act.title), ("开始", act.starts_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")),
+    starts = act.starts_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    for row in (("编号", act.id), ("名称", act.title), ("开始", starts),
                 ("地点", act.place), ("名额", "不限" if act.seats is None else act.seats),
                 ("范围", act.audience_unit.full_name), ("状态", act.status)):
         info.append(safe_row(row))
