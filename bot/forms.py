@@ -226,7 +226,9 @@ def choice_card(ctx: Context, title: str, options: list[tuple[str, str]], body: 
     lines = [body] if body else []
     if typed_hint:
         lines.append("可点按钮，或回复序号/文字；回复“返回”上一步，“取消”退出。")
-        lines += [f"{i}. {label}" for i, (_, label) in enumerate(options, 1)] if len(options) > 6 else []
+        # every option in full when some have no button or a cut one (a shared name's unit and account)
+        cut = len(options) > 6 or any(len(label) > 10 for _, label in options)
+        lines += [f"{i}. {label}" for i, (_, label) in enumerate(options, 1)] if cut else []
     return Card(title=title, body="\n".join(lines), buttons=buttons,
                 # WeCom task ids must never repeat: a step asked again (返回, bad answer) gets a new one
                 card_id=f"f_{form_id}_{step}_{uuid.uuid4().hex[:6]}"[:128] if form_id else "")
