@@ -51,6 +51,7 @@ def make_app(config: Config, services: Services) -> Flask:
         with services.session_factory() as db:
             for status, n in db.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)):
                 metrics.outbox_backlog.labels(status).set(n)
+            _relay_gauges(db, services, metrics)
         return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
     @app.after_request
@@ -60,6 +61,24 @@ def make_app(config: Config, services: Services) -> Flask:
         return resp
 
     return app
+
+
+def _relay_gauges(db, services: Services, metrics: Metrics) -> None:
+    """Pending rows by priority, and each platform's circuit breaker as the relays last published it."""
+    from .breaker import CLOSED, STATE_VALUE, breaker_key
+    from .outbox import Priority
+
+    pending = dict(db.execute(select(OutboxMessage.priority, func.count())
+                              .where(OutboxMessage.status == "pending").group_by(OutboxMessage.priority)).all())
+    for value, name in Priority.NAMES.items():
+        metrics.outbox_pending.labels(name).set(pending.get(value, 0))
+    for platform in services.senders:
+        try:
+            state = services.redis.get(breaker_key(platform))
+        except Exception:
+            state = None
+        state = state.decode() if isinstance(state, bytes) else (state or CLOSED)
+        metrics.outbox_breaker.labels(platform).set(STATE_VALUE.get(state, 0))
 
 
 def _secret_key(config: Config) -> str:

@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "dingtalk.corp_id": "",                        # empty: accept any corpId
     "dingtalk.api_base": "https://api.dingtalk.com",
     "dingtalk.oapi_base": "https://oapi.dingtalk.com",
-    "dingtalk.timestamp_tolerance_seconds": 3600,
+    "dingtalk.timestamp_tolerance_seconds": 300,           # DingTalk allows 1 h; a replayed pair is refused anyway
     "dingtalk.http_timeout_seconds": 5.0,
     "dingtalk.batch_size": 20,                     # robot batchSend takes at most 20 userIds
     "dingtalk.card_template_id": "",
@@ -80,4 +80,21 @@ DEFAULTS: dict[str, Any] = {
     "sampling.answer_days": 7,
     "voice.max_per_day": 3,
     "sla.voice_reply_hours": 48,
+    "outbox.pool_size": 32,                        # concurrent sends per relay (bench/bench_relay.py)
+    "outbox.coalesce_min": 5,                      # this many low-priority texts to one person become one
+    "outbox.stop_deadline_seconds": 10.0,          # SIGTERM: finish in-flight sends within this
+    "outbox.breaker_failures": 5,                  # timeouts/5xx within the window that open the breaker
+    "outbox.breaker_window_seconds": 30.0,
+    "outbox.breaker_cooldown_seconds": 3.0,
+    "outbox.spread_window_seconds": 900.0,         # scheduled bulk sends spread over 15 min, off :00/:30
+    "wecom.connect_timeout_seconds": 2.0,
+    "wecom.pace_per_minute": 30,                   # WeCom drops beyond 30/member/minute, silently
+    "wecom.pace_per_hour": 1000,
+    "wecom.pace_slack_seconds": 5.0,
+    "inbound.max_turns": 10,                       # turns per user per window, then one "太快了"
+    "inbound.window_seconds": 10.0,
+    "dingtalk.stream_watchdog_seconds": 180.0,     # Stream: reconnect when no frame came for this long
+    "dingtalk.stream_max_in_flight": 8,
+    "dingtalk.stream_max_pending": 64,
+    "dingtalk.card_callback_tokens": [],           # accepted card-callback path secrets, newest first
 }

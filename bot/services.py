@@ -20,9 +20,9 @@ from .config import Config
 from .context import Clock
 from .dedupe import Deduper
 from .dispatcher import Dispatcher, PlatformTraits
-from .outbox import Dispatcher as OutboxDispatcher
 from .outbox import Sender
 from .redis_client import make_redis
+from .relay import OutboxRelay
 from .router import Registry
 from .state import ConversationStore
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lianxin")
 
-__all__ = ["Services", "make_services"]
+__all__ = ["Services", "build_relay", "make_services"]
 
 TRAITS = {
     "sim": PlatformTraits(passive_cards=True, passive_text_bytes=None),
@@ -61,18 +61,38 @@ class Services:
     # built by the web blueprints on first use, then shared by the process's requests
     wecom_crypto: WeComCrypto | None = None
     dingtalk_verifier: DingTalkVerifier | None = None
+    dingtalk_signature_guard: Any = None          # bot.replay.SignatureGuard, made on first DingTalk callback
     # `lianxin demo` only: the outbox drained right after each /sim request, and the embedded scheduler
-    inline_outbox: OutboxDispatcher | None = None
+    inline_outbox: OutboxRelay | None = None
     scheduler: Runner | None = None
 
-    def outbox_dispatcher(self, **kwargs) -> OutboxDispatcher:
-        c = self.config
-        return OutboxDispatcher(
-            self.session_factory, self.senders,
-            max_attempts=c.get("outbox.max_attempts", int), batch_size=c.get("outbox.batch_size", int),
-            backoff_base=c.get("outbox.backoff_base_seconds", float),
-            backoff_cap=c.get("outbox.backoff_cap_seconds", float),
-            lease_seconds=c.get("outbox.claim_lease_seconds", int), metrics=self.metrics, **kwargs)
+    def outbox_dispatcher(self, **kwargs) -> OutboxRelay:
+        """The outbox relay for this process, configured from `outbox.*` (and the platforms' pacing)."""
+        return build_relay(self.config, self.session_factory, self.senders, self.redis, self.metrics, **kwargs)
+
+
+def build_relay(config: Config, session_factory, senders: dict[str, Sender], r, metrics=None, **kwargs) -> OutboxRelay:
+    from .breaker import CircuitBreaker
+    from .pacing import Pacer
+
+    c = config
+    breakers = {p: CircuitBreaker(p, threshold=c.get("outbox.breaker_failures", int),
+                                  window=c.get("outbox.breaker_window_seconds", float),
+                                  cooldown=c.get("outbox.breaker_cooldown_seconds", float),
+                                  metrics=metrics, redis=r) for p in senders}
+    slack = c.get("wecom.pace_slack_seconds", float)
+    pacer = Pacer(r, {"wecom": [(60 + slack, c.get("wecom.pace_per_minute", int)),
+                                (3600 + slack, c.get("wecom.pace_per_hour", int))]}) if r is not None else None
+    options = dict(
+        max_attempts=c.get("outbox.max_attempts", int), batch_size=c.get("outbox.batch_size", int),
+        backoff_base=c.get("outbox.backoff_base_seconds", float),
+        backoff_cap=c.get("outbox.backoff_cap_seconds", float),
+        lease_seconds=c.get("outbox.claim_lease_seconds", int), metrics=metrics,
+        pool_size=c.get("outbox.pool_size", int), pacer=pacer, breakers=breakers,
+        coalesce_min=c.get("outbox.coalesce_min", int),
+        stop_deadline=c.get("outbox.stop_deadline_seconds", float))
+    options.update(kwargs)
+    return OutboxRelay(session_factory, senders, **options)
 
 
 def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
@@ -82,7 +102,8 @@ def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
 
         client = LianxinWeComClient(config.get("wecom.corp_id"), config.get("wecom.secret"),
                                     config.get("wecom.agent_id", int), r,
-                                    timeout=config.get("wecom.http_timeout_seconds", float),
+                                    timeout=(config.get("wecom.connect_timeout_seconds", float),
+                                             config.get("wecom.http_timeout_seconds", float)),
                                     api_base=config.get("wecom.api_base", str) or None)
         senders["wecom"] = WeComSender(client, config.get("server.public_url", str))
     if "sim" in config.get("delivery.platforms", list) or config.get("server.simulator", bool):
@@ -108,5 +129,10 @@ def make_services(config: Config, registry: Registry, *, redis_client: redis.Red
     deduper = Deduper(r, config.get("security.dedupe_ttl_seconds", int))
     dispatcher = Dispatcher(config=config, registry=registry, session_factory=sf, store=store,
                             deduper=deduper, clock=clock, traits=TRAITS, metrics=metrics)
+    if config.get("inbound.max_turns", int) > 0:
+        from .inbound_limit import InboundLimiter
+
+        dispatcher.inbound_limit = InboundLimiter(r, config.get("inbound.max_turns", int),
+                                                  config.get("inbound.window_seconds", float))
     return Services(config=config, engine=engine, session_factory=sf, redis=r, registry=registry,
                     dispatcher=dispatcher, clock=clock, senders=build_senders(config, r), metrics=metrics)

@@ -63,9 +63,15 @@ def show_help(ctx: Context, args: str) -> None:
     ctx.reply(help_text(ctx))
 
 
+UNSUPPORTED = {"voice": "语音", "image": "图片", "video": "视频", "file": "文件", "location": "位置", "link": "链接"}
+
+
 @router.fallback
 def unknown(ctx: Context, text: str) -> None:
     """Answer anything unrecognised with a short hint, never silence."""
+    if ctx.incoming.unsupported:
+        ctx.reply(f"暂不支持{UNSUPPORTED.get(ctx.incoming.unsupported, '这类消息')}，请发送文字。")
+        return
     if not text:
         ctx.reply("收到。发送“帮助”查看可用命令。")
         return

@@ -142,10 +142,10 @@ class SimDriver:
 
     def __post_init__(self) -> None:
         from bot.adapters.simulator import SimulatorSender
-        from bot.outbox import Dispatcher
+        from bot.relay import OutboxRelay
 
         sender = self.services.senders.setdefault("sim", SimulatorSender(self.services.redis))
-        self.outbox = Dispatcher(self.services.session_factory, {"sim": sender})
+        self.outbox = OutboxRelay(self.services.session_factory, {"sim": sender})
 
     def _remember(self, user: str, replies) -> None:
         for r in replies:

@@ -151,7 +151,7 @@ def _no_formulas(wb) -> list[str]:
             if c.data_type == "f"]
 
 
-def test_signup_export_writes_formula_like_text_as_text(sim_at, services, tmp_path):  # noqa: F811
+def test_signup_export_writes_formula_like_text_as_text(sim_at, services, tmp_path):
     from openpyxl import load_workbook
 
     from bot.cli.activities import export_signups_xlsx

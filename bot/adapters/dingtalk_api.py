@@ -37,6 +37,7 @@ from models.outbox import OutboxMessage
 from ..config import ConfigError
 from ..messages import Card, Reply, Text
 from ..outbox import PermanentError, RateLimited, SendResult, TokenExpired, TransientError, chunked
+from .dingtalk import out_track_id  # the instance id says whom it was delivered to (card clicks check it)
 
 log = logging.getLogger("lianxin.dingtalk")
 
@@ -226,12 +227,6 @@ def render_card_params(card: Card) -> dict[str, str]:
         "url": card.url or "",
         "buttons": json.dumps(buttons, ensure_ascii=False),
     }
-
-
-def out_track_id(card_id: str, user: str) -> str:
-    """One card instance per recipient: stable for (card, user), ≤ 64 characters."""
-    digest = hashlib.sha256(f"{card_id}|{user}".encode()).hexdigest()[:16]
-    return f"{card_id[:47]}_{digest}"
 
 
 # --- the outbox sender -------------------------------------------------------------------------

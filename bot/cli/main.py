@@ -17,6 +17,7 @@ __all__ = ["cli", "main"]
 CLI_MODULES: list[str] = [
     "bot.cli.org",
     "bot.cli.dingtalk",
+    "bot.cli.dingtalk_stream",
     "bot.cli.talks",
     "bot.cli.activities",
     "bot.cli.scheduler",

@@ -17,7 +17,9 @@ dispatched.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -25,6 +27,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..adapters.dingtalk import CallbackRejected, DingTalkVerifier, RobotMessage, parse_card_callback, parse_message
 from ..messages import Text
 from ..outbox import PermanentError, TransientError, enqueue
+from ..replay import SignatureGuard
 from .errors import ERROR_TEXT, dispatch
 
 log = logging.getLogger("lianxin.dingtalk")
@@ -45,9 +48,24 @@ def verifier(services) -> DingTalkVerifier:
         v = DingTalkVerifier(c.get("dingtalk.app_secret", str),
                              tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int),
                              max_body_bytes=c.get("server.max_body_bytes", int),
-                             corp_id=c.get("dingtalk.corp_id", str))
+                             corp_id=c.get("dingtalk.corp_id", str),
+                             card_tokens=tuple(c.get("dingtalk.card_callback_tokens", list)))
         services.dingtalk_verifier = v
     return v
+
+
+def signature_guard(services) -> SignatureGuard:
+    guard = services.dingtalk_signature_guard
+    if guard is None:
+        guard = SignatureGuard(services.redis, services.session_factory, verifier(services).tolerance)
+        services.dingtalk_signature_guard = guard
+    return guard
+
+
+def _refuse_replay(services, timestamp: str, signature: str, delivery: str) -> None:
+    """403 when this (timestamp, sign) pair was seen before with another delivery (bot.replay)."""
+    if not signature_guard(services).claim("dingtalk", timestamp, signature, delivery):
+        raise CallbackRejected(403, "replayed_signature")
 
 
 def _now(services) -> float:
@@ -125,11 +143,16 @@ def _best_effort(services, msg: RobotMessage, user: str, text: str, ref: str) ->
         log.error("dingtalk.answer_lost", extra={"error": type(exc).__name__})
 
 
-def handle_card_callback(services, data: dict) -> tuple[int, str]:
-    """Process one verified card callback body: the click becomes Incoming(action=key)."""
+def handle_card_callback(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+    """Process one verified card callback body: the click becomes Incoming(action=key).
+
+    `delivery`: the platform's id of this push (Stream frames have one; HTTP clicks do not, and
+    get a key derived from the click itself), so that a re-push is refused by the dedupe."""
     incoming = parse_card_callback(data, now=services.clock.now())
     if incoming is None:
         return 200, "ignored"
+    if delivery:
+        incoming = replace(incoming, message_id=f"s{delivery}"[:190])
     outcome, degraded = dispatch(services, incoming, "dingtalk")
     if degraded:
         return 503, "degraded"
@@ -140,15 +163,37 @@ def handle_card_callback(services, data: dict) -> tuple[int, str]:
     return 200, "outbox"
 
 
+def stream_robot_message(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+    """A robot message pushed over the Stream connection (authenticated by the connection itself)."""
+    try:
+        verifier(services).check_corp(data.get("chatbotCorpId") or data.get("senderCorpId"))
+        return handle_robot_message(services, data)
+    except CallbackRejected as exc:
+        log.warning("dingtalk.stream_rejected", extra={"reason": exc.reason})
+        return exc.status, exc.reason
+
+
+def stream_card_callback(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+    """A card click pushed over the Stream connection; `delivery` is the frame's messageId."""
+    try:
+        verifier(services).check_corp(data.get("corpId"))
+        return handle_card_callback(services, data, delivery)
+    except CallbackRejected as exc:
+        log.warning("dingtalk.stream_rejected", extra={"reason": exc.reason})
+        return exc.status, exc.reason
+
+
 @bp.post("/dingtalk/callback")
 def receive():
     services = _services()
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug answers 413 first
     v = verifier(services)
+    timestamp, signature = request.headers.get("timestamp"), request.headers.get("sign")
     try:
-        v.check_headers(request.headers.get("timestamp"), request.headers.get("sign"), _now(services))
+        v.check_headers(timestamp, signature, _now(services))
         data = v.body(raw)
         v.check_corp(data.get("chatbotCorpId") or data.get("senderCorpId"))
+        _refuse_replay(services, timestamp, signature, str(data.get("msgId") or ""))
         status, outcome = handle_robot_message(services, data)
     except CallbackRejected as exc:
         return _reject(services, exc)
@@ -160,12 +205,13 @@ def card_callback(token: str):
     services = _services()
     raw = request.get_data(cache=False)
     v = verifier(services)
+    timestamp, signature = request.headers.get("timestamp"), request.headers.get("sign")
     try:
-        v.check_token(token)
-        if request.headers.get("timestamp") or request.headers.get("sign"):
-            v.check_headers(request.headers.get("timestamp"), request.headers.get("sign"), _now(services))
+        accepted = v.check_token(token)
+        v.check_card_headers(accepted, timestamp, signature, _now(services))
         data = v.body(raw)
         v.check_corp(data.get("corpId"))
+        _refuse_replay(services, timestamp, signature, "card:" + hashlib.sha256(raw).hexdigest()[:40])
         status, outcome = handle_card_callback(services, data)
     except CallbackRejected as exc:
         return _reject(services, exc)

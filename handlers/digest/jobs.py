@@ -38,6 +38,6 @@ def daily_digest(job) -> int:
                 continue
             # non-urgent: a digest time set inside someone's quiet hours waits for their morning
             added += job.notify(db, [people[pid]], Text(digest_text(lines, now, job.config.timezone)),
-                                idem_key=f"{key_prefix}{pid}", queued=queued, urgent=False)
+                                idem_key=f"{key_prefix}{pid}", queued=queued)
     log.info("digest.queued", extra={"n": added})
     return added

@@ -15,6 +15,7 @@ from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
 from bot.router import Router
 from models.learning import CATEGORIES, CATEGORY_MAX, Material
 from models.org import Person, Unit
+from models.outbox import Priority
 from models.policy import can
 
 from . import service
@@ -96,7 +97,8 @@ def publish_material(ctx: Context, a: dict) -> Material | None:
     ctx.db.add(m)
     ctx.db.flush()
     people = service.audience_of(ctx.db, audience)
-    ctx.notify(people, material_card(m, tz=ctx.tz), ref=f"material:{m.id}", idem_key=f"material:{m.id}")
+    ctx.notify(people, material_card(m, tz=ctx.tz), ref=f"material:{m.id}", idem_key=f"material:{m.id}",
+               priority=Priority.BULK)
     ctx.audit("create", "material", m.id, detail=f"audience={audience.id} n={len(people)} category={m.category}")
     due = f"，截止 {deadline.astimezone(ctx.tz):%m-%d %H:%M}" if deadline else ""
     ctx.reply(f"已发布学习材料《{m.title}》（编号 {m.id}，{m.category}{due}），推送给“{audience.name}”共 {len(people)} 人。"

@@ -44,7 +44,7 @@ def answer_check(ctx: Context, check: TalkCheck, state: CheckState) -> None:
         ctx.reply("已记录：属实。感谢您的反馈！")
         return
     ctx.update_card(check_card(check, tz, done_text="已反馈没有这次谈话"))
-    ctx.notify(secretaries_for(ctx.db, check.unit), denial_card(check, tz), ref=f"check:{check.id}", urgent=False)
+    ctx.notify(secretaries_for(ctx.db, check.unit), denial_card(check, tz), ref=f"check:{check.id}")
     ctx.reply("已记录：没有这次谈话。支部书记会核实，您的反馈不会告知记录人。感谢！")
 
 

@@ -16,4 +16,4 @@ def on_talk_saved(ctx: Context, payload: dict) -> None:
         return
     check = service.start_check(ctx.db, ctx.config, talk, ctx.now())
     if check is not None:
-        ctx.notify(talk.subject, check_card(check, ctx.config.timezone), ref=f"check:{check.id}", urgent=False)
+        ctx.notify(talk.subject, check_card(check, ctx.config.timezone), ref=f"check:{check.id}")

@@ -39,7 +39,7 @@ def submit_voice(ctx: Context, text: str, *, anonymous: bool) -> None:
     branch = service.branch_of(ctx.db, ctx.person)
     voice = service.raise_voice(ctx.db, ctx.person, branch, text, anonymous=anonymous, now=ctx.now())
     ctx.notify(service.secretaries_of(ctx.db, branch), voice_card(voice, ctx.config.timezone),
-               ref=f"voice:{voice.id}", urgent=False)
+               ref=f"voice:{voice.id}")
     how = "匿名" if anonymous else "实名"
     ctx.reply(f"您的心声已{how}提交给{branch.name}（编号 {voice.id}）。书记回复后会发消息给您"
               + ("；书记看不到您的身份。" if anonymous else "。"))

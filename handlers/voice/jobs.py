@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from bot.messages import Text
 from models.db import session_scope
+from models.outbox import Priority
 from models.voice import Voice, VoiceState
 
 from . import service
@@ -54,6 +55,6 @@ def voice_sla(job) -> int:
             if people:
                 job.notify(db, people, msg, ref=f"voice:{voice.id}",
                            idem_key=f"voice-sla:{voice.id}:{int(voice.sla_since.timestamp())}:{step}",
-                           urgent=step == 2)   # the reminder may wait for the morning, the escalation not
+                           priority=Priority.URGENT if step == 2 else Priority.NORMAL)   # the escalation goes at once
             taken += 1
     return taken

@@ -90,7 +90,7 @@ def deliver_to_sender(db: Session, config: Config, voice: Voice, message: Reply,
     person = db.get(Person, pid) if pid is not None else None
     if person is None or not person.active:
         return False
-    notify_people(db, config, [person], message, not_before=now)
+    notify_people(db, config, [person], message, now=now)
     return True
 
 
