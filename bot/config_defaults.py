@@ -56,6 +56,13 @@ DEFAULTS: dict[str, Any] = {
     "sla.helper_assign_hours": 48.0,
     "sla.progress_hours": 168.0,
     "sla.escalate_after_reminder_hours": 24.0,
+    # care requests: the approval chain, first matching rule wins (handlers/cases/chain.py)
+    "care.approval_chain": [
+        {"type": "condolence", "max_amount": 500, "levels": ["secretary"]},
+        {"type": "hardship", "min_amount": 1, "levels": ["committee", "union"]},
+        {"youth": True, "levels": ["youth"]},
+        {"levels": ["committee"]},
+    ],
     "outbox.max_attempts": 8,
     "outbox.batch_size": 50,
     "outbox.backoff_base_seconds": 2.0,

@@ -54,6 +54,7 @@ class Step:
     parse: Parse
     skip_if: Callable[[dict], bool] | None = None
     fixed_if: Callable[[dict], bool] | None = None   # 返回 never goes back to it (e.g. the person in an edit)
+    accepts_media: bool = False                      # a photo (Incoming.media_id) is an answer, not "unsupported"
 
 
 @dataclass
@@ -178,6 +179,18 @@ class Form:
         else:
             self.answer(ctx, state, text)
         return True
+
+
+def wants_media(ctx: Context, forms: Mapping[str, Form]) -> bool:
+    """True if the running dialog's current step takes a photo (so an image message is its answer)."""
+    state = ctx.state
+    form = forms.get(state.form) if state is not None else None
+    if form is None or state is None:
+        return False
+    try:
+        return form.step(state.step).accepts_media
+    except KeyError:
+        return False
 
 
 def route_form(ctx: Context, forms: Mapping[str, Form]) -> bool:
