@@ -1,7 +1,7 @@
 """learning: material category and deadline, reflection (心得) on a read
 
 Revision ID: seed_learning
-Revises: 0003_dingtalk_seen_signature
+Revises: care_0003
 Create Date: 2026-11-30 10:00:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import models.base
 
 
 revision = 'seed_learning'
-down_revision = '0003_dingtalk_seen_signature'
+down_revision = 'care_0003'
 branch_labels = None
 depends_on = None
 
