@@ -1,7 +1,7 @@
 """pulse2 talk dates: 补录原因 of a talk entered late
 
 Revision ID: pulse2_talk_dates
-Revises: 0003_dingtalk_seen_signature
+Revises: seed_learning
 Create Date: 2026-11-29 23:20:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = 'pulse2_talk_dates'
-down_revision = '0003_dingtalk_seen_signature'
+down_revision = 'seed_learning'
 branch_labels = None
 depends_on = None
 
