@@ -22,7 +22,7 @@ def open_item(ctx: Context, alert_id: int) -> None:
     label = what(alert)
     case = service.to_item(ctx.db, alert, ctx.person, ctx.now(), note=f"共性问题：{label}")
     if case is None:
-        ctx.reply(f"共性问题 #{alert.id}（{label}）已转为事项 #{alert.case_id}，发送“案件 {alert.case_id}”查看。")
+        ctx.reply(f"共性问题 #{alert.id}（{label}）已转为事项 #{alert.case_id}，发送“事项 {alert.case_id}”查看。")
         return
     ctx.audit("create", "case", case.id, f"from pulse alert {alert.id}")
     done = f"{ctx.person.name}已转为事项 #{case.id}"
@@ -30,7 +30,7 @@ def open_item(ctx: Context, alert_id: int) -> None:
     if ctx.incoming.action:                 # pressed: grey out the clicked card too
         ctx.update_card(card)
     ctx.update_card_for_others(card.card_id, card)
-    ctx.reply(f"已将「{label}」转为事项 #{case.id}，与标记谈话一样按时限跟进办理（发送“案件 {case.id}”查看）。")
+    ctx.reply(f"已将「{label}」转为事项 #{case.id}，与标记谈话一样按时限跟进办理（发送“事项 {case.id}”查看）。")
 
 
 @router.action(PulseButton)
