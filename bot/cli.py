@@ -54,12 +54,13 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str) -> None:
 
 def prepare_database(config: Config, seed: bool = False):
     """Migrate the database to the latest schema (and seed the demo organisation)."""
-    from models.db import make_engine, make_session_factory, session_scope
+    from models.db import make_session_factory, session_scope
     from models.migrate import upgrade
 
     from .demo import seed_demo
+    from .identity import roster_engine
 
-    engine = make_engine(config.database_url)
+    engine = roster_engine(config)
     upgrade(engine)
     added = 0
     if seed:

@@ -7,7 +7,7 @@ send them passively, goes through the transactional outbox in the handler's own 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -45,7 +45,7 @@ class Clock:
 class Context:
     incoming: Incoming
     person: Person | None
-    db: Session
+    db: Session = field(repr=False)        # opened on first use when `opener` is given (see below)
     config: Config
     registry: Registry
     clock: Clock
@@ -53,6 +53,8 @@ class Context:
     replies: list[Reply] = field(default_factory=list)
     card_updates: list[Card] = field(default_factory=list)
     command: str = ""                      # the command or action that is running (for audit)
+    read_only: bool = False                # the running command only reads (Router.command(read_only=True))
+    opener: Callable[[Context], Session] | None = field(default=None, repr=False)
 
     # time -----------------------------------------------------------------------------------
     @property
@@ -94,6 +96,8 @@ class Context:
         return False
 
     def deny(self, action: str, target=None, *, what: str = "") -> None:
+        if self.read_only and "_db" not in self.__dict__:
+            self.read_only = False   # the refusal is audited: a writing session, not the read-only one
         self.reply(what or DENIED_TEXT)
         target_id = getattr(target, "id", "") if target is not None else ""
         log.warning("authz_fail", extra={"actor": getattr(self.person, "id", None), "action": action,
@@ -115,6 +119,20 @@ class Context:
     # forms ----------------------------------------------------------------------------------
     def start_form(self, name: str, answers: dict | None = None) -> None:
         self.registry.forms[name].start(self, answers)
+
+
+def _get_db(ctx: Context) -> Session:
+    db = ctx.__dict__.get("_db")
+    if db is None and ctx.opener is not None:
+        db = ctx._db = ctx.opener(ctx)   # a turn that never touches the database opens no session
+    return db
+
+
+def _set_db(ctx: Context, db: Session | None) -> None:
+    ctx.__dict__["_db"] = db
+
+
+Context.db = property(_get_db, _set_db)   # type: ignore[assignment,method-assign]
 
 
 def delivery_platforms(config: Config) -> list[str]:

@@ -19,6 +19,7 @@ from .config import Config
 from .context import Clock
 from .dedupe import Deduper
 from .dispatcher import Dispatcher, PlatformTraits
+from .identity import watch_roster
 from .outbox import Dispatcher as OutboxDispatcher
 from .outbox import Sender
 from .redis_client import make_redis
@@ -90,6 +91,7 @@ def build_services(config: Config, *, redis_client: redis.Redis | None = None, c
     engine = engine or make_engine(config.database_url, echo=config.get("database.echo", bool, False))
     sf = make_session_factory(engine)
     r = redis_client if redis_client is not None else make_redis(config.redis_url)
+    watch_roster(engine, r)   # every roster write through this engine tells the workers' sender caches
     clock = clock or Clock()
     registry = build_registry()
     store = ConversationStore(r, config.get("conversation.ttl_seconds", int, 1800),

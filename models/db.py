@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["is_sqlite", "make_engine", "make_session_factory", "session_scope"]
+__all__ = ["is_sqlite", "make_engine", "make_session_factory", "read_session_factory", "session_scope"]
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -92,6 +92,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover - trivial
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return   # a read-only session (read_session_factory): each statement on its own, no lock
         # IMMEDIATE takes the write lock up front: read-then-write transactions cannot
         # interleave and fail with "database is locked" half-way.
         if writer.acquire(timeout=30):
@@ -116,6 +118,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, future=True)
+
+
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reading only: autocommit connections, so no BEGIN and no COMMIT or ROLLBACK
+    round trip around the reads (each statement sees the data committed when it runs)."""
+    return sessionmaker(bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
+                        autoflush=False, future=True)
 
 
 @contextmanager

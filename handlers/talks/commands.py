@@ -159,7 +159,7 @@ def edit(ctx: Context, args: str) -> None:
 
 # --- coverage ---------------------------------------------------------------------------------
 
-@router.command("我的班组", "team", help="本季度班组谈话覆盖情况", allowed=_may_cover)
+@router.command("我的班组", "team", help="本季度班组谈话覆盖情况", allowed=_may_cover, read_only=True)
 def show_team(ctx: Context, args: str) -> None:
     """This quarter's coverage of the sender's teams (leader: every member; others: who is missing)."""
     quarter = current_quarter(ctx.now(), ctx.config.timezone)
