@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import models
 from bench.datagen import seed_company
 from bench.datagen_talks import generate_talks
-from models.coverage import missing_by_team, team_counts, team_coverage
 from models.crypto import configure_keys, generate_key
 from models.db import make_engine, make_session_factory
+from reports.queries.coverage import missing_by_team, team_counts, team_coverage
 
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
@@ -104,7 +104,7 @@ def main() -> int:
             if args.explain:
                 from sqlalchemy.dialects import postgresql
 
-                from models.coverage import _missing_stmt  # type: ignore[attr-defined]
+                from reports.queries.coverage import _missing_stmt  # type: ignore[attr-defined]
 
                 for label, stmt in (("one team", _missing_stmt(quarter, None, [team_ids[0]], False)),
                                     ("company", _missing_stmt(quarter, None, None, False))):

@@ -1,4 +1,4 @@
-"""Benchmark: the dashboard's statistics queries (models.stats) on a company-sized PostgreSQL database.
+"""Benchmark: the dashboard's statistics queries (reports.queries) on a company-sized PostgreSQL database.
 
 12,000 people, 2,000 teams, 100 branches (bench.datagen.seed_company), 250,000 talks over 10
 years (bench.datagen_talks.generate_talks), plus for the last four quarters: a case for every
@@ -59,12 +59,13 @@ def seed_rest(engine, now: datetime, quarters: list[str], rnd: random.Random) ->
     """Cases, activities, materials and active days for the last quarters (Core bulk inserts)."""
     from sqlalchemy import select
 
+    from models.activeday import PersonActiveDay
     from models.activity import Activity, Attendance, Signup
     from models.case import Case, CaseEvent
     from models.enums import UnitKind
     from models.learning import Material, MaterialRead
     from models.org import Person, Unit
-    from models.stats import PersonActiveDay, quarter_range
+    from models.quarters import quarter_bounds as quarter_range
     from models.talk import Talk
 
     start, _ = quarter_range(quarters[0])
@@ -164,9 +165,16 @@ def main() -> int:
     from sqlalchemy import create_engine, text
 
     from bot.config import load_config
-    from models import stats
-    from models.coverage import current_quarter
     from models.org import Unit
+    from models.quarters import current_quarter, quarter_bounds, quarter_days, recent_quarters
+    from reports.queries.activities import activity_stats
+    from reports.queries.cases import case_funnel, cases_by_state, open_case_ages, overdue_cases
+    from reports.queries.kpi import kpi, kpi_by_branch
+    from reports.queries.learning import learning_completion
+    from reports.queries.people import active_users
+    from reports.queries.summary import dashboard
+    from reports.queries.talks import coverage, coverage_total, flag_trend, flags_by_category
+    from reports.queries.units import breakdown_level
 
     configure_keys([os.environ.get("LIANXIN_NOTES_KEYS") or generate_key()])
     name = f"lianxin_bench_dash_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -183,7 +191,7 @@ def main() -> int:
         org = seed_company(engine, n_people=args.people)
         talks = generate_talks(engine, n_talks=args.talks, now=now)
         quarter = current_quarter(now)
-        counts = seed_rest(engine, now, stats.recent_quarters(quarter, 4), random.Random(7))
+        counts = seed_rest(engine, now, recent_quarters(quarter, 4), random.Random(7))
         print(f"data: {org['people']} people, {org['units']} units, {talks['talks']} talks, "
               + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" ({time.perf_counter() - t0:.0f} s to generate)")
         config = load_config(env={}).with_overrides({"database.url": url})
@@ -192,35 +200,35 @@ def main() -> int:
             root = db.get(Unit, org["root_id"])
             general = db.get(Unit, org["general_branch_ids"][0])
             branch = db.get(Unit, org["branch_ids"][len(org["branch_ids"]) // 2])
-            start, end = stats.quarter_range(quarter)
+            start, end = quarter_bounds(quarter)
             year = int(quarter[:4])
             for label, unit in (("committee (12,000 people)", root), ("general branch", general),
                                 ("branch", branch)):
-                level = stats.breakdown_level(unit)
+                level = breakdown_level(unit)
                 print(f"\n{label}: {unit.full_name}, quarter {quarter}, rows per {level}")
                 queries = [
-                    ("coverage per " + level, lambda: stats.coverage(db, unit, quarter, level)),
-                    ("coverage total", lambda: stats.coverage_total(db, unit, quarter)),
-                    ("flag trend (4 quarters)", lambda: stats.flag_trend(db, unit, stats.recent_quarters(quarter, 4))),
-                    ("flags by category", lambda: stats.flags_by_category(db, unit, quarter)),
-                    ("learning completion", lambda: stats.learning_completion(db, unit, quarter, level)),
-                    ("case funnel", lambda: stats.case_funnel(db, unit, start, end)),
-                    ("cases by state", lambda: stats.cases_by_state(db, unit)),
-                    ("open case ages", lambda: stats.open_case_ages(db, unit, now)),
-                    ("overdue cases", lambda: stats.overdue_cases(db, unit, now, config)),
-                    ("activities + participation", lambda: stats.activity_stats(db, unit, start, end, now, level)),
-                    ("active users", lambda: stats.active_users(db, unit, *stats.quarter_days(quarter))),
+                    ("coverage per " + level, lambda: coverage(db, unit, quarter, level)),
+                    ("coverage total", lambda: coverage_total(db, unit, quarter)),
+                    ("flag trend (4 quarters)", lambda: flag_trend(db, unit, recent_quarters(quarter, 4))),
+                    ("flags by category", lambda: flags_by_category(db, unit, quarter)),
+                    ("learning completion", lambda: learning_completion(db, unit, quarter, level)),
+                    ("case funnel", lambda: case_funnel(db, unit, start, end)),
+                    ("cases by state", lambda: cases_by_state(db, unit)),
+                    ("open case ages", lambda: open_case_ages(db, unit, now)),
+                    ("overdue cases", lambda: overdue_cases(db, unit, now, config)),
+                    ("activities + participation", lambda: activity_stats(db, unit, start, end, now, level)),
+                    ("active users", lambda: active_users(db, unit, *quarter_days(quarter))),
                 ]
                 for qlabel, fn in queries:
                     fn()  # warm the plan cache, as a running server would have
                     all_ok &= line(qlabel, timed(fn, args.repeat), GOAL_MS)
                 line("= whole dashboard page data (all of the above)",
-                     timed(lambda: stats.dashboard(db, unit, quarter, now=now, config=config), args.repeat), None)
+                     timed(lambda: dashboard(db, unit, quarter, now=now, config=config), args.repeat), None)
                 if unit is branch:
                     all_ok &= line("KPI of the branch (述职评议, year)",
-                                   timed(lambda: stats.kpi(db, unit, year, now, config), args.repeat), GOAL_MS)
+                                   timed(lambda: kpi(db, unit, year, now, config), args.repeat), GOAL_MS)
             line("KPI of all 100 branches (report sheet)",
-                 timed(lambda: stats.kpi_by_branch(db, root, year, now, config), 1), None)
+                 timed(lambda: kpi_by_branch(db, root, year, now, config), 1), None)
     finally:
         engine.dispose()
         if not args.keep:

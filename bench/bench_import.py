@@ -23,7 +23,7 @@ import models
 from bench._common import emit
 from bench.datagen import ROSTER_HEADER, roster_rows, write_roster_csv
 from models.db import make_engine, make_session_factory, session_scope
-from models.roster import import_roster
+from roster.apply import import_roster
 
 
 def run_import(factory, path: Path, label: str, **kw):

@@ -36,7 +36,7 @@ BASES = ["浦东基地", "虹桥基地", "北京基地", "广州基地", "成都
          "武汉基地", "深圳基地", "杭州基地", "南京基地", "厦门基地", "沈阳基地", "重庆基地", "郑州基地"]
 WORKSHOPS = ["航线", "定检", "部件", "发动机", "起落架", "客舱", "航电", "结构", "工装", "质检", "附件", "机库"]
 
-# roster columns (the header row of a CSV written by write_roster_csv); models.roster reads these
+# roster columns (the header row of a CSV written by write_roster_csv); roster.read reads these
 ROSTER_HEADER = ["单位", "企业微信账号", "钉钉账号", "姓名", "手机", "党员", "角色"]
 ROLE_CN = {"team_leader": "班组长", "secretary": "支部书记", "committee": "党委委员", "admin": "管理员"}
 

@@ -21,8 +21,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.activeday import PersonActiveDay
 from models.org import Person
-from models.stats import PersonActiveDay
 
 __all__ = ["ACTIVE_DAYS_KEY", "ACTIVE_PREFIX", "ACTIVE_TTL_SECONDS", "flush_active_days"]
 

@@ -19,6 +19,7 @@ from models.audit import audit
 from models.org import Person
 from models.policy import can
 
+from . import card_refs
 from .config import Config
 from .messages import Card, Incoming, Reply, Text
 from .outbox import enqueue
@@ -71,18 +72,39 @@ class Context:
     def reply(self, message: Reply | str) -> None:
         self.replies.append(Text(message) if isinstance(message, str) else message)
 
-    def update_card(self, card: Card) -> None:
-        """Replace the card the sender clicked (shows who decided, greys buttons)."""
+    def update_card(self, card: Card, *, response_code: str | None = None) -> None:
+        """Replace the card the sender clicked (shows who decided, greys buttons); `response_code`
+        names an earlier click kept by a form (`clicked_card_code`) instead of this one."""
+        if response_code and response_code != self.incoming.response_code:
+            card_refs.update_with_code(self.db, self.incoming.platform, self.incoming.user_id, card, response_code)
+            return
         self.card_updates.append(card)
 
+    @property
+    def clicked_card_code(self) -> str | None:
+        """The clicked card's single-use update code, for a form to pass to update_card later."""
+        return self.incoming.response_code
+
+    def update_card_for_others(self, card_ref: str, card: Card) -> int:
+        """Replace card `card_ref` for everyone who got it except the sender (their card: update_card)."""
+        return card_refs.update_for_others(self.db, card_ref, card, exclude=[self.person] if self.person else [])
+
+    def broadcast(self, people: Sequence[Person], card: Card, *, ref: str = "", idem_key: str = "") -> None:
+        """Send one card to many people, in as many messages as the platform needs (card id `{id}_{n}`)."""
+        for n, batch, part in card_refs.broadcast_batches(people, card):
+            self.notify(batch, part, ref=ref, idem_key=f"{idem_key}:{n}" if idem_key else None)
+
     def notify(self, people: Person | Iterable[Person], message: Reply | str, *, ref: str = "",
-               idem_key: str | None = None) -> None:
-        """Send to other people through the outbox, on every delivery platform they have an id for."""
+               idem_key: str | None = None, urgent: bool = True) -> None:
+        """Send to other people through the outbox, on every delivery platform they have an id for.
+
+        `urgent=False`: each recipient's row waits out their quiet hours and 免打扰 (bot.quiet)."""
         if isinstance(people, Person):
             people = [people]
         people = [p for p in people if p is not None and p.active]
         message = Text(message) if isinstance(message, str) else message
-        notify_people(self.db, self.config, people, message, ref=ref, idem_key=idem_key)
+        notify_people(self.db, self.config, people, message, ref=ref, idem_key=idem_key,
+                      not_before=None if urgent else self.now())
 
     # access ---------------------------------------------------------------------------------
     def can(self, action: str, target=None) -> bool:
@@ -136,15 +158,33 @@ Context.db = property(_get_db, _set_db)   # type: ignore[assignment,method-assig
 
 
 def delivery_platforms(config: Config) -> list[str]:
-    return config.get("delivery.platforms", list, ["wecom"])
+    return config.get("delivery.platforms", list)
 
 
 def notify_people(db: Session, config: Config, people: Sequence[Person], message: Reply, *,
-                  ref: str = "", idem_key: str | None = None) -> None:
-    """Enqueue `message` for `people` on every configured delivery platform (also used by jobs)."""
+                  ref: str = "", idem_key: str | None = None, not_before: datetime | None = None) -> None:
+    """Enqueue `message` for `people` on every configured delivery platform (also used by jobs).
+
+    With `not_before` (= now, for a non-urgent message) each recipient's rows wait until their
+    quiet hours and 免打扰 end."""
+    if not_before is not None:
+        from .quiet import hold_groups
+
+        groups = hold_groups(db, config, people, not_before)
+        for n, (at, group) in enumerate(groups):
+            key = idem_key if idem_key is None or len(groups) == 1 else f"{idem_key}~{n}"
+            _enqueue_all(db, config, group, message, ref=ref, idem_key=key, at=at)
+        return
+    _enqueue_all(db, config, people, message, ref=ref, idem_key=idem_key, at=None)
+
+
+def _enqueue_all(db: Session, config: Config, people: Sequence[Person], message: Reply, *, ref: str,
+                 idem_key: str | None, at: datetime | None) -> None:
     for platform in delivery_platforms(config):
         ids = [p.platform_id(platform) for p in people]
         ids = [i for i in ids if i]
         if ids:
-            enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref,
-                    idem_key=f"{idem_key}@{platform}" if idem_key else None)
+            rows = enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref,
+                           idem_key=f"{idem_key}@{platform}" if idem_key else None)
+            for row in rows if at is not None else ():
+                row.next_attempt_at = at        # the dispatcher only claims rows that are due

@@ -22,11 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.db import read_session_factory
 from models.outbox import ProcessedDelivery
 
-from .callbacks import BadCallback
 from .config import Config
 from .context import Clock, Context
 from .dedupe import Deduper
-from .forms import BACK_WORDS, CANCEL_WORDS, FormAnswer
+from .forms import CANCEL_WORDS, route_form
 from .identity import Identities, person_for
 from .messages import Card, Incoming, Reply, Text
 from .outbox import enqueue
@@ -40,7 +39,6 @@ __all__ = ["ERROR_TEXT", "UNKNOWN_USER_TEXT", "Dispatcher", "Outcome", "Platform
 
 UNKNOWN_USER_TEXT = "您的账号尚未登记在连心名册中，暂时无法使用。请联系管理员导入名册。"
 ERROR_TEXT = "系统繁忙，这条消息没有处理成功，请稍后再发一次。"
-HELP_WORDS = {"帮助", "help", "/help", "?", "？", "菜单"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ class Dispatcher:
         self._tz = ZoneInfo(config.timezone)
         engine = session_factory.kw.get("bind")
         self.read_sf = read_session_factory(engine) if engine is not None else session_factory
-        self.identities = Identities(self.read_sf, max_age=config.get("identity.max_age_seconds", float, 300.0))
+        self.identities = Identities(self.read_sf, max_age=config.get("identity.max_age_seconds", float))
         if engine is not None and not event.contains(engine, "before_cursor_execute", _count_writes):
             event.listen(engine, "before_cursor_execute", _count_writes)
         for factory in {session_factory, self.read_sf}:
@@ -224,44 +222,11 @@ class Dispatcher:
 
     def _route(self, ctx: Context) -> None:
         inc = ctx.incoming
-        state = ctx.state
         text = (inc.text or "").strip()
         lowered = text.lower()
-        if state is not None:
-            form = self.registry.forms.get(state.form)
-            if form is None:
-                ctx.state = None
-            else:
-                ctx.command = form.name
-                if inc.action and FormAnswer.matches(inc.action):
-                    try:
-                        data = FormAnswer.unpack(inc.action)
-                    except BadCallback:
-                        data = None
-                    if data is None or data.form_id != state.form_id or data.step != state.step:
-                        ctx.reply("这张卡片已过期，请按最新的提问回答。")
-                        form._ask(ctx, state, form.step(state.step))
-                        return
-                    form.answer(ctx, state, data.value)
-                    return
-                if not inc.action:
-                    if lowered in CANCEL_WORDS:
-                        ctx.state = None
-                        ctx.reply(f"已取消「{form.title}」，没有保存任何内容。")
-                        return
-                    if lowered in BACK_WORDS:
-                        form.back(ctx, state)
-                        return
-                    if lowered in HELP_WORDS:
-                        ctx.reply(f"您正在进行「{form.title}」。回复“返回”回到上一步，回复“取消”退出。")
-                        form._ask(ctx, state, form.step(state.step))
-                        return
-                    form.answer(ctx, state, text)
-                    return
+        if route_form(ctx, self.registry.forms):
+            return
         if inc.action:
-            if FormAnswer.matches(inc.action):
-                ctx.reply("这张卡片所属的对话已经结束，请重新开始。")
-                return
             match = self.registry.match_action(inc.action)
             if match is None:
                 log.warning("action.unknown", extra={"platform": inc.platform, "key": inc.action[:60]})

@@ -2,28 +2,31 @@
 
 A `Form` is a name, an ordered list of `Step`s and a `done` function. Each step asks (returns a
 Reply), parses the user's answer (raises `Invalid` with a user-facing message to re-ask) and
-may be skipped. The engine owns navigation: 取消/cancel, 返回/back, expiry and stale card buttons.
+may be skipped. The engine owns navigation: 取消/cancel, 返回/back, 帮助, re-asking and stale card
+buttons (route_form is the dispatcher's one call into it).
 State is a JSON `FormState` in Redis (bot.state), saved by the dispatcher after the transaction.
 """
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .callbacks import CallbackData
+from .callbacks import BadCallback, CallbackData
 from .messages import Button, Card, Reply
 from .state import FormState
 
 if TYPE_CHECKING:
     from .context import Context
 
-__all__ = ["BACK_WORDS", "CANCEL_WORDS", "Form", "FormAnswer", "Invalid", "Step", "choice_card"]
+__all__ = ["BACK_WORDS", "CANCEL_WORDS", "CANDIDATES", "HELP_WORDS", "Form", "FormAnswer", "Invalid", "Step", "choice_card",
+           "choice_step", "pick_option", "pick_step", "route_form"]
 
 CANCEL_WORDS = {"取消", "cancel", "/cancel", "退出", "算了"}
 BACK_WORDS = {"返回", "back", "/back", "上一步"}
+HELP_WORDS = {"帮助", "help", "/help", "?", "？", "菜单"}
 
 
 class Invalid(ValueError):
@@ -50,6 +53,7 @@ class Step:
     ask: Ask
     parse: Parse
     skip_if: Callable[[dict], bool] | None = None
+    fixed_if: Callable[[dict], bool] | None = None   # 返回 never goes back to it (e.g. the person in an edit)
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Form:
     done: Callable[[Context, dict], None]
     ttl: int | None = None                        # seconds; default conversation.ttl_seconds
     prefill: Callable[[Context, dict], None] | None = None
+    back_to_prefilled: bool = False               # 返回 also reaches steps answered before the dialog began
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -99,6 +104,8 @@ class Form:
         self._advance(ctx, state, step.name)
 
     def back(self, ctx: Context, state: FormState) -> None:
+        if self.back_to_prefilled:
+            state.history = self._steps_before(state)
         if not state.history:
             ctx.reply("已经是第一步了。")
             self._ask(ctx, state, self.step(state.step))
@@ -120,9 +127,93 @@ class Form:
         ctx.state = state
         self._ask(ctx, state, nxt)
 
+    def _steps_before(self, state: FormState) -> list[str]:
+        """The answered, not skipped, not fixed steps before the current one (prefilled ones included)."""
+        names = [s.name for s in self.steps]
+        if state.step not in names:
+            return state.history
+        a = state.answers
+        return [s.name for s in self.steps[: names.index(state.step)]
+                if s.name in a and not (s.fixed_if and s.fixed_if(a)) and not (s.skip_if and s.skip_if(a))]
+
+    def reask(self, ctx: Context, state: FormState) -> None:
+        """Ask the current step again (after help, a stale card, a bad answer)."""
+        self._ask(ctx, state, self.step(state.step))
+
+    def cancel(self, ctx: Context) -> None:
+        ctx.state = None
+        ctx.reply(f"已取消「{self.title}」，没有保存任何内容。")
+
     def _ask(self, ctx: Context, state: FormState, step: Step) -> None:
         question = step.ask(ctx, state.answers)
         ctx.reply(question)
+
+    def handle(self, ctx: Context, state: FormState) -> bool:
+        """One turn inside the running form: a form button, 取消, 返回, 帮助 or an answer.
+
+        Returns False when the turn is not the form's (a button of some other card)."""
+        inc = ctx.incoming
+        if inc.action:
+            if not FormAnswer.matches(inc.action):
+                return False
+            try:
+                data: FormAnswer | None = FormAnswer.unpack(inc.action)
+            except BadCallback:
+                data = None
+            if data is None or data.form_id != state.form_id or data.step != state.step:
+                ctx.reply("这张卡片已过期，请按最新的提问回答。")
+                self.reask(ctx, state)
+                return True
+            self.answer(ctx, state, data.value)
+            return True
+        text = (inc.text or "").strip()
+        lowered = text.lower()
+        if lowered in CANCEL_WORDS:
+            self.cancel(ctx)
+        elif lowered in BACK_WORDS:
+            self.back(ctx, state)
+        elif lowered in HELP_WORDS:
+            ctx.reply(f"您正在进行「{self.title}」。回复“返回”回到上一步，回复“取消”退出。")
+            self.reask(ctx, state)
+        else:
+            self.answer(ctx, state, text)
+        return True
+
+
+def route_form(ctx: Context, forms: Mapping[str, Form]) -> bool:
+    """Give the turn to the running form, or refuse a form button whose dialog has ended; True if handled."""
+    state = ctx.state
+    if state is not None:
+        form = forms.get(state.form)
+        if form is None:
+            ctx.state = None
+        else:
+            ctx.command = form.name
+            if form.handle(ctx, state):
+                return True
+    action = ctx.incoming.action
+    if action and FormAnswer.matches(action):
+        ctx.reply("这张卡片所属的对话已经结束，请重新开始。")
+        return True
+    return False
+
+
+def choice_step(name: str, title: str, options: Callable[[], list[tuple[str, str]]], *,
+                aliases: dict[str, str] | None = None, body: Callable[[Context, dict], str] | None = None,
+                clean: Callable[[str], str] | None = None, keep: Callable[[dict, str, str], Any] | None = None,
+                skip_if: Callable[[dict], bool] | None = None) -> Step:
+    """A step answered with one of `options` (button, number, label or alias).
+
+    `keep(answers, step, text)` may return a value to keep instead (an edit's “不变”)."""
+    def ask(ctx: Context, answers: dict) -> Reply:
+        return choice_card(ctx, title, options(), body=body(ctx, answers) if body else "")
+
+    def parse(ctx: Context, text: str, answers: dict) -> Any:
+        kept = keep(answers, name, text) if keep else None
+        if kept:
+            return kept
+        return pick_option(clean(text) if clean else text, options(), aliases)
+    return Step(name, ask, parse, skip_if)
 
 
 def choice_card(ctx: Context, title: str, options: list[tuple[str, str]], body: str = "",
@@ -152,3 +243,45 @@ def pick_option(text: str, options: list[tuple[str, str]], aliases: dict[str, st
     if aliases and t.lower() in aliases:
         return aliases[t.lower()]
     raise Invalid("没有这个选项，请点按钮或回复序号。")
+
+
+CANDIDATES = "_cands"    # answers key: [[id, label], …] remembered while the sender picks one
+
+
+def pick_step(name: str, *, prompt: Callable[[Context, dict], Reply | str],
+              find: Callable[[Context, str, dict], list[tuple[int, str]]], several: Callable[[str, int], str],
+              choose_title: str, choose_body: Callable[[int], str] | None = None, buttons: bool = True,
+              accept: Callable[[Context, int, dict], int] | None = None) -> Step:
+    """One record (a person) picked by a typed name: one match is taken; several are listed (buttons
+    or numbers) and remembered between turns. `find` raises Invalid when nothing matches; `accept`
+    may refuse the pick (raise Invalid) or note something in the answers."""
+    def ask(ctx: Context, answers: dict) -> Reply | str:
+        cands = answers.get(CANDIDATES)
+        if not cands:
+            return prompt(ctx, answers)
+        if buttons:
+            return choice_card(ctx, choose_title, [(f"id{pid}", text) for pid, text in cands],
+                               body=choose_body(len(cands)) if choose_body else "")
+        return choose_title + "\n" + "\n".join(f"{i}. {label}" for i, (_, label) in enumerate(cands, 1))
+
+    def parse(ctx: Context, text: str, answers: dict) -> int:
+        t = text.strip()
+        ids = [c[0] for c in answers.get(CANDIDATES) or []]
+        if t.startswith("id") and t[2:].isdigit() and int(t[2:]) in ids:
+            pid = int(t[2:])
+        elif ids and t.isdigit():
+            if not 1 <= int(t) <= len(ids):
+                raise Invalid("没有这个序号。")
+            pid = ids[int(t) - 1]
+        else:
+            answers.pop(CANDIDATES, None)
+            found = find(ctx, t, answers)
+            if len(found) > 1:
+                answers[CANDIDATES] = [[i, label] for i, label in found]
+                raise Invalid(several(t, len(found)))
+            pid = found[0][0]
+        if accept is not None:
+            pid = accept(ctx, pid, answers)
+        answers.pop(CANDIDATES, None)
+        return pid
+    return Step(name, ask, parse)

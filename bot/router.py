@@ -6,8 +6,8 @@ Each domain module owns a `Router`; `handlers.ROUTERS` lists them in priority or
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .callbacks import BadCallback, CallbackData
 
@@ -15,15 +15,20 @@ if TYPE_CHECKING:
     from .context import Context
     from .forms import Form
 
-__all__ = ["Action", "Command", "Registry", "Router"]
+__all__ = ["Action", "ActionHandler", "Command", "CommandHandler", "Fallback", "Registry", "Router", "Subscriber"]
 
 Allowed = Callable[["Context"], bool]
+AH = TypeVar("AH", bound=Callable[..., None])
+CommandHandler = Callable[["Context", str], None]        # (ctx, the text after the command word)
+ActionHandler = Callable[["Context", Any], None]         # (ctx, the unpacked CallbackData of the button)
+Subscriber = Callable[["Context", dict], None]           # (ctx, the payload given to ctx.emit)
+Fallback = Callable[["Context", str], None]              # (ctx, the whole text)
 
 
 @dataclass
 class Command:
     names: tuple[str, ...]
-    handler: Callable
+    handler: CommandHandler
     help: str = ""
     usage: str = ""
     allowed: Allowed | None = None     # who sees and may run it (asks the access policy)
@@ -38,7 +43,7 @@ class Command:
 @dataclass
 class Action:
     data_cls: type[CallbackData]
-    handler: Callable
+    handler: ActionHandler
 
 
 @dataclass
@@ -47,41 +52,56 @@ class Router:
     commands: list[Command] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     forms: dict[str, Form] = field(default_factory=dict)
-    fallback_handler: Callable | None = None
-    subscribers: dict[str, list[Callable]] = field(default_factory=dict)
+    fallback_handler: Fallback | None = None
+    subscribers: dict[str, list[Subscriber]] = field(default_factory=dict)
 
     def command(self, *names: str, help: str = "", usage: str = "", allowed: Allowed | None = None,
-                read_only: bool = False):
+                read_only: bool = False) -> Callable[[CommandHandler], CommandHandler]:
         """Register `handler(ctx, args: str)` for the given command words.
 
         read_only: the handler only reads (no write, no outbox, no dialog): the dispatcher runs it
         without the user's lock, on an autocommit session, with the sender's cached record."""
-        def deco(fn: Callable) -> Callable:
+        def deco(fn: CommandHandler) -> CommandHandler:
             self.commands.append(Command(tuple(names), fn, help, usage, allowed, self.name, read_only))
             return fn
         return deco
 
-    def action(self, data_cls: type[CallbackData]):
+    def action(self, data_cls: type[CallbackData]) -> Callable[[AH], AH]:
         """Register `handler(ctx, data)` for card buttons packed with `data_cls`."""
-        def deco(fn: Callable) -> Callable:
+        def deco(fn: AH) -> AH:
             self.actions.append(Action(data_cls, fn))
             return fn
         return deco
 
-    def on(self, event: str):
+    def on(self, event: str) -> Callable[[Subscriber], Subscriber]:
         """Subscribe `handler(ctx, payload: dict)` to a domain event emitted with ctx.emit()."""
-        def deco(fn: Callable) -> Callable:
+        def deco(fn: Subscriber) -> Subscriber:
             self.subscribers.setdefault(event, []).append(fn)
             return fn
         return deco
 
-    def fallback(self, fn: Callable) -> Callable:
+    def fallback(self, fn: Fallback) -> Fallback:
         self.fallback_handler = fn
         return fn
 
     def form(self, form: Form) -> Form:
         self.forms[form.name] = form
         return form
+
+    def include(self, *routers: Router) -> Router:
+        """Take over what sub-routers registered (a domain package's `__init__` includes its modules)."""
+        for sub in routers:
+            self.commands += [replace(c, group=self.name) for c in sub.commands]
+            self.actions += sub.actions
+            for name, form in sub.forms.items():
+                if name in self.forms:
+                    raise ValueError(f"form {name!r} registered twice")
+                self.forms[name] = form
+            for event, fns in sub.subscribers.items():
+                self.subscribers.setdefault(event, []).extend(fns)
+            if sub.fallback_handler and self.fallback_handler is None:
+                self.fallback_handler = sub.fallback_handler
+        return self
 
 
 class Registry:
@@ -91,8 +111,8 @@ class Registry:
         self.routers = list(routers)
         self._by_word: dict[str, Command] = {}
         self.forms: dict[str, Form] = {}
-        self.fallback: Callable | None = None
-        self.subscribers: dict[str, list[Callable]] = {}
+        self.fallback: Fallback | None = None
+        self.subscribers: dict[str, list[Subscriber]] = {}
         self.memo: dict = {}   # derived views that depend only on the registry and a key (帮助 per role set)
         for router in self.routers:
             for event, fns in router.subscribers.items():

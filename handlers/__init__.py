@@ -1,6 +1,11 @@
 """Domain handlers. Each module owns a `router`; ROUTER_MODULES lists them in priority order.
 
 Handlers see only bot.messages / bot.context and models; never a platform format.
+
+A domain with buttons, forms or database work is a package of one shape: `__init__` (creates the
+router, includes the others), commands, actions (buttons), forms, cards, service (queries, no chat
+text), jobs (scheduled work). common, org, admin, admin_outbox and stats stay single modules: they
+have no buttons, no forms and no jobs, and their database work is a few lines beside the reply.
 """
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ ROUTER_MODULES = [
     "handlers.admin_outbox",
     "handlers.activities",
     "handlers.learning",
+    "handlers.voice",
+    "handlers.digest",
+    "handlers.sampling",
     "handlers.stats",
 ]
 

@@ -17,10 +17,9 @@ from sqlalchemy import or_, select
 
 from bot.context import Context
 from bot.router import Router
-from models.enums import ROLE_LABELS, Role
+from models.enums import ROLE_LABELS, ROLE_NAMES, Role
 from models.org import Person, RoleAssignment, Unit
 from models.policy import can
-from models.roster import ROLE_NAMES
 
 router = Router("admin")
 
@@ -119,7 +118,8 @@ def grant_role(ctx: Context, args: str) -> None:
     person, role, unit = parsed
     unit = unit or person.unit
     if unit is None:
-        ctx.reply(f"{_label(person)} 没有所在单位，请写明角色范围，例：授权 {person.wecom_userid or person.name} {ROLE_LABELS[role]} 单位名")
+        ctx.reply(f"{_label(person)} 没有所在单位，请写明角色范围，"
+                  f"例：授权 {person.wecom_userid or person.name} {ROLE_LABELS[role]} 单位名")
         return
     if not ctx.require("roster.admin", person) or not ctx.require("roster.admin", unit):
         return
@@ -127,11 +127,11 @@ def grant_role(ctx: Context, args: str) -> None:
         ctx.reply(f"{_label(person)} 已停用，不能授予角色。")
         return
     for r in person.roles:
-        if r.role == role.value and r.unit_id == unit.id:
+        if r.role == role and r.unit_id == unit.id:
             ctx.reply(f"{person.name} 已是 {ROLE_LABELS[role]}（{unit.full_name}），无需重复授权。")
             return
-    person.roles.append(RoleAssignment(role=role.value, unit_id=unit.id, unit=unit, source="chat"))
-    ctx.audit("role_grant", "person", person.id, detail=f"{role.value}@{unit.id} {unit.full_name}")
+    person.roles.append(RoleAssignment(role=role, unit_id=unit.id, unit=unit, source="chat"))
+    ctx.audit("role_grant", "person", person.id, detail=f"{role}@{unit.id} {unit.full_name}")
     ctx.reply(f"已授权：{person.name} 为 {ROLE_LABELS[role]}（{unit.full_name}）。")
 
 
@@ -143,7 +143,7 @@ def revoke_role(ctx: Context, args: str) -> None:
     person, role, unit = parsed
     if not ctx.require("roster.admin", person):
         return
-    held = [r for r in person.roles if r.role == role.value and (unit is None or r.unit_id == unit.id)]
+    held = [r for r in person.roles if r.role == role and (unit is None or r.unit_id == unit.id)]
     if not held:
         where = f"（{unit.full_name}）" if unit else ""
         ctx.reply(f"{person.name} 没有 {ROLE_LABELS[role]}{where} 这一角色。发送“角色 {person.name}”查看。")
@@ -157,7 +157,7 @@ def revoke_role(ctx: Context, args: str) -> None:
         return
     person.roles.remove(ra)
     ctx.db.delete(ra)
-    ctx.audit("role_revoke", "person", person.id, detail=f"{role.value}@{ra.unit_id} {ra.unit.full_name} ({ra.source})")
+    ctx.audit("role_revoke", "person", person.id, detail=f"{role}@{ra.unit_id} {ra.unit.full_name} ({ra.source})")
     note = "（此角色来自花名册，下次完整导入花名册时会按名册恢复，请同时修改花名册）" if ra.source == "roster" else ""
     ctx.reply(f"已撤销：{person.name} 的 {ROLE_LABELS[role]}（{ra.unit.full_name}）。{note}")
 

@@ -2,8 +2,8 @@
 
 Scope: a branch secretary sees the branch, a committee member the committee subtree (the
 widest unit the person holds secretary/committee on). `统计 2026Q3` picks another quarter,
-`统计 附件修理党支部` a unit inside the scope. Numbers come from models.stats (the same
-queries as the dashboard and the Excel report).
+`统计 附件修理党支部` a unit inside the scope. Numbers come from reports.queries (the same
+queries as the dashboard and the Excel report), text from reports.render.chat.
 """
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ from bot.router import Router
 from models.enums import Role
 from models.org import Unit
 from models.policy import can, scopes
+from models.quarters import current_quarter
+from reports.queries.kpi import kpi, kpi_by_branch
+from reports.queries.summary import scope_summary
+from reports.render.chat import kpi_text, summary_text
 
 router = Router("stats")
 
 QUARTER_RE = re.compile(r"^(\d{4})\s*[Qq]\s*([1-4])$")
-FLAG_NAMES = {"watch": "关注", "urgent": "紧急"}
 
 
 def _allowed(ctx: Context) -> bool:
@@ -32,38 +35,6 @@ def stats_scope(person) -> Unit | None:
     units = scopes(person, Role.COMMITTEE, Role.SECRETARY)
     units = [u for u in units if u.path]
     return min(units, key=lambda u: (u.path.count("/"), u.path)) if units else None
-
-
-def pct(n: int, d: int) -> str:
-    return f"{n}/{d}（{n / d:.0%}）" if d else f"{n}/{d}（—）"
-
-
-def summary_text(summary, level_name: str) -> str:
-    from models.talk import CATEGORY_LABELS, Category
-
-    lines = [f"{summary.unit_name} · {summary.quarter} 统计",
-             f"谈心谈话覆盖：{pct(summary.coverage.talked, summary.coverage.members)}"]
-    for r in summary.coverage_rows:
-        if r.members:
-            lines.append(f"  · {r.name} {pct(r.talked, r.members)}")
-    by_flag = {"watch": 0, "urgent": 0}
-    cats = []
-    for cat, levels in sorted(summary.flags.items()):
-        for flag, n in levels.items():
-            by_flag[flag] = by_flag.get(flag, 0) + n
-        try:
-            label = CATEGORY_LABELS[Category(cat)]
-        except ValueError:
-            label = cat
-        cats.append(f"{label} {sum(levels.values())}")
-    lines.append(f"预警谈话：关注 {by_flag.get('watch', 0)} · 紧急 {by_flag.get('urgent', 0)}"
-                 + (f"（{'、'.join(cats)}）" if cats else ""))
-    for line in summary.extra.get("lines", []):
-        lines.append(line)
-    if summary.learning is not None:
-        lines.append(f"学习完成：{pct(summary.learning.studied, summary.learning.assigned)}")
-    lines.append(f"活跃用户（本季度发过消息）：{pct(*summary.active)}")
-    return "\n".join(lines)
 
 
 def _unit_named(ctx: Context, word: str, usage: str) -> Unit | None:
@@ -78,8 +49,6 @@ def _unit_named(ctx: Context, word: str, usage: str) -> Unit | None:
 @router.command("统计", "stats", help="本支部/本单位的统计和看板链接", usage="统计 [2026Q3] [单位名]", allowed=_allowed)
 def stats(ctx: Context, args: str) -> None:
     from bot.dashboard_login import login_link
-    from models.coverage import current_quarter
-    from models.stats import scope_summary
 
     unit = stats_scope(ctx.person)
     quarter = current_quarter(ctx.now(), ctx.config.timezone)
@@ -96,8 +65,8 @@ def stats(ctx: Context, args: str) -> None:
     summary = scope_summary(ctx.db, unit, quarter, ctx.config.timezone, now=ctx.now(), config=ctx.config)
     ctx.audit("read", "stats", unit.id, detail=quarter)
     link = login_link(ctx.config, ctx.person.id, unit_id=unit.id, quarter=quarter)
-    ttl = ctx.config.get("security.login_link_ttl_seconds", int, 900)
-    ctx.reply(summary_text(summary, "") + f"\n\n数据看板（{ttl // 60} 分钟内有效，仅可使用一次）：\n{link}")
+    ttl = ctx.config.get("security.login_link_ttl_seconds", int)
+    ctx.reply(summary_text(summary) + f"\n\n数据看板（{ttl // 60} 分钟内有效，仅可使用一次）：\n{link}")
 
 
 def _kpi_allowed(ctx: Context) -> bool:
@@ -108,8 +77,6 @@ def _kpi_allowed(ctx: Context) -> bool:
                 allowed=_kpi_allowed)
 def kpi_command(ctx: Context, args: str) -> None:
     """The review indicators of every branch in the committee's subtree (or of one unit) for a year."""
-    from models.stats import kpi, kpi_by_branch
-
     unit = stats_scope(ctx.person)
     year = ctx.local_now().year
     for word in args.split():
@@ -124,19 +91,4 @@ def kpi_command(ctx: Context, args: str) -> None:
     rows = ([(unit, kpi(ctx.db, unit, year, ctx.now(), ctx.config))] if unit.kind == "branch"
             else kpi_by_branch(ctx.db, unit, year, ctx.now(), ctx.config))
     ctx.audit("read", "kpi", unit.id, detail=str(year))
-    if not rows:
-        ctx.reply(f"{unit.name} 下没有支部。")
-        return
-    lines = [f"{year} 年述职评议指标（{unit.name}）："]
-    for branch, indicators in rows[:30]:
-        parts = []
-        for i in indicators:
-            if i.key == "activities":
-                parts.append(f"{i.label} {i.numerator / i.denominator:.1f}" if i.denominator else f"{i.label} —")
-            else:
-                parts.append(f"{i.label} {pct(i.numerator, i.denominator)}")
-        lines.append(f"· {branch.name}：" + "；".join(parts))
-    if len(rows) > 30:
-        lines.append(f"（共 {len(rows)} 个支部，完整列表请用 lianxin report 导出 Excel）")
-    lines.append("指标口径见 docs/KPI.md。")
-    ctx.reply("\n".join(lines))
+    ctx.reply(kpi_text(unit.name, year, rows))

@@ -14,7 +14,11 @@ MODEL_MODULES = [
     "models.activity",
     "models.jobrun",
     "models.learning",
-    "models.stats",
+    "models.activeday",
+    "models.voice",
+    "models.notice",
+    "models.sampling",
+    "models.websession",
 ]
 
 for _name in MODEL_MODULES:

@@ -92,8 +92,6 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover - trivial
-        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-            return   # a read-only session (read_session_factory): each statement on its own, no lock
         # IMMEDIATE takes the write lock up front: read-then-write transactions cannot
         # interleave and fail with "database is locked" half-way.
         if writer.acquire(timeout=30):
@@ -121,10 +119,12 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def read_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for reading only: autocommit connections, so no BEGIN and no COMMIT or ROLLBACK
-    round trip around the reads (each statement sees the data committed when it runs)."""
-    return sessionmaker(bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
-                        autoflush=False, future=True)
+    """Sessions for reading only. PostgreSQL: autocommit connections, so no BEGIN and no COMMIT or
+    ROLLBACK round trip around the reads (each statement sees the data committed when it runs).
+    SQLite keeps ordinary transactions: pysqlite's autocommit switch leaves a pooled connection
+    in its legacy transaction mode afterwards, and the embedded stack is not the fast one."""
+    bind = engine if is_sqlite(engine) else engine.execution_options(isolation_level="AUTOCOMMIT")
+    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, future=True)
 
 
 @contextmanager

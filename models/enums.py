@@ -24,6 +24,13 @@ ROLE_LABELS = {
     Role.COMMITTEE: "党委委员",
     Role.ADMIN: "管理员",
 }
+# the names a roster file or an admin command may use for a role (Chinese and English)
+ROLE_NAMES: dict[str, Role] = {
+    "班组长": Role.TEAM_LEADER, "组长": Role.TEAM_LEADER, "team_leader": Role.TEAM_LEADER, "leader": Role.TEAM_LEADER,
+    "支部书记": Role.SECRETARY, "书记": Role.SECRETARY, "secretary": Role.SECRETARY,
+    "党委委员": Role.COMMITTEE, "委员": Role.COMMITTEE, "committee": Role.COMMITTEE,
+    "管理员": Role.ADMIN, "admin": Role.ADMIN,
+}
 UNIT_KIND_LABELS = {
     UnitKind.COMMITTEE: "党委",
     UnitKind.GENERAL_BRANCH: "党总支",

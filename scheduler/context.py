@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.context import Clock, delivery_platforms
 from bot.messages import Reply, Text
 from bot.outbox import enqueue
+from bot.quiet import hold_groups
 from models.org import Person
 from models.outbox import OutboxMessage
 
@@ -51,16 +52,26 @@ class JobContext:
         return set(db.scalars(select(OutboxMessage.idem_key).where(OutboxMessage.idem_key.like(like, escape="\\"))))
 
     def notify(self, db: Session, people: Sequence[Person], message: Reply | str, *, ref: str = "",
-               idem_key: str | None = None, queued: set[str] | None = None) -> int:
+               idem_key: str | None = None, queued: set[str] | None = None, urgent: bool = True) -> int:
         """Enqueue in the job's transaction; returns the outbox rows added.
 
         With `idem_key`, a platform that already has a row for the key is skipped, so re-running
         the same occurrence (catch-up, `lianxin run-job`, a retaken claim) sends nothing twice.
         `queued` (from queued_keys) replaces the per-call lookup when a job notifies thousands.
         The UNIQUE(idem_key) constraint on the outbox stays the last line of defence.
+        `urgent=False`: rows wait out each recipient's quiet hours and 免打扰 (bot.quiet).
         """
         people = [p for p in people if p is not None and p.active]
         message = Text(message) if isinstance(message, str) else message
+        if not urgent:
+            groups = hold_groups(db, self.config, people, self.now())
+            return sum(self._notify(db, group, message, ref=ref, at=at, queued=queued,
+                                    idem_key=idem_key if idem_key is None or len(groups) == 1 else f"{idem_key}~{n}")
+                       for n, (at, group) in enumerate(groups))
+        return self._notify(db, people, message, ref=ref, idem_key=idem_key, queued=queued, at=None)
+
+    def _notify(self, db: Session, people: Sequence[Person], message: Reply, *, ref: str, idem_key: str | None,
+                queued: set[str] | None, at: datetime | None) -> int:
         added = 0
         for platform in delivery_platforms(self.config):
             ids = [i for i in (p.platform_id(platform) for p in people) if i]
@@ -74,5 +85,8 @@ class JobContext:
                 with db.no_autoflush:   # let the rows of this run be inserted in one batch at commit
                     if db.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == f"{key}#0")):
                         continue
-            added += len(enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref, idem_key=key))
+            rows = enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref, idem_key=key)
+            for row in rows if at is not None else ():
+                row.next_attempt_at = at        # not before the end of quiet hours / 免打扰
+            added += len(rows)
         return added

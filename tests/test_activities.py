@@ -3,6 +3,7 @@ cancel and promotion, deadline, audience, organiser actions, check-in, reminders
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -231,8 +232,8 @@ def test_export_signups_to_excel(sim_at, services, tmp_path, monkeypatch):
     from click.testing import CliRunner
     from openpyxl import load_workbook
 
-    from bot.cli import cli
-    from bot.cli_activities import register
+    from bot.cli.activities import register
+    from bot.cli.main import cli
 
     act_id = publish(sim_at)
     for u in ("zhangsan", "lisi", "wangwu"):
@@ -275,5 +276,5 @@ def test_weekly_digest_section_lists_the_activities(sim_at, services):
     sim_at.say("zhangsan", f"报名 {act_id}")
     with services.session_factory() as db:
         unit = db.scalars(select(Unit).where(Unit.name == "外航维修党支部")).one()
-        lines = digest_lines(db, unit, T0 - timedelta(days=7), T0)
+        lines = digest_lines(db, unit, T0 - timedelta(days=7), T0, tz=ZoneInfo("Asia/Shanghai"))
     assert lines == ["活动：", "· 周末义务植树（12-05）报名 1/2"]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import insert, select
 
-from bot.demo import BRANCH_A
+from bot.cli.demo import BRANCH_A
 from models.activity import Activity, Signup
 from models.db import session_scope
 from models.org import Person

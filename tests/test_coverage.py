@@ -1,21 +1,14 @@
-"""models.coverage on both storage stacks: members, leaders excluded, quarter boundaries in Shanghai."""
+"""reports.queries.coverage on both storage stacks: members, leaders excluded, quarter boundaries in Shanghai."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from models.coverage import (
-    current_quarter,
-    missing_by_team,
-    previous_quarter,
-    quarter_bounds,
-    team_counts,
-    team_coverage,
-    team_ids_for,
-)
 from models.org import Person, Unit
+from models.quarters import current_quarter, previous_quarter, quarter_bounds
 from models.talk import Talk, quarter_of
+from reports.queries.coverage import missing_by_team, team_counts, team_coverage, team_ids_for
 
 
 def _person(db, userid):

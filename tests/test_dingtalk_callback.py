@@ -220,7 +220,7 @@ def test_card_callback_token_is_derived_from_the_secret():
 
 
 def test_dingtalk_blueprint_is_off_unless_enabled(services):
-    from bot.app import create_app
+    from bot.cli.wiring import create_app
 
     off = create_app(services.config.with_overrides({"dingtalk.enabled": False}), services=services)
     assert off.test_client().post("/dingtalk/callback", data=b"{}").status_code == 404

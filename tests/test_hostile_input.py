@@ -208,8 +208,6 @@ def test_html_in_names_and_notes_is_escaped_on_the_dashboard(sim, services, clie
         from bot.web.dashboard import login_link
     except ImportError:
         pytest.skip("the dashboard has not landed on this branch")
-    from urllib.parse import urlsplit
-
     from models.db import session_scope
 
     with session_scope(services.session_factory) as db:
@@ -219,7 +217,8 @@ def test_html_in_names_and_notes_is_escaped_on_the_dashboard(sim, services, clie
     out = sim.say("zhouli", f"谈话 {'<script>'} 季度 稳定 {NOTE}")
     if any(b.text == "保存" for r in out.replies for b in getattr(r, "buttons", ())):
         sim.press("zhouli", "保存")
-    link = urlsplit(login_link(services.config, liqiang_id))
-    client.get(f"{link.path}?{link.query}")
+    from tests.helpers import dashboard_login
+
+    dashboard_login(client, login_link(services.config, liqiang_id))
     page = client.get("/dashboard").get_data(as_text=True)
     assert "<script>alert" not in page and "<img src=x" not in page

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from bot.adapters.simulator import sim_incoming
-from bot.demo import BRANCH_A
+from bot.cli.demo import BRANCH_A
 from bot.dispatcher import UNKNOWN_USER_TEXT
 from bot.identity import ROSTER_VERSION_KEY
 from models.db import make_engine, make_session_factory, session_scope
@@ -32,7 +32,7 @@ class Worker:
 
 @pytest.fixture
 def workers(services, clock):
-    from bot.services import build_services
+    from bot.cli.wiring import build_services
 
     engine = make_engine(services.engine.url.render_as_string(hide_password=False))
     other = build_services(services.config, redis_client=services.redis, clock=clock, engine=engine)
@@ -55,14 +55,14 @@ def test_a_revoked_role_is_refused_at_the_very_next_turn_on_every_worker(workers
     a, b = workers
     assert "已授权" in a.say("admin", "授权 张三 班组长 四车间班组")
     for w in (a, b):
-        assert "李强（" in w.say("zhangsan", "通讯录 李强")       # both caches hold the leader
+        assert "李四（" in w.say("zhangsan", "通讯录 李四")       # both caches hold the leader
         assert "四车间班组" in w.say("zhangsan", "我的班组")       # a light turn (no lock, no transaction)
     assert "已撤销" in b.say("admin", "撤销 张三 班组长")
     for w in (a, b):
-        assert DENIED in w.say("zhangsan", "通讯录 李强")
+        assert DENIED in w.say("zhangsan", "通讯录 李四")
         assert DENIED in w.say("zhangsan", "我的班组")
     assert "已授权" in b.say("admin", "授权 张三 班组长 四车间班组")
-    assert "李强（" in a.say("zhangsan", "通讯录 李强")           # and back, without a restart
+    assert "李四（" in a.say("zhangsan", "通讯录 李四")           # and back, without a restart
 
 
 def test_deactivation_rename_and_move_written_by_another_process_reach_every_worker(workers, services):
@@ -107,9 +107,9 @@ def test_roster_import_from_the_command_line_reaches_a_running_worker(pg_url, re
                                                                       tmp_path, monkeypatch):
     """`lianxin import-roster` is another process with its own engine; the running app learns at once."""
     import models
-    from bot import cli as climod
-    from bot.demo import seed_demo
-    from bot.services import build_services
+    from bot.cli import main as climod
+    from bot.cli.demo import seed_demo
+    from bot.cli.wiring import build_services
     from tests.conftest import REDIS_HOST, make_config, truncate_all
 
     engine = make_engine(pg_url)

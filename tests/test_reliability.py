@@ -27,7 +27,7 @@ import xmltodict
 from sqlalchemy import create_engine, func, select, text
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from bot.demo import seed_demo
+from bot.cli.demo import seed_demo
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.db import make_session_factory, session_scope
@@ -308,10 +308,9 @@ def inproc(pg, own_redis):
     import importlib
 
     import handlers
-    from bot.app import create_app
+    from bot.cli.wiring import build_services, create_app
     from bot.redis_client import make_redis
     from bot.router import Registry
-    from bot.services import build_services
 
     config = make_config(pg.url.render_as_string(hide_password=False), **{"delivery.platforms": ["wecom"]})
     services = build_services(config, redis_client=make_redis(own_redis.url), engine=pg)
@@ -381,8 +380,7 @@ def pg_private(pg_url, request):
 
 @pytest.fixture
 def inproc_pg(pg, pg_private, real_redis):
-    from bot.app import create_app
-    from bot.services import build_services
+    from bot.cli.wiring import build_services, create_app
 
     config = make_config(pg_private.url.render_as_string(hide_password=False), **{"delivery.platforms": ["wecom"]})
     services = build_services(config, redis_client=real_redis, engine=pg_private)

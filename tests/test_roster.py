@@ -10,7 +10,7 @@ from sqlalchemy import select
 from models.db import make_session_factory, session_scope
 from models.enums import Role
 from models.org import Person, RoleAssignment, Unit
-from models.roster import import_roster
+from roster.apply import import_roster
 
 HEADER = ["单位", "企业微信账号", "钉钉账号", "姓名", "手机", "党员", "角色"]
 C = "技术公司党委"
@@ -177,7 +177,8 @@ def test_role_scope_by_unique_unit_name_and_english_headers(db_factory, tmp_path
 
 
 def test_missing_required_column_is_a_clear_error(tmp_path):
-    from models.roster import RosterError, read_roster
+    from roster.read import read_roster
+    from roster.rows import RosterError
 
     with pytest.raises(RosterError, match="企业微信账号"):
         read_roster(write_csv(tmp_path / "x.csv", [[T4, "张三"]], header=["单位", "姓名"]))
@@ -189,7 +190,7 @@ def test_missing_required_column_is_a_clear_error(tmp_path):
 def cli_env(embedded, tmp_path, monkeypatch):
     from pathlib import Path
 
-    from bot import cli as climod
+    from bot.cli import main as climod
 
     engine, _ = embedded
     monkeypatch.setenv("LIANXIN_DATABASE__URL", engine.url.render_as_string(hide_password=False))

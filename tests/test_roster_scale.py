@@ -9,7 +9,7 @@ from models.db import make_session_factory, session_scope
 from models.org import Person, RoleAssignment, Unit
 from models.orgtree import ensure_unit_path
 from models.policy import can
-from models.roster import import_roster
+from roster.apply import import_roster
 
 
 def test_company_roster_imports_and_reimports_with_zero_changes(embedded, tmp_path):

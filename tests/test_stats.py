@@ -1,8 +1,8 @@
-"""Statistics (models.stats) on a hand-seeded data set; the expected numbers are computed by hand.
+"""Statistics (reports.queries) on a hand-seeded data set; the expected numbers are computed by hand.
 
-Demo organisation (bot.demo): branch A (外航维修党支部) has teams 四车间 (leader + 6 members) and
+Demo organisation (bot.cli.demo): branch A (外航维修党支部) has teams 四车间 (leader + 6 members) and
 五车间 (leader + 5); branch B (附件修理党支部) has 部件一 (leader + 5) and 部件二 (leader + 5).
-Team leaders are not counted as members (models.coverage). People per unit subtree, all active:
+Team leaders are not counted as members (reports.queries.coverage). People per unit subtree, all active:
 branch A 14 (secretary + 13), branch B 13, committee 30 (3 at the committee itself).
 """
 from __future__ import annotations
@@ -12,24 +12,17 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from bot.demo import BRANCH_A, BRANCH_B, COMMITTEE
+from bot.cli.demo import BRANCH_A, BRANCH_B, COMMITTEE
+from models.activeday import mark_active
 from models.db import session_scope
 from models.learning import Material, MaterialRead
 from models.org import Person, Unit
 from models.orgtree import find_unit
-from models.stats import (
-    active_users,
-    coverage,
-    coverage_total,
-    dashboard,
-    flag_trend,
-    flags_by_category,
-    learning_completion,
-    mark_active,
-    material_completion,
-    scope_summary,
-)
 from models.talk import Talk
+from reports.queries.learning import learning_completion, material_completion
+from reports.queries.people import active_users
+from reports.queries.summary import dashboard, scope_summary
+from reports.queries.talks import coverage, coverage_total, flag_trend, flags_by_category
 
 Q4 = "2026Q4"
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -229,7 +222,7 @@ def test_stats_command_secretary_and_committee(seeded, sim):
     assert "学习完成：2/28（7%）" in text
     assert "关爱帮扶个案：本季度新增 3，在办 2，超时 2" in text
     assert "活动：本季度已举办 2 场，签到 4 人次，参与 3/14 人" in text
-    assert "/dashboard/login?t=" in text
+    assert "/dashboard/login#t=" in text
     out = sim.say("wangwei", "统计")
     assert "技术公司党委 · 2026Q4 统计" in out.text and "谈心谈话覆盖：9/21（43%）" in out.text
     assert "外航维修党支部 4/11（36%）" in out.text and "附件修理党支部 5/10（50%）" in out.text
@@ -269,25 +262,28 @@ def test_messages_mark_people_active(services, clock, sim):
 
 
 def test_cases_funnel_states_ages_overdue(seeded):
-    from models.stats import case_funnel, cases_by_state, open_case_ages, overdue_cases, quarter_range
+    from models.quarters import quarter_bounds
+    from reports.queries.cases import case_funnel, cases_by_state, open_case_ages, overdue_cases
+    from reports.render.labels import age_rows, funnel_rows
 
-    start, end = quarter_range(Q4)
+    start, end = quarter_bounds(Q4)
     with seeded.session_factory() as db:
         committee = _u(db, COMMITTEE)
-        assert case_funnel(db, committee, start, end) == [("上报", 4), ("已处理", 2), ("关爱申请", 2), ("已同意", 1),
-                                                          ("已指派帮扶人", 1), ("已结案", 1)]
-        assert case_funnel(db, _u(db, BRANCH_B), start, end) == [("上报", 1), ("已处理", 0), ("关爱申请", 0),
-                                                                 ("已同意", 0), ("已指派帮扶人", 0), ("已结案", 0)]
+        assert funnel_rows(case_funnel(db, committee, start, end)) == [
+            ("上报", 4), ("已处理", 2), ("关爱申请", 2), ("已同意", 1), ("已指派帮扶人", 1), ("已结案", 1)]
+        assert funnel_rows(case_funnel(db, _u(db, BRANCH_B), start, end)) == [
+            ("上报", 1), ("已处理", 0), ("关爱申请", 0), ("已同意", 0), ("已指派帮扶人", 0), ("已结案", 0)]
         assert cases_by_state(db, committee) == {"closed": 1, "helper_assigned": 1, "reported": 1, "care_requested": 1}
-        assert open_case_ages(db, committee, NOW) == [("7天内", 1), ("7–30天", 1), ("30–90天", 1), ("90天以上", 0)]
+        assert age_rows(open_case_ages(db, committee, NOW)) == [("7天内", 1), ("7–30天", 1), ("30–90天", 1), ("90天以上", 0)]
         assert overdue_cases(db, committee, NOW, seeded.config) == 2
         assert overdue_cases(db, _u(db, BRANCH_B), NOW, seeded.config) == 0
 
 
 def test_activities_held_and_participation(seeded):
-    from models.stats import activity_stats, quarter_range
+    from models.quarters import quarter_bounds
+    from reports.queries.activities import activity_stats
 
-    start, end = quarter_range(Q4)
+    start, end = quarter_bounds(Q4)
     with seeded.session_factory() as db:
         total, rows = activity_stats(db, _u(db, COMMITTEE), start, end, NOW)
         assert (total.held, total.signups, total.attended, total.participants, total.people) == (3, 6, 5, 4, 30)
@@ -296,7 +292,7 @@ def test_activities_held_and_participation(seeded):
 
 
 def test_kpi_of_a_branch_for_the_annual_review(seeded):
-    from models.stats import kpi, kpi_by_branch
+    from reports.queries.kpi import kpi, kpi_by_branch
 
     with seeded.session_factory() as db:
         got = {i.key: (i.numerator, i.denominator) for i in kpi(db, _u(db, BRANCH_A), 2026, NOW, seeded.config)}

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from bot.adapters.wecom_api import LianxinWeComClient
+from bot.adapters.wecom_contacts import SyncError, fetch_contacts, sync_contacts
 from models.db import make_session_factory, session_scope
 from models.org import Person, RoleAssignment, Unit
-from models.wecom_sync import SyncError, fetch_contacts, sync_contacts
 
 API = "https://qyapi.weixin.qq.com/cgi-bin/"
 C, G, B = "技术公司党委", "技术公司党委/浦东基地党总支", "技术公司党委/浦东基地党总支/外航维修党支部"
@@ -137,7 +137,7 @@ def test_changes_in_wecom_move_rename_and_deactivate(api, client, factory):
 
 
 def test_sync_over_an_imported_roster_links_units_and_keeps_roles(api, client, factory):
-    from bot.demo import seed_demo
+    from bot.cli.demo import seed_demo
 
     with session_scope(factory) as db:
         seed_demo(db)
@@ -173,7 +173,7 @@ def test_department_cycle_is_reported_and_nothing_changes(api, client, factory):
     contacts = fetch_contacts(client, 1)                       # then two departments point at each other
     contacts.departments.update({6: {"name": "甲部门", "parentid": 7}, 7: {"name": "乙部门", "parentid": 6}})
     contacts.members["x1"] = {"name": "甲", "department": [6]}
-    from models.wecom_sync import plan_sync
+    from bot.adapters.wecom_contacts import plan_sync
 
     with session_scope(factory) as db:
         rep = plan_sync(db, contacts).report
@@ -186,7 +186,7 @@ def test_department_cycle_is_reported_and_nothing_changes(api, client, factory):
 def test_cli_sync_wecom(api, embedded, monkeypatch):
     from pathlib import Path
 
-    from bot import cli as climod
+    from bot.cli import main as climod
 
     engine, _ = embedded
     if "sync-wecom" not in climod.cli.commands:

@@ -28,14 +28,11 @@ from models.org import Person, Unit
 from models.orgtree import add_person, ensure_unit_path
 
 from ..outbox import PermanentError, TransientError
+from .contacts import SyncError, dept_chains
 
 __all__ = ["DingTalkContacts", "SyncError", "SyncReport", "fetch_contacts", "sync_contacts"]
 
 PAGE_SIZE = 100
-
-
-class SyncError(Exception):
-    pass
 
 
 @dataclass
@@ -127,27 +124,11 @@ def fetch_contacts(client, root: int = 1) -> DingTalkContacts:
 
 def _paths(c: DingTalkContacts, report: SyncReport) -> dict[int, str]:
     """dept id → unit full name ("根/部门/子部门"); cycles and orphans are errors."""
-    out: dict[int, str] = {}
-    for did in sorted(c.departments):
-        chain, cur, seen = [], did, set()
-        while True:
-            if cur in seen:
-                report.errors.append(f"部门上下级出现循环（部门 {did}）")
-                chain = []
-                break
-            seen.add(cur)
-            chain.append(c.departments[cur]["name"].replace("/", "／"))
-            if cur == c.root:
-                break
-            parent = c.departments[cur]["parent_id"]
-            if parent not in c.departments:
-                report.errors.append(f"部门 {did} 的上级部门 {parent} 不在同步范围内")
-                chain = []
-                break
-            cur = parent
-        if chain:
-            out[did] = "/".join(reversed(chain))
-    return out
+    chains, problems = dept_chains(c.departments, c.root, "parent_id")
+    for p in problems:
+        report.errors.append(f"部门上下级出现循环（部门 {p.dept_id}）" if p.missing_parent is None
+                             else f"部门 {p.dept_id} 的上级部门 {p.missing_parent} 不在同步范围内")
+    return {did: "/".join(c.departments[i]["name"].replace("/", "／") for i in chain) for did, chain in chains.items()}
 
 
 def _rename(db: Session, unit: Unit, new_full: str) -> None:

@@ -20,23 +20,18 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-import redis
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy.exc import DBAPIError
 
 from ..adapters.dingtalk import CallbackRejected, DingTalkVerifier, RobotMessage, parse_card_callback, parse_message
-from ..dispatcher import ERROR_TEXT
-from ..messages import Incoming, Text
+from ..messages import Text
 from ..outbox import PermanentError, TransientError, enqueue
-from ..state import ConversationBusy
+from .errors import ERROR_TEXT, dispatch
 
 log = logging.getLogger("lianxin.dingtalk")
 
 bp = Blueprint("dingtalk", __name__)
 
 GROUP_TEXT = "为保护个人信息，连心只在单聊中办理事项。请点击机器人头像，发起单聊后再发送“帮助”。"
-SESSION_WEBHOOK_HOSTS = ("oapi.dingtalk.com", "api.dingtalk.com")
-_DEGRADED = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConversationBusy, DBAPIError)
 
 
 def _services():
@@ -44,14 +39,14 @@ def _services():
 
 
 def verifier(services) -> DingTalkVerifier:
-    v = services.extras.get("dingtalk_verifier")
+    v = services.dingtalk_verifier
     if v is None:
         c = services.config
-        v = DingTalkVerifier(c.get("dingtalk.app_secret", str, ""),
-                             tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int, 3600),
-                             max_body_bytes=c.get("server.max_body_bytes", int, 65536),
-                             corp_id=c.get("dingtalk.corp_id", str, ""))
-        services.extras["dingtalk_verifier"] = v
+        v = DingTalkVerifier(c.get("dingtalk.app_secret", str),
+                             tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int),
+                             max_body_bytes=c.get("server.max_body_bytes", int),
+                             corp_id=c.get("dingtalk.corp_id", str))
+        services.dingtalk_verifier = v
     return v
 
 
@@ -72,7 +67,7 @@ def session_webhook_usable(services, msg: RobotMessage) -> bool:
     if not url:
         return False
     parts = urlsplit(url)
-    hosts = services.config.get("dingtalk.session_webhook_hosts", list, list(SESSION_WEBHOOK_HOSTS))
+    hosts = services.config.get("dingtalk.session_webhook_hosts", list)
     if parts.scheme != "https" or parts.hostname not in hosts or parts.port not in (None, 443) or parts.username:
         return False  # the signature does not cover the body: never let it point us elsewhere (SSRF)
     if msg.session_webhook_expires_ms is not None and msg.session_webhook_expires_ms - 60_000 < _now(services) * 1000:
@@ -99,18 +94,6 @@ def answer_text(services, msg: RobotMessage | None, user: str, text: str, ref: s
     return "outbox"
 
 
-def _dispatch(services, incoming: Incoming):
-    """(outcome, degraded): outcome None means a handler bug (rolled back)."""
-    try:
-        return services.dispatcher.handle(incoming), False
-    except _DEGRADED as exc:
-        log.error("dingtalk.degraded", extra={"error": type(exc).__name__})
-        return None, True
-    except Exception:
-        log.exception("dingtalk.handler_failed", extra={"delivery": incoming.message_id})
-        return None, False
-
-
 def handle_robot_message(services, data: dict) -> tuple[int, str]:
     """Process one verified robot message body (HTTP mode; Stream mode can call it too)."""
     msg = parse_message(data)
@@ -122,7 +105,7 @@ def handle_robot_message(services, data: dict) -> tuple[int, str]:
         if services.dispatcher.deduper.claim("dingtalk", msg.incoming.message_id):
             _best_effort(services, msg, user, GROUP_TEXT, ref)
         return 200, "group"
-    outcome, degraded = _dispatch(services, msg.incoming)
+    outcome, degraded = dispatch(services, msg.incoming, "dingtalk")
     if degraded:
         _best_effort(services, msg, user, ERROR_TEXT, ref)
         return 503, "degraded"
@@ -147,7 +130,7 @@ def handle_card_callback(services, data: dict) -> tuple[int, str]:
     incoming = parse_card_callback(data, now=services.clock.now())
     if incoming is None:
         return 200, "ignored"
-    outcome, degraded = _dispatch(services, incoming)
+    outcome, degraded = dispatch(services, incoming, "dingtalk")
     if degraded:
         return 503, "degraded"
     if outcome is not None and (outcome.duplicate or not outcome.replies):

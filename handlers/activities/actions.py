@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.messages import Button, Card, Text
+from bot.router import Router
 from models.activity import Activity, ActivityStatus, SignupStatus
 from models.org import Person
 
-from . import router, service
+from . import seats, service
 from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, manage_card
 
 __all__ = ["checkin_card", "do_join", "do_leave", "do_status", "load_activity", "roster_text"]
@@ -23,6 +24,8 @@ JOIN_TEXT = {
     "not_audience": "「{t}」只面向{u}的同志，您不在报名范围内。",
     "not_found": "没有找到这个活动，请发送“活动”查看可报名的活动。",
 }
+
+router = Router("activities")
 
 
 def load_activity(ctx: Context, args: str, usage: str) -> Activity | None:
@@ -43,15 +46,15 @@ def _tz(ctx: Context) -> str:
 
 def viewer_state(ctx: Context, act: Activity) -> tuple[str | None, int | None]:
     signup = service.signup_of(ctx.db, act.id, ctx.person.id)
-    if signup is None or signup.status == SignupStatus.CANCELLED.value:
+    if signup is None or signup.status == SignupStatus.CANCELLED:
         return None, None
-    if signup.status == SignupStatus.WAITLISTED.value:
+    if signup.status == SignupStatus.WAITLISTED:
         return signup.status, service.waitlist_position(ctx.db, signup)
     return signup.status, None
 
 
 def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
-    res = service.join(ctx.db, activity_id, ctx.person, ctx.now())
+    res = seats.join(ctx.db, activity_id, ctx.person, ctx.now())
     act = res.activity
     if act is None:
         ctx.reply(JOIN_TEXT["not_found"])
@@ -61,8 +64,8 @@ def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
                                          d=act.deadline.astimezone(ctx.tz).strftime("%m-%d %H:%M"))
     if res.outcome in ("confirmed", "waitlisted"):
         ctx.audit("activity.join", "activity", act.id, res.outcome)
-    viewer = {"confirmed": SignupStatus.CONFIRMED.value, "already_confirmed": SignupStatus.CONFIRMED.value,
-              "waitlisted": SignupStatus.WAITLISTED.value, "already_waitlisted": SignupStatus.WAITLISTED.value,
+    viewer = {"confirmed": SignupStatus.CONFIRMED, "already_confirmed": SignupStatus.CONFIRMED,
+              "waitlisted": SignupStatus.WAITLISTED, "already_waitlisted": SignupStatus.WAITLISTED,
               "full": "full"}.get(res.outcome)
     if from_card:
         ctx.update_card(activity_card(act, _tz(ctx), viewer=viewer, position=res.position, now=ctx.now(),
@@ -71,7 +74,7 @@ def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
 
 
 def do_leave(ctx: Context, activity_id: int, *, from_card: bool) -> None:
-    res = service.leave(ctx.db, activity_id, ctx.person, ctx.now())
+    res = seats.leave(ctx.db, activity_id, ctx.person, ctx.now())
     act = res.activity
     if act is None:
         ctx.reply("没有找到这个活动。发送“我的报名”查看您报名的活动。")
@@ -81,7 +84,7 @@ def do_leave(ctx: Context, activity_id: int, *, from_card: bool) -> None:
     elif res.outcome == "started":
         ctx.reply(f"「{act.title}」已经开始，不能再取消报名。如不能参加请直接告诉组织者{act.organiser.name}。")
     else:
-        what = "候补" if res.was == SignupStatus.WAITLISTED.value else "报名"
+        what = "候补" if res.was == SignupStatus.WAITLISTED else "报名"
         ctx.reply(f"已取消「{act.title}」的{what}。")
         ctx.audit("activity.leave", "activity", act.id, res.was or "")
         if res.promoted is not None:
@@ -204,7 +207,7 @@ def on_checkin_button(ctx: Context, data: ActCheckin) -> None:
     if not ctx.require("activity.manage", act, what=f"只有组织者或上级书记可以为「{act.title}」签到。"):
         return
     signup = service.signup_of(ctx.db, act.id, person.id)
-    if signup is None or signup.status != SignupStatus.CONFIRMED.value:
+    if signup is None or signup.status != SignupStatus.CONFIRMED:
         note = f"{person.name} 不在已报名名单中。"
     elif service.checkin_person(ctx.db, act, person, method="organiser", by=ctx.person, now=ctx.now()):
         note = f"✔ {person.name} 已签到。"

@@ -74,15 +74,15 @@ def seats_text(act: Activity) -> str:
 
 
 def _state_line(act: Activity, viewer: str | None, position: int | None, now: datetime | None) -> str:
-    if act.status == ActivityStatus.CANCELLED.value:
+    if act.status == ActivityStatus.CANCELLED:
         return "❌ 活动已取消"
-    if viewer == SignupStatus.CONFIRMED.value:
+    if viewer == SignupStatus.CONFIRMED:
         return "✅ 您已报名成功"
-    if viewer == SignupStatus.WAITLISTED.value:
+    if viewer == SignupStatus.WAITLISTED:
         return f"⏳ 名额已满，您在候补第 {position} 位，有人取消时自动递补并通知您" if position else "⏳ 您在候补名单中"
     if viewer == "full":
         return "名额已满，本活动不设候补"
-    if act.status == ActivityStatus.CLOSED.value or (now is not None and now > act.deadline):
+    if act.status == ActivityStatus.CLOSED or (now is not None and now > act.deadline):
         return "报名已截止"
     if act.seats is not None and act.seats_taken >= act.seats:
         return "名额已满，报名将进入候补" if act.waitlist else "名额已满"
@@ -103,19 +103,19 @@ def activity_card(act: Activity, tz: str, *, viewer: str | None = None, position
     state = _state_line(act, viewer, position, now)
     body = "\n".join(x for x in (act.description, f"范围：{act.audience_unit.name}", state) if x)
     join = Button("报名", ActButton(act.id, "join").pack(), 1)
-    leave_text = "取消候补" if viewer == SignupStatus.WAITLISTED.value else "取消报名"
+    leave_text = "取消候补" if viewer == SignupStatus.WAITLISTED else "取消报名"
     leave = Button(leave_text, ActButton(act.id, "leave").pack(), 2)
     done = None
-    if act.status == ActivityStatus.CANCELLED.value:
+    if act.status == ActivityStatus.CANCELLED:
         buttons: tuple[Button, ...] = ()
         done = "活动已取消"
     elif broadcast:
         buttons = (join, leave)
-    elif viewer in (SignupStatus.CONFIRMED.value, SignupStatus.WAITLISTED.value):
+    elif viewer in (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED):
         buttons = (leave,)
     elif viewer == "full":
         buttons, done = (), "名额已满"
-    elif act.status == ActivityStatus.CLOSED.value or (now is not None and now > act.deadline):
+    elif act.status == ActivityStatus.CLOSED or (now is not None and now > act.deadline):
         buttons, done = (), "报名已截止"
     else:
         buttons = (join,)
@@ -127,11 +127,11 @@ def manage_card(act: Activity, tz: str, *, note: str = "", card_id: str = "") ->
     """What the organiser sees: the activity plus roster, check-in and status buttons."""
     buttons = [Button("报名名单", ActManage(act.id, "roster").pack()),
                Button("签到名单", ActManage(act.id, "checkin").pack())]
-    if act.status == ActivityStatus.OPEN.value:
+    if act.status == ActivityStatus.OPEN:
         buttons.append(Button("关闭报名", ActManage(act.id, "close").pack(), 2))
-    elif act.status == ActivityStatus.CLOSED.value:
+    elif act.status == ActivityStatus.CLOSED:
         buttons.append(Button("重新开放", ActManage(act.id, "reopen").pack(), 2))
-    if act.status != ActivityStatus.CANCELLED.value:
+    if act.status != ActivityStatus.CANCELLED:
         buttons.append(Button("取消活动", ActManage(act.id, "cancel").pack(), 3))
     lines = [x for x in (note, f"活动编号：{act.id}    签到码：{act.checkin_code}",
                          f"范围：{act.audience_unit.full_name}", f"状态：{_status_label(act)}") if x]

@@ -1,19 +1,19 @@
 """Typed commands: publish, list, join, leave, my sign-ups, roster, manage, check in."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from bot.context import Context
 from bot.forms import Invalid
-from bot.outbox import WECOM_MAX_RECIPIENTS, chunked
-from models.activity import Activity, ActivityStatus, SignupStatus
-from models.org import Person, Unit
+from bot.router import Router
+from models.activity import ActivityStatus, SignupStatus
 from models.policy import can
 
-from . import router, service
+from . import service
 from .actions import checkin_card, do_join, do_leave, do_status, load_activity, roster_text, viewer_state
 from .cards import activity_card, fmt_when, manage_card, new_card_id
-from .form import PUBLISH_FORM, USAGE, parse_one_line
+from .forms import PUBLISH_FORM
+from .parsing import USAGE, parse_one_line
+
+router = Router("activities")
 
 
 def _can_publish(ctx: Context) -> bool:
@@ -36,33 +36,6 @@ def publish(ctx: Context, args: str) -> None:
             ctx.reply(f"{exc}\n格式：{USAGE}")
             return
     PUBLISH_FORM.start(ctx, answers)
-
-
-def publish_from_answers(ctx: Context, a: dict) -> Activity:
-    """Create the activity and send its card to everyone in the audience (via the outbox)."""
-    audience = ctx.db.get(Unit, a["audience"])
-    if audience is None or not ctx.require("publish", audience):
-        return None
-    organiser = ctx.db.get(Person, a["organiser"]) if a.get("organiser") else ctx.person
-    act = service.create_activity(
-        ctx.db, creator=ctx.person, organiser=organiser, title=a["title"], kind=a["kind"],
-        starts_at=datetime.fromisoformat(a["when"]["start"]), ends_at=datetime.fromisoformat(a["when"]["end"]),
-        place=a["place"], seats=a["seats"], deadline=datetime.fromisoformat(a["deadline"]),
-        audience=audience, description=a.get("description", ""), waitlist=a.get("waitlist", True))
-    people = service.audience_people(ctx.db, act)
-    # WeCom: a task_id may not repeat within the app, so every batch of ≤ 1,000 gets its own card id
-    stamp = new_card_id(f"act{act.id}")
-    for n, batch in enumerate(chunked(people, WECOM_MAX_RECIPIENTS)):
-        card = activity_card(act, ctx.config.timezone, card_id=f"{stamp}_{n}", broadcast=True)
-        ctx.notify(batch, card, ref=f"activity:{act.id}", idem_key=f"act-publish:{act.id}:{n}")
-    ctx.audit("activity.publish", "activity", act.id, f"audience {audience.id}, {len(people)} people")
-    if organiser.id != ctx.person.id:
-        ctx.notify(organiser, manage_card(act, ctx.config.timezone,
-                                          note=f"{ctx.person.name}发布了这个活动，由您担任组织者。"),
-                   ref=f"activity:{act.id}")
-    ctx.reply(manage_card(act, ctx.config.timezone,
-                          note=f"✅ 已发布，活动卡片正在发送给{audience.name}的 {len(people)} 人。"))
-    return act
 
 
 @router.command("活动", "activities", help="可报名的活动；“活动 N”查看详情并报名", usage="例：活动 / 活动 3")
@@ -89,7 +62,7 @@ def list_activities(ctx: Context, args: str) -> None:
     for act in acts:
         viewer, pos = viewer_state(ctx, act)
         mark = {"confirmed": " ✅已报名", "waitlisted": f" ⏳候补第{pos}位"}.get(viewer or "", "")
-        if (not mark and act.status == ActivityStatus.CLOSED.value) or (not mark and ctx.now() > act.deadline):
+        if (not mark and act.status == ActivityStatus.CLOSED) or (not mark and ctx.now() > act.deadline):
             mark = " （已截止）"
         seats = "不限" if act.seats is None else f"余{max(0, act.seats - act.seats_taken)}/{act.seats}"
         lines.append(f"#{act.id} {act.title} · {fmt_when(act, ctx.config.timezone)} · "
@@ -119,11 +92,11 @@ def mine(ctx: Context, args: str) -> None:
         return
     lines = ["您的报名："]
     for signup, act in rows:
-        if signup.status == SignupStatus.WAITLISTED.value:
+        if signup.status == SignupStatus.WAITLISTED:
             state = f"候补第{service.waitlist_position(ctx.db, signup)}位"
         else:
             state = "已报名"
-        if act.status == ActivityStatus.CANCELLED.value:
+        if act.status == ActivityStatus.CANCELLED:
             state = "活动已取消"
         lines.append(f"#{act.id} {act.title} · {fmt_when(act, ctx.config.timezone)} · "
                      f"{act.place or '地点待定'} · {state}")

@@ -29,7 +29,7 @@ __all__ = ["activity_reminders"]
 
 
 def _offsets(job: JobContext) -> list[float]:
-    hours = job.config.get("activities.reminder_hours", list, [24, 1])
+    hours = job.config.get("activities.reminder_hours", list)
     return sorted({float(h) for h in hours if float(h) > 0})
 
 
@@ -42,7 +42,7 @@ def activity_reminders(job: JobContext) -> int:
     sent = 0
     with session_scope(job.session_factory) as db:
         acts = db.scalars(select(Activity).where(
-            Activity.status != ActivityStatus.CANCELLED.value, Activity.starts_at > now,
+            Activity.status != ActivityStatus.CANCELLED, Activity.starts_at > now,
             Activity.starts_at <= now + timedelta(hours=max(offsets)))).unique().all()
         tz = job.config.timezone
         for act in acts:

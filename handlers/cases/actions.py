@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from bot.context import Context
+from bot.router import Router
+from models.case import CaseState as S
 
 from . import flows
 from .cards import CaseAction
-from .routing import router
+
+router = Router("cases")
 
 
 @router.action(CaseAction)
@@ -20,7 +23,7 @@ def on_case_button(ctx: Context, data: CaseAction) -> None:
     elif data.op == "care":
         if not ctx.require("case.handle", case):
             return
-        if case.state not in ("reported", "acknowledged", "follow_up", "rejected"):
+        if case.state not in (S.REPORTED, S.ACKNOWLEDGED, S.FOLLOW_UP, S.REJECTED):
             flows._already(ctx, case, "发起关爱申请")
             return
         ctx.start_form("case_care", {"case_id": case.id})
@@ -29,14 +32,14 @@ def on_case_button(ctx: Context, data: CaseAction) -> None:
     elif data.op == "reject":
         if not ctx.require("care.approve", case):
             return
-        if case.state != "care_requested":
+        if case.state != S.CARE_REQUESTED:
             flows.refuse_decided(ctx, case)
             return
-        ctx.start_form("case_reject", {"case_id": case.id, "rc": ctx.incoming.response_code})
+        ctx.start_form("case_reject", {"case_id": case.id, "rc": ctx.clicked_card_code})
     elif data.op == "assign":
         if not ctx.require("case.handle", case):
             return
-        if case.state not in ("approved", "helper_assigned", "in_progress"):
+        if case.state not in (S.APPROVED, S.HELPER_ASSIGNED, S.IN_PROGRESS):
             flows._already(ctx, case, "指派帮扶人")
             return
         ctx.start_form("case_assign", {"case_id": case.id})

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bot.callbacks import CallbackData
 from bot.messages import Button, Card
-from models.case import Case
+from models.case import Case, CaseState
 from models.talk import CATEGORY_LABELS, FLAG_LABELS, Category, Flag
 
 from .service import fmt_time
@@ -38,7 +38,7 @@ def flag_card_id(case: Case) -> str:
 
 def care_card_id(case: Case) -> str:
     """One card per care request (a rejected request may be resubmitted): case12_care1, case12_care2…"""
-    n = sum(1 for e in case.events if e.kind == "transition" and e.to_state == "care_requested")
+    n = sum(1 for e in case.events if e.kind == "transition" and e.to_state == CaseState.CARE_REQUESTED)
     return f"case{case.id}_care{max(n, 1)}"
 
 

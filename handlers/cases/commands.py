@@ -1,27 +1,24 @@
 """Chat commands and the small forms of the case flow.
 
 待办/todo · 案件 N/case N · 关爱申请 N|姓名 需求/care · 指派 N 姓名/assign · 进展 [N] 内容/progress ·
-结案 N 结果/close. Forms: the care need, the rejection reason, the helper pick.
+结案 N 结果/close. The forms they start live in forms.py.
 """
 from __future__ import annotations
 
 import re
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from bot.context import Context
-from bot.forms import Form, Invalid, Step
+from bot.router import Router
 from models.case import STATE_LABELS, Case, CaseState
-from models.directory import search_people
 from models.enums import Role
-from models.org import Person, Unit
-from models.policy import can
 
 from . import flows
-from .routing import router
-from .service import cases_in_scope, fmt_time, name_of
+from .service import cases_in_scope, fmt_time, name_of, subjects_in_scope
 
 S = CaseState
+router = Router("cases")
 _NUM = re.compile(r"^#?(\d+)\s*(.*)$", re.S)
 
 
@@ -108,17 +105,6 @@ def show_case(ctx: Context, args: str) -> None:
 
 # --- secretary ---------------------------------------------------------------------------------
 
-def _subjects_in_scope(ctx: Context, query: str, *, party_only: bool = False) -> list[Person]:
-    paths = [r.unit.path for r in ctx.person.roles if r.role == Role.SECRETARY.value and r.unit is not None]
-    if not paths:
-        return []
-    within = Person.unit_id.in_(select(Unit.id).where(or_(*[Unit.path.like(f"{p}%") for p in paths])))
-    people = search_people(ctx.db, query, limit=10, within=within)
-    if party_only:
-        people = [p for p in people if can(p, "helper.assignable")]
-    return people
-
-
 @router.command("关爱申请", "care", help="发起关爱申请", usage="关爱申请 案件号或姓名 需求",
                 allowed=_may_handle)
 def care(ctx: Context, args: str) -> None:
@@ -137,7 +123,7 @@ def care(ctx: Context, args: str) -> None:
     if not name:
         ctx.reply("用法：关爱申请 案件号 需求，或 关爱申请 姓名 需求。")
         return
-    people = _subjects_in_scope(ctx, name)
+    people = subjects_in_scope(ctx.db, ctx.person, name)
     exact = [p for p in people if p.name == name]
     people = exact or people
     if not people:
@@ -164,7 +150,7 @@ def assign(ctx: Context, args: str) -> None:
     if not name:
         ctx.start_form("case_assign", {"case_id": case.id})
         return
-    people = _subjects_in_scope(ctx, name, party_only=True)
+    people = subjects_in_scope(ctx.db, ctx.person, name, party_only=True)
     exact = [p for p in people if p.name == name]
     people = exact or people
     if len(people) != 1:
@@ -216,79 +202,3 @@ def progress(ctx: Context, args: str) -> None:
         case_id = mine[0].id
     case = next(c for c in mine if c.id == case_id)
     flows.report_progress(ctx, case, text)
-
-
-# --- forms -------------------------------------------------------------------------------------
-
-def _case_of(ctx: Context, answers: dict) -> Case:
-    return ctx.db.get(Case, answers["case_id"])
-
-
-def _ask_need(ctx: Context, answers: dict) -> str:
-    case = _case_of(ctx, answers)
-    return f"请描述对{case.subject.name}的关爱需求（案件 #{case.id}），例如：家属住院，需探望慰问并申请困难补助。回复“取消”退出。"
-
-
-def _parse_text(limit: int):
-    def parse(ctx: Context, text: str, answers: dict) -> str:
-        text = text.strip()
-        if not text:
-            raise Invalid("内容不能为空。")
-        if len(text) > limit:
-            raise Invalid(f"内容太长（{len(text)}字），请控制在{limit}字以内。")
-        return text
-    return parse
-
-
-def _care_done(ctx: Context, answers: dict) -> None:
-    flows.submit_care(ctx, _case_of(ctx, answers), answers["need"])
-
-
-router.form(Form("case_care", "关爱申请", [Step("need", _ask_need, _parse_text(500))], _care_done))
-
-
-def _ask_reason(ctx: Context, answers: dict) -> str:
-    return f"请填写驳回关爱申请 #{answers['case_id']} 的理由（将转告支部书记）。回复“取消”退出。"
-
-
-def _reject_done(ctx: Context, answers: dict) -> None:
-    flows.decide(ctx, _case_of(ctx, answers), approve=False, reason=answers["reason"],
-                 response_code=answers.get("rc"))
-
-
-router.form(Form("case_reject", "驳回关爱申请", [Step("reason", _ask_reason, _parse_text(300))], _reject_done))
-
-
-def _ask_helper(ctx: Context, answers: dict) -> str:
-    cands = answers.get("_cands")
-    if cands:
-        return "找到多名党员，请回复序号：\n" + "\n".join(f"{i}. {label}" for i, (_, label) in enumerate(cands, 1))
-    case = _case_of(ctx, answers)
-    return f"请输入帮扶人姓名（本支部党员），为{case.subject.name}提供一对一帮扶（案件 #{case.id}）。回复“取消”退出。"
-
-
-def _parse_helper(ctx: Context, text: str, answers: dict) -> int:
-    text = text.strip()
-    cands = answers.get("_cands")
-    if cands and text.isdigit():
-        n = int(text)
-        if 1 <= n <= len(cands):
-            return cands[n - 1][0]
-        raise Invalid("没有这个序号。")
-    people = _subjects_in_scope(ctx, text, party_only=True)
-    exact = [p for p in people if p.name == text]
-    people = exact or people
-    if not people:
-        answers.pop("_cands", None)
-        raise Invalid(f"在您负责的范围内没有找到名为“{text}”的党员。")
-    if len(people) == 1:
-        return people[0].id
-    answers["_cands"] = [[p.id, f"{p.name}（{p.unit.full_name.split('/')[-1]}）"] for p in people]
-    raise Invalid(f"“{text}”对应多名党员。")
-
-
-def _assign_done(ctx: Context, answers: dict) -> None:
-    flows.assign_helper(ctx, _case_of(ctx, answers), ctx.db.get(Person, answers["helper"]))
-
-
-router.form(Form("case_assign", "指派帮扶人", [Step("helper", _ask_helper, _parse_helper)], _assign_done))

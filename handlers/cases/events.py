@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from bot.context import Context
+from bot.router import Router
 
 from . import flows
-from .routing import router
+
+router = Router("cases")
 
 
 @router.on("talk.flagged")

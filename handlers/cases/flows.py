@@ -10,13 +10,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.context import Context
-from bot.outbox import enqueue
 from models.case import STATE_LABELS, Case, CaseEvent, CaseState, InvalidTransition, add_event, move
 from models.org import Person
 from models.talk import Flag, Talk
 
 from . import cards
-from .service import committee_for, decision_event, fmt_time, name_of, secretaries_for, update_card_for_others
+from .service import committee_for, decision_event, fmt_time, name_of, secretaries_for
 
 S = CaseState
 
@@ -63,7 +62,7 @@ def _try_move(ctx: Context, case: Case, to: S, wanted: str, **kw) -> bool:
 def open_for_talk(ctx: Context, talk_id: int) -> Case | None:
     """talk.flagged: one case per flagged talk, and a card to the branch secretaries."""
     talk = ctx.db.get(Talk, talk_id)
-    if talk is None or talk.flag in (None, Flag.NONE.value):
+    if talk is None or talk.flag in (None, Flag.NONE):
         return None
     existing = ctx.db.scalars(select(Case).where(Case.talk_id == talk.id)).first()
     if existing is not None:
@@ -73,12 +72,12 @@ def open_for_talk(ctx: Context, talk_id: int) -> Case | None:
     secretaries = secretaries_for(ctx.db, subject.unit) if subject.unit else []
     case = Case(talk_id=talk.id, subject_id=subject.id, subject=subject, unit_id=subject.unit_id,
                 unit=subject.unit, opened_by_id=talk.author_id, flag=talk.flag, category=talk.category,
-                state=S.REPORTED.value, state_since=now, sla_since=now, created_at=now,
+                state=S.REPORTED, state_since=now, sla_since=now, created_at=now,
                 holder_id=secretaries[0].id if len(secretaries) == 1 else None)
     ctx.db.add(case)
     ctx.db.flush()
     ctx.db.add(CaseEvent(case_id=case.id, at=now, actor_id=talk.author_id, kind="transition",
-                         from_state=None, to_state=S.REPORTED.value, comment=None))
+                         from_state=None, to_state=S.REPORTED, comment=None))
     ctx.db.flush()
     ctx.db.refresh(case)
     targets = secretaries or committee_for(ctx.db, subject.unit)
@@ -94,13 +93,13 @@ def open_direct(ctx: Context, subject: Person, need: str) -> Case | None:
         return None
     now = ctx.now()
     case = Case(subject_id=subject.id, subject=subject, unit_id=subject.unit_id, unit=subject.unit,
-                opened_by_id=ctx.person.id, flag=Flag.WATCH.value, state=S.ACKNOWLEDGED.value,
+                opened_by_id=ctx.person.id, flag=Flag.WATCH, state=S.ACKNOWLEDGED,
                 state_since=now, sla_since=now, created_at=now, holder_id=ctx.person.id,
                 secretary_id=ctx.person.id)
     ctx.db.add(case)
     ctx.db.flush()
     ctx.db.add(CaseEvent(case_id=case.id, at=now, actor_id=ctx.person.id, kind="transition", from_state=None,
-                         to_state=S.ACKNOWLEDGED.value, comment="书记直接立案"))
+                         to_state=S.ACKNOWLEDGED, comment="书记直接立案"))
     ctx.db.flush()
     ctx.db.refresh(case)
     ctx.audit("create", "case", case.id, "direct")
@@ -118,16 +117,16 @@ def acknowledge(ctx: Context, case: Case) -> None:
     if not ctx.require("case.handle", case):
         return
     if not _try_move(ctx, case, S.ACKNOWLEDGED, "确认", holder_id=ctx.person.id, secretary_id=ctx.person.id):
-        if case.state != S.REPORTED.value and ctx.incoming.response_code:
+        if case.state != S.REPORTED and ctx.clicked_card_code:
             ctx.update_card(cards.flag_card(case, _author_name(ctx, case), _tz(ctx),
                                             status=f"{case.state_label}（{_last_actor(ctx, case)}）"))
         return
     when = fmt_time(ctx.now(), _tz(ctx))
     ctx.update_card(cards.flag_card(case, _author_name(ctx, case), _tz(ctx), status=f"{ctx.person.name} {when} 已确认"))
-    update_card_for_others(ctx.db, cards.flag_card_id(case),
-                           cards.flag_card(case, _author_name(ctx, case), _tz(ctx),
-                                           status=f"{ctx.person.name} {when} 已确认",
-                                           done=f"{ctx.person.name}已确认"), exclude=[ctx.person])
+    ctx.update_card_for_others(cards.flag_card_id(case),
+                               cards.flag_card(case, _author_name(ctx, case), _tz(ctx),
+                                               status=f"{ctx.person.name} {when} 已确认",
+                                               done=f"{ctx.person.name}已确认"))
     ctx.reply(f"已确认收到案件 #{case.id}（{case.subject.name}）。下一步可安排跟进谈话或发起关爱申请。")
 
 
@@ -204,7 +203,7 @@ def _decided_text(ctx: Context, case: Case) -> str:
     ev = decision_event(case)
     if ev is None:
         return f"当前状态「{case.state_label}」"
-    verb = "同意" if ev.to_state == S.APPROVED.value else "驳回"
+    verb = "同意" if ev.to_state == S.APPROVED else "驳回"
     return f"已由{name_of(ctx.db, ev.actor_id)}于{fmt_time(ev.at, _tz(ctx))}{verb}"
 
 
@@ -212,15 +211,11 @@ def refuse_decided(ctx: Context, case: Case, response_code: str | None = None) -
     """Second click, or another approver: polite refusal naming who decided; grey their card too."""
     text = _decided_text(ctx, case)
     ctx.reply(f"关爱申请 #{case.id} {text}，无需重复审批。")
-    if response_code or ctx.incoming.response_code:
+    if response_code or ctx.clicked_card_code:
         ev = decision_event(case)
         if ev is not None:
-            done = "已同意" if ev.to_state == S.APPROVED.value else "已驳回"
-            card = _decided_card(ctx, case, ev, done)
-            if response_code and response_code != ctx.incoming.response_code:
-                _update_own(ctx, card, response_code)
-            else:
-                ctx.update_card(card)
+            done = "已同意" if ev.to_state == S.APPROVED else "已驳回"
+            ctx.update_card(_decided_card(ctx, case, ev, done), response_code=response_code)
 
 
 def _decided_card(ctx: Context, case: Case, ev, done: str):
@@ -228,23 +223,17 @@ def _decided_card(ctx: Context, case: Case, ev, done: str):
                            status=f"{name_of(ctx.db, ev.actor_id)} {fmt_time(ev.at, _tz(ctx))} {done}", done=done)
 
 
-def _update_own(ctx: Context, card, response_code: str | None) -> None:
-    """Update the sender's card with a ResponseCode kept from an earlier click (reject → reason)."""
-    enqueue(ctx.db, platform=ctx.incoming.platform, kind="update_card", recipients=[ctx.incoming.user_id],
-            reply=card, response_code=response_code, ref=card.card_id)
-
-
 def decide(ctx: Context, case: Case, approve: bool, reason: str = "", response_code: str | None = None) -> bool:
     """Approve, or reject with a reason; exactly one decision wins."""
     if not ctx.require("care.approve", case):
         return False
-    if case.state != S.CARE_REQUESTED.value:
+    if case.state != S.CARE_REQUESTED:
         refuse_decided(ctx, case, response_code)
         return False
     card_id = cards.care_card_id(case)
     to = S.APPROVED if approve else S.REJECTED
     now = ctx.now()
-    values = dict(decision=to.value, decided_by_id=ctx.person.id, decided_at=now,
+    values = dict(decision=to, decided_by_id=ctx.person.id, decided_at=now,
                   holder_id=case.secretary_id)
     if not approve:
         values["reject_reason"] = reason
@@ -256,19 +245,18 @@ def decide(ctx: Context, case: Case, approve: bool, reason: str = "", response_c
     done = "已同意" if approve else "已驳回"
     status = f"{ctx.person.name} {fmt_time(now, _tz(ctx))} {done}"
     card = cards.care_card(case, name_of(ctx.db, case.secretary_id), _tz(ctx), status=status, done=done)
-    if response_code and response_code != ctx.incoming.response_code:
-        _update_own(ctx, card, response_code)
-    elif ctx.incoming.action:
-        ctx.update_card(card)
-    update_card_for_others(ctx.db, card_id, card, exclude=[ctx.person])
+    if response_code or ctx.incoming.action:
+        ctx.update_card(card, response_code=response_code)
+    ctx.update_card_for_others(card_id, card)
     secretary = case.secretary
+    secretary_name = secretary.name if secretary else "支部书记"
     if approve:
-        ctx.reply(f"已同意关爱申请 #{case.id}（{case.subject.name}）。已通知{secretary.name if secretary else '支部书记'}指派帮扶人。")
+        ctx.reply(f"已同意关爱申请 #{case.id}（{case.subject.name}）。已通知{secretary_name}指派帮扶人。")
         if secretary is not None:
             c = cards.approved_card(case, ctx.person.name, _tz(ctx))
             ctx.notify(secretary, c, ref=c.card_id, idem_key=f"case:{case.id}:approved:{case.version}")
     else:
-        ctx.reply(f"已驳回关爱申请 #{case.id}，理由已转告{secretary.name if secretary else '支部书记'}。")
+        ctx.reply(f"已驳回关爱申请 #{case.id}，理由已转告{secretary_name}。")
         if secretary is not None:
             ctx.notify(secretary, f"关爱申请 #{case.id}（{case.subject.name}）被{ctx.person.name}驳回。理由：{reason}\n"
                                   f"可修改后重新申请（关爱申请 {case.id} 需求…）或结案（结案 {case.id} 结果…）。",
@@ -286,10 +274,10 @@ def report_progress(ctx: Context, case: Case, text: str) -> None:
         ctx.reply(f"请写上进展内容，例如：进展 {case.id} 已上门探望，送去慰问金")
         return
     now = ctx.now()
-    if case.state == S.HELPER_ASSIGNED.value:
+    if case.state == S.HELPER_ASSIGNED:
         if not _try_move(ctx, case, S.IN_PROGRESS, "汇报", comment=text, expected=S.HELPER_ASSIGNED):
             return
-    elif case.state == S.IN_PROGRESS.value:
+    elif case.state == S.IN_PROGRESS:
         add_event(ctx.db, case, kind="progress", actor=ctx.person, now=now, comment=text)
         case.sla_since = now
         case.sla_step = 0

@@ -2,26 +2,23 @@
 
 Who gets what: the nearest secretaries covering the subject's unit handle a case, the nearest
 committee members covering it decide care requests; "one level up" is the next covering level
-of the tree. Card updates for every recipient of a card: the clicker's card is replaced with the
-click's own ResponseCode (ctx.update_card); the other recipients' copies are replaced with the
-single-use response_code that message/send returned, which is *moved* from the send row to the
-update row in the same transaction as the decision (so it is used at most once).
+of the tree. Card updates for every recipient of a card go through ctx (ctx.update_card for the
+clicker, ctx.update_card_for_others for the rest; the response-code mechanics live in bot.card_refs).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bot.messages import Card
-from bot.outbox import enqueue
 from models.case import Case, CaseEvent, CaseState
+from models.directory import search_people
 from models.enums import Role
 from models.org import Person, RoleAssignment, Unit
-from models.outbox import OutboxMessage
+from models.policy import can
 
 __all__ = [
     "cases_in_scope",
@@ -33,11 +30,11 @@ __all__ = [
     "name_of",
     "scope_filter",
     "secretaries_for",
-    "update_card_for_others",
+    "subjects_in_scope",
 ]
 
 
-def fmt_time(moment: datetime | None, tz: str = "Asia/Shanghai") -> str:
+def fmt_time(moment: datetime | None, tz: str) -> str:
     if moment is None:
         return "—"
     return moment.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
@@ -52,7 +49,7 @@ def name_of(db: Session, person_id: int | None) -> str:
 
 def _assignments(db: Session, role: Role, unit: Unit) -> list[RoleAssignment]:
     rows = db.scalars(select(RoleAssignment).join(Unit, RoleAssignment.unit_id == Unit.id)
-                      .where(RoleAssignment.role == role.value, Unit.active.is_(True))).all()
+                      .where(RoleAssignment.role == role, Unit.active.is_(True))).all()
     return [r for r in rows if r.unit.contains(unit) and r.person.active]
 
 
@@ -95,33 +92,9 @@ def level_above(db: Session, unit: Unit, role: Role) -> list[Person]:
 def decision_event(case: Case) -> CaseEvent | None:
     """The last event that moved the case out of care_requested (who decided, when)."""
     for ev in reversed(case.events):
-        if ev.from_state == CaseState.CARE_REQUESTED.value and ev.kind == "transition":
+        if ev.from_state == CaseState.CARE_REQUESTED and ev.kind == "transition":
             return ev
     return None
-
-
-def update_card_for_others(db: Session, card_id: str, card: Card, exclude: Iterable[Person]) -> int:
-    """Replace `card_id` for everyone it was sent to except `exclude`; returns rows enqueued."""
-    exclude = list(exclude)
-    sends = db.scalars(select(OutboxMessage).where(OutboxMessage.ref == card_id, OutboxMessage.kind == "send")
-                       .order_by(OutboxMessage.id)).all()
-    n = 0
-    for row in sends:
-        skip = {(p.platform_id(row.platform) or "").lower() for p in exclude}
-        others = [r for r in (row.recipients or []) if r.lower() not in skip]
-        if not others:
-            continue
-        code = None
-        if row.response_code:
-            moved = db.execute(update(OutboxMessage)
-                               .where(OutboxMessage.id == row.id, OutboxMessage.response_code == row.response_code)
-                               .values(response_code=None).execution_options(synchronize_session=False))
-            if moved.rowcount == 1:
-                code = row.response_code
-        enqueue(db, platform=row.platform, kind="update_card", recipients=others, reply=card,
-                response_code=code, ref=card_id)
-        n += 1
-    return n
 
 
 def scope_filter(person: Person, *roles: Role):
@@ -138,3 +111,15 @@ def cases_in_scope(db: Session, person: Person, states: Sequence[str], *roles: R
         return []
     return list(db.scalars(select(Case).join(Unit, Case.unit_id == Unit.id)
                            .where(Case.state.in_(list(states)), cond).order_by(Case.id).limit(limit)))
+
+
+def subjects_in_scope(db: Session, person: Person, query: str, *, party_only: bool = False) -> list[Person]:
+    """People matching `query` inside the units where `person` is secretary (party members only if asked)."""
+    paths = [r.unit.path for r in person.roles if r.role == Role.SECRETARY and r.unit is not None]
+    if not paths:
+        return []
+    within = Person.unit_id.in_(select(Unit.id).where(or_(*[Unit.path.like(f"{p}%") for p in paths])))
+    people = search_people(db, query, limit=10, within=within)
+    if party_only:
+        people = [p for p in people if can(p, "helper.assignable")]
+    return people

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.messages import Text
+from models import sla
 from models.case import Case, CaseState, add_event
 from models.enums import Role
 from models.org import Person
-from models.talk import Flag
 
 from .service import committee_for, fmt_time, level_above, secretaries_for
 
@@ -33,17 +33,7 @@ Notify = Callable[[Sequence[Person], Text, str, str], None]   # (people, message
 
 
 def allowed_hours(config: Config, case: Case) -> float | None:
-    state = S(case.state)
-    if state is S.REPORTED:
-        key = "sla.ack_urgent_hours" if case.flag == Flag.URGENT.value else "sla.ack_watch_hours"
-        return config.get(key, float, 4 if case.flag == Flag.URGENT.value else 48)
-    if state is S.CARE_REQUESTED:
-        return config.get("sla.approval_hours", float, 72)
-    if state is S.APPROVED:
-        return config.get("sla.helper_assign_hours", float, 48)
-    if state in (S.HELPER_ASSIGNED, S.IN_PROGRESS):
-        return config.get("sla.progress_hours", float, 168)
-    return None
+    return sla.allowed_hours(config, case.state, case.flag)
 
 
 def _secretaries(db: Session, case: Case) -> list[Person]:
@@ -81,8 +71,8 @@ class SlaStep:
 
 def overdue(db: Session, config: Config, now: datetime) -> list[SlaStep]:
     """Cases whose next SLA step is due at `now` (the query the job and reports use)."""
-    after = config.get("sla.escalate_after_reminder_hours", float, 24)
-    candidates = db.scalars(select(Case).where(Case.state.in_([s.value for s in SLA_STATES]), Case.sla_step < 2)
+    after = sla.escalate_after_hours(config)
+    candidates = db.scalars(select(Case).where(Case.state.in_(list(SLA_STATES)), Case.sla_step < 2)
                             .order_by(Case.id)).all()
     steps: list[SlaStep] = []
     for case in candidates:

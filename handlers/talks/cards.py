@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 from bot.callbacks import CallbackData
 from bot.messages import Button, Card
-from models.coverage import TeamCoverage
 from models.talk import CATEGORY_LABELS, FLAG_LABELS, KIND_LABELS, MOOD_LABELS, Category, Flag, Mood, Talk, TalkKind
+from reports.queries.coverage import TeamCoverage
 
 __all__ = [
     "REPLY_BYTES",
@@ -93,7 +93,7 @@ def saved_text(talk: Talk, subject_name: str, tz: str, edit_hours: int, edited: 
     head = f"已修改谈话 #{talk.id}（第 {talk.version} 版）" if edited else f"已保存谈话 #{talk.id}"
     lines = [f"{head}：{subject_name}，{label('kind', talk.kind)}，{local_date(talk.occurred_at, tz)}，"
              f"{talk.quarter}。"]
-    if talk.flag != Flag.NONE.value:
+    if talk.flag != Flag.NONE:
         lines.append(f"已标记为「{label('flag', talk.flag)}·{label('category', talk.category)}」，支部书记会收到提醒。")
     lines.append(f"{edit_hours} 小时内可发送“修改谈话 {talk.id}”修改。")
     return "\n".join(lines)
@@ -109,7 +109,7 @@ def history_text(subject_name: str, talks: list[Talk], tz: str) -> tuple[str, li
     footer = "发送“谈话详情 编号”查看全文。"
     used = len(footer.encode()) + 120          # room for the header line
     for t in talks:
-        flag = f" [{label('flag', t.flag)}·{label('category', t.category)}]" if t.flag != Flag.NONE.value else ""
+        flag = f" [{label('flag', t.flag)}·{label('category', t.category)}]" if t.flag != Flag.NONE else ""
         follow = f" 跟进#{t.follows_up_id}" if t.follows_up_id else ""
         entry = (f"#{t.id} {local_date(t.occurred_at, tz)} {label('kind', t.kind)} "
                  f"{label('mood', t.mood)}{flag}{follow}（{t.author.name}）\n  {preview(t.summary, HISTORY_SNIPPET)}")
@@ -129,7 +129,7 @@ def detail_pages(talk: Talk, tz: str) -> list[str]:
         f"谈话 #{talk.id}：{talk.subject.name}（记录人 {talk.author.name}）",
         f"时间：{local_time(talk.occurred_at, tz)}（{talk.quarter}） 类型：{label('kind', talk.kind)}",
         f"思想状态：{label('mood', talk.mood)} 标记：{label('flag', talk.flag)}"
-        + (f"·{label('category', talk.category)}" if talk.flag != Flag.NONE.value else "")
+        + (f"·{label('category', talk.category)}" if talk.flag != Flag.NONE else "")
         + (f" 跟进：#{talk.follows_up_id}" if talk.follows_up_id else "")
         + (f" 版本：{talk.version}" if talk.version > 1 else "")])
     body = f"内容：{talk.summary}" + (f"\n需求：{talk.needs}" if talk.needs else "")
@@ -148,7 +148,8 @@ def detail_pages(talk: Talk, tz: str) -> list[str]:
     for n, chunk in enumerate(chunks, 1):
         page = (head if n == 1 else f"谈话 #{talk.id}（续）") + "\n" + chunk
         if len(chunks) > 1:
-            page += f"\n（第 {n}/{len(chunks)} 页" + (f"，发送“谈话详情 {talk.id} {n + 1}”看下一页）" if n < len(chunks) else "）")
+            more = f"，发送“谈话详情 {talk.id} {n + 1}”看下一页）" if n < len(chunks) else "）"
+            page += f"\n（第 {n}/{len(chunks)} 页" + more
         pages.append(page)
     return pages
 

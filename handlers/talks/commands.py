@@ -1,23 +1,22 @@
 """Chat commands of the talks domain: 谈话/talk, 走访/visit, 修改谈话/edit, 我的班组/team,
-谈话记录/history, 谈话详情/view, and the buttons of the confirmation card."""
+谈话记录/history, 谈话详情/view."""
 from __future__ import annotations
 
 from bot.context import Context
-from bot.forms import Invalid
-from bot.messages import Card
+from bot.forms import CANDIDATES, Invalid
 from bot.router import Router
-from models.coverage import current_quarter, team_coverage, team_ids_for
 from models.enums import Role
 from models.policy import can
+from models.quarters import current_quarter
 from models.talk import Flag, Talk, TalkKind
+from reports.queries.coverage import team_coverage, team_ids_for
 
 from . import service
-from .cards import TalkConfirm, coverage_text, detail_pages, history_text
-from .form import TALK_FORM, edit_hours, person_label, refusal_text, seal_checked, sync_history, talk_form
+from .cards import coverage_text, detail_pages, history_text
+from .forms import TALK_FORM, edit_hours, person_label, refusal_text, seal_checked, talk_form
 from .vocab import TAG_HELP, parse_one_line
 
 router = Router("talks")
-router.form(talk_form)
 
 USAGE = "例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬"
 
@@ -39,14 +38,14 @@ def _may_cover(ctx: Context) -> bool:
 @router.command("谈话", "talk", help="记录谈心谈话（逐步引导，或一句话记录）", usage=USAGE, allowed=_may_record)
 def start_talk(ctx: Context, args: str) -> None:
     """Start the talk dialog, or take a one-line talk to its confirmation card."""
-    begin(ctx, args, TalkKind.QUARTERLY.value, preset_kind=False)
+    begin(ctx, args, TalkKind.QUARTERLY, preset_kind=False)
 
 
 @router.command("走访", "visit", help="记录走访/家访", usage="例：走访 张三 稳定 家中老人住院，已慰问",
                 allowed=_may_record)
 def start_visit(ctx: Context, args: str) -> None:
     """Start the dialog with the kind preset to home visit."""
-    begin(ctx, args, TalkKind.HOME_VISIT.value, preset_kind=True)
+    begin(ctx, args, TalkKind.HOME_VISIT, preset_kind=True)
 
 
 def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> None:
@@ -68,7 +67,7 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
     if len(found.allowed) == 1:
         answers["person"] = found.allowed[0].id
     else:
-        answers["_cands"] = [[p.id, person_label(p)] for p in found.allowed]
+        answers[CANDIDATES] = [[p.id, person_label(p)] for p in found.allowed]
     if line.kind:
         answers["kind"] = line.kind
     if line.mood:
@@ -86,7 +85,7 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
         if line.flag:
             answers["flag"] = line.flag
         elif not line.category:
-            answers["flag"] = Flag.NONE.value
+            answers["flag"] = Flag.NONE
         if line.category:
             answers["category"] = line.category
     elif line.flag or line.category or line.needs or line.follows_up_id:
@@ -104,34 +103,6 @@ def start(ctx: Context, answers: dict) -> None:
     if ctx.state is not None and ctx.state.form != TALK_FORM:
         ctx.reply("已结束之前未完成的对话。")
     talk_form.start(ctx, answers)
-
-
-@router.action(TalkConfirm)
-def press_confirm(ctx: Context, data: TalkConfirm) -> None:
-    """保存 / 返回 / 取消 on the confirmation card of the running dialog."""
-    state = ctx.state
-    if state is None or state.form != TALK_FORM or state.form_id != data.form_id:
-        ctx.reply("这张确认卡片所属的对话已经结束，请重新发送“谈话”。")
-        return
-    if state.step != "confirm":
-        ctx.reply("这张卡片已过期，请按最新的提问回答。")
-        talk_form._ask(ctx, state, talk_form.step(state.step))
-        return
-    if data.op == "save":
-        talk_form.answer(ctx, state, "save")
-        ctx.update_card(_frozen(ctx, data.form_id, "已保存"))
-    elif data.op == "back":
-        sync_history(ctx)
-        talk_form.back(ctx, state)
-    else:
-        ctx.state = None
-        ctx.reply(f"已取消「{talk_form.title}」，没有保存任何内容。")
-        ctx.update_card(_frozen(ctx, data.form_id, "已取消"))
-
-
-def _frozen(ctx: Context, form_id: str, done: str) -> Card:
-    """The clicked confirmation card, greyed out with the outcome (same task id as the click)."""
-    return Card(title="确认谈话记录", body="", card_id=ctx.incoming.card_id or f"tk_{form_id}", done_text=done)
 
 
 # --- editing ----------------------------------------------------------------------------------

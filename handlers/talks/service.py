@@ -80,7 +80,7 @@ def candidates(db: Session, author: Person, query: str, limit: int = 8) -> Candi
 def open_flagged(db: Session, subject_id: int, limit: int = 4) -> list[Talk]:
     """Flagged talks with the person that no later talk follows up yet (newest first)."""
     follow = aliased(Talk)
-    stmt = (select(Talk).where(Talk.subject_id == subject_id, Talk.flag != Flag.NONE.value,
+    stmt = (select(Talk).where(Talk.subject_id == subject_id, Talk.flag != Flag.NONE,
                                ~exists().where(follow.follows_up_id == Talk.id))
             .order_by(Talk.occurred_at.desc()).limit(limit))
     return list(db.scalars(stmt))
@@ -96,11 +96,11 @@ def record_talk(db: Session, *, author: Person, subject: Person, kind: str, summ
         raise TalkError(f"您不能为{subject.name}记录谈话（不在您负责的范围内）。")
     if follows_up_id:
         original = db.get(Talk, follows_up_id)
-        if original is None or original.subject_id != subject.id:
+        if original is None or original.subject_id != subject.id or not can(author, "talk.read", original):
             raise TalkError(f"跟进的谈话 #{follows_up_id} 不存在或不是与{subject.name}的谈话。")
     talk = Talk(author_id=author.id, subject_id=subject.id, kind=kind, occurred_at=occurred_at,
                 quarter=quarter_of(occurred_at, tz), summary=summary, mood=mood, flag=flag,
-                category=category if flag != Flag.NONE.value else None, needs=needs or None,
+                category=category if flag != Flag.NONE else None, needs=needs or None,
                 follows_up_id=follows_up_id or None, version=1, created_at=occurred_at, updated_at=occurred_at)
     db.add(talk)
     db.flush()
@@ -132,9 +132,9 @@ def edit_talk(db: Session, talk: Talk, *, editor: Person, now: datetime, hours: 
     db.add(TalkVersion(talk_id=talk.id, version=talk.version, edited_by_id=editor.id, edited_at=now,
                        kind=talk.kind, summary=talk.summary, mood=talk.mood, flag=talk.flag,
                        category=talk.category, needs=talk.needs))
-    was_flagged = talk.flag != Flag.NONE.value
+    was_flagged = talk.flag != Flag.NONE
     talk.kind, talk.summary, talk.mood, talk.flag = kind, summary, mood, flag
-    talk.category = category if flag != Flag.NONE.value else None
+    talk.category = category if flag != Flag.NONE else None
     talk.needs = needs or None
     talk.version += 1
     talk.updated_at = now
@@ -142,7 +142,7 @@ def edit_talk(db: Session, talk: Talk, *, editor: Person, now: datetime, hours: 
     audit(db, actor_id=editor.id, action="update", target_type="talk", target_id=talk.id, via=via,
           detail=f"version={talk.version} flag={flag}")
     log.info("talk.edited", extra={"talk": talk.id, "editor": editor.id, "version": talk.version})
-    talk._newly_flagged = (not was_flagged) and flag != Flag.NONE.value  # type: ignore[attr-defined]
+    talk._newly_flagged = (not was_flagged) and flag != Flag.NONE  # type: ignore[attr-defined]
     return talk
 
 

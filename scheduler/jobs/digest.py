@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session, aliased
 from bot.messages import Text
 from models.activity import Activity, ActivityStatus
 from models.case import OPEN_STATES, STATE_LABELS, Case, CaseState
-from models.coverage import team_counts
 from models.enums import Role
 from models.org import Person, RoleAssignment, Unit
 from models.talk import Flag, Talk, quarter_of
+from reports.queries.coverage import team_counts
 
 from ..context import JobContext
 
@@ -32,7 +32,7 @@ log = logging.getLogger("lianxin.scheduler")
 
 __all__ = ["SECTIONS", "digest_text", "weekly_digest"]
 
-# "module:function"(db, unit, since, until) -> list[str]; optional: skipped while not importable
+# "module:function"(db, unit, since, until, *, tz) -> list[str]; optional: skipped while not importable
 SECTIONS: list[str] = [
     "handlers.activities.service:digest_lines",
 ]
@@ -122,7 +122,7 @@ def digest_text(db: Session, unit: Unit, since: datetime, until: datetime, quart
     for ref in SECTIONS:
         fn = _section(ref)
         if fn is not None:
-            lines += fn(db, unit, since, until)
+            lines += fn(db, unit, since, until, tz=tz)
     return "\n".join(lines)
 
 

@@ -15,10 +15,10 @@ def make_dispatcher(job: JobContext) -> Dispatcher:
 
     c = job.config
     return Dispatcher(job.session_factory, build_senders(c, job.redis),
-                      max_attempts=c.get("outbox.max_attempts", int, 8), batch_size=c.get("outbox.batch_size", int, 50),
-                      backoff_base=c.get("outbox.backoff_base_seconds", float, 2.0),
-                      backoff_cap=c.get("outbox.backoff_cap_seconds", float, 600.0),
-                      lease_seconds=c.get("outbox.claim_lease_seconds", int, 120), metrics=job.metrics)
+                      max_attempts=c.get("outbox.max_attempts", int), batch_size=c.get("outbox.batch_size", int),
+                      backoff_base=c.get("outbox.backoff_base_seconds", float),
+                      backoff_cap=c.get("outbox.backoff_cap_seconds", float),
+                      lease_seconds=c.get("outbox.claim_lease_seconds", int), metrics=job.metrics)
 
 
 def dispatch(job: JobContext) -> int:

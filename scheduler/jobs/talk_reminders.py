@@ -6,7 +6,7 @@ complete team). Two weeks before the end, each branch secretary also gets the te
 branch that are still behind.
 
 "This quarter" is the quarter of the occurrence in Asia/Shanghai (a run at 2026-10-01 00:30
-Beijing time, 2026-09-30 16:30 UTC, is 2026Q4). Coverage comes from models.coverage (the one
+Beijing time, 2026-09-30 16:30 UTC, is 2026Q4). Coverage comes from reports.queries.coverage (the one
 definition of who counts as a member and what counts as talked to).
 
 Idempotency: one message per (quarter, phase, recipient) — a catch-up, a retaken claim or a
@@ -21,10 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
 from bot.messages import Text
-from models.coverage import leaders_by_team, missing_by_team, quarter_bounds, team_counts
 from models.enums import Role, UnitKind
 from models.org import Person, RoleAssignment, Unit
+from models.quarters import quarter_bounds
 from models.talk import quarter_of
+from reports.queries.coverage import leaders_by_team, missing_by_team, team_counts
 
 from ..context import JobContext
 

@@ -1,0 +1,157 @@
+"""The publish dialog: one step per part the one-line form may leave out, then the card goes out."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from bot.context import Context
+from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
+from bot.router import Router
+from models.activity import Activity
+from models.org import Person, Unit
+from models.policy import can
+
+from . import service
+from .cards import activity_card, manage_card, new_card_id
+from .parsing import KIND_ALIASES, KIND_OPTIONS, parse_deadline, parse_seats, parse_when, publishable_units, resolve_unit
+
+__all__ = ["PUBLISH_FORM", "publish_from_answers"]
+
+router = Router("activities")
+
+
+def publish_from_answers(ctx: Context, a: dict) -> Activity:
+    """Create the activity and send its card to everyone in the audience (via the outbox)."""
+    audience = ctx.db.get(Unit, a["audience"])
+    if audience is None or not ctx.require("publish", audience):
+        return None
+    organiser = ctx.db.get(Person, a["organiser"]) if a.get("organiser") else ctx.person
+    act = service.create_activity(
+        ctx.db, creator=ctx.person, organiser=organiser, title=a["title"], kind=a["kind"],
+        starts_at=datetime.fromisoformat(a["when"]["start"]), ends_at=datetime.fromisoformat(a["when"]["end"]),
+        place=a["place"], seats=a["seats"], deadline=datetime.fromisoformat(a["deadline"]),
+        audience=audience, description=a.get("description", ""), waitlist=a.get("waitlist", True))
+    people = service.audience_people(ctx.db, act)
+    card = activity_card(act, ctx.config.timezone, card_id=new_card_id(f"act{act.id}"), broadcast=True)
+    ctx.broadcast(people, card, ref=f"activity:{act.id}", idem_key=f"act-publish:{act.id}")
+    ctx.audit("activity.publish", "activity", act.id, f"audience {audience.id}, {len(people)} people")
+    if organiser.id != ctx.person.id:
+        ctx.notify(organiser, manage_card(act, ctx.config.timezone,
+                                          note=f"{ctx.person.name}发布了这个活动，由您担任组织者。"),
+                   ref=f"activity:{act.id}")
+    ctx.reply(manage_card(act, ctx.config.timezone,
+                          note=f"✅ 已发布，活动卡片正在发送给{audience.name}的 {len(people)} 人。"))
+    return act
+
+
+def _ask_title(ctx, a):
+    return "发布活动：请输入活动名称（例如：周末义务植树）。随时回复“取消”退出。"
+
+
+def _parse_title(ctx, text, a):
+    t = text.strip()
+    if not t or len(t) > 100:
+        raise Invalid("活动名称不能为空，最多 100 字。")
+    return t
+
+
+def _ask_when(ctx, a):
+    return "活动时间？例如：2026-12-05 09:00-12:00（跨天：2026-12-05 09:00 到 2026-12-06 17:00）"
+
+
+def _ask_place(ctx, a):
+    return "活动地点？（例如：浦东基地三号机库）"
+
+
+def _parse_place(ctx, text, a):
+    t = text.strip().lstrip("@＠")
+    if not t or len(t) > 200:
+        raise Invalid("地点不能为空，最多 200 字。")
+    return t
+
+
+def _ask_seats(ctx, a):
+    return "名额多少人？回复数字，例如 30；不限名额回复“不限”。"
+
+
+def _ask_deadline(ctx, a):
+    return "报名截止时间？例如 12-03 或 12-03 18:00；活动开始前都可报名请回复“开始前”。"
+
+
+def _parse_deadline(ctx, text, a):
+    return parse_deadline(text, ctx, datetime.fromisoformat(a["when"]["start"]))
+
+
+def _ask_audience(ctx, a):
+    units = publishable_units(ctx)
+    return choice_card(ctx, "发给哪个范围？", [(f"u{u.id}", u.name) for u in units],
+                       body="该单位及其所有下级单位的人员都会收到活动卡片。也可以直接回复单位名称。")
+
+
+def _parse_audience(ctx, text, a):
+    t = text.strip()
+    units = publishable_units(ctx)
+    if t.isdigit() and 1 <= int(t) <= len(units):        # "2": the second option
+        t = f"u{units[int(t) - 1].id}"
+    if re.fullmatch(r"u\d+", t):                         # a pressed button
+        unit = ctx.db.get(Unit, int(t[1:]))
+        if unit is None or not can(ctx.person, "publish", unit):
+            raise Invalid("您不能向这个单位发布活动，请重新选择。")
+        return unit.id
+    return resolve_unit(ctx, t).id
+
+
+def _ask_description(ctx, a):
+    return "活动说明（集合地点、着装、携带物品等），不需要请回复“无”。"
+
+
+def _parse_description(ctx, text, a):
+    t = text.strip()
+    return "" if t in ("无", "没有", "none", "-") else t[:2000]
+
+
+CONFIRM_OPTIONS = [("publish", "确认发布"), ("drop", "放弃")]
+
+
+def _ask_confirm(ctx, a):
+    start = datetime.fromisoformat(a["when"]["start"]).astimezone(ctx.tz)
+    end = datetime.fromisoformat(a["when"]["end"]).astimezone(ctx.tz)
+    unit = ctx.db.get(Unit, a["audience"])
+    lines = [f"名称：{a['title']}", f"类型：{dict(KIND_OPTIONS)[a['kind']]}",
+             f"时间：{start:%Y-%m-%d %H:%M} – {end:%m-%d %H:%M}", f"地点：{a['place']}",
+             f"名额：{'不限' if a['seats'] is None else a['seats']}",
+             f"报名截止：{datetime.fromisoformat(a['deadline']).astimezone(ctx.tz):%m-%d %H:%M}",
+             f"范围：{unit.full_name if unit else '?'}"]
+    if a.get("description"):
+        lines.append(f"说明：{a['description'][:200]}")
+    return choice_card(ctx, "确认发布这个活动？", CONFIRM_OPTIONS, body="\n".join(lines))
+
+
+def _parse_confirm(ctx, text, a):
+    return pick_option(text, CONFIRM_OPTIONS, {"是": "publish", "确认": "publish", "发布": "publish",
+                                               "yes": "publish", "否": "drop", "no": "drop"})
+
+
+def _done(ctx: Context, a: dict) -> None:
+    if a.get("confirm") != "publish":
+        ctx.reply("已放弃，活动没有发布。")
+        return
+    publish_from_answers(ctx, a)
+
+
+PUBLISH_FORM = router.form(Form(
+    name="activity.publish",
+    title="发布活动",
+    steps=[
+        Step("title", _ask_title, _parse_title),
+        choice_step("kind", "活动类型？", lambda: KIND_OPTIONS, aliases=KIND_ALIASES),
+        Step("when", _ask_when, lambda ctx, text, a: parse_when(text, ctx)),
+        Step("place", _ask_place, _parse_place),
+        Step("seats", _ask_seats, lambda ctx, text, a: parse_seats(text)),
+        Step("deadline", _ask_deadline, _parse_deadline),
+        Step("audience", _ask_audience, _parse_audience),
+        Step("description", _ask_description, _parse_description),
+        Step("confirm", _ask_confirm, _parse_confirm),
+    ],
+    done=_done,
+))

@@ -1,0 +1,270 @@
+"""The talk dialog as a step table: person → kind → summary → mood → flag → category → needs →
+follow-up (only when the person has an open flagged talk) → confirmation card.
+
+Answers are JSON primitives: person id, enum values, and the summary/needs as Fernet tokens
+(`service.seal`), so the dialog state in Redis never holds note text in clear. The same form
+edits a talk: `_edit` holds the talk id and `_orig` the current values; every step then accepts
+“不变” to keep the old value.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.context import Context
+from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option, pick_step
+from bot.messages import Text
+from bot.router import Router
+from models.org import Person
+from models.policy import can
+from models.talk import Flag, Talk
+
+from . import service
+from .cards import confirm_card, label, local_date, preview, saved_text
+from .vocab import (
+    CATEGORY_WORDS,
+    FLAG_WORDS,
+    KEEP_WORDS,
+    KIND_WORDS,
+    MOOD_WORDS,
+    SKIP_WORDS,
+    category_options,
+    flag_options,
+    kind_options,
+    mood_options,
+)
+
+__all__ = ["TALK_FORM", "router", "save_answers", "summary_max", "talk_form"]
+
+TALK_FORM = "talk.record"
+SAVE_WORDS = {"保存", "确认", "确定", "是", "好", "save", "ok", "yes", "1"}
+
+
+def summary_max(ctx: Context) -> int:
+    return ctx.config.get("talks.summary_max_chars", int)
+
+
+def edit_hours(ctx: Context) -> int:
+    return ctx.config.get("talks.edit_window_hours", int)
+
+
+def _keep(answers: dict, step: str, text: str):
+    """In an edit, “不变” keeps the current value of this step."""
+    if answers.get("_edit") and text.strip().lower() in KEEP_WORDS:
+        return True, answers["_orig"][step]
+    return False, None
+
+
+def _kept(answers: dict, step: str, text: str):
+    return _keep(answers, step, text)[1]
+
+
+def _was(answers: dict, step: str, shown: str) -> str:
+    return f"（原为：{shown}；回复“不变”保留）" if answers.get("_edit") else ""
+
+
+def _choice(name: str, title: str, options, words: dict, intro: str = "", **kw) -> Step:
+    """A choice step of the talk dialog; in an edit it shows the old value and accepts “不变”."""
+    def body(ctx: Context, answers: dict) -> str:
+        return intro + _was(answers, name, label(name, answers.get("_orig", {}).get(name)))
+    return choice_step(name, title, options, aliases=_aliases(words), body=body, keep=_kept, **kw)
+
+
+def _aliases(words: dict) -> dict[str, str]:
+    return {k.lower(): v.value for k, v in words.items()}
+
+
+# --- person -----------------------------------------------------------------------------------
+
+def _ask_person(ctx: Context, answers: dict) -> str:
+    return "请输入谈话对象的姓名（可只写名字的一部分或拼音）。回复“取消”退出。"
+
+
+def _accept_person(ctx: Context, pid: int, answers: dict) -> int:
+    person = ctx.db.get(Person, pid)
+    if person is None or not can(ctx.person, "talk.record", person):
+        raise Invalid("无法为这位同志记录谈话，请重新输入姓名。")
+    note_open_flags(ctx, person, answers)
+    return person.id
+
+
+def person_label(p: Person) -> str:
+    unit = p.unit.name if p.unit else "—"
+    return f"{p.name}（{unit}）"
+
+
+def find_people(ctx: Context, query: str, answers: dict) -> list[tuple[int, str]]:
+    """The people the sender may record a talk with matching `query`; none → a clear error (refusals audited)."""
+    if not query:
+        raise Invalid("请输入姓名。")
+    found = service.candidates(ctx.db, ctx.person, query)
+    if found.allowed:
+        return [(p.id, person_label(p)) for p in found.allowed]
+    if found.refused:
+        p = found.refused[0]
+        ctx.deny("talk.record", p, what=refusal_text(p, ctx.person))
+        raise Invalid("请输入您负责班组内同志的姓名，或回复“取消”退出。")
+    raise Invalid(f"在您负责的班组中没有找到“{query[:10]}”，请检查姓名后重新输入。")
+
+
+def _editing(answers: dict) -> bool:
+    return bool(answers.get("_edit"))
+
+
+PERSON_STEP = replace(pick_step("person", prompt=_ask_person, find=find_people, accept=_accept_person,
+                        several=lambda q, n: f"“{q[:10]}”有 {n} 位相符的同志，请选择。",
+                        choose_title="请选择谈话对象", choose_body=lambda n: f"找到 {n} 位相符的同志："),
+                      fixed_if=_editing)
+
+
+def refusal_text(p: Person, author: Person | None = None) -> str:
+    if author is not None and p.id == author.id:
+        return "不能为自己记录谈话。请输入您负责班组内其他同志的姓名。"
+    return f"{p.name}不在您负责的班组（或支部）中，您不能为其记录谈话。"
+
+
+def note_open_flags(ctx: Context, person: Person, answers: dict) -> None:
+    if answers.get("_edit") or "follows_up" in answers:
+        return
+    open_talks = service.open_flagged(ctx.db, person.id)
+    tz = ctx.config.timezone
+    answers["_open"] = [[t.id, f"#{t.id} {local_date(t.occurred_at, tz)} {label('category', t.category)}"]
+                        for t in open_talks if can(ctx.person, "talk.read", t)]
+
+
+# --- kind, summary, mood, flag, category, needs, follow-up ------------------------------------
+
+def ask_summary(ctx: Context, answers: dict):
+    head = f"请输入谈话内容（不超过 {summary_max(ctx)} 字）。内容加密保存，只有您、支部书记和上级党委可以查看。"
+    if answers.get("_edit"):
+        old = service.unseal(answers["_orig"]["summary"]) or ""
+        head += f"\n原内容：{preview(old, 120)}\n回复“不变”保留原内容。"
+    return head
+
+
+def parse_summary(ctx: Context, text: str, answers: dict) -> str:
+    kept, value = _keep(answers, "summary", text)
+    if kept:
+        return value
+    return seal_checked(ctx, text, "谈话内容")
+
+
+def seal_checked(ctx: Context, text: str, what: str) -> str:
+    t = text.strip()
+    limit = summary_max(ctx)
+    if len(t) < 2:
+        raise Invalid(f"{what}太短了，请至少写两个字。")
+    if len(t) > limit:
+        raise Invalid(f"{what}共 {len(t)} 字，超过了 {limit} 字的上限，请精简后重新发送。")
+    return service.seal(t)
+
+
+def ask_needs(ctx: Context, answers: dict):
+    text = "对方有什么需求或诉求？没有请回复“无”（或“跳过”）。"
+    if answers.get("_edit"):
+        old = service.unseal(answers["_orig"].get("needs") or None)
+        text += f"\n原需求：{preview(old, 80) if old else '无'}；回复“不变”保留。"
+    return text
+
+
+def parse_needs(ctx: Context, text: str, answers: dict) -> str:
+    kept, value = _keep(answers, "needs", text)
+    if kept:
+        return value
+    if text.strip().lower() in SKIP_WORDS:
+        return ""
+    return seal_checked(ctx, text, "需求")
+
+
+def ask_follow(ctx: Context, answers: dict):
+    options = [(str(tid), text) for tid, text in answers["_open"]][:5] + [("0", "不是跟进")]
+    return choice_card(ctx, "这次谈话是跟进以前的标记谈话吗？", options,
+                       body="该同志有尚未跟进的标记谈话：")
+
+
+def parse_follow(ctx: Context, text: str, answers: dict) -> int:
+    options = [(str(tid), text) for tid, text in answers["_open"]][:5] + [("0", "不是跟进")]
+    aliases = {"否": "0", "不是": "0", "no": "0", "无": "0"}
+    t = text.strip().lstrip("#")
+    return int(pick_option(t, options, aliases))
+
+
+# --- confirmation and saving ------------------------------------------------------------------
+
+def ask_confirm(ctx: Context, answers: dict):
+    subject = ctx.db.get(Person, answers["person"])
+    summary = service.unseal(answers["summary"]) or ""
+    needs = service.unseal(answers.get("needs") or None) or ""
+    hint = ""
+    if not answers.get("follows_up") and answers.get("_open") is None and not answers.get("_edit"):
+        open_talks = [t for t in service.open_flagged(ctx.db, subject.id) if can(ctx.person, "talk.read", t)]
+        if open_talks:
+            hint = f"提示：该同志有未跟进的标记谈话 #{open_talks[0].id}，如为跟进可返回后在命令中加“跟进:{open_talks[0].id}”。"
+    if not ctx.incoming.action:
+        # echo only in answer to a typed message: that reply is passive on WeCom and goes by
+        # sessionWebhook on DingTalk, whereas replies to clicks can travel through the outbox table
+        ctx.reply(Text(f"内容预览：{preview(summary, 200)}"))
+    state = ctx.state
+    return confirm_card(state.form_id if state else "", subject=person_label(subject), kind=answers["kind"],
+                        mood=answers["mood"], flag=answers["flag"], category=answers.get("category"),
+                        summary_len=len(summary), needs_len=len(needs), follows_up_id=answers.get("follows_up") or None,
+                        editing=answers.get("_edit"), hint=hint)
+
+
+def parse_confirm(ctx: Context, text: str, answers: dict) -> str:
+    if text.strip().lower() in SAVE_WORDS:
+        return "save"
+    raise Invalid("请点“保存”（或回复“保存”）；回复“返回”修改上一项，回复“取消”放弃。")
+
+
+def save_answers(ctx: Context, answers: dict) -> None:
+    """Create or edit the talk from the confirmed answers; emit talk.flagged for a flagged talk."""
+    subject = ctx.db.get(Person, answers["person"])
+    flag = answers["flag"]
+    category = answers.get("category") if flag != Flag.NONE else None
+    summary = service.unseal(answers["summary"])
+    needs = service.unseal(answers.get("needs") or None) or None
+    try:
+        if answers.get("_edit"):
+            talk = ctx.db.get(Talk, answers["_edit"])
+            talk = service.edit_talk(ctx.db, talk, editor=ctx.person, now=ctx.now(), hours=edit_hours(ctx),
+                                     kind=answers["kind"], summary=summary, mood=answers["mood"], flag=flag,
+                                     category=category, needs=needs, via=ctx.command or "修改谈话")
+            newly_flagged = getattr(talk, "_newly_flagged", False)
+        else:
+            talk = service.record_talk(ctx.db, author=ctx.person, subject=subject, kind=answers["kind"],
+                                       summary=summary, mood=answers["mood"], flag=flag, category=category,
+                                       needs=needs, occurred_at=ctx.now(), tz=ctx.config.timezone,
+                                       follows_up_id=answers.get("follows_up") or None, via=ctx.command or "谈话")
+            newly_flagged = flag != Flag.NONE
+    except service.TalkError as exc:
+        ctx.reply(str(exc))
+        return
+    ctx.reply(saved_text(talk, subject.name, ctx.config.timezone, edit_hours(ctx), edited=bool(answers.get("_edit"))))
+    if newly_flagged:
+        ctx.emit("talk.flagged", talk_id=talk.id)
+    if not answers.get("_edit"):
+        ctx.emit("talk.saved", talk_id=talk.id)     # 抽查回访 may sample it (handlers.sampling)
+
+
+talk_form = Form(
+    name=TALK_FORM,
+    title="记录谈心谈话",
+    steps=[
+        PERSON_STEP,
+        _choice("kind", "谈话类型？", kind_options, KIND_WORDS),
+        Step("summary", ask_summary, parse_summary),
+        _choice("mood", "对方的思想状态？", mood_options, MOOD_WORDS),
+        _choice("flag", "是否标记？", flag_options, FLAG_WORDS,
+                intro="需要支部书记关注吗？“关注”：书记近期跟进；“紧急”：书记立即处理。"),
+        _choice("category", "问题属于哪一类？", category_options, CATEGORY_WORDS, clean=lambda t: t.lstrip("#＃"),
+                skip_if=lambda a: a.get("flag") in (None, Flag.NONE)),
+        Step("needs", ask_needs, parse_needs),
+        Step("follows_up", ask_follow, parse_follow, skip_if=lambda a: not a.get("_open"), fixed_if=_editing),
+        Step("confirm", ask_confirm, parse_confirm),
+    ],
+    done=save_answers,
+    back_to_prefilled=True,
+)
+
+router = Router("talks")
+router.form(talk_form)

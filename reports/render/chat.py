@@ -1,0 +1,61 @@
+"""Report numbers as chat text (统计, 述职评议), so handlers only choose the scope and reply."""
+from __future__ import annotations
+
+from models.org import Unit
+
+from ..queries.kpi import Indicator
+from ..queries.summary import ScopeSummary, WorkFigures
+from ..queries.units import UnitRow
+from .labels import KPI_LABELS, category_label, pct
+
+__all__ = ["KPI_CHAT_ROWS", "kpi_text", "summary_text", "work_lines"]
+
+KPI_CHAT_ROWS = 30   # branches listed in chat; the Excel report has them all
+
+
+def work_lines(work: WorkFigures) -> list[str]:
+    act = work.activities
+    return [f"关爱帮扶个案：本季度新增 {work.funnel[0].cases}，在办 {work.open}，超时 {work.overdue}",
+            f"活动：本季度已举办 {act.held} 场，签到 {act.attended} 人次，参与 {act.participants}/{act.people} 人"]
+
+
+def summary_text(summary: ScopeSummary) -> str:
+    """The `统计` reply: coverage (overall and per group), flags, cases, activities, learning, active users."""
+    lines = [f"{summary.unit_name} · {summary.quarter} 统计",
+             f"谈心谈话覆盖：{pct(summary.coverage.talked, summary.coverage.members)}"]
+    for r in summary.coverage_rows:
+        if r.members:
+            lines.append(f"  · {r.name} {pct(r.talked, r.members)}")
+    by_flag = {"watch": 0, "urgent": 0}
+    cats = []
+    for cat, levels in sorted(summary.flags.items()):
+        for flag, n in levels.items():
+            by_flag[flag] = by_flag.get(flag, 0) + n
+        cats.append(f"{category_label(cat)} {sum(levels.values())}")
+    lines.append(f"预警谈话：关注 {by_flag.get('watch', 0)} · 紧急 {by_flag.get('urgent', 0)}"
+                 + (f"（{'、'.join(cats)}）" if cats else ""))
+    lines += work_lines(summary.work)
+    if summary.learning is not None:
+        lines.append(f"学习完成：{pct(summary.learning.studied, summary.learning.assigned)}")
+    lines.append(f"活跃用户（本季度发过消息）：{pct(*summary.active)}")
+    return "\n".join(lines)
+
+
+def _indicator(i: Indicator) -> str:
+    label = KPI_LABELS[i.key]
+    if i.key == "activities":
+        return f"{label} {i.numerator / i.denominator:.1f}" if i.denominator else f"{label} —"
+    return f"{label} {pct(i.numerator, i.denominator)}"
+
+
+def kpi_text(unit_name: str, year: int, rows: list[tuple[Unit | UnitRow, list[Indicator]]]) -> str:
+    """The `述职评议` reply: one line per branch (the first KPI_CHAT_ROWS), definitions in docs/KPI.md."""
+    if not rows:
+        return f"{unit_name} 下没有支部。"
+    lines = [f"{year} 年述职评议指标（{unit_name}）："]
+    for branch, indicators in rows[:KPI_CHAT_ROWS]:
+        lines.append(f"· {branch.name}：" + "；".join(_indicator(i) for i in indicators))
+    if len(rows) > KPI_CHAT_ROWS:
+        lines.append(f"（共 {len(rows)} 个支部，完整列表请用 lianxin report 导出 Excel）")
+    lines.append("指标口径见 docs/KPI.md。")
+    return "\n".join(lines)
