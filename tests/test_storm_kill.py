@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -94,7 +94,7 @@ def _post(base, qs, body):
 
 
 @pytest.mark.slow
-def test_kill_9_while_a_batch_gathers_then_retries_settle_each_click_once(pg, real_redis, redis_db):
+def test_kill_9_while_a_batch_gathers_then_retries_settle_each_click_once(pg, real_redis, redis_db):  # noqa: F811
     now = datetime.now(UTC).replace(microsecond=0)
     import tests.test_signup_storm as storm_tests
     storm_tests.T0, saved = now, storm_tests.T0   # make_storm dates the activity from T0
