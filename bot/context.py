@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lianxin.handlers")
 
-__all__ = ["DENIED_TEXT", "Clock", "Context"]
+__all__ = ["DENIED_TEXT", "Clock", "Context", "queue_card_update"]
 
 DENIED_TEXT = "抱歉，您没有权限进行此操作。如有疑问请联系所在支部书记或管理员。"
 
@@ -55,6 +55,7 @@ class Context:
     card_updates: list[Card] = field(default_factory=list)
     command: str = ""                      # the command or action that is running (for audit)
     read_only: bool = False                # the running command only reads (Router.command(read_only=True))
+    versions: tuple = ()                   # (roster, talks) versions of this turn: keys for cached views
     opener: Callable[[Context], Session] | None = field(default=None, repr=False)
 
     # time -----------------------------------------------------------------------------------
@@ -159,6 +160,14 @@ Context.db = property(_get_db, _set_db)   # type: ignore[assignment,method-assig
 
 def delivery_platforms(config: Config) -> list[str]:
     return config.get("delivery.platforms", list)
+
+
+def queue_card_update(db: Session, incoming: Incoming, card: Card) -> None:
+    """The clicker's card replaced through the outbox, in `db`'s transaction (the dispatcher does
+    this for ctx.update_card; a handler settling many clicks in one transaction of its own, such as
+    handlers/activities/storm.py, does it for each click)."""
+    enqueue(db, platform=incoming.platform, kind="update_card", recipients=[incoming.user_id], reply=card,
+            response_code=incoming.response_code, ref=f"update:{incoming.card_id or ''}"[:80])
 
 
 def notify_people(db: Session, config: Config, people: Sequence[Person], message: Reply, *,

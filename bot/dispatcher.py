@@ -129,7 +129,8 @@ class Dispatcher:
         traits = self.traits.get(platform, PlatformTraits())
         person = self.identities.sender(platform, user, turn.roster_version)
         ctx = Context(incoming=incoming, person=person, db=None, config=self.config, registry=self.registry,
-                      clock=self.clock, state=turn.state, opener=self._open, read_only=turn.light)
+                      clock=self.clock, state=turn.state, opener=self._open, read_only=turn.light,
+                      versions=(turn.roster_version, turn.talks_version))
         if not turn.light:
             ctx.db = self._open(ctx)
         try:

@@ -30,13 +30,15 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from models.org import Person
 
-__all__ = ["ROSTER_TABLES", "ROSTER_VERSION_KEY", "Identities", "bump_roster_version", "person_for", "roster_engine",
-           "watch_roster"]
+__all__ = ["ROSTER_TABLES", "ROSTER_VERSION_KEY", "TALKS_VERSION_KEY", "VERSIONED", "Identities",
+           "bump_roster_version", "person_for", "roster_engine", "watch_roster"]
 
 log = logging.getLogger("lianxin.identity")
 
 ROSTER_VERSION_KEY = "roster:version"
+TALKS_VERSION_KEY = "talks:version"     # cached views that count talks (我的班组) follow this one too
 ROSTER_TABLES = frozenset({"person", "unit", "role_assignment"})
+VERSIONED = {**dict.fromkeys(ROSTER_TABLES, ROSTER_VERSION_KEY), "talk": TALKS_VERSION_KEY}
 _WRITE = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
 _DIRTY = "lianxin_roster_dirty"
 _BUMP_AFTER = "lianxin_roster_bump_after"
@@ -59,8 +61,9 @@ def person_for(db: Session, platform: str, user_id: str) -> Person | None:
     return person if person is not None and person.active else None
 
 
-def bump_roster_version(client: redis.Redis) -> None:
-    client.set(ROSTER_VERSION_KEY, uuid.uuid4().hex)
+def bump_roster_version(client: redis.Redis, keys=(ROSTER_VERSION_KEY,)) -> None:
+    token = uuid.uuid4().hex
+    client.mset(dict.fromkeys(keys, token))
 
 
 def watch_roster(engine: Engine, client: redis.Redis) -> None:
@@ -76,9 +79,10 @@ def watch_roster(engine: Engine, client: redis.Redis) -> None:
     setattr(engine, _TARGET, target)
 
     def before_commit(conn) -> None:
-        if conn.info.pop(_DIRTY, False):
-            _bump(target["client"])
-            conn.info[_BUMP_AFTER] = target["client"]
+        keys = conn.info.pop(_DIRTY, None)
+        if keys:
+            _bump(target["client"], keys)
+            conn.info[_BUMP_AFTER] = (target["client"], keys)
 
     event.listen(engine, "before_cursor_execute", _note_write)
     event.listen(engine, "commit", before_commit)
@@ -99,16 +103,17 @@ def roster_engine(config) -> Engine:
 
 def _note_write(conn, cursor, statement, parameters, context, executemany) -> None:
     m = _WRITE.match(statement)
-    if m is not None and m.group(1).lower() in ROSTER_TABLES:
-        conn.info[_DIRTY] = True
+    key = VERSIONED.get(m.group(1).lower()) if m is not None else None
+    if key is not None:
+        conn.info.setdefault(_DIRTY, set()).add(key)
 
 
-def _bump(client: redis.Redis) -> None:
+def _bump(client: redis.Redis, keys) -> None:
     """A Redis that cannot be told refuses the turns too (503), and one that restarted empty has
     lost every version anyway; a worker that still reaches a Redis this writer cannot reach is
     covered by the cache's max_age. So a failed bump is logged, and the write goes on."""
     try:
-        bump_roster_version(client)
+        bump_roster_version(client, tuple(keys))
     except redis.exceptions.RedisError as exc:
         log.warning("roster.version_bump_failed", extra={"error": type(exc).__name__})
 
@@ -120,9 +125,9 @@ def _forget(conn) -> None:
 
 def _after_commit(dbapi_conn, record) -> None:
     """The connection came back to the pool: its transaction has committed (or rolled back)."""
-    client = record.info.pop(_BUMP_AFTER, None)
-    if client is not None:
-        _bump(client)
+    pending = record.info.pop(_BUMP_AFTER, None)
+    if pending is not None:
+        _bump(*pending)
 
 
 class Identities:

@@ -30,7 +30,7 @@ import redis
 
 from .active_days import ACTIVE_DAYS_KEY, ACTIVE_PREFIX, ACTIVE_TTL_SECONDS
 from .dedupe import HANDLED, IN_PROGRESS, Deduper
-from .identity import ROSTER_VERSION_KEY
+from .identity import ROSTER_VERSION_KEY, TALKS_VERSION_KEY
 from .state import ConversationBusy, ConversationStore, FormState
 
 __all__ = ["Turn", "TurnGate"]
@@ -41,10 +41,12 @@ _BEGIN = """
 local d = redis.call('GET', KEYS[1])
 if d == ARGV[4] then return {0} end
 local v = redis.call('GET', KEYS[5])
-if not v then
+local tv = redis.call('GET', KEYS[8])
+if not v or not tv then
   local t = redis.call('TIME')
-  v = 't' .. t[1] .. '.' .. t[2]
-  redis.call('SET', KEYS[5], v)
+  local fresh = 't' .. t[1] .. '.' .. t[2]
+  if not v then v = fresh; redis.call('SET', KEYS[5], v) end
+  if not tv then tv = fresh; redis.call('SET', KEYS[8], tv) end
 end
 if ARGV[7] ~= '' then
   redis.call('SADD', KEYS[6], ARGV[7])
@@ -53,18 +55,18 @@ if ARGV[7] ~= '' then
 end
 if ARGV[6] == '1' and not d and redis.call('EXISTS', KEYS[3], KEYS[4]) == 0 then
   redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1])
-  return {3, false, false, v}
+  return {3, false, false, v, tv}
 end
 if not d then redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[1]) end
 if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {1} end
 local s = redis.call('GET', KEYS[3])
-if s then return {2, s, false, v} end
+if s then return {2, s, false, v, tv} end
 local seen = redis.call('GET', KEYS[4])
 if seen then
   redis.call('DEL', KEYS[4])
-  return {2, false, seen, v}
+  return {2, false, seen, v, tv}
 end
-return {2, false, false, v}
+return {2, false, false, v, tv}
 """
 
 _END = """
@@ -112,6 +114,7 @@ class Turn:
     expired_form: str | None
     roster_version: object = None   # bot.identity: the sender cached under another version is reloaded
     light: bool = False             # a read-only command outside a dialog: handled already, no lock, no end
+    talks_version: object = None    # cached views that count talks are rebuilt when it changes
 
 
 class TurnGate:
@@ -138,7 +141,7 @@ class TurnGate:
         conv = self.store.key(platform, user)
         day, member = active or ("", "")
         keys = [self.deduper.key(platform, delivery_key), f"lock:{conv}", conv, f"convseen:{platform}:{user}",
-                ROSTER_VERSION_KEY, f"{ACTIVE_PREFIX}{day}", ACTIVE_DAYS_KEY]
+                ROSTER_VERSION_KEY, f"{ACTIVE_PREFIX}{day}", ACTIVE_DAYS_KEY, TALKS_VERSION_KEY]
         token = uuid.uuid4().hex
         lock_ms = int(self.store.lock_timeout * 1000)
         deadline = time.monotonic() + self.store.lock_timeout + 1
@@ -151,7 +154,7 @@ class TurnGate:
             if res[0] >= 2:
                 raw, seen, version = res[1], res[2], res[3]
                 return Turn(keys[:4], token, FormState.from_json(raw) if raw else None,
-                            seen.decode() if seen else None, version, light=res[0] == 3)
+                            seen.decode() if seen else None, version, light=res[0] == 3, talks_version=res[4])
             if time.monotonic() >= deadline:
                 self.deduper.release(platform, delivery_key)   # let the platform's retry through
                 raise ConversationBusy(user)

@@ -133,3 +133,23 @@ def test_roster_import_from_the_command_line_reaches_a_running_worker(pg_url, re
         assert "五车间班组" in app.say("zhangsan", "我的信息")
     finally:
         engine.dispose()
+
+
+def test_my_team_is_a_cached_view_that_a_new_talk_refreshes_on_every_worker(workers, services):
+    a, b = workers
+    before = a.say("zhouli", "我的班组")
+    assert before == a.say("zhouli", "我的班组") == b.say("zhouli", "我的班组")
+    loads: list[str] = []
+    from sqlalchemy import event
+    listener = lambda conn, cur, st, *x: loads.append(st) if "talk" in st else None  # noqa: E731
+    event.listen(services.engine, "before_cursor_execute", listener)
+    try:
+        a.say("zhouli", "我的班组")
+        assert loads == []                                  # served from the worker's cache
+    finally:
+        event.remove(services.engine, "before_cursor_execute", listener)
+    assert "确认" in b.say("zhouli", "谈话 张三 季度 稳定 聊了工作和家庭")
+    services.dispatcher.handle(sim_incoming("zhouli", text="保存"))
+    b.services.dispatcher.handle(sim_incoming("zhouli", text="保存"))
+    after = a.say("zhouli", "我的班组")
+    assert after != before and after == b.say("zhouli", "我的班组")

@@ -29,8 +29,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot.context import Context
-from bot.outbox import enqueue
+from bot.context import Context, queue_card_update
+from bot.messages import Incoming
 from models.activity import Activity, ActivityStatus, Signup, SignupStatus
 from models.audit import audit
 from models.org import Person, Unit
@@ -71,10 +71,7 @@ class Click:
     """One join click waiting for its batch."""
     person: Person
     delivery: str          # "platform:message id", the processed_delivery key
-    platform: str
-    user_id: str
-    card_id: str
-    response_code: str | None
+    incoming: Incoming
     via: str
     result: JoinResult | None = None
     duplicate: bool = False
@@ -102,8 +99,7 @@ _GATHER = _Gather()
 def batched_join(ctx: Context, activity_id: int, tz: str) -> tuple[JoinResult, bool]:
     """Settle this click together with the others on `activity_id`; (result, was a repeat)."""
     inc = ctx.incoming
-    click = Click(ctx.person, f"{inc.platform}:{inc.message_id}"[:200], inc.platform, inc.user_id,
-                  inc.card_id or "", inc.response_code, ctx.command or "activity")
+    click = Click(ctx.person, f"{inc.platform}:{inc.message_id}"[:200], inc, ctx.command or "activity")
     bind = ctx.db.get_bind()
     key = (id(bind), activity_id)
     with _GATHER.lock:
@@ -230,8 +226,7 @@ def settle(db: Session, activity_id: int, clicks: list[Click], now: datetime, tz
         if c.result.outcome in ("confirmed", "waitlisted"):
             audit(db, actor_id=c.person.id, action="activity.join", target_type="activity", target_id=act.id,
                   via=c.via, detail=c.result.outcome)
-        card = activity_card(act, tz, viewer=_VIEWER.get(c.result.outcome), position=c.result.position, now=now,
-                             card_id=c.card_id)
-        enqueue(db, platform=c.platform, kind="update_card", recipients=[c.user_id], reply=card,
-                response_code=c.response_code, ref=f"update:{c.card_id}"[:80])
+        queue_card_update(db, c.incoming, activity_card(act, tz, viewer=_VIEWER.get(c.result.outcome),
+                                                        position=c.result.position, now=now,
+                                                        card_id=c.incoming.card_id or ""))
     db.flush()   # the audit and outbox rows go out as one batch (multi-row INSERT)
