@@ -56,6 +56,7 @@ class Context:
     command: str = ""                      # the command or action that is running (for audit)
     read_only: bool = False                # the running command only reads (Router.command(read_only=True))
     versions: tuple = ()                   # (roster, talks) versions of this turn: keys for cached views
+    repeat: bool = False                   # a handler found this delivery settled already (storm batches)
     opener: Callable[[Context], Session] | None = field(default=None, repr=False)
 
     # time -----------------------------------------------------------------------------------

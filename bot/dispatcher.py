@@ -144,7 +144,7 @@ class Dispatcher:
                 self._route(ctx)
             self._route_cards(ctx, traits)
             db = ctx.__dict__.get("_db")
-            if db is not None and self._finish(ctx, db, turn):
+            if (db is not None and self._finish(ctx, db, turn)) or ctx.repeat:
                 return Outcome(duplicate=True), None
         except BaseException:
             db = ctx.__dict__.get("_db")

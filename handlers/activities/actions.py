@@ -60,8 +60,8 @@ BATCHED_PLATFORMS = frozenset({"wecom"})
 
 def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
     if from_card and ctx.incoming.platform in BATCHED_PLATFORMS:
-        res, repeat = storm.batched_join(ctx, activity_id, _tz(ctx))
-        if not repeat:
+        res, ctx.repeat = storm.batched_join(ctx, activity_id, _tz(ctx))
+        if not ctx.repeat:
             _answer_join(ctx, res, card=False)
         return
     res = seats.join(ctx.db, activity_id, ctx.person, ctx.now())
