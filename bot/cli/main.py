@@ -129,7 +129,7 @@ def _maybe_start_demo_scheduler(services) -> None:
 
 @cli.command()
 @click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--threads", default=4, show_default=True, type=int)
+@click.option("--threads", default=32, show_default=True, type=int)
 @click.option("--bind", default=None, help="host:port (default from config)")
 @click.pass_obj
 def serve(obj: Obj, workers: int, threads: int, bind: str | None) -> None:
