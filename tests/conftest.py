@@ -262,3 +262,15 @@ def api():
 def sim(services):
     """Transcript driver over the simulator platform (same dispatcher, passive cards)."""
     return SimDriver(services)
+
+
+@pytest.fixture
+def seeded(services, clock):
+    """`services` with the hand-seeded talks, cases, learning and activities of tests/seeded_data.py, at its NOW."""
+    from models.db import session_scope
+    from tests.seeded_data import NOW, seed
+
+    clock.set(NOW)
+    with session_scope(services.session_factory) as db:
+        seed(db)
+    return services

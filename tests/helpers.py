@@ -182,6 +182,20 @@ class SimDriver:
         return replies
 
 
+def person(db, userid: str):
+    """The demo person with this WeCom userid."""
+    from sqlalchemy import select
+
+    from models.org import Person
+
+    return db.scalars(select(Person).where(Person.wecom_userid == userid)).one()
+
+
+def person_id(services, userid: str) -> int:
+    with services.session_factory() as db:
+        return person(db, userid).id
+
+
 def dashboard_login(client, link: str):
     """Open a dashboard login link as the login page's script does: post the fragment's fields."""
     from urllib.parse import parse_qsl, urlsplit
