@@ -32,7 +32,7 @@ from models.audit import AuditEvent
 from models.base import utcnow
 from models.db import make_session_factory, session_scope
 from models.outbox import OutboxMessage, OutboxStatus, ProcessedDelivery
-from tests.conftest import NOTES_KEY, PG_ADMIN_URL, REDIS_HOST, make_config, truncate_all
+from tests.conftest import NOTES_KEY, PG_ADMIN_URL, REDIS_HOST, make_config, require_or_skip, truncate_all
 from tests.helpers import AGENT_ID, text_xml
 from tests.payloads import wecom_xml
 
@@ -271,7 +271,7 @@ def own_redis(tmp_path):
     """A throwaway redis-server on a free port (never the shared one), restartable."""
     exe = shutil.which("redis-server")
     if exe is None:
-        pytest.skip("redis-server binary not installed")
+        require_or_skip("the redis-server binary")
     port = free_port()
 
     class Own:
