@@ -25,7 +25,8 @@ def test_help_lists_only_what_the_roles_allow(sim, user, present, absent):
 def test_help_for_one_command_shows_its_usage_and_hides_what_is_not_allowed(sim):
     transcript(sim, [
         ("zhouli", "帮助 谈话", "· 谈话 / talk — 记录谈心谈话（逐步引导，或一句话记录）\n"
-                              "  例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬（不是今天的谈话在姓名后写日期：昨天、11-28、上周五）"),
+                              "  例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬"
+                              "（不是今天的谈话在姓名后写日期：昨天、11-28、上周五）"),
         ("zhangsan", "help 活动", "· 活动 / activities — 可报名的活动；“活动 N”查看详情并报名\n  例：活动 / 活动 3\n"
                                 "· 报名 / join — 报名活动\n  例：报名 3\n"
                                 "· 取消报名 / cancel — 取消报名或候补（写活动编号）\n  例：取消报名 3\n"
