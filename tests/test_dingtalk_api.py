@@ -231,7 +231,7 @@ def test_enabled_without_credentials_fails_fast(services):
     from bot.adapters.dingtalk_api import build_dingtalk_sender
     from bot.config import ConfigError
 
-    with pytest.raises(ConfigError, match="dingtalk.app_secret"):
+    with pytest.raises(ConfigError, match=r"dingtalk\.app_secret"):
         build_dingtalk_sender(services.config.with_overrides({"dingtalk.app_secret": ""}), services.redis)
 
 

@@ -114,7 +114,8 @@ def _section(ref: str) -> Callable | None:
 
 
 def digest_text(db: Session, unit: Unit, since: datetime, until: datetime, quarter: str, tz) -> str:
-    lines = [f"【每周简报】{unit.name}（{since.astimezone(tz):%m月%d日}—{(until - timedelta(seconds=1)).astimezone(tz):%m月%d日}）"]
+    last = until - timedelta(seconds=1)
+    lines = [f"【每周简报】{unit.name}（{since.astimezone(tz):%m月%d日}—{last.astimezone(tz):%m月%d日}）"]
     lines += _talk_lines(db, unit, since, until)
     lines += _case_lines(db, unit)
     lines += _coverage_lines(db, unit, quarter)

@@ -140,7 +140,8 @@ def send_reminders(job: JobContext, phase: str) -> int:
         for pid, gaps in plan.by_secretary.items():
             if pid in people:
                 queued += job.notify(db, [people[pid]], Text(secretary_text(quarter, gaps, last_day)),
-                                     ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:secretary:{pid}", queued=already)
+                                     ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:secretary:{pid}",
+                                     queued=already)
         db.commit()
     return queued
 
