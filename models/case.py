@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Index, String, update
+from sqlalchemy import CursorResult, ForeignKey, Index, String, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -160,11 +161,11 @@ def move(db: Session, case: Case, to: CaseState | str, *, actor: Person | None, 
     to = CaseState(to).value
     frm = CaseState(expected or case.state).value
     check_transition(frm, to)
-    result = db.execute(
+    result = cast(CursorResult[Any], db.execute(   # an UPDATE's result has a rowcount
         update(Case).where(Case.id == case.id, Case.state == frm)
         .values(state=to, state_since=now, sla_since=now, sla_step=0, version=Case.version + 1, **values)
         .execution_options(synchronize_session=False)
-    )
+    ))
     if result.rowcount != 1:
         db.refresh(case)
         return False

@@ -43,6 +43,7 @@ def activity_stats(db: Session, unit: Unit, start: datetime, end: datetime, now:
     """
     units = units_in(db, unit)
     group_of = groups_of(units, level)
+    uid: int | None   # the unit columns below are nullable (never None through the inner joins)
     total = ActivityRow(unit.id, unit.name, unit.full_name)
     groups = {u.id: ActivityRow(u.id, u.name, u.full_name) for u in units.values() if u.kind in LEVEL_KINDS[level]}
     held_cond = (Activity.status != "cancelled", Activity.starts_at >= start, Activity.starts_at < end,

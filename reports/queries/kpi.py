@@ -122,9 +122,9 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
         l_total, l_rows = learning_completion(db, unit, q, grp_level)
         num["learning"][None] += l_total.studied
         den["learning"][None] += l_total.assigned
-        for r in l_rows:
-            num["learning"][r.unit_id] += r.studied
-            den["learning"][r.unit_id] += r.assigned
+        for lr in l_rows:
+            num["learning"][lr.unit_id] += lr.studied
+            den["learning"][lr.unit_id] += lr.assigned
 
     def indicators(gid: int | None) -> list[Indicator]:
         return [Indicator(k, int(num[k].get(gid, 0)), int(den[k].get(gid, 0))) for k in KPI_KEYS]

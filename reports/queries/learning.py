@@ -93,7 +93,7 @@ def learning_completion(db: Session, unit: Unit, quarter: str, level: str = "bra
     return _add_reads(total, groups, group_of, reads)
 
 
-def _add_reads(total: LearningRow, groups: dict[int, LearningRow], group_of: dict[int, UnitRow | None],
+def _add_reads(total: LearningRow, groups: dict[int, LearningRow], group_of: dict[int | None, UnitRow | None],
                reads) -> tuple[LearningRow, list[LearningRow]]:
     """Add (unit id, opened, studied) counts to the total and to each unit's group row."""
     for uid, opened, studied in reads:

@@ -82,7 +82,8 @@ def build_workbook(db, unit: Unit, quarter: str, tz: str = "Asia/Shanghai", *, n
 
     now = now or datetime.now(UTC)
     wb = Workbook()
-    wb.remove(wb.active)
+    if wb.active is not None:   # the default empty sheet
+        wb.remove(wb.active)
     summary = scope_summary(db, unit, quarter, tz, now=now, config=config)
     team_rows = coverage(db, unit, quarter, "team")
     branch_rows = coverage(db, unit, quarter, "branch")

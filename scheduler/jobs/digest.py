@@ -139,7 +139,7 @@ def weekly_digest(job: JobContext) -> int:
                           .where(RoleAssignment.role == Role.SECRETARY.value, Person.active.is_(True))
                           .order_by(RoleAssignment.person_id)).all()
         for person_id, unit_id in rows:
-            person, unit = db.get(Person, person_id), db.get(Unit, unit_id)
+            person, unit = db.get_one(Person, person_id), db.get_one(Unit, unit_id)   # both joined above
             text = digest_text(db, unit, since, until, quarter, job.tz)
             queued += job.notify(db, [person], Text(text), ref=f"digest:{week}",
                                  idem_key=f"digest:{week}:{person_id}:{unit_id}")
