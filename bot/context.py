@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -54,6 +54,14 @@ class Context:
     replies: list[Reply] = field(default_factory=list)
     card_updates: list[Card] = field(default_factory=list)
     command: str = ""                      # the command or action that is running (for audit)
+
+    @property
+    def me(self) -> Person:
+        """The sender's record, where a handler runs only for a known person (the dispatcher answers
+        unknown senders itself and never routes them); raises LookupError otherwise."""
+        if self.person is None:
+            raise LookupError("ctx.me: the sender is not a known person")
+        return self.person
 
     # time -----------------------------------------------------------------------------------
     @property
@@ -108,17 +116,17 @@ class Context:
                       now=self.now())
 
     # access ---------------------------------------------------------------------------------
-    def can(self, action: str, target=None) -> bool:
+    def can(self, action: str, target: object = None) -> bool:
         return can(self.person, action, target)
 
-    def require(self, action: str, target=None, *, what: str = "") -> bool:
+    def require(self, action: str, target: object = None, *, what: str = "") -> bool:
         """Ask the policy; on denial reply politely, log and audit, and return False."""
         if can(self.person, action, target):
             return True
         self.deny(action, target, what=what)
         return False
 
-    def deny(self, action: str, target=None, *, what: str = "") -> None:
+    def deny(self, action: str, target: object = None, *, what: str = "") -> None:
         self.reply(what or DENIED_TEXT)
         target_id = getattr(target, "id", "") if target is not None else ""
         log.warning("authz_fail", extra={"actor": getattr(self.person, "id", None), "action": action,
@@ -132,18 +140,19 @@ class Context:
               target_id=target_id, via=self.command, detail=detail)
 
     # domain events --------------------------------------------------------------------------
-    def emit(self, event: str, **payload) -> None:
+    def emit(self, event: str, **payload: Any) -> None:
         """Run every subscriber of `event` now, inside this transaction (all or nothing)."""
         for fn in self.registry.subscribers.get(event, []):
             fn(self, payload)
 
     # forms ----------------------------------------------------------------------------------
-    def start_form(self, name: str, answers: dict | None = None) -> None:
+    def start_form(self, name: str, answers: dict[str, Any] | None = None) -> None:
         self.registry.forms[name].start(self, answers)
 
 
 def delivery_platforms(config: Config) -> list[str]:
-    return config.get("delivery.platforms", list)
+    platforms: list[str] = config.get("delivery.platforms", list)
+    return platforms
 
 
 def notify_people(db: Session, config: Config, people: Sequence[Person], message: Reply, *,
@@ -166,8 +175,7 @@ def notify_people(db: Session, config: Config, people: Sequence[Person], message
 def _enqueue_all(db: Session, config: Config, people: Sequence[Person], message: Reply, *, ref: str,
                  idem_key: str | None, priority: int, at: datetime | None) -> None:
     for platform in delivery_platforms(config):
-        ids = [p.platform_id(platform) for p in people]
-        ids = [i for i in ids if i]
+        ids = [i for i in (p.platform_id(platform) for p in people) if i]
         if ids:
             enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref,
                     idem_key=f"{idem_key}@{platform}" if idem_key else None, priority=priority, not_before=at)

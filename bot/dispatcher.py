@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, event, func, insert, select
+from sqlalchemy import Connection, bindparam, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
@@ -29,6 +31,10 @@ from .outbox import enqueue
 from .router import Registry
 from .state import ConversationStore, FormState
 from .turn import Turn, TurnGate
+
+if TYPE_CHECKING:
+    from .inbound_limit import InboundLimiter
+    from .metrics import Metrics
 
 log = logging.getLogger("lianxin.dispatch")
 
@@ -76,7 +82,7 @@ def person_for(db: Session, platform: str, user_id: str) -> Person | None:
 class Dispatcher:
     def __init__(self, *, config: Config, registry: Registry, session_factory: sessionmaker[Session],
                  store: ConversationStore, deduper: Deduper, clock: Clock | None = None,
-                 traits: dict[str, PlatformTraits] | None = None, metrics=None) -> None:
+                 traits: dict[str, PlatformTraits] | None = None, metrics: Metrics | None = None) -> None:
         self.config = config
         self.registry = registry
         self.sf = session_factory
@@ -86,8 +92,8 @@ class Dispatcher:
         self.traits = traits or {}
         self.metrics = metrics
         self.turns = TurnGate(store, deduper)
-        self.inbound_limit = None    # bot.inbound_limit.InboundLimiter, set by build_services
-        self._active_seen: set = set()   # (person id, local day) whose activity row this worker committed
+        self.inbound_limit: InboundLimiter | None = None    # set by build_services
+        self._active_seen: set[tuple[int, date]] = set()   # (person id, local day) whose activity row this worker committed
         engine = session_factory.kw.get("bind")
         if engine is not None and not event.contains(engine, "before_cursor_execute", _count_writes):
             event.listen(engine, "before_cursor_execute", _count_writes)
@@ -161,7 +167,7 @@ class Dispatcher:
                 # cannot fail): one transaction instead of two, e.g. on every click of a sign-up storm
                 day = self._active_day(person.id) if person is not None else None
                 if day is not None and day not in self._active_seen:
-                    mark_active(db, person.id, self.clock.now(), self.config.timezone)
+                    mark_active(db, day[0], self.clock.now(), self.config.timezone)   # day: (person id, date)
                     active_day = day
             db.commit()
             active_id = person.id if person is not None else None
@@ -192,10 +198,10 @@ class Dispatcher:
             return
         self._remember_active(seen)
 
-    def _active_day(self, person_id: int) -> tuple:
+    def _active_day(self, person_id: int) -> tuple[int, date]:
         return person_id, self.clock.now().astimezone(ZoneInfo(self.config.timezone)).date()
 
-    def _remember_active(self, seen: tuple) -> None:
+    def _remember_active(self, seen: tuple[int, date]) -> None:
         if len(self._active_seen) > 100_000:
             self._active_seen.clear()
         self._active_seen.add(seen)
@@ -270,7 +276,8 @@ _WRITES = "lianxin_writes"
 _READ_ONLY_HEADS = ("SELECT", "SHOW", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN")
 
 
-def _count_writes(conn, cursor, statement, parameters, context, executemany) -> None:
+def _count_writes(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
+                  executemany: bool) -> None:
     """Count the statements of the turn's transaction that may change something (any statement
     but a read; SELECT … FOR UPDATE counts as a read, a data-modifying CTE starts with WITH)."""
     info = conn.info

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, ForeignKey, Index, String, update
+from sqlalchemy import ForeignKey, Index, String, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .base import Base, utcnow
 from .crypto import EncryptedText
+from .db import rowcount
 from .org import Person, Unit
 
 __all__ = [
@@ -161,12 +161,12 @@ def move(db: Session, case: Case, to: CaseState | str, *, actor: Person | None, 
     to = CaseState(to).value
     frm = CaseState(expected or case.state).value
     check_transition(frm, to)
-    result = cast(CursorResult[Any], db.execute(   # an UPDATE's result has a rowcount
+    result = db.execute(
         update(Case).where(Case.id == case.id, Case.state == frm)
         .values(state=to, state_since=now, sla_since=now, sla_step=0, version=Case.version + 1, **values)
         .execution_options(synchronize_session=False)
-    ))
-    if result.rowcount != 1:
+    )
+    if rowcount(result) != 1:
         db.refresh(case)
         return False
     db.add(CaseEvent(case_id=case.id, at=now, actor_id=actor.id if actor else None, kind="transition",

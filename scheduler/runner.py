@@ -34,11 +34,12 @@ from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import CursorResult, Table, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Config
 from models.base import utcnow
+from models.db import rowcount
 from models.jobrun import JobRun, JobRunStatus
 
 from .context import JobContext
@@ -159,7 +160,7 @@ class Occurrences:
     def prune(self, older_than: timedelta) -> int:
         with self.sf() as db:
             table = cast(Table, JobRun.__table__)
-            n = cast(CursorResult[Any], db.execute(table.delete().where(JobRun.scheduled_for < utcnow() - older_than))).rowcount
+            n = rowcount(db.execute(table.delete().where(JobRun.scheduled_for < utcnow() - older_than)))
             db.commit()
         return n or 0
 
