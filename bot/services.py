@@ -28,8 +28,8 @@ from .state import ConversationStore
 
 if TYPE_CHECKING:
     from .adapters.dingtalk import DingTalkVerifier
-    from .metrics import Metrics
     from .adapters.wecom import WeComCrypto
+    from .metrics import Metrics
 
 log = logging.getLogger("lianxin")
 
