@@ -69,7 +69,7 @@ def _fmt(moment: datetime | None, tz: ZoneInfo) -> str:
 @click.command("jobs")
 @click.pass_obj
 def jobs_cmd(obj: Obj) -> None:
-    """List the jobs, their schedule and next run (Asia/Shanghai), and their last run."""
+    """List the jobs, their schedule and next run (the configured timezone), and their last run."""
     from sqlalchemy import inspect, select, text
 
     from models.db import make_engine
@@ -113,7 +113,7 @@ def jobs_cmd(obj: Obj) -> None:
 @click.command("run-job")
 @click.argument("name")
 @click.option("--at", "at", default=None,
-              help="run the occurrence of this local time (YYYY-MM-DD HH:MM, Asia/Shanghai) instead of now")
+              help="run the occurrence of this local time (YYYY-MM-DD HH:MM, the configured timezone) instead of now")
 @click.pass_obj
 def run_job_cmd(obj: Obj, name: str, at: str | None) -> None:
     """Run job NAME once now (claimed like a scheduled occurrence; a repeat sends nothing twice)."""

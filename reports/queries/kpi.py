@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models.base import DEFAULT_TZ
 from models.case import Case, CaseEvent
 from models.org import Unit
 from models.quarters import year_quarters
@@ -66,7 +67,7 @@ def kpi_by_branch(db: Session, unit: Unit, year: int, now: datetime, config) -> 
 
 def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: str | None):
     """(indicators of the whole subtree, [(group unit, indicators)] per `level` unit) in one pass."""
-    tz = config.timezone if config is not None else "Asia/Shanghai"
+    tz = config.timezone if config is not None else DEFAULT_TZ
     quarters = year_quarters(year, now, tz)
     start = datetime(year, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(UTC)
     end = datetime(year + 1, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(UTC)
@@ -119,7 +120,7 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
         num["participation"][r.unit_id], den["participation"][r.unit_id] = r.participants, r.people
 
     for q in quarters:
-        l_total, l_rows = learning_completion(db, unit, q, grp_level)
+        l_total, l_rows = learning_completion(db, unit, q, grp_level, tz)
         num["learning"][None] += l_total.studied
         den["learning"][None] += l_total.assigned
         for lr in l_rows:
