@@ -55,6 +55,7 @@ class Step:
     parse: Parse
     skip_if: Callable[[Answers], bool] | None = None
     fixed_if: Callable[[Answers], bool] | None = None   # 返回 never goes back to it (e.g. the person in an edit)
+    accepts_media: bool = False                         # a photo (Incoming.media_id) is an answer, not "unsupported"
 
 
 @dataclass
@@ -181,6 +182,18 @@ class Form:
         return True
 
 
+def wants_media(ctx: Context, forms: Mapping[str, Form]) -> bool:
+    """True if the running dialog's current step takes a photo (so an image message is its answer)."""
+    state = ctx.state
+    form = forms.get(state.form) if state is not None else None
+    if form is None or state is None:
+        return False
+    try:
+        return form.step(state.step).accepts_media
+    except KeyError:
+        return False
+
+
 def route_form(ctx: Context, forms: Mapping[str, Form]) -> bool:
     """Give the turn to the running form, or refuse a form button whose dialog has ended; True if handled."""
     state = ctx.state
@@ -227,7 +240,9 @@ def choice_card(ctx: Context, title: str, options: list[tuple[str, str]], body: 
     lines = [body] if body else []
     if typed_hint:
         lines.append("可点按钮，或回复序号/文字；回复“返回”上一步，“取消”退出。")
-        lines += [f"{i}. {label}" for i, (_, label) in enumerate(options, 1)] if len(options) > 6 else []
+        # every option in full when some have no button or a cut one (a shared name's unit and account)
+        cut = len(options) > 6 or any(len(label) > 10 for _, label in options)
+        lines += [f"{i}. {label}" for i, (_, label) in enumerate(options, 1)] if cut else []
     return Card(title=title, body="\n".join(lines), buttons=buttons,
                 # WeCom task ids must never repeat: a step asked again (返回, bad answer) gets a new one
                 card_id=f"f_{form_id}_{step}_{uuid.uuid4().hex[:6]}"[:128] if form_id else "")

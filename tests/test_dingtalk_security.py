@@ -42,8 +42,10 @@ def test_replayed_signature_with_the_admins_body_is_refused(dingtalk, services):
     resp = dingtalk.post(forged, headers=captured)
     assert (resp.status_code, resp.data) == (403, b"replayed_signature")
     assert "committee" not in roles_of(services, "zhangsan")
-    # the same body, signed by DingTalk itself (fresh headers), is what the admin may do
+    # the same body, signed by DingTalk itself (fresh headers), is what the admin may do (and confirm)
     assert dingtalk.post(forged).status_code == 200
+    assert "committee" not in roles_of(services, "zhangsan")        # a role change waits for 确认
+    assert dingtalk.post(message_body("dt_admin", "确认", now_ms=dingtalk.now_ms())).status_code == 200
     assert "committee" in roles_of(services, "zhangsan")
 
 
