@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "security.login_link_ttl_seconds": 900,
     "conversation.ttl_seconds": 1800,
     "conversation.lock_timeout_seconds": 10,
+    "identity.max_age_seconds": 300.0,             # bot.identity: a cached sender is reloaded at least this often
+    "activities.storm_window_ms": 4.0,             # handlers/activities/storm.py: how long a batch gathers clicks
     "talks.edit_window_hours": 48,
     "talks.summary_max_chars": 2000,
     "sla.ack_urgent_hours": 4.0,

@@ -54,7 +54,8 @@ def command_help(ctx: Context, word: str) -> str | None:
     return "\n".join(f"· {c.title} — {c.help}" + (f"\n  {c.usage}" if c.usage else "") for c in found)
 
 
-@router.command("帮助", "help", "菜单", "menu", help="查看我能用的命令", usage="帮助 [命令或主题]，例：帮助 活动")
+@router.command("帮助", "help", "菜单", "menu", help="查看我能用的命令", usage="帮助 [命令或主题]，例：帮助 活动",
+                read_only=True)
 def show_help(ctx: Context, args: str) -> None:
     """List the commands the sender's roles allow, or explain one of them."""
     if args:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.adapters.dingtalk import out_track_id, sign, track_belongs_to
 from models.org import Person, RoleAssignment
-from tests.case_helpers import flag_talk, load
+from tests.case_helpers import fill_care_form, flag_talk, load
 from tests.dingtalk_helpers import APP_SECRET, DINGTALK_OVERRIDES, message_body
 
 GRANT = "授权 张三 党委委员 技术公司党委"
@@ -76,8 +76,13 @@ def care_card(services, dingtalk, dt_api) -> tuple[int, dict]:
     dingtalk.press("dt_liqiang", "确认收到", card=flag)
     dingtalk.press("dt_liqiang", "发起关爱申请", card=flag)
     outbox.drain()
-    dingtalk.say("dt_liqiang", "家属住院，需探望慰问并申请困难补助")
-    outbox.drain()
+
+    def say(user: str, text: str) -> str:
+        out = dingtalk.say(user, text)
+        outbox.drain()
+        return out
+
+    fill_care_form(say, "dt_liqiang", "家属住院，需探望慰问并申请困难补助")
     return case_id, [c for c in dt_api.cards_to("dt_wangwei") if c["buttons"]][-1]
 
 

@@ -237,11 +237,28 @@ def test_stats_refused_outside_scope(seeded, sim):
 
 
 def test_messages_mark_people_active(services, clock, sim):
+    from scheduler.context import JobContext
+    from scheduler.jobs.active_days import flush
+
     clock.set(NOW)
+    job = JobContext(config=services.config, session_factory=services.session_factory, clock=clock,
+                     redis=services.redis)
     sim.say("zhangsan", "帮助")
     sim.say("zhangsan", "帮助")
+    sim.say("nobody-on-the-roster", "帮助")
+    with services.session_factory() as db:      # kept in Redis until the scheduler's flush
+        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 20)) == (0, 30)
+    assert flush(job) == 1
+    sim.say("lisi", "谈话")                      # a writing turn, and another local day for zhangsan
+    sim.say("lisi", "取消")
+    clock.advance(days=1)
+    sim.say("zhangsan", "我的信息")
+    assert flush(job) == 2                       # lisi on day one, zhangsan on day two
     with services.session_factory() as db:
-        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 20)) == (1, 30)
+        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 20)) == (2, 30)
+        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 21)) == (2, 30)
+        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 21), date(2026, 11, 21)) == (1, 30)
+    assert flush(job) == 0                       # nothing new: the day sets were written and removed
 
 
 def test_cases_funnel_states_ages_overdue(seeded):

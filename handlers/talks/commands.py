@@ -130,10 +130,29 @@ def edit(ctx: Context, args: str) -> None:
 
 # --- coverage ---------------------------------------------------------------------------------
 
-@router.command("我的班组", "team", help="本季度班组谈话覆盖情况", allowed=_may_cover)
+@router.command("我的班组", "team", help="本季度班组谈话覆盖情况", allowed=_may_cover, read_only=True)
 def show_team(ctx: Context, args: str) -> None:
-    """This quarter's coverage of the sender's teams (leader: every member; others: who is missing)."""
+    """This quarter's coverage of the sender's teams (leader: every member; others: who is missing).
+
+    A cached view: the same answer until a roster or talk write changes the turn's versions (or the
+    local day changes), so repeated asks cost no database work (bot.identity)."""
     quarter = current_quarter(ctx.now(), ctx.config.timezone)
+    key = (ctx.person.id, quarter, ctx.local_now().date(), ctx.versions)
+    cached = _TEAM_VIEWS.get(key) if ctx.versions else None
+    if cached is None:
+        before = len(ctx.replies)
+        _show_team(ctx, quarter)
+        if len(_TEAM_VIEWS) > 10_000:
+            _TEAM_VIEWS.clear()
+        _TEAM_VIEWS[key] = ctx.replies[before:]
+        return
+    ctx.replies.extend(cached)
+
+
+_TEAM_VIEWS: dict[tuple, list] = {}   # per worker: (person, quarter, day, versions) → the replies
+
+
+def _show_team(ctx: Context, quarter: str) -> None:
     led = team_ids_for(ctx.db, ctx.person, roles=(Role.TEAM_LEADER,))
     if led:
         teams = team_coverage(ctx.db, quarter, led)
