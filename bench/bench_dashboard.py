@@ -162,7 +162,8 @@ def _queries(db, unit, level: str, quarter: str, now: datetime, config) -> list[
     from reports.queries.cases import case_funnel, cases_by_state, open_case_ages, overdue_cases
     from reports.queries.learning import learning_completion
     from reports.queries.people import active_users
-    from reports.queries.talks import coverage, coverage_total, flag_trend, flags_by_category
+    from reports.queries.summary import pulse_series
+    from reports.queries.talks import coverage, coverage_total, flag_trend, flags_by_category, timeliness
 
     start, end = quarter_bounds(quarter)
     return [
@@ -177,6 +178,8 @@ def _queries(db, unit, level: str, quarter: str, now: datetime, config) -> list[
         ("overdue cases", lambda: overdue_cases(db, unit, now, config)),
         ("activities + participation", lambda: activity_stats(db, unit, start, end, now, level)),
         ("active users", lambda: active_users(db, unit, *quarter_days(quarter))),
+        ("timeliness (on time, bunched)", lambda: timeliness(db, unit, quarter)),
+        ("pulse per " + level + " (4 quarters)", lambda: pulse_series(db, unit, recent_quarters(quarter, 4), level)),
     ]
 
 
@@ -195,6 +198,7 @@ def main() -> int:
     from models.org import Unit
     from models.quarters import current_quarter, recent_quarters
     from reports.queries.kpi import kpi, kpi_by_branch
+    from reports.queries.pulse import common_problems, pulse, rising_concern
     from reports.queries.summary import dashboard
     from reports.queries.units import breakdown_level
 
@@ -237,6 +241,11 @@ def main() -> int:
                                    timed(partial(kpi, db, unit, year, now, config), args.repeat), GOAL_MS)
             line("KPI of all 100 branches (report sheet)",
                  timed(lambda: kpi_by_branch(db, root, year, now, config), 1), None)
+            all_ok &= line("共性问题: common problems, whole company (30 days)",
+                           timed(lambda: common_problems(db, now, k=3, days=30), args.repeat), GOAL_MS)
+            all_ok &= line("共性问题: rising concern, whole company (3 quarters)",
+                           timed(lambda: rising_concern(pulse(db, None, recent_quarters(quarter, 3)),
+                                                        recent_quarters(quarter, 3)), args.repeat), GOAL_MS)
     finally:
         engine.dispose()
         if not args.keep:
