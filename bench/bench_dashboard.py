@@ -22,7 +22,9 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -153,6 +155,34 @@ def seed_rest(engine, now: datetime, quarters: list[str], rnd: random.Random) ->
     return counts
 
 
+def _queries(db, unit, level: str, quarter: str, now: datetime, config) -> list[tuple[str, Callable[[], object]]]:
+    """The dashboard's queries for one unit, each as a (label, call) pair."""
+    from models.quarters import quarter_bounds, quarter_days, recent_quarters
+    from reports.queries.activities import activity_stats
+    from reports.queries.cases import case_funnel, cases_by_state, open_case_ages, overdue_cases
+    from reports.queries.learning import learning_completion
+    from reports.queries.people import active_users
+    from reports.queries.summary import pulse_series
+    from reports.queries.talks import coverage, coverage_total, flag_trend, flags_by_category, timeliness
+
+    start, end = quarter_bounds(quarter)
+    return [
+        ("coverage per " + level, lambda: coverage(db, unit, quarter, level)),
+        ("coverage total", lambda: coverage_total(db, unit, quarter)),
+        ("flag trend (4 quarters)", lambda: flag_trend(db, unit, recent_quarters(quarter, 4))),
+        ("flags by category", lambda: flags_by_category(db, unit, quarter)),
+        ("learning completion", lambda: learning_completion(db, unit, quarter, level)),
+        ("case funnel", lambda: case_funnel(db, unit, start, end)),
+        ("cases by state", lambda: cases_by_state(db, unit)),
+        ("open case ages", lambda: open_case_ages(db, unit, now)),
+        ("overdue cases", lambda: overdue_cases(db, unit, now, config)),
+        ("activities + participation", lambda: activity_stats(db, unit, start, end, now, level)),
+        ("active users", lambda: active_users(db, unit, *quarter_days(quarter))),
+        ("timeliness (on time, bunched)", lambda: timeliness(db, unit, quarter)),
+        ("pulse per " + level + " (4 quarters)", lambda: pulse_series(db, unit, recent_quarters(quarter, 4), level)),
+    ]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pg", default=os.environ.get("LIANXIN_BENCH_PG", DEFAULT_PG))
@@ -166,15 +196,10 @@ def main() -> int:
 
     from bot.config import load_config
     from models.org import Unit
-    from models.quarters import current_quarter, quarter_bounds, quarter_days, recent_quarters
-    from reports.queries.activities import activity_stats
-    from reports.queries.cases import case_funnel, cases_by_state, open_case_ages, overdue_cases
+    from models.quarters import current_quarter, recent_quarters
     from reports.queries.kpi import kpi, kpi_by_branch
-    from reports.queries.learning import learning_completion
-    from reports.queries.people import active_users
     from reports.queries.pulse import common_problems, pulse, rising_concern
-    from reports.queries.summary import dashboard, pulse_series
-    from reports.queries.talks import coverage, coverage_total, flag_trend, flags_by_category, timeliness
+    from reports.queries.summary import dashboard
     from reports.queries.units import breakdown_level
 
     configure_keys([os.environ.get("LIANXIN_NOTES_KEYS") or generate_key()])
@@ -201,36 +226,19 @@ def main() -> int:
             root = db.get(Unit, org["root_id"])
             general = db.get(Unit, org["general_branch_ids"][0])
             branch = db.get(Unit, org["branch_ids"][len(org["branch_ids"]) // 2])
-            start, end = quarter_bounds(quarter)
             year = int(quarter[:4])
             for label, unit in (("committee (12,000 people)", root), ("general branch", general),
                                 ("branch", branch)):
                 level = breakdown_level(unit)
                 print(f"\n{label}: {unit.full_name}, quarter {quarter}, rows per {level}")
-                queries = [
-                    ("coverage per " + level, lambda: coverage(db, unit, quarter, level)),
-                    ("coverage total", lambda: coverage_total(db, unit, quarter)),
-                    ("flag trend (4 quarters)", lambda: flag_trend(db, unit, recent_quarters(quarter, 4))),
-                    ("flags by category", lambda: flags_by_category(db, unit, quarter)),
-                    ("learning completion", lambda: learning_completion(db, unit, quarter, level)),
-                    ("case funnel", lambda: case_funnel(db, unit, start, end)),
-                    ("cases by state", lambda: cases_by_state(db, unit)),
-                    ("open case ages", lambda: open_case_ages(db, unit, now)),
-                    ("overdue cases", lambda: overdue_cases(db, unit, now, config)),
-                    ("activities + participation", lambda: activity_stats(db, unit, start, end, now, level)),
-                    ("active users", lambda: active_users(db, unit, *quarter_days(quarter))),
-                    ("timeliness (on time, bunched)", lambda: timeliness(db, unit, quarter)),
-                    ("pulse per " + level + " (4 quarters)",
-                     lambda: pulse_series(db, unit, recent_quarters(quarter, 4), level)),
-                ]
-                for qlabel, fn in queries:
+                for qlabel, fn in _queries(db, unit, level, quarter, now, config):
                     fn()  # warm the plan cache, as a running server would have
                     all_ok &= line(qlabel, timed(fn, args.repeat), GOAL_MS)
                 line("= whole dashboard page data (all of the above)",
-                     timed(lambda: dashboard(db, unit, quarter, now=now, config=config), args.repeat), None)
+                     timed(partial(dashboard, db, unit, quarter, now=now, config=config), args.repeat), None)
                 if unit is branch:
                     all_ok &= line("KPI of the branch (述职评议, year)",
-                                   timed(lambda: kpi(db, unit, year, now, config), args.repeat), GOAL_MS)
+                                   timed(partial(kpi, db, unit, year, now, config), args.repeat), GOAL_MS)
             line("KPI of all 100 branches (report sheet)",
                  timed(lambda: kpi_by_branch(db, root, year, now, config), 1), None)
             all_ok &= line("共性问题: common problems, whole company (30 days)",

@@ -193,7 +193,8 @@ def main() -> int:
         team_pairs = [(u, "我的班组") for u, _ in talk_pairs]
         env = {"DATABASE_URL": db_url, "REDIS_URL": redis_url,
                "LIANXIN_NOTES_KEYS": generate_key(), "LIANXIN_SERVER__SIMULATOR": "false",
-               "LIANXIN_DELIVERY__PLATFORMS": "wecom", "LIANXIN_CONFIG": str(Path(__file__).resolve().parent.parent / "config.yaml")}
+               "LIANXIN_DELIVERY__PLATFORMS": "wecom",
+               "LIANXIN_CONFIG": str(Path(__file__).resolve().parent.parent / "config.yaml")}
         rows = []
         written = 0       # answered turns that change the database (each records one processed_delivery row;
                           # read-only turns such as 帮助 / 我的信息 record none)

@@ -133,7 +133,7 @@ def run_script(key: str, script: Path, timeout: int, env: dict, verbose: bool,
         except Exception as exc:  # an adapter must never hide the script's own result
             print(f"{key}: could not read its output ({exc!r})", file=sys.stderr)
     if proc.returncode == 3:
-        reason = next((l for l in proc.stdout.splitlines() if l.startswith("SKIP")), "skipped")
+        reason = next((ln for ln in proc.stdout.splitlines() if ln.startswith("SKIP")), "skipped")
         return reason, rows, took
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]

@@ -8,6 +8,7 @@ logger class masks them in every atom (request line, path, query, referer, raw U
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from gunicorn.glogging import Logger
 
@@ -25,8 +26,8 @@ def redact(text: str) -> str:
 class RedactingLogger(Logger):
     """gunicorn `logger_class` (set by `lianxin serve`; `--logger-class bot.access_log.RedactingLogger`)."""
 
-    def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> Any:
+        atoms: dict[str, Any] = dict(super().atoms(resp, req, environ, request_time))
         for key, value in atoms.items():
             if isinstance(value, str) and value:
                 atoms[key] = "…" if key in ("q", "{query_string}e") else redact(value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date
 
 import redis
@@ -42,7 +43,7 @@ def flush_active_days(r: redis.Redis, session_factory: sessionmaker[Session], to
     """Write every day's set of active users to person_active_day; returns the rows offered."""
     written = 0
     for raw in sorted(r.smembers(ACTIVE_DAYS_KEY)):
-        day = raw.decode()
+        day = raw.decode() if isinstance(raw, bytes) else raw
         key, flushing = f"{ACTIVE_PREFIX}{day}", f"{ACTIVE_PREFIX}{day}{_FLUSHING}"
         if r.exists(key):
             # a leftover flushing set (its flusher died) absorbs the new members and is written again
@@ -50,7 +51,8 @@ def flush_active_days(r: redis.Redis, session_factory: sessionmaker[Session], to
             r.delete(key)
         members = r.smembers(flushing)
         if members:
-            written += _write(session_factory, date.fromisoformat(day), [m.decode() for m in members])
+            names = [m.decode() if isinstance(m, bytes) else m for m in members]
+            written += _write(session_factory, date.fromisoformat(day), names)
         r.delete(flushing)
         if today is not None and date.fromisoformat(day) < today and not r.exists(key):
             r.srem(ACTIVE_DAYS_KEY, raw)
@@ -68,7 +70,8 @@ def _write(session_factory: sessionmaker[Session], day: date, members: list[str]
             col = Person.dingtalk_userid if platform == "dingtalk" else Person.wecom_userid
             found: dict[str, int] = {}
             for chunk in _chunks(sorted(uids)):
-                found.update(db.execute(select(col, Person.id).where(col.in_(chunk), Person.active.is_(True))).all())
+                found.update((u, i) for u, i in db.execute(select(col, Person.id).where(col.in_(chunk), Person.active.is_(True)))
+                             if u is not None)   # IN (…): never NULL
             ids.update(found.values())
             missing = sorted({u.lower() for u in uids - found.keys()})
             if platform == "wecom":   # WeCom sometimes lower-cases ids (bot.identity)
@@ -83,6 +86,6 @@ def _write(session_factory: sessionmaker[Session], day: date, members: list[str]
     return len(ids)
 
 
-def _chunks(items: list[str], size: int = 1000):
+def _chunks(items: list[str], size: int = 1000) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]

@@ -1,9 +1,10 @@
 """Flask application around built services: platform blueprints, the simulator, health and metrics."""
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from models.outbox import OutboxMessage
 
@@ -26,6 +27,8 @@ def make_app(config: Config, services: Services) -> Flask:
 
     from .web.wecom import bp as wecom_bp
     app.register_blueprint(wecom_bp)
+    dingtalk_bp: Blueprint | None
+    dashboard_bp: Blueprint | None
     try:
         from .web.dingtalk import bp as dingtalk_bp  # added with the DingTalk adapter
     except ImportError:
@@ -43,11 +46,11 @@ def make_app(config: Config, services: Services) -> Flask:
         app.register_blueprint(dashboard_bp)
 
     @app.get("/healthz")
-    def healthz():
+    def healthz() -> Response:
         return jsonify(status="ok")
 
     @app.get("/metrics")
-    def metrics_view():
+    def metrics_view() -> Response:
         with services.session_factory() as db:
             for status, n in db.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)):
                 metrics.outbox_backlog.labels(status).set(n)
@@ -55,7 +58,7 @@ def make_app(config: Config, services: Services) -> Flask:
         return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
     @app.after_request
-    def count(resp):
+    def count(resp: Response) -> Response:
         from flask import request
         metrics.requests.labels(request.endpoint or "none", str(resp.status_code)).inc()
         return resp
@@ -63,7 +66,7 @@ def make_app(config: Config, services: Services) -> Flask:
     return app
 
 
-def _relay_gauges(db, services: Services, metrics: Metrics) -> None:
+def _relay_gauges(db: Session, services: Services, metrics: Metrics) -> None:
     """Pending rows by priority, and each platform's circuit breaker as the relays last published it."""
     from .breaker import CLOSED, STATE_VALUE, breaker_key
     from .outbox import Priority
@@ -90,4 +93,5 @@ def _secret_key(config: Config) -> str:
 
 
 def services_of(app: Flask) -> Services:
-    return app.extensions["lianxin"]
+    services: Services = app.extensions["lianxin"]
+    return services

@@ -15,6 +15,12 @@ import logging
 import threading
 from collections import deque
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from redis import Redis
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 log = logging.getLogger("lianxin.outbox")
 
@@ -31,7 +37,7 @@ def breaker_key(platform: str) -> str:
 
 class CircuitBreaker:
     def __init__(self, platform: str, *, threshold: int = 5, window: float = 30.0, cooldown: float = 30.0,
-                 metrics=None, redis=None) -> None:
+                 metrics: Metrics | None = None, redis: Redis | None = None) -> None:
         self.platform = platform
         self.threshold = threshold
         self.window = timedelta(seconds=window)

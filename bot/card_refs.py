@@ -14,6 +14,7 @@ from dataclasses import replace
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from models.db import rowcount
 from models.org import Person
 from models.outbox import OutboxMessage
 
@@ -39,7 +40,7 @@ def update_for_others(db: Session, card_ref: str, card: Card, exclude: Iterable[
             moved = db.execute(update(OutboxMessage)
                                .where(OutboxMessage.id == row.id, OutboxMessage.response_code == row.response_code)
                                .values(response_code=None).execution_options(synchronize_session=False))
-            if moved.rowcount == 1:
+            if rowcount(moved) == 1:
                 code = row.response_code
         enqueue(db, platform=row.platform, kind="update_card", recipients=others, reply=card,
                 response_code=code, ref=card_ref)

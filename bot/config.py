@@ -103,18 +103,20 @@ class Config:
     # convenience accessors used everywhere
     @property
     def database_url(self) -> str:
-        url = self.get("database.url")
+        url: str | None = self.get("database.url")
         if not url:
             raise ConfigError("setting database.url is empty")
         return url
 
     @property
     def redis_url(self) -> str:
-        return self.get("redis.url", str)
+        url: str = self.get("redis.url", str)
+        return url
 
     @property
     def timezone(self) -> str:
-        return self.get("timezone")
+        tz: str = self.get("timezone")
+        return tz
 
     def validate(self) -> Config:
         """Fail fast on the settings every process needs."""
@@ -139,7 +141,7 @@ class Config:
         return self
 
 
-def _set_path(data: dict, key: str, value: Any) -> None:
+def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     node = data
     for part in parts[:-1]:
@@ -161,7 +163,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Read the YAML file (LIANXIN_CONFIG or the packaged config.yaml) and apply env overrides."""
     env = os.environ if env is None else env
     path = Path(path or env.get("LIANXIN_CONFIG") or DEFAULT_CONFIG_PATH)

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -55,9 +55,17 @@ class Context:
     card_updates: list[Card] = field(default_factory=list)
     command: str = ""                      # the command or action that is running (for audit)
     read_only: bool = False                # the running command only reads (Router.command(read_only=True))
-    versions: tuple = ()                   # (roster, talks) versions of this turn: keys for cached views
+    versions: tuple[Any, ...] = ()         # (roster, talks) versions of this turn: keys for cached views
     repeat: bool = False                   # a handler found this delivery settled already (storm batches)
     opener: Callable[[Context], Session] | None = field(default=None, repr=False)
+
+    @property
+    def me(self) -> Person:
+        """The sender's record, where a handler runs only for a known person (the dispatcher answers
+        unknown senders itself and never routes them); raises LookupError otherwise."""
+        if self.person is None:
+            raise LookupError("ctx.me: the sender is not a known person")
+        return self.person
 
     # time -----------------------------------------------------------------------------------
     @property
@@ -116,17 +124,17 @@ class Context:
                       now=self.now())
 
     # access ---------------------------------------------------------------------------------
-    def can(self, action: str, target=None) -> bool:
+    def can(self, action: str, target: object = None) -> bool:
         return can(self.person, action, target)
 
-    def require(self, action: str, target=None, *, what: str = "") -> bool:
+    def require(self, action: str, target: object = None, *, what: str = "") -> bool:
         """Ask the policy; on denial reply politely, log and audit, and return False."""
         if can(self.person, action, target):
             return True
         self.deny(action, target, what=what)
         return False
 
-    def deny(self, action: str, target=None, *, what: str = "") -> None:
+    def deny(self, action: str, target: object = None, *, what: str = "") -> None:
         if self.read_only and "_db" not in self.__dict__:
             self.read_only = False   # the refusal is audited: a writing session, not the read-only one
         self.reply(what or DENIED_TEXT)
@@ -142,32 +150,33 @@ class Context:
               target_id=target_id, via=self.command, detail=detail)
 
     # domain events --------------------------------------------------------------------------
-    def emit(self, event: str, **payload) -> None:
+    def emit(self, event: str, **payload: Any) -> None:
         """Run every subscriber of `event` now, inside this transaction (all or nothing)."""
         for fn in self.registry.subscribers.get(event, []):
             fn(self, payload)
 
     # forms ----------------------------------------------------------------------------------
-    def start_form(self, name: str, answers: dict | None = None) -> None:
+    def start_form(self, name: str, answers: dict[str, Any] | None = None) -> None:
         self.registry.forms[name].start(self, answers)
 
 
 def _get_db(ctx: Context) -> Session:
-    db = ctx.__dict__.get("_db")
+    db: Session | None = ctx.__dict__.get("_db")
     if db is None and ctx.opener is not None:
-        db = ctx._db = ctx.opener(ctx)   # a turn that never touches the database opens no session
-    return db
+        db = ctx.__dict__["_db"] = ctx.opener(ctx)   # a turn that never touches the database opens no session
+    return cast(Session, db)   # None only for a Context made with neither a session nor an opener
 
 
 def _set_db(ctx: Context, db: Session | None) -> None:
     ctx.__dict__["_db"] = db
 
 
-Context.db = property(_get_db, _set_db)   # type: ignore[assignment,method-assign]
+Context.db = property(_get_db, _set_db)   # type: ignore[assignment]  # a dataclass field made lazy
 
 
 def delivery_platforms(config: Config) -> list[str]:
-    return config.get("delivery.platforms", list)
+    platforms: list[str] = config.get("delivery.platforms", list)
+    return platforms
 
 
 def queue_card_update(db: Session, incoming: Incoming, card: Card) -> None:
@@ -198,8 +207,7 @@ def notify_people(db: Session, config: Config, people: Sequence[Person], message
 def _enqueue_all(db: Session, config: Config, people: Sequence[Person], message: Reply, *, ref: str,
                  idem_key: str | None, priority: int, at: datetime | None) -> None:
     for platform in delivery_platforms(config):
-        ids = [p.platform_id(platform) for p in people]
-        ids = [i for i in ids if i]
+        ids = [i for i in (p.platform_id(platform) for p in people) if i]
         if ids:
             enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref,
                     idem_key=f"{idem_key}@{platform}" if idem_key else None, priority=priority, not_before=at)

@@ -18,6 +18,8 @@ from urllib.parse import urlencode
 
 from itsdangerous import URLSafeTimedSerializer
 
+from .config import Config
+
 __all__ = ["LOGIN_SALT", "SESSION_SALT", "login_link", "make_login_token", "serializer", "signing_key"]
 
 LOGIN_SALT = "lianxin-dashboard-login"
@@ -25,7 +27,7 @@ SESSION_SALT = "lianxin-dashboard-session"
 _PROCESS_KEY = secrets.token_hex(32)
 
 
-def signing_key(config) -> str:
+def signing_key(config: Config) -> str:
     """The key for login links and the dashboard cookie.
 
     The bot (which makes links) and the web workers (which check them) must share it: set the
@@ -42,15 +44,15 @@ def signing_key(config) -> str:
     return _PROCESS_KEY
 
 
-def serializer(config, salt: str) -> URLSafeTimedSerializer:
+def serializer(config: Config, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(signing_key(config), salt=salt)
 
 
-def make_login_token(config, person_id: int) -> str:
+def make_login_token(config: Config, person_id: int) -> str:
     return serializer(config, LOGIN_SALT).dumps({"p": person_id, "n": uuid.uuid4().hex})
 
 
-def login_link(config, person_id: int, *, unit_id: int | None = None, quarter: str | None = None) -> str:
+def login_link(config: Config, person_id: int, *, unit_id: int | None = None, quarter: str | None = None) -> str:
     """A one-time dashboard link for `person_id` (the access policy is asked again when it is used)."""
     base = config.get("server.public_url", str).rstrip("/")
     params = {"t": make_login_token(config, person_id)}

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, insert
+from sqlalchemy import Connection, event, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +33,10 @@ from .outbox import enqueue
 from .router import Registry
 from .state import ConversationStore, FormState
 from .turn import Turn, TurnGate
+
+if TYPE_CHECKING:
+    from .inbound_limit import InboundLimiter
+    from .metrics import Metrics
 
 log = logging.getLogger("lianxin.dispatch")
 
@@ -62,7 +67,7 @@ class Outcome:
 class Dispatcher:
     def __init__(self, *, config: Config, registry: Registry, session_factory: sessionmaker[Session],
                  store: ConversationStore, deduper: Deduper, clock: Clock | None = None,
-                 traits: dict[str, PlatformTraits] | None = None, metrics=None) -> None:
+                 traits: dict[str, PlatformTraits] | None = None, metrics: Metrics | None = None) -> None:
         self.config = config
         self.registry = registry
         self.sf = session_factory
@@ -72,7 +77,7 @@ class Dispatcher:
         self.traits = traits or {}
         self.metrics = metrics
         self.turns = TurnGate(store, deduper)
-        self.inbound_limit = None    # bot.inbound_limit.InboundLimiter, set by build_services
+        self.inbound_limit: InboundLimiter | None = None    # set by build_services
         self._tz = ZoneInfo(config.timezone)
         engine = session_factory.kw.get("bind")
         self.read_sf = read_session_factory(engine) if engine is not None else session_factory
@@ -132,7 +137,8 @@ class Dispatcher:
         platform, user = incoming.platform, incoming.user_id
         traits = self.traits.get(platform, PlatformTraits())
         person = self.identities.sender(platform, user, turn.roster_version)
-        ctx = Context(incoming=incoming, person=person, db=None, config=self.config, registry=self.registry,
+        ctx = Context(incoming=incoming, person=person, db=None,  # type: ignore[arg-type]  # opened lazily by `opener`
+                      config=self.config, registry=self.registry,
                       clock=self.clock, state=turn.state, opener=self._open, read_only=turn.light,
                       versions=(turn.roster_version, turn.talks_version))
         if not turn.light:
@@ -270,7 +276,7 @@ _TURN = "lianxin_turn"
 _CONN = "lianxin_conn"
 
 
-def _connected(session: Session, transaction, connection) -> None:
+def _connected(session: Session, transaction: Any, connection: Connection) -> None:
     """A turn's session took a connection: count the writes on it from here."""
     if session.info.get(_TURN):
         connection.info[_WRITES] = 0
@@ -278,7 +284,8 @@ def _connected(session: Session, transaction, connection) -> None:
 _READ_ONLY_HEADS = ("SELECT", "SHOW", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN")
 
 
-def _count_writes(conn, cursor, statement, parameters, context, executemany) -> None:
+def _count_writes(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
+                  executemany: bool) -> None:
     """Count the statements of the turn's transaction that may change something (any statement
     but a read; SELECT … FOR UPDATE counts as a read, a data-modifying CTE starts with WITH)."""
     info = conn.info

@@ -21,8 +21,8 @@ from .state import FormState
 if TYPE_CHECKING:
     from .context import Context
 
-__all__ = ["BACK_WORDS", "CANCEL_WORDS", "CANDIDATES", "HELP_WORDS", "Form", "FormAnswer", "Invalid", "Step", "choice_card",
-           "choice_step", "pick_option", "pick_step", "route_form"]
+__all__ = ["BACK_WORDS", "CANCEL_WORDS", "CANDIDATES", "HELP_WORDS", "Answers", "Form", "FormAnswer", "Invalid", "Step",
+           "choice_card", "choice_step", "pick_option", "pick_step", "route_form"]
 
 CANCEL_WORDS = {"取消", "cancel", "/cancel", "退出", "算了"}
 BACK_WORDS = {"返回", "back", "/back", "上一步"}
@@ -43,8 +43,9 @@ class FormAnswer(CallbackData):
     value: str
 
 
-Ask = Callable[["Context", dict], Reply | str]
-Parse = Callable[["Context", str, dict], Any]
+Answers = dict[str, Any]   # a form's answers so far, by step name (JSON in FormState)
+Ask = Callable[["Context", Answers], Reply | str]
+Parse = Callable[["Context", str, Answers], Any]
 
 
 @dataclass
@@ -52,9 +53,9 @@ class Step:
     name: str
     ask: Ask
     parse: Parse
-    skip_if: Callable[[dict], bool] | None = None
-    fixed_if: Callable[[dict], bool] | None = None   # 返回 never goes back to it (e.g. the person in an edit)
-    accepts_media: bool = False                      # a photo (Incoming.media_id) is an answer, not "unsupported"
+    skip_if: Callable[[Answers], bool] | None = None
+    fixed_if: Callable[[Answers], bool] | None = None   # 返回 never goes back to it (e.g. the person in an edit)
+    accepts_media: bool = False                         # a photo (Incoming.media_id) is an answer, not "unsupported"
 
 
 @dataclass
@@ -62,9 +63,9 @@ class Form:
     name: str
     title: str
     steps: list[Step]
-    done: Callable[[Context, dict], None]
+    done: Callable[[Context, Answers], None]
     ttl: int | None = None                        # seconds; default conversation.ttl_seconds
-    prefill: Callable[[Context, dict], None] | None = None
+    prefill: Callable[[Context, Answers], None] | None = None
     back_to_prefilled: bool = False               # 返回 also reaches steps answered before the dialog began
 
     def step(self, name: str) -> Step:
@@ -73,7 +74,7 @@ class Form:
                 return s
         raise KeyError(name)
 
-    def next_step(self, after: str | None, answers: dict) -> Step | None:
+    def next_step(self, after: str | None, answers: Answers) -> Step | None:
         names = [s.name for s in self.steps]
         start = 0 if after is None else names.index(after) + 1
         for s in self.steps[start:]:
@@ -85,7 +86,7 @@ class Form:
         return None
 
     # engine ---------------------------------------------------------------------------------
-    def start(self, ctx: Context, answers: dict | None = None) -> None:
+    def start(self, ctx: Context, answers: Answers | None = None) -> None:
         now = time.time()
         state = FormState(form=self.name, form_id=uuid.uuid4().hex[:8], step="",
                           answers=dict(answers or {}), started_at=now, updated_at=now)
@@ -212,16 +213,16 @@ def route_form(ctx: Context, forms: Mapping[str, Form]) -> bool:
 
 
 def choice_step(name: str, title: str, options: Callable[[], list[tuple[str, str]]], *,
-                aliases: dict[str, str] | None = None, body: Callable[[Context, dict], str] | None = None,
-                clean: Callable[[str], str] | None = None, keep: Callable[[dict, str, str], Any] | None = None,
-                skip_if: Callable[[dict], bool] | None = None) -> Step:
+                aliases: dict[str, str] | None = None, body: Callable[[Context, Answers], str] | None = None,
+                clean: Callable[[str], str] | None = None, keep: Callable[[Answers, str, str], Any] | None = None,
+                skip_if: Callable[[Answers], bool] | None = None) -> Step:
     """A step answered with one of `options` (button, number, label or alias).
 
     `keep(answers, step, text)` may return a value to keep instead (an edit's “不变”)."""
-    def ask(ctx: Context, answers: dict) -> Reply:
+    def ask(ctx: Context, answers: Answers) -> Reply:
         return choice_card(ctx, title, options(), body=body(ctx, answers) if body else "")
 
-    def parse(ctx: Context, text: str, answers: dict) -> Any:
+    def parse(ctx: Context, text: str, answers: Answers) -> Any:
         kept = keep(answers, name, text) if keep else None
         if kept:
             return kept
@@ -263,14 +264,14 @@ def pick_option(text: str, options: list[tuple[str, str]], aliases: dict[str, st
 CANDIDATES = "_cands"    # answers key: [[id, label], …] remembered while the sender picks one
 
 
-def pick_step(name: str, *, prompt: Callable[[Context, dict], Reply | str],
-              find: Callable[[Context, str, dict], list[tuple[int, str]]], several: Callable[[str, int], str],
+def pick_step(name: str, *, prompt: Callable[[Context, Answers], Reply | str],
+              find: Callable[[Context, str, Answers], list[tuple[int, str]]], several: Callable[[str, int], str],
               choose_title: str, choose_body: Callable[[int], str] | None = None, buttons: bool = True,
-              accept: Callable[[Context, int, dict], int] | None = None) -> Step:
+              accept: Callable[[Context, int, Answers], int] | None = None) -> Step:
     """One record (a person) picked by a typed name: one match is taken; several are listed (buttons
     or numbers) and remembered between turns. `find` raises Invalid when nothing matches; `accept`
     may refuse the pick (raise Invalid) or note something in the answers."""
-    def ask(ctx: Context, answers: dict) -> Reply | str:
+    def ask(ctx: Context, answers: Answers) -> Reply | str:
         cands = answers.get(CANDIDATES)
         if not cands:
             return prompt(ctx, answers)
@@ -279,7 +280,7 @@ def pick_step(name: str, *, prompt: Callable[[Context, dict], Reply | str],
                                body=choose_body(len(cands)) if choose_body else "")
         return choose_title + "\n" + "\n".join(f"{i}. {label}" for i, (_, label) in enumerate(cands, 1))
 
-    def parse(ctx: Context, text: str, answers: dict) -> int:
+    def parse(ctx: Context, text: str, answers: Answers) -> int:
         t = text.strip()
         ids = [c[0] for c in answers.get(CANDIDATES) or []]
         if t.startswith("id") and t[2:].isdigit() and int(t[2:]) in ids:

@@ -22,13 +22,18 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy import bindparam, event, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from models.org import Person
+
+if TYPE_CHECKING:
+    from .config import Config
 
 __all__ = ["ROSTER_TABLES", "ROSTER_VERSION_KEY", "TALKS_VERSION_KEY", "VERSIONED", "Identities",
            "bump_roster_version", "person_for", "roster_engine", "watch_roster"]
@@ -61,7 +66,7 @@ def person_for(db: Session, platform: str, user_id: str) -> Person | None:
     return person if person is not None and person.active else None
 
 
-def bump_roster_version(client: redis.Redis, keys=(ROSTER_VERSION_KEY,)) -> None:
+def bump_roster_version(client: redis.Redis, keys: Iterable[str] = (ROSTER_VERSION_KEY,)) -> None:
     token = uuid.uuid4().hex
     client.mset(dict.fromkeys(keys, token))
 
@@ -78,7 +83,7 @@ def watch_roster(engine: Engine, client: redis.Redis) -> None:
     target = {"client": client}
     setattr(engine, _TARGET, target)
 
-    def before_commit(conn) -> None:
+    def before_commit(conn: Connection) -> None:
         keys = conn.info.pop(_DIRTY, None)
         if keys:
             _bump(target["client"], keys)
@@ -90,7 +95,7 @@ def watch_roster(engine: Engine, client: redis.Redis) -> None:
     event.listen(engine, "checkin", _after_commit)   # engine-level: survives the pool's recreation
 
 
-def roster_engine(config) -> Engine:
+def roster_engine(config: Config) -> Engine:
     """An engine for a command-line process that writes the roster (import, sync, demo seed)."""
     from models.db import make_engine
 
@@ -101,14 +106,14 @@ def roster_engine(config) -> Engine:
     return engine
 
 
-def _note_write(conn, cursor, statement, parameters, context, executemany) -> None:
+def _note_write(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
     m = _WRITE.match(statement)
     key = VERSIONED.get(m.group(1).lower()) if m is not None else None
     if key is not None:
         conn.info.setdefault(_DIRTY, set()).add(key)
 
 
-def _bump(client: redis.Redis, keys) -> None:
+def _bump(client: redis.Redis, keys: Iterable[str]) -> None:
     """A Redis that cannot be told refuses the turns too (503), and one that restarted empty has
     lost every version anyway; a worker that still reaches a Redis this writer cannot reach is
     covered by the cache's max_age. So a failed bump is logged, and the write goes on."""
@@ -118,12 +123,12 @@ def _bump(client: redis.Redis, keys) -> None:
         log.warning("roster.version_bump_failed", extra={"error": type(exc).__name__})
 
 
-def _forget(conn) -> None:
+def _forget(conn: Connection) -> None:
     if not conn.invalidated:   # a dropped connection has no info to clear (and raises on access)
         conn.info.pop(_DIRTY, None)
 
 
-def _after_commit(dbapi_conn, record) -> None:
+def _after_commit(dbapi_conn: Any, record: Any) -> None:
     """The connection came back to the pool: its transaction has committed (or rolled back)."""
     pending = record.info.pop(_BUMP_AFTER, None)
     if pending is not None:

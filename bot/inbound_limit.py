@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from redis import Redis
+
 from .pacing import SlidingWindow
 
 __all__ = ["TOO_FAST_TEXT", "InboundLimiter"]
@@ -19,7 +21,7 @@ TOO_FAST_TEXT = "您发送得太快了，请稍后再试。"
 
 
 class InboundLimiter:
-    def __init__(self, redis, max_turns: int, window_seconds: float) -> None:
+    def __init__(self, redis: Redis, max_turns: int, window_seconds: float) -> None:
         self.redis = redis
         self.window = SlidingWindow(redis, [(window_seconds, max_turns)], "lianxin:inbound:")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["Button", "Card", "Incoming", "Reply", "Text", "reply_from_dict", "reply_to_dict"]
 
@@ -82,7 +82,7 @@ class Card:
         return "\n".join(lines)
 
 
-Reply = Union[Text, Card]
+Reply = Text | Card
 
 
 def reply_to_dict(reply: Reply) -> dict[str, Any]:

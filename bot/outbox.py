@@ -8,15 +8,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
+from models.db import rowcount
 from models.outbox import OutboxMessage, OutboxStatus, Priority
 
 from .messages import Reply, reply_to_dict
+
+T = TypeVar("T")
 
 __all__ = [
     "WECOM_MAX_RECIPIENTS",
@@ -35,7 +38,7 @@ __all__ = [
 WECOM_MAX_RECIPIENTS = 1000
 
 
-def chunked(items: Sequence[str], size: int) -> Iterable[list[str]]:
+def chunked(items: Sequence[T], size: int) -> Iterable[list[T]]:
     for i in range(0, len(items), size):
         yield list(items[i:i + size])
 
@@ -46,7 +49,7 @@ def enqueue(db: Session, *, platform: str, recipients: Sequence[str], reply: Rep
             priority: int = Priority.NORMAL, not_before: datetime | None = None) -> list[OutboxMessage]:
     """Add outbox rows to the current transaction, one per batch of ≤ `batch` recipients;
     `not_before` holds them back (scheduled mass sends are spread, see bot.pacing.spread_time)."""
-    rows = []
+    rows: list[OutboxMessage] = []
     recipients = list(dict.fromkeys(r for r in recipients if r))
     if not recipients and kind == "send":
         return rows
@@ -103,4 +106,4 @@ def resend_dead(db: Session, ids: Sequence[int] | None = None) -> int:
         stmt = stmt.where(OutboxMessage.id.in_(list(ids)))
     result = db.execute(stmt.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utcnow(),
                                     claimed_until=None, claimed_by=None, last_error=None))
-    return result.rowcount or 0
+    return rowcount(result)

@@ -15,6 +15,9 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
 
 __all__ = ["Pacer", "SlidingWindow", "merge_texts", "spread_time"]
 
@@ -45,7 +48,7 @@ return '0'
 class SlidingWindow:
     """At most `limit` events per `window` seconds, for every (window, limit) pair, per key."""
 
-    def __init__(self, redis, limits: Sequence[tuple[float, int]], prefix: str) -> None:
+    def __init__(self, redis: Redis, limits: Sequence[tuple[float, int]], prefix: str) -> None:
         self.redis = redis
         self.limits = [(float(w), int(n)) for w, n in limits if n > 0]
         self.prefix = prefix
@@ -55,7 +58,7 @@ class SlidingWindow:
         """Take a slot: 0.0 if taken, else the seconds to wait for one."""
         if not self.limits:
             return 0.0
-        args: list = [now.timestamp(), uuid.uuid4().hex]
+        args: list[Any] = [now.timestamp(), uuid.uuid4().hex]
         for w, n in self.limits:
             args += [w, n]
         return float(self._script(keys=[f"{self.prefix}{key}"], args=args))
@@ -64,7 +67,7 @@ class SlidingWindow:
 class Pacer:
     """Send slots per (platform, recipient), for the platforms that have limits."""
 
-    def __init__(self, redis, limits: dict[str, Sequence[tuple[float, int]]]) -> None:
+    def __init__(self, redis: Redis, limits: dict[str, Sequence[tuple[float, int]]]) -> None:
         self.windows = {p: SlidingWindow(redis, lim, f"lianxin:pace:{p}:") for p, lim in limits.items() if lim}
 
     def paces(self, platform: str) -> bool:

@@ -7,14 +7,18 @@ sharing a real Redis.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import redis
+
+if TYPE_CHECKING:
+    import fakeredis
 
 __all__ = ["RedisUnavailable", "make_redis"]
 
 RedisUnavailable = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
-_fake_servers: dict[str, object] = {}
+_fake_servers: dict[str, fakeredis.FakeServer] = {}
 _lock = threading.Lock()
 
 

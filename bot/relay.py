@@ -38,11 +38,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
+from models.db import rowcount
 from models.outbox import OutboxMessage, OutboxStatus
 
 from .breaker import CLOSED, CircuitBreaker
@@ -50,6 +52,9 @@ from .messages import reply_from_dict
 from .outbox import PermanentError, RateLimited, Sender, SendResult, TokenExpired, TransientError
 from .pacing import Pacer
 from .relay_merge import Claimed, coalesce, lanes
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 log = logging.getLogger("lianxin.outbox")
 
@@ -62,7 +67,7 @@ class OutboxRelay:
     def __init__(self, session_factory: sessionmaker[Session], senders: dict[str, Sender], *,
                  max_attempts: int = 8, batch_size: int = 50, backoff_base: float = 2.0,
                  backoff_cap: float = 600.0, lease_seconds: int = 120, name: str | None = None,
-                 metrics=None, pool_size: int = 32, pacer: Pacer | None = None,
+                 metrics: Metrics | None = None, pool_size: int = 32, pacer: Pacer | None = None,
                  breakers: dict[str, CircuitBreaker] | None = None, coalesce_min: int = 5,
                  stop_deadline: float = 10.0) -> None:
         self.sf = session_factory
@@ -102,7 +107,7 @@ class OutboxRelay:
                 or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
             )
             q = select(*cols).where(due).order_by(OutboxMessage.priority, OutboxMessage.id).limit(limit)
-            if db.bind.dialect.name == "postgresql":
+            if db.get_bind().dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             # SQLite: the transaction holds the write lock (BEGIN IMMEDIATE), so select+update is atomic.
             rows = [Claimed(*r) for r in db.execute(q).all()]
@@ -202,7 +207,7 @@ class OutboxRelay:
                                                          OutboxMessage.status == OutboxStatus.PENDING,
                                                          OutboxMessage.claimed_until.is_not(None))
                              .values(claimed_until=None))
-        released = res.rowcount or 0
+        released = rowcount(res)
         log.info("outbox.stopped", extra={"relay": self.name, "released": released})
         return released
 
@@ -227,7 +232,7 @@ class OutboxRelay:
             if suspect:
                 # the previous attempt may have reached the platform: say so, then send again
                 log.warning("outbox.possible_duplicate", extra={"outbox_id": row.id, "ref": row.ref,
-                                                                "previous": row.last_error[:120]})
+                                                                "previous": (row.last_error or "")[:120]})
             # conditional on still holding the claim, and the lease renewed from now: a batch that
             # took long must not send a row another relay has re-claimed meanwhile
             started = max(now, utcnow())
@@ -239,16 +244,16 @@ class OutboxRelay:
                                      claimed_until=started + self.lease)
                              .execution_options(synchronize_session=False))
             db.commit()
-            if res.rowcount != 1:
+            if rowcount(res) != 1:
                 return None
             db.expunge(row)   # what the UPDATE wrote, without reading (and decrypting) the row again
             row.attempts += 1
             row.last_error = f"in flight by {self.name}"
             row.claimed_until = started + self.lease
-            row.suspect_duplicate = suspect  # type: ignore[attr-defined]  (transient, not a column)
+            row.suspect_duplicate = suspect  # type: ignore[attr-defined]  # transient, not a column
             return row
 
-    def send(self, row: OutboxMessage):
+    def send(self, row: OutboxMessage) -> SendResult:
         sender = self.senders[row.platform]
         reply = reply_from_dict(row.payload)
         recipients = list(row.recipients or [])
@@ -346,18 +351,18 @@ class OutboxRelay:
                                        "msgid": result.msgid, "n": len(row.recipients or [])})
         return True
 
-    def _update_mine(self, row: OutboxMessage, values: dict) -> bool:
+    def _update_mine(self, row: OutboxMessage, values: dict[str, Any]) -> bool:
         with self.sf() as db, db.begin():
             res = db.execute(update(OutboxMessage).where(OutboxMessage.id == row.id,
                                                          OutboxMessage.claimed_by == self.name,
                                                          OutboxMessage.status == OutboxStatus.PENDING)
                              .values(**values))
-            return res.rowcount == 1
+            return rowcount(res) == 1
 
     def _release(self, row_id: int, until: datetime | None) -> None:
         """Give a claimed row back without using an attempt (platform paused or down, no send slot,
         stopping); `until` None keeps its due time."""
-        values: dict = dict(claimed_until=None)
+        values: dict[str, Any] = dict(claimed_until=None)
         if until is not None:
             values["next_attempt_at"] = until
         with self.sf() as db, db.begin():
@@ -376,7 +381,7 @@ class OutboxRelay:
             return
         if delay is None:
             delay = self.backoff(row.attempts)
-        values: dict = dict(next_attempt_at=now + timedelta(seconds=delay), last_error=error[:500], claimed_until=None)
+        values: dict[str, Any] = dict(next_attempt_at=now + timedelta(seconds=delay), last_error=error[:500], claimed_until=None)
         if not count and row.attempts >= self.max_attempts:
             values["attempts"] = self.max_attempts - 1   # keeps "attempted" (duplicate detection), not dead
         self._update_mine(row, values)

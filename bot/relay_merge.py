@@ -12,13 +12,14 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
+from models.db import rowcount
 from models.outbox import OutboxMessage, OutboxStatus
 
-from .messages import Card, Text, reply_from_dict, reply_to_dict
+from .messages import Card, Reply, Text, reply_from_dict, reply_to_dict
 from .outbox import Priority
 from .pacing import merge_texts
 
@@ -38,7 +39,7 @@ class Claimed:
 
     id: int
     platform: str
-    recipients: list
+    recipients: list[str]
     priority: int
     kind: str
     ref: str
@@ -51,11 +52,11 @@ def card_key(ref: str) -> str:
 
 def lanes(claimed: list[Claimed]) -> list[list[Claimed]]:
     """One lane per recipient (or per card, for rows to many people), in sending order."""
-    by_key: dict[tuple, list[Claimed]] = defaultdict(list)
+    by_key: dict[tuple[str | int, ...], list[Claimed]] = defaultdict(list)
     for c in claimed:
         recipients = c.recipients or []
         if len(recipients) == 1:
-            key: tuple = (c.platform, "to", recipients[0])
+            key: tuple[str | int, ...] = (c.platform, "to", recipients[0])
         else:
             key = (c.platform, "ref", card_key(c.ref)) if c.ref else (c.platform, "row", c.id)
         by_key[key].append(c)
@@ -76,7 +77,7 @@ def _mergeable(c: Claimed) -> bool:
             and c.attempts == 0)
 
 
-def _as_text(reply) -> str | None:
+def _as_text(reply: Reply) -> str | None:
     if isinstance(reply, Text):
         return reply.text
     if isinstance(reply, Card) and not reply.buttons and not reply.done_text:
@@ -91,10 +92,10 @@ def coalesce(relay: OutboxRelay, lane: list[Claimed], now: datetime) -> list[Cla
     if len(candidates) < max(2, relay.coalesce_min):
         return lane
     with relay.sf() as db:
-        payloads = dict(db.execute(select(OutboxMessage.id, OutboxMessage.payload)
+        payloads: dict[int, dict[str, Any]] = dict(db.execute(select(OutboxMessage.id, OutboxMessage.payload)
                                    .where(OutboxMessage.id.in_([c.id for c in candidates]))).all())
-    texts = [(c, _as_text(reply_from_dict(payloads[c.id]))) for c in candidates if c.id in payloads]
-    texts = [(c, t) for c, t in texts if t]
+    maybe = [(c, _as_text(reply_from_dict(payloads[c.id]))) for c in candidates if c.id in payloads]
+    texts = [(c, t) for c, t in maybe if t]
     if len(texts) < max(2, relay.coalesce_min):
         return lane
     replaced: dict[int, Claimed | None] = {}
@@ -112,8 +113,8 @@ def coalesce(relay: OutboxRelay, lane: list[Claimed], now: datetime) -> list[Cla
     for c in lane:
         if c.id not in replaced:
             out.append(c)
-        elif replaced[c.id] is not None:
-            out.append(replaced[c.id])
+        elif (merged_row := replaced[c.id]) is not None:
+            out.append(merged_row)
     return out
 
 
@@ -136,7 +137,7 @@ def _merge(relay: OutboxRelay, rows: list[Claimed], texts: list[str], now: datet
                              .values(status=OutboxStatus.MERGED, last_error=f"merged into #{new.id}",
                                      claimed_until=None)
                              .execution_options(synchronize_session=False))
-            if res.rowcount != len(ids):
+            if rowcount(res) != len(ids):
                 raise _Changed   # some row changed hands meanwhile: send them one by one instead
             new_id = new.id
     except _Changed:

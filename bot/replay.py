@@ -56,7 +56,7 @@ class SignatureGuard:
             if not self.r.set(f"sigseen:{key}", delivery, nx=True, ex=self.ttl):
                 first = self.r.get(f"sigseen:{key}")
                 if first is not None:
-                    return first.decode() == delivery
+                    return (first.decode() if isinstance(first, bytes) else first) == delivery
         except redis.exceptions.RedisError as exc:
             log.warning("replay.redis_unavailable", extra={"error": type(exc).__name__})
         return self._claim_in_db(key, delivery)

@@ -21,7 +21,7 @@ Allowed = Callable[["Context"], bool]
 AH = TypeVar("AH", bound=Callable[..., None])
 CommandHandler = Callable[["Context", str], None]        # (ctx, the text after the command word)
 ActionHandler = Callable[["Context", Any], None]         # (ctx, the unpacked CallbackData of the button)
-Subscriber = Callable[["Context", dict], None]           # (ctx, the payload given to ctx.emit)
+Subscriber = Callable[["Context", dict[str, Any]], None]  # (ctx, the payload given to ctx.emit)
 Fallback = Callable[["Context", str], None]              # (ctx, the whole text)
 
 
@@ -113,7 +113,7 @@ class Registry:
         self.forms: dict[str, Form] = {}
         self.fallback: Fallback | None = None
         self.subscribers: dict[str, list[Subscriber]] = {}
-        self.memo: dict = {}   # derived views that depend only on the registry and a key (帮助 per role set)
+        self.memo: dict[Any, Any] = {}   # derived views that depend only on the registry and a key (帮助 per role set)
         for router in self.routers:
             for event, fns in router.subscribers.items():
                 self.subscribers.setdefault(event, []).extend(fns)

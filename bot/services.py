@@ -30,6 +30,7 @@ from .state import ConversationStore
 if TYPE_CHECKING:
     from .adapters.dingtalk import DingTalkVerifier
     from .adapters.wecom import WeComCrypto
+    from .metrics import Metrics
 
 log = logging.getLogger("lianxin")
 
@@ -67,12 +68,13 @@ class Services:
     inline_outbox: OutboxRelay | None = None
     scheduler: Runner | None = None
 
-    def outbox_dispatcher(self, **kwargs) -> OutboxRelay:
+    def outbox_dispatcher(self, **kwargs: Any) -> OutboxRelay:
         """The outbox relay for this process, configured from `outbox.*` (and the platforms' pacing)."""
         return build_relay(self.config, self.session_factory, self.senders, self.redis, self.metrics, **kwargs)
 
 
-def build_relay(config: Config, session_factory, senders: dict[str, Sender], r, metrics=None, **kwargs) -> OutboxRelay:
+def build_relay(config: Config, session_factory: sessionmaker[Session], senders: dict[str, Sender], r: redis.Redis,
+                metrics: Metrics | None = None, **kwargs: Any) -> OutboxRelay:
     from .breaker import CircuitBreaker
     from .pacing import Pacer
 

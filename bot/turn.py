@@ -97,7 +97,7 @@ class _Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    def __call__(self, keys: list[str], args: list) -> Any:
+    def __call__(self, keys: list[str], args: list[Any]) -> Any:
         try:
             return self.r.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:

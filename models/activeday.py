@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .base import Base
+from .base import DEFAULT_TZ, Base
 
 __all__ = ["PersonActiveDay", "mark_active"]
 
@@ -40,7 +40,7 @@ def _mark_active_stmt(insert):
 _MARK_ACTIVE = {"postgresql": _mark_active_stmt(pg_insert), "sqlite": _mark_active_stmt(sqlite_insert)}
 
 
-def mark_active(db: Session, person_id: int, moment: datetime, tz: str = "Asia/Shanghai") -> None:
+def mark_active(db: Session, person_id: int, moment: datetime, tz: str = DEFAULT_TZ) -> None:
     """Record that `person_id` was active on the local day of `moment` (idempotent, no read).
 
     INSERT … ON CONFLICT DO NOTHING cannot fail on a repeat, so the dispatcher runs it inside a

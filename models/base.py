@@ -7,6 +7,9 @@ from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+# config.yaml's `timezone` default; a fallback only: callers pass the configured `config.timezone`
+DEFAULT_TZ = "Asia/Shanghai"
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .base import Base, utcnow
 from .crypto import EncryptedText
+from .db import rowcount
 from .enums import Role
 from .org import Person, Unit
 
@@ -209,7 +210,7 @@ def move(db: Session, case: Case, to: CaseState | str, *, actor: Person | None, 
         .values(state=to, state_since=now, sla_since=now, sla_step=0, version=Case.version + 1, **values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         db.refresh(case)
         return False
     db.add(CaseEvent(case_id=case.id, at=now, actor_id=actor.id if actor else None, kind="transition",
@@ -236,7 +237,7 @@ def approve_level(db: Session, case: Case, step: int, *, actor: Person, now: dat
         update(Case).where(Case.id == case.id, Case.state == S.CARE_REQUESTED.value, Case.approval_step == step)
         .values(approval_step=step + 1, sla_since=now, sla_step=0, version=Case.version + 1)
         .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         db.refresh(case)
         return False
     db.add(CaseEvent(case_id=case.id, at=now, actor_id=actor.id, kind="approval", from_state=S.CARE_REQUESTED.value,

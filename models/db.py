@@ -9,12 +9,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import CursorResult, Result, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["is_sqlite", "make_engine", "make_session_factory", "read_session_factory", "session_scope"]
+__all__ = ["is_sqlite", "make_engine", "make_session_factory", "read_session_factory", "rowcount", "session_scope"]
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -139,3 +140,8 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE or DELETE run through `Session.execute` (typed as a plain Result)."""
+    return cast(CursorResult[Any], result).rowcount or 0

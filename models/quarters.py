@@ -4,12 +4,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from .base import DEFAULT_TZ
 from .talk import quarter_of
 
 __all__ = ["current_quarter", "previous_quarter", "quarter_bounds", "quarter_days", "recent_quarters", "year_quarters"]
 
 
-def current_quarter(now: datetime | None = None, tz: str = "Asia/Shanghai") -> str:
+def current_quarter(now: datetime | None = None, tz: str = DEFAULT_TZ) -> str:
     return quarter_of(now or datetime.now(UTC), tz)
 
 
@@ -24,7 +25,7 @@ def _parse_quarter(quarter: str) -> tuple[int, int]:
     return year_i, q_i
 
 
-def quarter_bounds(quarter: str, tz: str = "Asia/Shanghai") -> tuple[datetime, datetime]:
+def quarter_bounds(quarter: str, tz: str = DEFAULT_TZ) -> tuple[datetime, datetime]:
     """[start, end) of a quarter in UTC; boundaries are local midnight in `tz`."""
     year, q = _parse_quarter(quarter)
     zone = ZoneInfo(tz)
@@ -46,14 +47,14 @@ def recent_quarters(last: str, n: int) -> list[str]:
     return out[::-1]
 
 
-def quarter_days(quarter: str, tz: str = "Asia/Shanghai") -> tuple[date, date]:
+def quarter_days(quarter: str, tz: str = DEFAULT_TZ) -> tuple[date, date]:
     """First and last local day of a quarter."""
     start, end = quarter_bounds(quarter, tz)
     zone = ZoneInfo(tz)
     return start.astimezone(zone).date(), (end.astimezone(zone) - timedelta(days=1)).date()
 
 
-def year_quarters(year: int, now: datetime, tz: str = "Asia/Shanghai") -> list[str]:
+def year_quarters(year: int, now: datetime, tz: str = DEFAULT_TZ) -> list[str]:
     """The quarters of `year` that have started by `now` (local time)."""
     current = quarter_of(now, tz)
     return [q for q in (f"{year}Q{i}" for i in range(1, 5)) if q <= current]

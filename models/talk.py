@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, utcnow
+from .base import DEFAULT_TZ, Base, utcnow
 from .crypto import EncryptedText
 from .org import Person, Unit
 
@@ -47,7 +47,7 @@ CATEGORY_LABELS = {Category.PAY: "薪酬绩效", Category.FAMILY: "家庭", Cate
                    Category.WORKLOAD: "工作负荷", Category.RELATIONS: "人际关系", Category.OTHER: "其他"}
 
 
-def quarter_of(moment: datetime, tz: str = "Asia/Shanghai") -> str:
+def quarter_of(moment: datetime, tz: str = DEFAULT_TZ) -> str:
     """"2026Q4" for a moment, in the company's time zone (quarter boundaries are local)."""
     local = moment.astimezone(ZoneInfo(tz))
     return f"{local.year}Q{(local.month - 1) // 3 + 1}"

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.handover import hand_over
@@ -26,7 +27,7 @@ def apply_plan(db: Session, plan: Plan) -> ChangeReport:
     if report.errors and not report.skipped_rows:
         return report
     conn = db.connection()
-    ut, pt, rt = Unit.__table__, Person.__table__, RoleAssignment.__table__
+    ut, pt, rt = (cast(Table, m.__table__) for m in (Unit, Person, RoleAssignment))   # Core tables of the mapped classes
     for old, new in plan.renames:
         for uid, fn in conn.execute(select(ut.c.id, ut.c.full_name).where(
                 (ut.c.full_name == old) | ut.c.full_name.like(_escape_like(old) + "/%", escape="\\"))).all():
@@ -41,9 +42,9 @@ def apply_plan(db: Session, plan: Plan) -> ChangeReport:
         levels.setdefault(fn.count("/"), []).append((fn, name, kind))
     for depth in sorted(levels):
         batch = levels[depth]
-        values = [{"name": name, "kind": kind, "full_name": fn, "path": "", "active": True,
-                   "parent_id": ids[fn.rsplit("/", 1)[0]][0] if "/" in fn else None} for fn, name, kind in batch]
-        conn.execute(insert(ut), values)
+        new_units = [{"name": name, "kind": kind, "full_name": fn, "path": "", "active": True,
+                      "parent_id": ids[fn.rsplit("/", 1)[0]][0] if "/" in fn else None} for fn, name, kind in batch]
+        conn.execute(insert(ut), new_units)
         fresh = {fn: uid for uid, fn in conn.execute(
             select(ut.c.id, ut.c.full_name).where(ut.c.full_name.in_([b[0] for b in batch])))}
         paths = []

@@ -114,7 +114,7 @@ def check_rows(rows: list[RosterRow], problems: Problems, strict_kinds: bool) ->
                 problems.add(r, f"党员一栏“{r.party}”无法识别（填 是/否）")
             else:
                 r.party = value
-        if r.dingtalk is not KEEP and r.dingtalk:
+        if isinstance(r.dingtalk, str) and r.dingtalk:   # str | None | KEEP
             if r.dingtalk in first_dt and first_dt[r.dingtalk][1] != r.userid:
                 problems.add(r, f"钉钉账号“{r.dingtalk}”与第{first_dt[r.dingtalk][0]}行重复")
             else:
@@ -176,7 +176,7 @@ def resolve_scopes(rows: list[RosterRow], known: set[str], by_dingtalk: dict[str
                 else:
                     problems.add(r, f"角色范围“{scope}”不是已知单位（{ROLE_LABELS[role]}）")
             r.roles = resolved
-        if r.dingtalk is not KEEP and r.dingtalk:
+        if isinstance(r.dingtalk, str) and r.dingtalk:
             holder = by_dingtalk.get(r.dingtalk)
             if holder and holder != r.userid and holder not in file_dt_users:
                 problems.add(r, f"钉钉账号“{r.dingtalk}”已属于其他人员（{holder}）")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -182,7 +182,7 @@ def _plan_person(plan: Plan, state: _Existing, r: RosterRow) -> Any:
 
 def _plan_roles(plan: Plan, state: _Existing, r: RosterRow, cur: Any) -> None:
     """The row's roles replace the person's roles of this source; roles of other sources (chat) stay."""
-    want = {(str(role), scope) for role, scope in r.roles}
+    want = {(str(role), scope) for role, scope in cast("list[tuple[Role, str]]", r.roles)}   # resolved by resolve_scopes
     have = state.role_rows.get(cur.id, []) if cur is not None else []
     have_keys = {(role, state.unit_name_of.get(unit_id)) for _, role, unit_id, _ in have}
     for role, scope in sorted(want - have_keys):

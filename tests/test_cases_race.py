@@ -50,7 +50,7 @@ def test_approve_and_reject_at_the_same_moment_leave_one_decision(sim, services)
     for _ in range(3):
         case_id = _requested(services, sim)
         handle(sim_incoming("zhaomin", action=CaseAction(case_id, "reject").pack()))  # asks for the reason
-        def approve():
+        def approve(case_id: int = case_id):
             return handle(sim_incoming("wangwei", action=CaseAction(case_id, "approve").pack()))
         def reason():
             return handle(sim_incoming("zhaomin", text="材料不全，请补充"))

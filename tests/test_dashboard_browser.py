@@ -92,8 +92,9 @@ def test_dashboard_in_chromium(services, server, browser, tmp_path):
     assert box is not None and 205 <= box["width"] <= 215            # 0.5 × 420 px drawn
     five = page.locator('#chart-coverage g.bar[data-label="五车间班组"] rect.fill').bounding_box()
     assert 80 <= five["width"] <= 88                                    # 0.2 × 420 px
-    assert page.locator('#chart-trend g.series[data-flag="watch"] circle[data-quarter="2026Q4"]').get_attribute("data-value") == "1"
-    assert page.locator('#chart-trend g.series[data-flag="urgent"] circle[data-quarter="2026Q4"]').get_attribute("data-value") == "1"
+    for flag in ("watch", "urgent"):
+        point = page.locator(f'#chart-trend g.series[data-flag="{flag}"] circle[data-quarter="2026Q4"]')
+        assert point.get_attribute("data-value") == "1", flag
     assert "学习完成 2/28" in page.locator("#tile-learning").inner_text()
     funnel = page.locator("#chart-funnel g.stage")
     assert [(funnel.nth(i).get_attribute("data-label"), funnel.nth(i).get_attribute("data-value"))

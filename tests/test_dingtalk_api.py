@@ -18,7 +18,7 @@ from bot.adapters.dingtalk_api import DingTalkClient, out_track_id, render_card_
 from bot.messages import Button, Card, Text
 from bot.outbox import enqueue
 from models.outbox import OutboxMessage, OutboxStatus
-from tests.dingtalk_helpers import APP_KEY, APP_SECRET, DINGTALK_OVERRIDES, TEMPLATE, dt_api  # noqa: F401
+from tests.dingtalk_helpers import APP_KEY, APP_SECRET, DINGTALK_OVERRIDES, TEMPLATE
 
 BATCH = "/v1.0/robot/oToMessages/batchSend"
 
@@ -231,7 +231,7 @@ def test_enabled_without_credentials_fails_fast(services):
     from bot.adapters.dingtalk_api import build_dingtalk_sender
     from bot.config import ConfigError
 
-    with pytest.raises(ConfigError, match="dingtalk.app_secret"):
+    with pytest.raises(ConfigError, match=r"dingtalk\.app_secret"):
         build_dingtalk_sender(services.config.with_overrides({"dingtalk.app_secret": ""}), services.redis)
 
 

@@ -23,15 +23,7 @@ from bot.adapters.dingtalk import (
 )
 from bot.web.dingtalk import GROUP_TEXT
 from models.outbox import OutboxMessage, ProcessedDelivery
-from tests.dingtalk_helpers import (  # noqa: F401
-    APP_SECRET,
-    DINGTALK_OVERRIDES,
-    card_callback_body,
-    dingtalk,
-    dt_api,
-    message_body,
-    official_sample,
-)
+from tests.dingtalk_helpers import APP_SECRET, DINGTALK_OVERRIDES, card_callback_body, message_body, official_sample
 
 pytestmark = pytest.mark.usefixtures("dt_api")
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.context import notify_people
 from bot.messages import Button, Card, Text
 from models.org import Person
-from tests.dingtalk_helpers import BOTH_PLATFORMS, chat, dingtalk, dt_api, wecom_api  # noqa: F401
+from tests.dingtalk_helpers import BOTH_PLATFORMS
 
 
 @pytest.fixture

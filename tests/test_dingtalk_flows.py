@@ -14,8 +14,7 @@ from sqlalchemy import select
 
 from models.talk import Talk
 from tests.case_helpers import fill_care_form, flag_talk, load
-from tests.dingtalk_helpers import BOTH_PLATFORMS, PlatformChat, dingtalk, dt_api, wecom_api  # noqa: F401
-from tests.dingtalk_stream_helpers import dingtalk_stream  # noqa: F401
+from tests.dingtalk_helpers import BOTH_PLATFORMS, PlatformChat
 
 
 @pytest.fixture(params=["wecom", "dingtalk-http", "dingtalk-stream"])

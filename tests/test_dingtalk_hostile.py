@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models.outbox import ProcessedDelivery
-from tests.dingtalk_helpers import DINGTALK_OVERRIDES, dingtalk, dt_api, message_body  # noqa: F401
+from tests.dingtalk_helpers import DINGTALK_OVERRIDES, message_body
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from models.org import Person
-from tests.dingtalk_helpers import DINGTALK_OVERRIDES, dingtalk, dt_api  # noqa: F401
+from tests.dingtalk_helpers import DINGTALK_OVERRIDES
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot.adapters.dingtalk import out_track_id, sign, track_belongs_to
 from models.org import Person, RoleAssignment
 from tests.case_helpers import fill_care_form, flag_talk, load
-from tests.dingtalk_helpers import APP_SECRET, DINGTALK_OVERRIDES, dingtalk, dt_api, message_body  # noqa: F401
+from tests.dingtalk_helpers import APP_SECRET, DINGTALK_OVERRIDES, message_body
 
 GRANT = "授权 张三 党委委员 技术公司党委"
 

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from bot.adapters.dingtalk import out_track_id
 from bot.adapters.dingtalk_stream import CARD_TOPIC, ROBOT_TOPIC
 from models.outbox import ProcessedDelivery
-from tests.dingtalk_helpers import DINGTALK_OVERRIDES, card_callback_body, dingtalk, dt_api, message_body  # noqa: F401
-from tests.dingtalk_stream_helpers import dingtalk_stream, start_stream  # noqa: F401
+from tests.dingtalk_helpers import DINGTALK_OVERRIDES, card_callback_body, message_body
+from tests.dingtalk_stream_helpers import start_stream
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.adapters.dingtalk_api import DingTalkClient
 from bot.adapters.dingtalk_contacts import fetch_contacts, sync_contacts
 from models.org import Person, Unit
-from tests.dingtalk_helpers import APP_KEY, APP_SECRET, dt_api  # noqa: F401
+from tests.dingtalk_helpers import APP_KEY, APP_SECRET
 
 A = "技术公司党委/浦东基地党总支/外航维修党支部"
 

@@ -51,12 +51,6 @@ def snapshot(db):
     return units, people, roles
 
 
-@pytest.fixture
-def db_factory(stack):
-    engine, _ = stack
-    return make_session_factory(engine)
-
-
 def run(factory, path, **kw):
     with session_scope(factory) as db:
         return import_roster(db, path, **kw)

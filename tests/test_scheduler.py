@@ -66,7 +66,7 @@ def test_bad_trigger_strings_name_the_key(spec, needle):
 
 
 def test_unknown_job_and_disabled_jobs():
-    with pytest.raises(ConfigError, match="scheduler.jobs.nightly: unknown job"):
+    with pytest.raises(ConfigError, match=r"scheduler\.jobs\.nightly: unknown job"):
         job_specs(make_config(**{"scheduler.jobs.nightly": "interval:hours=1"}))
     specs = job_specs(make_config(**{"scheduler.jobs.weekly_digest": "off", "scheduler.jobs.outbox_dispatch": False}))
     ids = [s.id for s in specs]
@@ -196,7 +196,7 @@ def test_file_lock_is_exclusive_and_chosen_for_sqlite_without_redis(tmp_path, sq
     assert isinstance(make_leader(sqlite_engine, None), FileLeader)
     assert isinstance(make_leader(sqlite_engine, object(), redis_url="redis://127.0.0.1:6379/0"), RedisLeader)
     assert isinstance(make_leader(pg_engine, object()), PgAdvisoryLeader)
-    with pytest.raises(ConfigError, match="scheduler.leader"):
+    with pytest.raises(ConfigError, match=r"scheduler\.leader"):
         make_leader(sqlite_engine, None, "zookeeper")
 
 

@@ -199,3 +199,17 @@ def test_kpi_command_for_the_committee_only(seeded, sim):
     assert "· 外航维修党支部：谈心谈话覆盖率 5/44（11%）；预警按时确认率 1/2（50%）；关爱帮扶结案率 0/2（0%）" in text
     assert "开展活动数（每季度） 0.5；活动参与率 3/14（21%）；学习完成率 2/28（7%）" in text
     assert "仅对有相应职责的同志开放" in sim.say("liqiang", "述职评议").text
+
+
+def test_dashboard_quarters_follow_the_configured_timezone(seeded):
+    """Published 2026-09-30 20:00 UTC: 2026Q4 in Shanghai (04:00 on 1 Oct), still 2026Q3 in UTC."""
+    with session_scope(seeded.session_factory) as db:
+        db.add(Material(title="季末材料", text="全文", audience_unit_id=_u(db, BRANCH_B).id,
+                        publisher_id=db.scalars(select(Person.id).where(Person.wecom_userid == "chenjing")).one(),
+                        published_at=datetime(2026, 9, 30, 20, 0, tzinfo=UTC)))
+    in_utc = seeded.config.with_overrides({"timezone": "UTC"})
+    with seeded.session_factory() as db:
+        committee = _u(db, COMMITTEE)
+        assert dashboard(db, committee, Q4, now=NOW, config=seeded.config).learning.assigned == 44 + 13
+        assert dashboard(db, committee, Q4, now=NOW, config=in_utc).learning.assigned == 44
+        assert dashboard(db, committee, "2026Q3", now=NOW, config=in_utc).learning.assigned == 13 + 13

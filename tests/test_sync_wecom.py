@@ -164,7 +164,7 @@ def test_dry_run_writes_nothing(api, client, factory):
 
 def test_api_error_is_reported_and_nothing_changes(api, client, factory):
     api.fail["user/simplelist"] = (60011, "no privilege to access/modify contact/party/agent")
-    with pytest.raises(SyncError, match="60011.*可见范围"):
+    with pytest.raises(SyncError, match=r"60011.*可见范围"):
         sync(factory, client)
     assert people(factory) == {}
 

@@ -22,7 +22,8 @@ def test_keywords_inside_the_summary_stay_in_the_summary():
 
 
 def test_not_understood_parts_are_named():
-    assert parse_one_line("张三 好 #开心").problems == ["不认识的标签“#开心”（标记：#关注 #紧急；分类：#薪酬 #家庭 #健康 #工作 #关系 #其他）"]
+    assert parse_one_line("张三 好 #开心").problems == [
+        "不认识的标签“#开心”（标记：#关注 #紧急；分类：#薪酬 #家庭 #健康 #工作 #关系 #其他）"]
     assert "写了两次" in parse_one_line("张三 好 #关注 #紧急").problems[0]
     assert "跟进:12" in parse_one_line("张三 好 跟进:abc").problems[0]
     assert "没有内容" in parse_one_line("张三 好 需求:").problems[0]

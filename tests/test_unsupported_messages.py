@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dingtalk_helpers import BOTH_PLATFORMS, dingtalk, dt_api, message_body  # noqa: F401
+from tests.dingtalk_helpers import BOTH_PLATFORMS, message_body
 
 
 @pytest.fixture

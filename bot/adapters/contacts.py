@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["SyncError", "TreeProblem", "dept_chains"]
 
@@ -17,7 +18,8 @@ class TreeProblem:
     missing_parent: int | None    # the parent outside the synced tree; None: the walk ran into a cycle
 
 
-def dept_chains(departments: dict[int, dict], root: int, parent_key: str) -> tuple[dict[int, list[int]], list[TreeProblem]]:
+def dept_chains(departments: dict[int, dict[str, Any]], root: int,
+                parent_key: str) -> tuple[dict[int, list[int]], list[TreeProblem]]:
     """dept id → chain of dept ids from `root` down to it; departments on a cycle or below an unknown parent are problems."""
     chains: dict[int, list[int]] = {}
     problems: list[TreeProblem] = []

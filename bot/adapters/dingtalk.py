@@ -214,7 +214,7 @@ def parse_message(data: Mapping[str, Any]) -> RobotMessage:
         expires = int(data["sessionWebhookExpiredTime"]) if data.get("sessionWebhookExpiredTime") else None
     except (TypeError, ValueError):
         expires = None
-    common = dict(platform="dingtalk", user_id=user, time=_ms_to_dt(data.get("createAt")),
+    common: dict[str, Any] = dict(platform="dingtalk", user_id=user, time=_ms_to_dt(data.get("createAt")),
                   message_id=f"m{msg_id}"[:190], chat_type="group" if is_group else "single")
     msgtype = data.get("msgtype") or "text"
     if msgtype == "text":
@@ -263,8 +263,8 @@ def _json_field(value: Any) -> dict[str, Any]:
 def card_callback_key(data: Mapping[str, Any]) -> str | None:
     """The button key of a card callback: params.key (our template), else params.action, else actionIds[0]."""
     content = _json_field(data.get("content")) or _json_field(data.get("value"))
-    private = content.get("cardPrivateData") if isinstance(content.get("cardPrivateData"), dict) else {}
-    params = private.get("params") if isinstance(private.get("params"), dict) else {}
+    private = p if isinstance(p := content.get("cardPrivateData"), dict) else {}
+    params = q if isinstance(q := private.get("params"), dict) else {}
     for name in ("key", "action"):
         value = params.get(name)
         if isinstance(value, str) and value:

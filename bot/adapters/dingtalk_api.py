@@ -28,7 +28,7 @@ import hashlib
 import json
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -38,6 +38,11 @@ from ..config import ConfigError
 from ..messages import Card, Reply, Text
 from ..outbox import PermanentError, RateLimited, SendResult, TokenExpired, TransientError, chunked
 from .dingtalk import out_track_id  # the instance id says whom it was delivered to (card clicks check it)
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from bot.config import Config
 
 log = logging.getLogger("lianxin.dingtalk")
 
@@ -63,7 +68,7 @@ STYLE_TO_STATUS = {1: "primary", 2: "normal", 3: "warning", 4: "normal"}
 class DingTalkClient:
     """HTTP to api.dingtalk.com / oapi.dingtalk.com with a Redis-shared token and typed errors."""
 
-    def __init__(self, app_key: str, app_secret: str, redis_client, *, api_base: str = "https://api.dingtalk.com",
+    def __init__(self, app_key: str, app_secret: str, redis_client: Redis, *, api_base: str = "https://api.dingtalk.com",
                  oapi_base: str = "https://oapi.dingtalk.com", timeout: float = 5,
                  http: requests.Session | None = None) -> None:
         if not app_key or not app_secret:
@@ -171,7 +176,7 @@ class DingTalkClient:
         if res.status_code >= 500:
             raise TransientError(f"{path}: HTTP {res.status_code}")
         try:
-            data = res.json()
+            data: dict[str, Any] = res.json()
         except ValueError:
             raise TransientError(f"{path}: answer is not JSON") from None
         code = int(data.get("errcode") or 0)
@@ -234,7 +239,7 @@ def render_card_params(card: Card) -> dict[str, str]:
 class DingTalkSender:
     """Outbox sender for platform "dingtalk"."""
 
-    def __init__(self, client: DingTalkClient, robot_code: str, redis_client, *, card_template_id: str = "",
+    def __init__(self, client: DingTalkClient, robot_code: str, redis_client: Redis, *, card_template_id: str = "",
                  callback_route_key: str = "", stream_mode: bool = False, batch_size: int = BATCH_SEND_MAX) -> None:
         self.client = client
         self.robot_code = robot_code
@@ -381,7 +386,7 @@ class DingTalkSender:
         return SendResult(msgid=tracks[0][1][:128] if len(tracks) == 1 else None)
 
 
-def build_dingtalk_sender(config, redis_client) -> DingTalkSender:
+def build_dingtalk_sender(config: Config, redis_client: Redis) -> DingTalkSender:
     """Called by bot.services.build_senders when dingtalk.enabled is true."""
     c = config
     if not c.get("dingtalk.app_key", str) or not c.get("dingtalk.app_secret", str):

@@ -19,6 +19,7 @@ topapi/v2/user/list (paged by cursor, 100 a page). Same rules as the WeCom sync:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,6 +33,9 @@ from models.orgtree import add_person, ensure_unit_path
 from ..outbox import PermanentError, TransientError
 from .contacts import SyncError, dept_chains
 
+if TYPE_CHECKING:
+    from .dingtalk_api import DingTalkClient
+
 __all__ = ["DingTalkContacts", "SyncError", "SyncReport", "fetch_contacts", "sync_contacts"]
 
 PAGE_SIZE = 100
@@ -40,8 +44,8 @@ PAGE_SIZE = 100
 @dataclass
 class DingTalkContacts:
     root: int
-    departments: dict[int, dict] = field(default_factory=dict)  # id → {"name", "parent_id"}
-    members: dict[str, dict] = field(default_factory=dict)      # userid → {"name", "dept_id_list", "mobile"}
+    departments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → {"name", "parent_id"}
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)      # userid → {"name", "dept_id_list", "mobile"}
     calls: int = 0
 
 
@@ -81,7 +85,7 @@ class SyncReport:
         return "\n".join(lines)
 
 
-def _call(client, path: str, body: dict) -> dict:
+def _call(client: DingTalkClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
         return client.oapi(path, body)
     except (TransientError, PermanentError) as exc:
@@ -89,7 +93,7 @@ def _call(client, path: str, body: dict) -> dict:
         raise SyncError(f"钉钉接口 {path} 调用失败：{exc}{hint}") from None
 
 
-def fetch_contacts(client, root: int = 1) -> DingTalkContacts:
+def fetch_contacts(client: DingTalkClient, root: int = 1) -> DingTalkContacts:
     """Departments below `root` and their members, through DingTalkClient.oapi."""
     c = DingTalkContacts(root)
     top = _call(client, "/topapi/v2/department/get", {"dept_id": root}).get("result") or {}
@@ -107,7 +111,7 @@ def fetch_contacts(client, root: int = 1) -> DingTalkContacts:
             c.departments[did] = {"name": str(d.get("name") or "").strip(), "parent_id": int(d.get("parent_id") or dept)}
             queue.append(did)
     for dept in sorted(c.departments):
-        cursor = 0
+        cursor: int | None = 0
         while True:
             res = _call(client, "/topapi/v2/user/list", {"dept_id": dept, "cursor": cursor, "size": PAGE_SIZE,
                                                          "contain_access_limit": False}).get("result") or {}

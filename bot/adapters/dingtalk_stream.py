@@ -29,14 +29,23 @@ import json
 import logging
 import random
 import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 import dingtalk_stream
 import requests
 import websockets
 from dingtalk_stream.frames import AckMessage, CallbackMessage, SystemMessage
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+    from bot.services import Services
+
+# (services, the callback body, the delivery id) → (HTTP-like status, outcome): bot.web.dingtalk's stream_* functions
+TurnFn = Callable[["Services", dict[str, Any], str | None], tuple[int, str]]
 
 __all__ = ["CARD_TOPIC", "ROBOT_TOPIC", "LianxinStreamClient", "build_stream_client"]
 
@@ -46,16 +55,16 @@ ROBOT_TOPIC = dingtalk_stream.ChatbotMessage.TOPIC                  # /v1.0/im/b
 CARD_TOPIC = dingtalk_stream.CallbackHandler.TOPIC_CARD_CALLBACK    # /v1.0/card/instances/callback
 
 
-class _TurnHandler(dingtalk_stream.CallbackHandler):
+class _TurnHandler(dingtalk_stream.CallbackHandler):  # type: ignore[misc]  # dingtalk-stream ships no types
     """Runs one verified body through `fn(services, data, delivery)` in the turn pool; acks after."""
 
-    def __init__(self, fn, services, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, fn: TurnFn, services: Services, pool: ThreadPoolExecutor) -> None:
         super().__init__()
         self.fn = fn
         self.services = services
         self.pool = pool
 
-    async def process(self, message: CallbackMessage):
+    async def process(self, message: CallbackMessage) -> tuple[int, str | dict[str, Any]]:
         loop = asyncio.get_running_loop()
         data = message.data if isinstance(message.data, dict) else {}
         try:
@@ -69,7 +78,7 @@ class _TurnHandler(dingtalk_stream.CallbackHandler):
         return AckMessage.STATUS_OK, ({} if message.headers.topic == CARD_TOPIC else outcome)
 
 
-class LianxinStreamClient(dingtalk_stream.DingTalkStreamClient):
+class LianxinStreamClient(dingtalk_stream.DingTalkStreamClient):  # type: ignore[misc]  # no types either
     """The SDK client with a guarded connection loop (see the module docstring)."""
 
     def __init__(self, client_id: str, client_secret: str, *, api_base: str = "https://api.dingtalk.com",
@@ -86,9 +95,10 @@ class LianxinStreamClient(dingtalk_stream.DingTalkStreamClient):
         self.connections = 0                            # websockets opened (for logs and tests)
         self.stats = {"watchdog_reconnects": 0, "frames": 0}
         self._stop: asyncio.Event | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.websocket: ClientConnection | None = None
 
-    def register_turns(self, services) -> None:
+    def register_turns(self, services: Services) -> None:
         """Register the robot-message and card-callback handlers, both feeding `services.dispatcher`."""
         from ..web.dingtalk import stream_card_callback, stream_robot_message
 
@@ -151,8 +161,10 @@ class LianxinStreamClient(dingtalk_stream.DingTalkStreamClient):
         if self.websocket is not None:
             await self.websocket.close()
 
-    async def _serve(self, ws) -> None:
-        while not self._stop.is_set():
+    async def _serve(self, ws: ClientConnection) -> None:
+        stop = self._stop
+        assert stop is not None   # made by run()
+        while not stop.is_set():
             try:
                 raw = await asyncio.wait_for(ws.recv(), timeout=self.watchdog_seconds)
             except TimeoutError:
@@ -177,7 +189,7 @@ class LianxinStreamClient(dingtalk_stream.DingTalkStreamClient):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _system(self, ws, frame: dict) -> bool:
+    async def _system(self, ws: ClientConnection, frame: dict[str, Any]) -> bool:
         """Answer ping (echoing its opaque); on disconnect, True: reconnect now (the server closes in 10 s)."""
         msg = SystemMessage.from_dict(frame)
         ack = await self.system_handler.raw_process(msg)
@@ -188,7 +200,7 @@ class LianxinStreamClient(dingtalk_stream.DingTalkStreamClient):
         await ws.send(json.dumps(ack.to_dict()))
         return False
 
-    async def _callback(self, ws, frame: dict) -> None:
+    async def _callback(self, ws: ClientConnection, frame: dict[str, Any]) -> None:
         try:
             msg = CallbackMessage.from_dict(frame)
             handler = self.callback_handler_map.get(msg.headers.topic)
@@ -213,12 +225,13 @@ def _local_ip() -> str:
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.connect(("10.255.255.255", 1))   # no packet is sent: only picks the outgoing interface
-            return s.getsockname()[0]
+            ip: str = s.getsockname()[0]
+            return ip
     except OSError:
         return ""
 
 
-def build_stream_client(services) -> LianxinStreamClient:
+def build_stream_client(services: Services) -> LianxinStreamClient:
     """The stream client for `lianxin dingtalk-stream`, configured from dingtalk.* settings."""
     c = services.config
     client = LianxinStreamClient(

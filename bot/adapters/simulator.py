@@ -9,11 +9,15 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from models.outbox import OutboxMessage
 
 from ..messages import Incoming, Reply, reply_to_dict
 from ..outbox import SendResult
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 __all__ = ["SimulatorSender", "inbox_key", "read_inbox", "sim_incoming"]
 
@@ -29,10 +33,10 @@ def sim_incoming(user: str, text: str | None = None, action: str | None = None,
 
 
 class SimulatorSender:
-    def __init__(self, redis_client) -> None:
+    def __init__(self, redis_client: Redis) -> None:
         self.r = redis_client
 
-    def _push(self, user: str, item: dict) -> None:
+    def _push(self, user: str, item: dict[str, Any]) -> None:
         self.r.rpush(inbox_key(user), json.dumps(item, ensure_ascii=False))
         self.r.ltrim(inbox_key(user), -200, -1)
 
@@ -47,6 +51,6 @@ class SimulatorSender:
         return SendResult(msgid=None)
 
 
-def read_inbox(redis_client, user: str, start: int = 0) -> list[dict]:
+def read_inbox(redis_client: Redis, user: str, start: int = 0) -> list[dict[str, Any]]:
     raw = redis_client.lrange(inbox_key(user), start, -1)
     return [json.loads(x) for x in raw]

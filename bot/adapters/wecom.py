@@ -84,7 +84,8 @@ class WeComCrypto:
 
     def _decrypt(self, payload: str) -> str:
         try:
-            return PrpCrypto(self.key).decrypt(payload, self.corp_id)
+            plain: str = PrpCrypto(self.key).decrypt(payload, self.corp_id)
+            return plain
         except WeChatException:  # InvalidCorpIdException: encrypted for another corp
             raise CallbackRejected(403, "wrong_receiver") from None
         except Exception:  # binascii, struct, unicode, padding: garbage after a valid signature
@@ -150,7 +151,7 @@ def parse_incoming(msg: dict[str, Any]) -> Incoming | None:
     if not isinstance(user, str) or not user:
         raise CallbackRejected(400, "no_sender")
     msg_type = (msg.get("MsgType") or "").lower()
-    common = dict(platform="wecom", user_id=user, time=_created(msg), message_id=delivery_key(msg))
+    common: dict[str, Any] = dict(platform="wecom", user_id=user, time=_created(msg), message_id=delivery_key(msg))
     if msg_type == "text":
         content = msg.get("Content")
         return Incoming(text=content if isinstance(content, str) else "", **common)

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import requests
@@ -25,6 +25,9 @@ from models.outbox import OutboxMessage
 from ..messages import Card, Reply, Text
 from ..outbox import PermanentError, RateLimited, SendResult, TokenExpired, TransientError
 
+if TYPE_CHECKING:
+    from redis import Redis
+
 log = logging.getLogger("lianxin.wecom")
 
 __all__ = ["RATE_ERRORS", "TOKEN_ERRORS", "LianxinWeComClient", "WeComSender", "render_template_card"]
@@ -34,10 +37,10 @@ RATE_ERRORS = {45009, 45033, 45011, -1}
 PUBLIC_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 
 
-class LianxinWeComClient(WeChatClient):
+class LianxinWeComClient(WeChatClient):  # type: ignore[misc]  # wechatpy ships no types
     """WeChatClient with a secret-free token key, a timeout and a cross-worker refresh lock."""
 
-    def __init__(self, corp_id: str, secret: str, agent_id: int, redis_client, *,
+    def __init__(self, corp_id: str, secret: str, agent_id: int, redis_client: Redis, *,
                  timeout: float | tuple[float, float] = (2, 5), api_base: str | None = None) -> None:
         """`timeout`: seconds, or (connect, read); `api_base`: every call goes there, the token
         included (private WeCom deployments, 私有化部署, have their own host)."""
@@ -60,7 +63,7 @@ class LianxinWeComClient(WeChatClient):
 
     @property
     def access_token(self) -> str:
-        token = self.session.get(self.access_token_key)
+        token: str | None = self.session.get(self.access_token_key)
         if token:
             return token
         return self.refresh_token()
@@ -80,7 +83,7 @@ class LianxinWeComClient(WeChatClient):
             self._local_lock.release()
             raise TransientError("gettoken: another worker's refresh is stuck") from None
         try:
-            current = self.session.get(self.access_token_key)
+            current: str | None = self.session.get(self.access_token_key)
             if current and current != stale:
                 return current
             if self._token_failed_at > asked:
@@ -99,8 +102,9 @@ class LianxinWeComClient(WeChatClient):
                     raise TransientError(f"gettoken rate limited ({code})", retry_after=60)
                 raise PermanentError(f"gettoken refused: errcode {code}")
             ttl = max(60, int(data.get("expires_in", 7200)) - 300)
-            self.session.set(self.access_token_key, data["access_token"], ttl)
-            return data["access_token"]
+            token: str = data["access_token"]
+            self.session.set(self.access_token_key, token, ttl)
+            return token
         finally:
             try:
                 lock.release()
@@ -125,7 +129,8 @@ class LianxinWeComClient(WeChatClient):
 
     def _post(self, endpoint: str, token: str, data: dict[str, Any]) -> dict[str, Any]:
         try:
-            return self.post(endpoint, params={"access_token": token}, data=data)
+            answer: dict[str, Any] = self.post(endpoint, params={"access_token": token}, data=data)
+            return answer
         except WeChatClientException as exc:
             code = exc.errcode
             if code is None:  # HTTP-level failure (5xx)

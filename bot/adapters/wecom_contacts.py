@@ -13,6 +13,7 @@ DingTalk id and Party membership are not touched by a sync (WeCom does not know 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,22 +25,26 @@ from roster.rows import ChangeReport, RosterRow, RowError
 
 from .contacts import SyncError, dept_chains
 
+if TYPE_CHECKING:
+    from .wecom_api import LianxinWeComClient
+
 __all__ = ["Contacts", "SyncError", "fetch_contacts", "plan_sync", "sync_contacts"]
 
 
 @dataclass
 class Contacts:
     root: int
-    departments: dict[int, dict] = field(default_factory=dict)   # id → {"name", "parentid", "order"}
-    members: dict[str, dict] = field(default_factory=dict)       # userid → {"name", "department": [ids]}
+    departments: dict[int, dict[str, Any]] = field(default_factory=dict)   # id → {"name", "parentid", "order"}
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)       # userid → {"name", "department": [ids]}
     calls: int = 0
 
 
-def _call(client, endpoint: str, params: dict) -> dict:
+def _call(client: LianxinWeComClient, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
     from wechatpy.exceptions import WeChatClientException
 
     try:
-        return client.get(endpoint, params=params)
+        answer: dict[str, Any] = client.get(endpoint, params=params)
+        return answer
     except WeChatClientException as exc:
         hint = {60011: "（应用无权限访问该部门/成员：检查应用可见范围）",
                 60020: "（服务器 IP 不在企业可信 IP 中）",
@@ -49,7 +54,7 @@ def _call(client, endpoint: str, params: dict) -> dict:
         raise SyncError(f"企业微信接口 {endpoint} 调用失败：{type(exc).__name__}: {exc}") from None
 
 
-def fetch_contacts(client, root: int = 1) -> Contacts:
+def fetch_contacts(client: LianxinWeComClient, root: int = 1) -> Contacts:
     """Read departments and members below `root` through a wechatpy client (LianxinWeComClient)."""
     c = Contacts(root)
     try:
@@ -98,9 +103,9 @@ def plan_sync(db: Session, contacts: Contacts, *, full: bool = True, dry_run: bo
         old = existing.get(dept_id)
         if old is None:
             continue
-        for o, n in renames:  # parents renamed first
-            if old.startswith(o + "/"):
-                old = n + old[len(o):]
+        for before, after in renames:  # parents renamed first
+            if old.startswith(before + "/"):
+                old = after + old[len(before):]
         if old != full_names[dept_id] and old.rsplit("/", 1)[0] == full_names[dept_id].rsplit("/", 1)[0]:
             renames.append((old, full_names[dept_id]))
     rows: list[RosterRow] = []
@@ -118,7 +123,8 @@ def plan_sync(db: Session, contacts: Contacts, *, full: bool = True, dry_run: bo
                        renames=renames, errors=errors, extra_units={full_names[i]: i for i in full_names})
 
 
-def sync_contacts(db: Session, client, *, root: int = 1, full: bool = True, dry_run: bool = False) -> ChangeReport:
+def sync_contacts(db: Session, client: LianxinWeComClient, *,
+                  root: int = 1, full: bool = True, dry_run: bool = False) -> ChangeReport:
     plan = plan_sync(db, fetch_contacts(client, root), full=full, dry_run=dry_run)
     if dry_run or plan.report.errors:
         return plan.report

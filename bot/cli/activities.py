@@ -1,14 +1,21 @@
 """`lianxin export-signups N FILE.xlsx`: an activity's confirmed and waitlisted people to Excel."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from bot.cli.main import Obj
 
 __all__ = ["export_signups_xlsx", "register"]
 
 HEADERS = ("序号", "姓名", "单位", "状态", "报名时间", "签到", "企业微信账号")
 
 
-def export_signups_xlsx(db, activity_id: int, path: str, tz: str) -> tuple[int, int]:
+def export_signups_xlsx(db: Session, activity_id: int, path: str, tz: str) -> tuple[int, int]:
     """Write the roster; returns (confirmed, waitlisted). Raises LookupError for a missing activity."""
     from zoneinfo import ZoneInfo
 
@@ -24,7 +31,7 @@ def export_signups_xlsx(db, activity_id: int, path: str, tz: str) -> tuple[int, 
     confirmed, waitlisted = service.roster(db, act)
     came = service.attended_ids(db, act)
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]   # the new workbook's one sheet
     ws.title = "报名名单"[:31]
     ws.append(safe_row(HEADERS))
     for n, s in enumerate(confirmed + waitlisted, 1):
@@ -52,7 +59,7 @@ def register(cli: click.Group) -> None:
     @click.argument("activity_id", type=int)
     @click.argument("file", type=click.Path(dir_okay=False, writable=True))
     @click.pass_obj
-    def export_signups(obj, activity_id: int, file: str) -> None:
+    def export_signups(obj: Obj, activity_id: int, file: str) -> None:
         """Export activity ACTIVITY_ID's sign-ups (confirmed, then waitlist) to FILE.xlsx."""
         from models.db import make_engine, make_session_factory
 

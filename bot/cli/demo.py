@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.enums import Role
-from models.org import Person
+from models.org import Person, Unit
 from models.orgtree import add_person, ensure_unit_path, grant
 
 __all__ = ["BRANCH_A", "BRANCH_B", "COMMITTEE", "DEMO_USERS", "TEAMS", "seed_demo"]
@@ -51,7 +51,7 @@ def seed_demo(db: Session) -> int:
     """Create the demo organisation if the database holds no people yet; returns people added."""
     if db.scalar(select(func.count()).select_from(Person)):
         return 0
-    cache: dict = {}
+    cache: dict[str, Unit] = {}
     for uid, name, unit_path, party, roles in DEMO_USERS:
         unit = ensure_unit_path(db, unit_path, cache)
         person = add_person(db, name=name, unit=unit, wecom_userid=uid, dingtalk_userid=f"dt_{uid}", party=party)

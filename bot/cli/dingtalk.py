@@ -3,13 +3,19 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from bot.adapters.dingtalk_api import DingTalkClient
+    from bot.cli.main import Obj
+    from bot.config import Config
 
 __all__ = ["register"]
 
 
-def _client(config):
+def _client(config: Config) -> DingTalkClient:
     from ..adapters.dingtalk_api import DingTalkClient
     from ..redis_client import make_redis
 
@@ -31,7 +37,7 @@ def register(cli: click.Group) -> None:
                   help="full：钉钉中已没有、且没有企业微信账号的人员将被停用（不删除）")
     @click.option("-v", "--verbose", is_flag=True, help="列出每一项变更")
     @click.pass_obj
-    def sync_dingtalk_cmd(obj, dry_run: bool, root_dept: int | None, full: bool, verbose: bool) -> None:
+    def sync_dingtalk_cmd(obj: Obj, dry_run: bool, root_dept: int | None, full: bool, verbose: bool) -> None:
         """从钉钉通讯录同步部门和成员（部门 → 单位，成员 → 人员；不改动角色和党员信息）。"""
         from models.audit import audit
         from models.db import make_session_factory
@@ -70,7 +76,7 @@ def register(cli: click.Group) -> None:
 
     @cli.command("dingtalk-register-card-callback")
     @click.pass_obj
-    def register_card_callback_cmd(obj) -> None:
+    def register_card_callback_cmd(obj: Obj) -> None:
         """向钉钉登记互动卡片回调地址（HTTP 模式；appSecret 更换后需重新登记）。"""
         from ..adapters.dingtalk import card_api_secret, card_callback_token
 

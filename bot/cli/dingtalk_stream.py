@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from bot.cli.main import Obj
 
 __all__ = ["register"]
 
@@ -12,7 +16,7 @@ __all__ = ["register"]
 def register(cli: click.Group) -> None:
     @cli.command("dingtalk-stream")
     @click.pass_obj
-    def dingtalk_stream_cmd(obj) -> None:
+    def dingtalk_stream_cmd(obj: Obj) -> None:
         """连接钉钉 Stream（长连接）接收机器人消息和卡片点击；无需公网回调地址。可与 HTTP 模式并存。"""
         from ..adapters.dingtalk_stream import build_stream_client
         from ..notes_keys import setup_notes_keys

@@ -6,13 +6,22 @@ database access use `统计` in chat or the dashboard, where the access policy a
 from __future__ import annotations
 
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.orm import Session
+
+    from bot.cli.main import Obj
+    from models.org import Unit
 
 __all__ = ["register"]
 
 
-def find_unit_arg(db, value: str):
+def find_unit_arg(db: Session, value: str) -> Sequence[Unit]:
     from sqlalchemy import or_, select
 
     from models.org import Unit
@@ -34,7 +43,7 @@ def register(cli: click.Group) -> None:
     @click.option("--as-of", "as_of", default=None,
                   help="judge SLAs and held activities as of this moment (ISO 8601, default now), for reproducible reports")
     @click.pass_obj
-    def report(obj, unit_name: str, quarter: str | None, xlsx_path: str, as_of: str | None) -> None:
+    def report(obj: Obj, unit_name: str, quarter: str | None, xlsx_path: str, as_of: str | None) -> None:
         """Export a unit's quarterly statistics to an Excel workbook."""
         from datetime import datetime
 

@@ -6,10 +6,16 @@ import logging
 import os
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
 from ..config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from bot.services import Services
 
 __all__ = ["cli", "main"]
 
@@ -53,7 +59,7 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str) -> None:
     ctx.obj = Obj(config_path)
 
 
-def prepare_database(config: Config, seed: bool = False):
+def prepare_database(config: Config, seed: bool = False) -> tuple[Engine, int]:
     """Migrate the database to the latest schema (and seed the demo organisation)."""
     from models.db import make_session_factory, session_scope
     from models.migrate import upgrade
@@ -87,7 +93,7 @@ def _demo_config(config: Config) -> Config:
     return config.with_overrides({"delivery.platforms": platforms, "server.simulator": True})
 
 
-def start_outbox_thread(services, interval: float = 1.0) -> threading.Thread:
+def start_outbox_thread(services: Services, interval: float = 1.0) -> threading.Thread:
     """Run an outbox dispatcher in a daemon thread (embedded default: demo and single process)."""
     dispatcher = services.outbox_dispatcher()
     thread = threading.Thread(target=dispatcher.run_forever, args=(threading.Event(), interval),
@@ -120,7 +126,7 @@ def demo(obj: Obj, host: str | None, port: int | None) -> None:
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
-def _maybe_start_demo_scheduler(services) -> None:
+def _maybe_start_demo_scheduler(services: Services) -> None:
     try:
         mod = importlib.import_module("scheduler.embedded")
     except ImportError:

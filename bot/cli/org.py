@@ -3,13 +3,22 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from bot.cli.main import Obj
+    from bot.config import Config
+    from roster.rows import ChangeReport
 
 __all__ = ["register"]
 
 
-def _session(config):
+def _session(config: Config) -> tuple[Engine, sessionmaker[Session]]:
     from models.db import make_session_factory
 
     from ..identity import roster_engine
@@ -18,7 +27,7 @@ def _session(config):
     return engine, make_session_factory(engine)
 
 
-def _finish(report, verbose: bool, started: float) -> None:
+def _finish(report: ChangeReport, verbose: bool, started: float) -> None:
     click.echo(report.summary())
     if verbose or report.dry_run:
         details = report.details()
@@ -36,7 +45,7 @@ def register(cli: click.Group) -> None:
                   help="full：文件是完整名单，文件中没有的人员将被停用（不删除）；partial：只更新文件中的人员")
     @click.option("-v", "--verbose", is_flag=True, help="列出每一项变更")
     @click.pass_obj
-    def import_roster_cmd(obj, file: str, dry_run: bool, skip_bad_rows: bool, full: bool, verbose: bool) -> None:
+    def import_roster_cmd(obj: Obj, file: str, dry_run: bool, skip_bad_rows: bool, full: bool, verbose: bool) -> None:
         """导入花名册（CSV 或 Excel .xlsx）：单位、企业微信账号、姓名，可选 钉钉账号、手机、党员、角色。"""
         from models.audit import audit
         from models.db import session_scope
@@ -74,7 +83,7 @@ def register(cli: click.Group) -> None:
                   help="full：企业微信中没有的人员将被停用（不删除）")
     @click.option("-v", "--verbose", is_flag=True, help="列出每一项变更")
     @click.pass_obj
-    def sync_wecom_cmd(obj, dry_run: bool, root_dept: int, full: bool, verbose: bool) -> None:
+    def sync_wecom_cmd(obj: Obj, dry_run: bool, root_dept: int, full: bool, verbose: bool) -> None:
         """从企业微信通讯录同步部门和成员（部门 → 单位，成员 → 人员；不改动角色）。"""
         from models.audit import audit
         from models.db import session_scope

@@ -5,16 +5,24 @@ import logging
 import signal
 import threading
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from bot.cli.main import Obj
+    from bot.metrics import Metrics
+    from bot.services import Services
 
 log = logging.getLogger("lianxin.scheduler")
 
 __all__ = ["register"]
 
 
-def _services(obj, metrics=None):
+def _services(obj: Obj, metrics: Metrics | None = None) -> Services:
     from ..notes_keys import setup_notes_keys
     from .wiring import build_services
 
@@ -24,7 +32,7 @@ def _services(obj, metrics=None):
 
 
 def _on_signals(stop: threading.Event) -> None:
-    def handler(signum, _frame):
+    def handler(signum: int, _frame: FrameType | None) -> None:
         log.info("scheduler.signal", extra={"signal": signum})
         stop.set()
 
@@ -35,7 +43,7 @@ def _on_signals(stop: threading.Event) -> None:
 @click.command("scheduler")
 @click.option("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
 @click.pass_obj
-def scheduler_cmd(obj, metrics_port: int | None) -> None:
+def scheduler_cmd(obj: Obj, metrics_port: int | None) -> None:
     """Run the job scheduler (its own process; any number of instances, one leads)."""
     from scheduler.runner import SchedulerRunner
 
@@ -60,8 +68,8 @@ def _fmt(moment: datetime | None, tz: ZoneInfo) -> str:
 
 @click.command("jobs")
 @click.pass_obj
-def jobs_cmd(obj) -> None:
-    """List the jobs, their schedule and next run (Asia/Shanghai), and their last run."""
+def jobs_cmd(obj: Obj) -> None:
+    """List the jobs, their schedule and next run (the configured timezone), and their last run."""
     from sqlalchemy import inspect, select, text
 
     from models.db import make_engine
@@ -75,7 +83,7 @@ def jobs_cmd(obj) -> None:
     engine = make_engine(config.database_url)
     now = datetime.now(UTC)
     stored: dict[str, datetime] = {}
-    last: dict[str, tuple] = {}
+    last: dict[str, tuple[datetime, str]] = {}
     with engine.connect() as conn:
         insp = inspect(conn)     # the same connection: SQLite takes the write lock at BEGIN
         if insp.has_table(JOBSTORE_TABLE):
@@ -105,9 +113,9 @@ def jobs_cmd(obj) -> None:
 @click.command("run-job")
 @click.argument("name")
 @click.option("--at", "at", default=None,
-              help="run the occurrence of this local time (YYYY-MM-DD HH:MM, Asia/Shanghai) instead of now")
+              help="run the occurrence of this local time (YYYY-MM-DD HH:MM, the configured timezone) instead of now")
 @click.pass_obj
-def run_job_cmd(obj, name: str, at: str | None) -> None:
+def run_job_cmd(obj: Obj, name: str, at: str | None) -> None:
     """Run job NAME once now (claimed like a scheduled occurrence; a repeat sends nothing twice)."""
     from bot.config import ConfigError
     from scheduler.registry import find_spec
@@ -146,7 +154,7 @@ def run_job_cmd(obj, name: str, at: str | None) -> None:
 @click.command("dispatch")
 @click.option("--once", is_flag=True, help="send what is due and exit")
 @click.pass_obj
-def dispatch_cmd(obj, once: bool) -> None:
+def dispatch_cmd(obj: Obj, once: bool) -> None:
     """Run the outbox relay as its own process (safe next to the scheduler's outbox job)."""
     services = _services(obj)
     dispatcher = services.outbox_dispatcher()
@@ -160,6 +168,6 @@ def dispatch_cmd(obj, once: bool) -> None:
     dispatcher.run_forever(stop, poll)
 
 
-def register(cli) -> None:
+def register(cli: click.Group) -> None:
     for command in (scheduler_cmd, jobs_cmd, run_job_cmd, dispatch_cmd):
         cli.add_command(command)

@@ -11,10 +11,14 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Engine, Text, bindparam, select, type_coerce, update
+
+if TYPE_CHECKING:
+    from bot.cli.main import Obj
 
 __all__ = ["RotationReport", "register", "rotate_notes"]
 
@@ -101,7 +105,7 @@ def register(cli: click.Group) -> None:
     @cli.command("rotate-notes-key")
     @click.option("--batch-size", default=500, show_default=True, type=int, help="rows per transaction")
     @click.pass_obj
-    def rotate_notes_key(obj, batch_size: int) -> None:
+    def rotate_notes_key(obj: Obj, batch_size: int) -> None:
         """用新密钥重新加密全部谈话内容（LIANXIN_NOTES_KEYS="新密钥,旧密钥"）。"""
         from models.db import make_engine
 

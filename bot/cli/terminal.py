@@ -6,12 +6,13 @@ Messages that other people's actions send to this user (via the outbox) are prin
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
 from ..adapters.simulator import read_inbox, sim_incoming
 from ..config import Config
-from ..messages import Card, reply_from_dict
+from ..messages import Card, Reply, reply_from_dict
 
 __all__ = ["TerminalSession", "run_terminal_chat"]
 
@@ -30,7 +31,7 @@ class TerminalSession:
         self.last_card: Card | None = None
         self.seen = len(read_inbox(self.services.redis, user))
 
-    def _show(self, reply, echo) -> None:
+    def _show(self, reply: Reply, echo: Callable[[str], None]) -> None:
         if isinstance(reply, Card):
             if reply.buttons and not reply.done_text:
                 self.last_card = reply
@@ -38,7 +39,7 @@ class TerminalSession:
         else:
             echo(reply.text)
 
-    def send(self, line: str, echo=click.echo) -> None:
+    def send(self, line: str, echo: Callable[[str], None] = click.echo) -> None:
         line = line.strip()
         if not line:
             return

@@ -1,13 +1,18 @@
 """`lianxin serve`: gunicorn with our app factory (each worker builds its own services)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from gunicorn.app.base import BaseApplication
+
+if TYPE_CHECKING:
+    from gunicorn._types import _WSGIAppType
 
 __all__ = ["run_gunicorn"]
 
 
 class _App(BaseApplication):
-    def __init__(self, config_path: str | None, options: dict) -> None:
+    def __init__(self, config_path: str | None, options: dict[str, Any]) -> None:
         self.config_path = config_path
         self.options = options
         super().__init__()
@@ -16,14 +21,14 @@ class _App(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self):
+    def load(self) -> _WSGIAppType:
         from ..config import load_config
         from ..notes_keys import setup_notes_keys
         from .wiring import create_app
 
         config = load_config(self.config_path).validate()
         setup_notes_keys(config)
-        return create_app(config)
+        return create_app(config)  # type: ignore[return-value]  # Flask types environ as dict, gunicorn stubs as MutableMapping
 
 
 def run_gunicorn(config_path: str | None, *, bind: str, workers: int, threads: int) -> None:

@@ -19,9 +19,11 @@ readable by tests, and no script runs on it (the only script is the login page's
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import select
 
@@ -32,6 +34,12 @@ from models.websession import end_session, find_session, spend_login_link, start
 
 from ..dashboard_login import LOGIN_SALT, SESSION_SALT, login_link, make_login_token, signing_key
 from ..dashboard_login import serializer as _serializer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+    from werkzeug.wrappers import Response as WerkzeugResponse
+
+    from ..services import Services
 
 bp = Blueprint("dashboard", __name__)
 
@@ -44,7 +52,7 @@ SECURITY_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache", "X-Frame-
 
 
 @bp.after_request
-def _security_headers(resp):
+def _security_headers(resp: Response) -> Response:
     """Every dashboard response: never cached, never framed, only our own scripts and styles."""
     resp.headers.update(SECURITY_HEADERS)
     return resp
@@ -54,16 +62,18 @@ __all__ = ["bp", "login_link", "make_login_token", "signing_key"]
 
 # --- request helpers --------------------------------------------------------------------------
 
-def _services():
-    return current_app.extensions["lianxin"]
+def _services() -> Services:
+    services: Services = current_app.extensions["lianxin"]
+    return services
 
 
-def _page(status: int, title: str, message: str):
+def _page(status: int, title: str, message: str) -> Response:
     return make_response(render_template("dashboard_message.html", title=title, message=message), status)
 
 
 def _session_hours() -> float:
-    return _services().config.get("dashboard.session_hours", float)
+    hours: float = _services().config.get("dashboard.session_hours", float)
+    return hours
 
 
 def _session_id() -> str | None:
@@ -79,7 +89,7 @@ def _session_id() -> str | None:
     return sid if isinstance(sid, str) else None
 
 
-def _current_person(db) -> Person | None:
+def _current_person(db: Session) -> Person | None:
     sid = _session_id()
     row = find_session(db, sid, _services().clock.now()) if sid else None
     if row is None:
@@ -88,7 +98,7 @@ def _current_person(db) -> Person | None:
     return person if person is not None and person.active else None
 
 
-def _start_session(db, person: Person, target: str):
+def _start_session(db: Session, person: Person, target: str) -> WerkzeugResponse:
     cfg = _services().config
     sid = start_session(db, person.id, hours=_session_hours(), now=_services().clock.now())
     db.commit()
@@ -100,20 +110,20 @@ def _start_session(db, person: Person, target: str):
 
 
 def _target(unit: str | None, quarter: str | None) -> str:
-    params = {k: v for k, v in (("unit", unit), ("quarter", quarter)) if v}
+    params: dict[str, Any] = {k: v for k, v in (("unit", unit), ("quarter", quarter)) if v}
     return url_for("dashboard.index", **params)
 
 
 # --- login ------------------------------------------------------------------------------------
 
 @bp.get("/dashboard/login")
-def login_page():
+def login_page() -> ResponseReturnValue:
     """The page a login link opens: its script posts the token from the URL fragment."""
     return render_template("dashboard_login.html")
 
 
 @bp.post("/dashboard/login")
-def login():
+def login() -> ResponseReturnValue:
     svc = _services()
     cfg = svc.config
     token = request.form.get("t", "")
@@ -140,7 +150,7 @@ def login():
         return _start_session(db, person, target)
 
 
-def _audit(db, person: Person | None, outcome: str) -> None:
+def _audit(db: Session, person: Person | None, outcome: str) -> None:
     from models.audit import audit
 
     audit(db, actor_id=person.id if person else None, action="login", target_type="dashboard", via="dashboard",
@@ -149,7 +159,7 @@ def _audit(db, person: Person | None, outcome: str) -> None:
 
 
 @bp.route("/dashboard/logout", methods=["GET", "POST"])
-def logout():
+def logout() -> ResponseReturnValue:
     """End the session on the server (a copy of the cookie stops working too), then drop the cookie."""
     sid = _session_id()
     if sid:
@@ -162,7 +172,7 @@ def logout():
 
 
 @bp.get("/dashboard/oauth")
-def oauth_start():
+def oauth_start() -> ResponseReturnValue:
     """WeCom web login (OAuth2, snsapi_base) when configured: dashboard.wecom_oauth = true."""
     cfg = _services().config
     if not cfg.get("dashboard.wecom_oauth", bool):
@@ -177,7 +187,7 @@ def oauth_start():
 
 
 @bp.get("/dashboard/oauth/callback")
-def oauth_callback():
+def oauth_callback() -> ResponseReturnValue:
     svc = _services()
     cfg = svc.config
     if not cfg.get("dashboard.wecom_oauth", bool):
@@ -207,7 +217,7 @@ def oauth_callback():
 
 # --- the page ---------------------------------------------------------------------------------
 
-def _scope_units(db, person: Person) -> list[Unit]:
+def _scope_units(db: Session, person: Person) -> list[Unit]:
     """Units offered in the filter: the person's stats scopes and the committees/branches below them."""
     roots = [u for u in scopes(person, Role.COMMITTEE, Role.SECRETARY) if u.path]
     if not roots:
@@ -222,7 +232,7 @@ def _scope_units(db, person: Person) -> list[Unit]:
 
 
 @bp.get("/dashboard")
-def index():
+def index() -> ResponseReturnValue:
     from models.quarters import current_quarter, previous_quarter
     from reports.queries.summary import dashboard as dashboard_data
     from reports.render.dashboard import build_charts

@@ -20,15 +20,22 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from ..adapters.dingtalk import CallbackRejected, DingTalkVerifier, RobotMessage, parse_card_callback, parse_message
 from ..messages import Text
 from ..outbox import PermanentError, TransientError, enqueue
 from ..replay import SignatureGuard
 from .errors import ERROR_TEXT, dispatch
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+    from ..adapters.dingtalk_api import DingTalkSender
 
 log = logging.getLogger("lianxin.dingtalk")
 
@@ -37,11 +44,12 @@ bp = Blueprint("dingtalk", __name__)
 GROUP_TEXT = "为保护个人信息，连心只在单聊中办理事项。请点击机器人头像，发起单聊后再发送“帮助”。"
 
 
-def _services():
-    return current_app.extensions["lianxin"]
+def _services() -> Services:
+    services: Services = current_app.extensions["lianxin"]
+    return services
 
 
-def verifier(services) -> DingTalkVerifier:
+def verifier(services: Services) -> DingTalkVerifier:
     v = services.dingtalk_verifier
     if v is None:
         c = services.config
@@ -54,32 +62,32 @@ def verifier(services) -> DingTalkVerifier:
     return v
 
 
-def signature_guard(services) -> SignatureGuard:
-    guard = services.dingtalk_signature_guard
+def signature_guard(services: Services) -> SignatureGuard:
+    guard: SignatureGuard | None = services.dingtalk_signature_guard
     if guard is None:
         guard = SignatureGuard(services.redis, services.session_factory, verifier(services).tolerance)
         services.dingtalk_signature_guard = guard
     return guard
 
 
-def _refuse_replay(services, timestamp: str, signature: str, delivery: str) -> None:
+def _refuse_replay(services: Services, timestamp: str, signature: str, delivery: str) -> None:
     """403 when this (timestamp, sign) pair was seen before with another delivery (bot.replay)."""
     if not signature_guard(services).claim("dingtalk", timestamp, signature, delivery):
         raise CallbackRejected(403, "replayed_signature")
 
 
-def _now(services) -> float:
+def _now(services: Services) -> float:
     return services.clock.now().timestamp()
 
 
-def _reject(services, exc: CallbackRejected) -> Response:
+def _reject(services: Services, exc: CallbackRejected) -> Response:
     if services.metrics:
         services.metrics.rejected.labels("dingtalk", exc.reason).inc()
     log.warning("dingtalk.rejected", extra={"reason": exc.reason, "remote": request.remote_addr})
     return Response(exc.reason, status=exc.status, mimetype="text/plain")
 
 
-def session_webhook_usable(services, msg: RobotMessage) -> bool:
+def session_webhook_usable(services: Services, msg: RobotMessage) -> bool:
     """A DingTalk https URL that has not expired (one minute of margin)."""
     url = msg.session_webhook
     if not url:
@@ -93,18 +101,19 @@ def session_webhook_usable(services, msg: RobotMessage) -> bool:
     return True
 
 
-def _enqueue_text(services, user: str, text: str, ref: str) -> None:
+def _enqueue_text(services: Services, user: str, text: str, ref: str) -> None:
     with services.session_factory() as db:
         enqueue(db, platform="dingtalk", recipients=[user], reply=Text(text), ref=ref[:80])
         db.commit()
 
 
-def answer_text(services, msg: RobotMessage | None, user: str, text: str, ref: str) -> str:
+def answer_text(services: Services, msg: RobotMessage | None, user: str, text: str, ref: str) -> str:
     """Send `text` to `user`: sessionWebhook when usable, else the outbox. Returns the path used."""
     sender = services.senders.get("dingtalk")
     if msg is not None and sender is not None and session_webhook_usable(services, msg):
         try:
-            sender.client.session_reply(msg.session_webhook, text, at_user=user if msg.is_group else None)
+            cast("DingTalkSender", sender).client.session_reply(msg.session_webhook or "", text,
+                                                                at_user=user if msg.is_group else None)
             return "session_webhook"
         except (TransientError, PermanentError) as exc:
             log.warning("dingtalk.session_reply_failed", extra={"error": str(exc)[:120]})
@@ -112,7 +121,7 @@ def answer_text(services, msg: RobotMessage | None, user: str, text: str, ref: s
     return "outbox"
 
 
-def handle_robot_message(services, data: dict) -> tuple[int, str]:
+def handle_robot_message(services: Services, data: dict[str, Any]) -> tuple[int, str]:
     """Process one verified robot message body (HTTP mode; Stream mode can call it too)."""
     msg = parse_message(data)
     if msg.incoming is None:
@@ -136,14 +145,14 @@ def handle_robot_message(services, data: dict) -> tuple[int, str]:
     return 200, answer_text(services, msg, user, text, ref)
 
 
-def _best_effort(services, msg: RobotMessage, user: str, text: str, ref: str) -> None:
+def _best_effort(services: Services, msg: RobotMessage | None, user: str, text: str, ref: str) -> None:
     try:
         answer_text(services, msg, user, text, ref)
     except Exception as exc:  # storage is down too: nothing more we can do for this message
         log.error("dingtalk.answer_lost", extra={"error": type(exc).__name__})
 
 
-def handle_card_callback(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+def handle_card_callback(services: Services, data: dict[str, Any], delivery: str | None = None) -> tuple[int, str]:
     """Process one verified card callback body: the click becomes Incoming(action=key).
 
     `delivery`: the platform's id of this push (Stream frames have one; HTTP clicks do not, and
@@ -163,7 +172,7 @@ def handle_card_callback(services, data: dict, delivery: str | None = None) -> t
     return 200, "outbox"
 
 
-def stream_robot_message(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+def stream_robot_message(services: Services, data: dict[str, Any], delivery: str | None = None) -> tuple[int, str]:
     """A robot message pushed over the Stream connection (authenticated by the connection itself)."""
     try:
         verifier(services).check_corp(data.get("chatbotCorpId") or data.get("senderCorpId"))
@@ -173,7 +182,7 @@ def stream_robot_message(services, data: dict, delivery: str | None = None) -> t
         return exc.status, exc.reason
 
 
-def stream_card_callback(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+def stream_card_callback(services: Services, data: dict[str, Any], delivery: str | None = None) -> tuple[int, str]:
     """A card click pushed over the Stream connection; `delivery` is the frame's messageId."""
     try:
         verifier(services).check_corp(data.get("corpId"))
@@ -184,7 +193,7 @@ def stream_card_callback(services, data: dict, delivery: str | None = None) -> t
 
 
 @bp.post("/dingtalk/callback")
-def receive():
+def receive() -> ResponseReturnValue:
     services = _services()
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug answers 413 first
     v = verifier(services)
@@ -193,7 +202,7 @@ def receive():
         v.check_headers(timestamp, signature, _now(services))
         data = v.body(raw)
         v.check_corp(data.get("chatbotCorpId") or data.get("senderCorpId"))
-        _refuse_replay(services, timestamp, signature, str(data.get("msgId") or ""))
+        _refuse_replay(services, timestamp or "", signature or "", str(data.get("msgId") or ""))   # checked above
         status, outcome = handle_robot_message(services, data)
     except CallbackRejected as exc:
         return _reject(services, exc)
@@ -201,7 +210,7 @@ def receive():
 
 
 @bp.post("/dingtalk/card/callback/<token>")
-def card_callback(token: str):
+def card_callback(token: str) -> ResponseReturnValue:
     services = _services()
     raw = request.get_data(cache=False)
     v = verifier(services)
@@ -211,7 +220,7 @@ def card_callback(token: str):
         v.check_card_headers(accepted, timestamp, signature, _now(services))
         data = v.body(raw)
         v.check_corp(data.get("corpId"))
-        _refuse_replay(services, timestamp, signature, "card:" + hashlib.sha256(raw).hexdigest()[:40])
+        _refuse_replay(services, timestamp or "", signature or "", "card:" + hashlib.sha256(raw).hexdigest()[:40])
         status, outcome = handle_card_callback(services, data)
     except CallbackRejected as exc:
         return _reject(services, exc)
@@ -219,5 +228,5 @@ def card_callback(token: str):
 
 
 @bp.errorhandler(413)
-def too_large(_exc):
+def too_large(_exc: Exception) -> Response:
     return Response("body too large", status=413, mimetype="text/plain")

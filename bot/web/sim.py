@@ -6,7 +6,10 @@ outbox, exactly as they would arrive in WeCom.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from models.org import Person
@@ -15,20 +18,24 @@ from ..adapters.simulator import read_inbox, sim_incoming
 from ..dispatcher import ERROR_TEXT
 from ..messages import reply_to_dict
 
+if TYPE_CHECKING:
+    from ..services import Services
+
 bp = Blueprint("sim", __name__)
 
 
-def _services():
-    return current_app.extensions["lianxin"]
+def _services() -> Services:
+    services: Services = current_app.extensions["lianxin"]
+    return services
 
 
 @bp.get("/sim")
-def page():
+def page() -> ResponseReturnValue:
     return render_template("sim.html")
 
 
 @bp.get("/sim/api/users")
-def users():
+def users() -> ResponseReturnValue:
     with _services().session_factory() as db:
         people = db.scalars(select(Person).where(Person.active.is_(True), Person.wecom_userid.is_not(None))
                             .order_by(Person.id).limit(500)).all()
@@ -41,7 +48,7 @@ def users():
 
 
 @bp.post("/sim/api/send")
-def send():
+def send() -> ResponseReturnValue:
     data = request.get_json(silent=True) or {}
     user = str(data.get("user") or "")
     text = data.get("text")
@@ -66,7 +73,7 @@ def send():
 
 
 @bp.get("/sim/api/inbox")
-def inbox():
+def inbox() -> ResponseReturnValue:
     user = request.args.get("user", "")
     start = request.args.get("since", 0, type=int)
     items = read_inbox(_services().redis, user, start)

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, request
+from flask.typing import ResponseReturnValue
 
 from ..adapters.wecom import CallbackRejected, WeComCrypto, parse_incoming, text_reply_xml
 from .errors import ERROR_TEXT, dispatch, unavailable
+
+if TYPE_CHECKING:
+    from ..services import Services
 
 log = logging.getLogger("lianxin.wecom")
 
@@ -20,7 +25,7 @@ bp = Blueprint("wecom", __name__)
 
 
 def _crypto() -> WeComCrypto:
-    services = current_app.extensions["lianxin"]
+    services: Services = current_app.extensions["lianxin"]
     crypto = services.wecom_crypto
     if crypto is None:
         c = services.config
@@ -31,8 +36,8 @@ def _crypto() -> WeComCrypto:
 
 
 def _now() -> float:
-    clock = current_app.extensions["lianxin"].clock
-    return clock.now().timestamp()
+    services: Services = current_app.extensions["lianxin"]
+    return services.clock.now().timestamp()
 
 
 def _reject(exc: CallbackRejected) -> Response:
@@ -44,7 +49,7 @@ def _reject(exc: CallbackRejected) -> Response:
 
 
 @bp.get("/wecom/callback")
-def verify_url():
+def verify_url() -> ResponseReturnValue:
     a = request.args
     try:
         echo = _crypto().verify_url(a.get("msg_signature", ""), a.get("timestamp", ""), a.get("nonce", ""),
@@ -55,7 +60,7 @@ def verify_url():
 
 
 @bp.post("/wecom/callback")
-def receive():
+def receive() -> ResponseReturnValue:
     a = request.args
     services = current_app.extensions["lianxin"]
     body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug answers 413 first
@@ -83,5 +88,5 @@ def receive():
 
 
 @bp.errorhandler(413)
-def too_large(_exc):
+def too_large(_exc: Exception) -> Response:
     return Response("body too large", status=413, mimetype="text/plain")

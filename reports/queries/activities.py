@@ -43,6 +43,7 @@ def activity_stats(db: Session, unit: Unit, start: datetime, end: datetime, now:
     """
     units = units_in(db, unit)
     group_of = groups_of(units, level)
+    uid: int | None   # the unit columns below are nullable (never None through the inner joins)
     total = ActivityRow(unit.id, unit.name, unit.full_name)
     groups = {u.id: ActivityRow(u.id, u.name, u.full_name) for u in units.values() if u.kind in LEVEL_KINDS[level]}
     held_cond = (Activity.status != "cancelled", Activity.starts_at >= start, Activity.starts_at < end,
@@ -121,7 +122,7 @@ def party_life(db: Session, unit: Unit, start: datetime, end: datetime, now: dat
                          .where(Person.active.is_(True), Person.is_party_member.is_(True),
                                 Unit.path.like(f"{unit.path}%")).group_by(Person.unit_id))
     for uid, n in members:
-        u = units.get(uid)
+        u = units.get(uid) if uid is not None else None   # the inner join: never None
         if u is None:
             continue
         # activities whose audience is this unit or any unit above it (inside or above the scope)

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models.base import DEFAULT_TZ
 from models.case import Case, CaseEvent
 from models.org import Unit
 from models.quarters import year_quarters
@@ -73,7 +74,7 @@ def kpi_by_branch(db: Session, unit: Unit, year: int, now: datetime, config) -> 
 
 def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: str | None):
     """(indicators of the whole subtree, [(group unit, indicators)] per `level` unit) in one pass."""
-    tz = config.timezone if config is not None else "Asia/Shanghai"
+    tz = config.timezone if config is not None else DEFAULT_TZ
     quarters = year_quarters(year, now, tz)
     start = datetime(year, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(UTC)
     end = datetime(year + 1, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(UTC)
@@ -136,12 +137,12 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
         num["party_life"][pl.unit_id], den["party_life"][pl.unit_id] = pl.attended, pl.expected
 
     for q in quarters:
-        l_total, l_rows = learning_completion(db, unit, q, grp_level)
+        l_total, l_rows = learning_completion(db, unit, q, grp_level, tz)
         num["learning"][None] += l_total.studied
         den["learning"][None] += l_total.assigned
-        for r in l_rows:
-            num["learning"][r.unit_id] += r.studied
-            den["learning"][r.unit_id] += r.assigned
+        for lr in l_rows:
+            num["learning"][lr.unit_id] += lr.studied
+            den["learning"][lr.unit_id] += lr.assigned
 
     def indicators(gid: int | None) -> list[Indicator]:
         return [Indicator(k, int(num[k].get(gid, 0)), int(den[k].get(gid, 0))) for k in KPI_KEYS]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
+from models.base import DEFAULT_TZ
 from models.learning import Material, MaterialRead
 from models.org import Person, Unit
 from models.quarters import quarter_bounds
@@ -35,7 +36,8 @@ def _group_rows(units: dict[int, UnitRow], level: str) -> dict[int, LearningRow]
     return {u.id: LearningRow(u.id, u.name, u.full_name) for u in units.values() if u.kind in LEVEL_KINDS[level]}
 
 
-def learning_completion(db: Session, unit: Unit, quarter: str, level: str = "branch") -> tuple[LearningRow, list[LearningRow]]:
+def learning_completion(db: Session, unit: Unit, quarter: str, level: str = "branch",
+                        tz: str = DEFAULT_TZ) -> tuple[LearningRow, list[LearningRow]]:
     """Learning completion of the subtree for materials published in `quarter`: (total, rows per `level` unit).
 
     Definition: every material published in the quarter (local time) is assigned to each active
@@ -44,7 +46,7 @@ def learning_completion(db: Session, unit: Unit, quarter: str, level: str = "bra
     studied (at any time up to now). Completion rate = studied / assigned. People are counted in
     the unit they belong to now.
     """
-    start, end = quarter_bounds(quarter)
+    start, end = quarter_bounds(quarter, tz)
     units = units_in(db, unit)
     ancestors = [int(x) for x in unit.path.strip("/").split("/") if x]
     mats = db.execute(select(Material.id, Unit.path).join(Unit, Unit.id == Material.audience_unit_id)
@@ -93,7 +95,7 @@ def learning_completion(db: Session, unit: Unit, quarter: str, level: str = "bra
     return _add_reads(total, groups, group_of, reads)
 
 
-def _add_reads(total: LearningRow, groups: dict[int, LearningRow], group_of: dict[int, UnitRow | None],
+def _add_reads(total: LearningRow, groups: dict[int, LearningRow], group_of: dict[int | None, UnitRow | None],
                reads) -> tuple[LearningRow, list[LearningRow]]:
     """Add (unit id, opened, studied) counts to the total and to each unit's group row."""
     for uid, opened, studied in reads:

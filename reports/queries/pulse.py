@@ -83,8 +83,8 @@ def rising_concern(rows: dict[tuple[int, str], TeamPulse], quarters: Sequence[st
     teams = {t for t, _ in rows}
     risen = []
     for t in sorted(teams):
-        shares = [rows[(t, q)].concern_share if (t, q) in rows else None for q in (a, b, c)]
-        if None not in shares and shares[0] < shares[1] < shares[2]:
+        shares = [rows[(t, q)].concern_share for q in (a, b, c) if (t, q) in rows]
+        if len(shares) == 3 and shares[0] < shares[1] < shares[2]:
             risen.append(t)
     return risen
 
@@ -108,7 +108,7 @@ def common_problems(db: Session, now: datetime, *, k: int = 3, days: int = 30,
             .group_by(Unit.id, Unit.name, Talk.category).having(func.count() >= k).order_by(Unit.id, Talk.category))
     if unit is not None:
         stmt = stmt.where(Unit.path.like(f"{unit.path}%"))
-    return [CommonProblem(t, name, cat, int(n)) for t, name, cat, n in db.execute(stmt)]
+    return [CommonProblem(t, name, cat or "", int(n)) for t, name, cat, n in db.execute(stmt)]   # category IS NOT NULL
 
 
 def trend_arrow(before: float, now: float, *, eps: float = 0.005) -> str:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from models.base import DEFAULT_TZ
 from models.org import Unit
 from models.quarters import previous_quarter, quarter_bounds, quarter_days, recent_quarters
 
@@ -71,7 +72,7 @@ class DashboardData:
 
 
 def work_figures(db: Session, unit: Unit, quarter: str, now: datetime | None, config,
-                 tz: str = "Asia/Shanghai") -> WorkFigures:
+                 tz: str = DEFAULT_TZ) -> WorkFigures:
     """Case and activity figures of `quarter` (overdue is 0 without a config: no SLA to judge by)."""
     now = now or datetime.now(UTC)
     start, end = quarter_bounds(quarter, tz)
@@ -112,12 +113,12 @@ def late_after_days(config) -> int:
     return config.get("talks.late_after_days", int) if config is not None else 7
 
 
-def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = "Asia/Shanghai", *, now: datetime | None = None,
+def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = DEFAULT_TZ, *, now: datetime | None = None,
                   config=None) -> ScopeSummary:
     """The quarter's summary of `unit` (chat 统计, report overview)."""
     level = breakdown_level(unit)
     first, last = quarter_days(quarter, tz)
-    learning, learning_rows = learning_completion(db, unit, quarter, level)
+    learning, learning_rows = learning_completion(db, unit, quarter, level, tz)
     return ScopeSummary(
         unit_id=unit.id, unit_name=unit.full_name, quarter=quarter,
         coverage=coverage_total(db, unit, quarter), coverage_rows=coverage(db, unit, quarter, level),
@@ -131,13 +132,13 @@ def dashboard(db: Session, unit: Unit, quarter: str, trend_quarters: int = 4, *,
               config=None) -> DashboardData:
     """Everything the dashboard page draws for `unit` and `quarter` (each part one query module call)."""
     level = breakdown_level(unit)
-    learning, learning_rows = learning_completion(db, unit, quarter, level)
+    tz = config.timezone if config is not None else DEFAULT_TZ
+    learning, learning_rows = learning_completion(db, unit, quarter, level, tz)
     return DashboardData(
         unit_id=unit.id, unit_name=unit.full_name, quarter=quarter, level=level,
         coverage=coverage_total(db, unit, quarter), coverage_rows=coverage(db, unit, quarter, level),
         trend=flag_trend(db, unit, recent_quarters(quarter, trend_quarters)),
         flags=flags_by_category(db, unit, quarter), learning=learning, learning_rows=learning_rows,
-        work=work_figures(db, unit, quarter, now, config),
-        timeliness=timeliness(db, unit, quarter, days=late_after_days(config),
-                              tz=config.timezone if config is not None else "Asia/Shanghai"),
+        work=work_figures(db, unit, quarter, now, config, tz),
+        timeliness=timeliness(db, unit, quarter, days=late_after_days(config), tz=tz),
         pulse=pulse_series(db, unit, recent_quarters(quarter, trend_quarters), level))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models.base import DEFAULT_TZ
 from models.org import Person, Unit
 from models.quarters import quarter_bounds
 from models.talk import Flag, Talk
@@ -125,7 +126,7 @@ def _utc(moment: datetime) -> datetime:
 
 
 def timeliness_by_team(db: Session, unit: Unit, quarters: list[str], *, days: int = 7,
-                       tz: str = "Asia/Shanghai") -> dict[int, Timeliness]:
+                       tz: str = DEFAULT_TZ) -> dict[int, Timeliness]:
     """team (subject's unit) id → Timeliness of the talks of `quarters` about people in the subtree.
 
     On time: entered (Talk.created_at) at most `days` days after it happened (Talk.occurred_at).
@@ -139,6 +140,8 @@ def timeliness_by_team(db: Session, unit: Unit, quarters: list[str], *, days: in
                       .join(Person, Person.id == Talk.subject_id).join(Unit, Unit.id == Person.unit_id)
                       .where(Unit.path.like(f"{unit.path}%"), Talk.quarter.in_(quarters)))
     for team_id, quarter, occurred, entered in rows:
+        if team_id is None:   # never: the inner join on Unit
+            continue
         t = out[team_id]
         occurred, entered = _utc(occurred), _utc(entered)
         t.talks += 1
@@ -147,7 +150,7 @@ def timeliness_by_team(db: Session, unit: Unit, quarters: list[str], *, days: in
     return dict(out)
 
 
-def timeliness(db: Session, unit: Unit, quarter: str, *, days: int = 7, tz: str = "Asia/Shanghai") -> Timeliness:
+def timeliness(db: Session, unit: Unit, quarter: str, *, days: int = 7, tz: str = DEFAULT_TZ) -> Timeliness:
     """The subtree's Timeliness for one quarter."""
     total = Timeliness()
     for t in timeliness_by_team(db, unit, [quarter], days=days, tz=tz).values():

@@ -51,8 +51,8 @@ def group_of(row: UnitRow, units: dict[int, UnitRow], level: str) -> UnitRow | N
     return None
 
 
-def groups_of(units: dict[int, UnitRow], level: str) -> dict[int, UnitRow | None]:
-    """unit id → its `level` group, for every unit of the subtree."""
+def groups_of(units: dict[int, UnitRow], level: str) -> dict[int | None, UnitRow | None]:
+    """unit id → its `level` group, for every unit of the subtree (looked up by `Person.unit_id`, hence `int | None`)."""
     return {uid: group_of(u, units, level) for uid, u in units.items()}
 
 
@@ -60,7 +60,7 @@ def people_per_unit(db: Session, unit: Unit) -> dict[int, int]:
     """unit id → active people belonging directly to it, inside `unit`'s subtree."""
     stmt = (select(Person.unit_id, func.count()).join(Unit, Unit.id == Person.unit_id)
             .where(Person.active.is_(True), Unit.path.like(f"{unit.path}%")).group_by(Person.unit_id))
-    return {uid: int(n) for uid, n in db.execute(stmt)}
+    return {uid: int(n) for uid, n in db.execute(stmt) if uid is not None}   # inner join: never None
 
 
 def breakdown_level(unit: Unit) -> str:

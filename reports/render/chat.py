@@ -71,9 +71,9 @@ def summary_text(summary: ScopeSummary) -> str:
     lines += work_lines(summary.work)
     if summary.learning is not None:
         lines.append(f"学习完成：{pct(summary.learning.studied, summary.learning.assigned)}")
-        for r in summary.learning_rows:
-            if r.assigned:
-                lines.append(f"  · {r.name} {pct(r.studied, r.assigned)}")
+        for lr in summary.learning_rows:
+            if lr.assigned:
+                lines.append(f"  · {lr.name} {pct(lr.studied, lr.assigned)}")
     lines.append(f"活跃用户（本季度发过消息）：{pct(*summary.active)}")
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from models.base import DEFAULT_TZ
 from models.org import Unit
 from models.quarters import quarter_days, recent_quarters
 from models.talk import FLAG_LABELS, Flag
@@ -76,17 +77,18 @@ def _work_sheets(wb, work: WorkFigures) -> None:
               + [("合计", act.held, act.signups, act.attended, act.participants, act.people, act.rate)], [6])
 
 
-def build_workbook(db, unit: Unit, quarter: str, tz: str = "Asia/Shanghai", *, now=None, config=None):
+def build_workbook(db, unit: Unit, quarter: str, tz: str = DEFAULT_TZ, *, now=None, config=None):
     """The workbook for `unit`'s subtree and `quarter` (sheets in SHEETS order, then cases, activities and KPI)."""
     from openpyxl import Workbook
 
     now = now or datetime.now(UTC)
     wb = Workbook()
-    wb.remove(wb.active)
+    if wb.active is not None:   # the default empty sheet
+        wb.remove(wb.active)
     summary = scope_summary(db, unit, quarter, tz, now=now, config=config)
     team_rows = coverage(db, unit, quarter, "team")
     branch_rows = coverage(db, unit, quarter, "branch")
-    learning_total, learning_rows = learning_completion(db, unit, quarter, "branch")
+    learning_total, learning_rows = learning_completion(db, unit, quarter, "branch", tz)
     trend = flag_trend(db, unit, recent_quarters(quarter, 4))
     first, last = quarter_days(quarter, tz)
     cov = summary.coverage

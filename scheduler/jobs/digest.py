@@ -115,7 +115,8 @@ def _section(ref: str) -> Callable | None:
 
 
 def digest_text(db: Session, unit: Unit, since: datetime, until: datetime, quarter: str, tz) -> str:
-    lines = [f"【每周简报】{unit.name}（{since.astimezone(tz):%m月%d日}—{(until - timedelta(seconds=1)).astimezone(tz):%m月%d日}）"]
+    last = until - timedelta(seconds=1)
+    lines = [f"【每周简报】{unit.name}（{since.astimezone(tz):%m月%d日}—{last.astimezone(tz):%m月%d日}）"]
     lines += _talk_lines(db, unit, since, until)
     lines += _case_lines(db, unit)
     lines += _coverage_lines(db, unit, quarter)
@@ -137,7 +138,7 @@ def weekly_lines(db: Session, until: datetime, tz: str) -> dict[int, list[str]]:
                       .where(RoleAssignment.role == Role.SECRETARY.value, Person.active.is_(True))
                       .order_by(RoleAssignment.person_id, RoleAssignment.unit_id)).all()
     for person_id, unit_id in rows:
-        text = digest_text(db, db.get(Unit, unit_id), until - timedelta(days=7), until, quarter, zone)
+        text = digest_text(db, db.get_one(Unit, unit_id), until - timedelta(days=7), until, quarter, zone)
         out.setdefault(person_id, []).extend(text.splitlines())
     return out
 
@@ -154,7 +155,7 @@ def weekly_digest(job: JobContext) -> int:
                           .where(RoleAssignment.role == Role.SECRETARY.value, Person.active.is_(True))
                           .order_by(RoleAssignment.person_id)).all()
         for person_id, unit_id in rows:
-            person, unit = db.get(Person, person_id), db.get(Unit, unit_id)
+            person, unit = db.get_one(Person, person_id), db.get_one(Unit, unit_id)   # both joined above
             text = digest_text(db, unit, since, until, quarter, job.tz)
             queued += job.notify(db, [person], Text(text), ref=f"digest:{week}",
                                  idem_key=f"digest:{week}:{person_id}:{unit_id}")
