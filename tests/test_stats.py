@@ -7,12 +7,14 @@ branch A 14 (secretary + 13), branch B 13, committee 30 (3 at the committee itse
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
 from bot.cli.demo import BRANCH_A, BRANCH_B, COMMITTEE
+from models.db import session_scope
 from models.learning import Material
+from models.org import Person
 from models.orgtree import find_unit
 from reports.queries.learning import learning_completion, material_completion
 from reports.queries.people import active_users
