@@ -39,6 +39,7 @@ TARGETS: dict[str, str] = {
     "outbox_dispatch": "scheduler.jobs.outbox:dispatch",
     "voice_sla": "handlers.voice.jobs:voice_sla",
     "daily_digest": "handlers.digest.jobs:daily_digest",
+    "pulse_alerts": "handlers.pulse.jobs:pulse_alerts",
     "active_days_flush": "scheduler.jobs.active_days:flush",
 }
 

@@ -13,12 +13,12 @@ from reports.queries.coverage import team_coverage, team_ids_for
 
 from . import service
 from .cards import coverage_text, detail_pages, history_text
-from .forms import TALK_FORM, edit_hours, person_label, refusal_text, seal_checked, talk_form
+from .forms import TALK_FORM, checked_day, edit_hours, person_label, refusal_text, seal_checked, talk_form
 from .vocab import TAG_HELP, parse_one_line
 
 router = Router("talks")
 
-USAGE = "例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬"
+USAGE = "例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬（不是今天的谈话在姓名后写日期：昨天、11-28、上周五）"
 
 
 def _may_record(ctx: Context) -> bool:
@@ -68,6 +68,14 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
         answers["person"] = found.allowed[0].id
     else:
         answers[CANDIDATES] = [[p.id, person_label(p)] for p in found.allowed]
+    if line.day:
+        try:
+            day = checked_day(ctx, line.day)
+        except Invalid as exc:          # no such day, a future day, a closed quarter
+            ctx.reply(str(exc))
+            return
+        if day is not None:
+            answers["date"] = day.isoformat()
     if line.kind:
         answers["kind"] = line.kind
     if line.mood:
