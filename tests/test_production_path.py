@@ -102,11 +102,11 @@ def test_flagged_talk_reaches_the_secretary_and_the_confirmation_comes_back(data
 
         def healthy():
             try:
-                return requests.get(base + "/healthz", timeout=1).status_code == 200
-            except requests.ConnectionError:
+                return requests.get(base + "/healthz", timeout=2).status_code == 200
+            except requests.RequestException:   # not listening yet, or the worker still booting
                 return False
 
-        _wait_until(healthy, 30, "lianxin serve to answer /healthz")
+        _wait_until(healthy, 45, "lianxin serve to answer /healthz")
         wecom = WeComPlatform(_HTTPClient(base), make_config(), Clock())
 
         def card_to(user: str, title: str):
