@@ -135,7 +135,7 @@ class Context:
         return False
 
     def deny(self, action: str, target: object = None, *, what: str = "") -> None:
-        if self.read_only and "_db" not in self.__dict__:
+        if self.read_only and self.__dict__.get("_db") is None:   # (the dataclass stores db=None as _db)
             self.read_only = False   # the refusal is audited: a writing session, not the read-only one
         self.reply(what or DENIED_TEXT)
         target_id = getattr(target, "id", "") if target is not None else ""

@@ -2,11 +2,14 @@
 
 Like Bolt's Flask adapter, the blueprints only translate; what a failure means is decided here:
 
-* Redis or the database unreachable, or the conversation lock still held: the turn did not run.
+* Redis or the database unreachable (connection lost, locked, timed out, deadlock), or the
+  conversation lock still held: the turn did not run.
   The callback answers 503 so the platform delivers the message again, and the retry is
   processed once storage is back (the dedupe key was not committed).
 * any other exception is a bug in a handler: its transaction was rolled back and the user gets
-  ERROR_TEXT instead of a 500 and silence.
+  ERROR_TEXT instead of a 500 and silence. That includes the database refusing a statement
+  (DataError: a value too long for its column, IntegrityError, ProgrammingError): a retry would
+  fail the same way, and a 503 would leave the user with no answer at all.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import redis
 from flask import Response
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ..dispatcher import ERROR_TEXT, Outcome
 from ..messages import Incoming
@@ -26,7 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ERROR_TEXT", "STORAGE_FAULTS", "dispatch", "unavailable"]
 
-STORAGE_FAULTS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConversationBusy, DBAPIError)
+STORAGE_FAULTS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConversationBusy,
+                  OperationalError, InterfaceError)
+
+
+def _storage_fault(exc: Exception) -> bool:
+    return isinstance(exc, STORAGE_FAULTS) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def dispatch(services: Services, incoming: Incoming, platform: str) -> tuple[Outcome | None, bool]:
@@ -34,10 +42,10 @@ def dispatch(services: Services, incoming: Incoming, platform: str) -> tuple[Out
     log = logging.getLogger(f"lianxin.{platform}")
     try:
         return services.dispatcher.handle(incoming), False
-    except STORAGE_FAULTS as exc:
-        log.error(f"{platform}.degraded", extra={"error": type(exc).__name__})
-        return None, True
-    except Exception:
+    except Exception as exc:
+        if _storage_fault(exc):
+            log.error(f"{platform}.degraded", extra={"error": type(exc).__name__})
+            return None, True
         log.exception(f"{platform}.handler_failed", extra={"delivery": incoming.message_id})
         return None, False
 

@@ -186,6 +186,8 @@ def parse_one_line(ctx: Context, text: str) -> dict:
         kv = KEYVAL_RE.match(tok) if not RANGE_RE.match(tok) else None
         key, val = (kv.group(1), kv.group(2)) if kv else (tok, None)
         if tok.startswith(("@", "＠")) and len(tok) > 1:
+            if len(tok) > 201:   # the dialog's rule (forms._parse_place); the column holds 200
+                raise Invalid("地点不能为空，最多 200 字。")
             answers["place"] = tok[1:]
         elif tok.startswith("名额") or tok in ("不限名额",):
             answers["seats"] = parse_seats(tok if tok != "不限名额" else "不限")
@@ -213,7 +215,9 @@ def parse_one_line(ctx: Context, text: str) -> dict:
             title.append(tok)
         i += 1
     if title:
-        answers["title"] = " ".join(title)[:100]
+        if len(" ".join(title)) > 100:   # the dialog's rule (forms._parse_title), not a silent cut
+            raise Invalid("活动名称不能为空，最多 100 字。")
+        answers["title"] = " ".join(title)
     if day_tok and time_tok:
         answers["when"] = parse_when(f"{day_tok} {time_tok}", ctx)
     elif day_tok or time_tok:

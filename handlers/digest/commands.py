@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 
 from bot.context import Context
+from bot.quiet import release_held
 from models.notice import Mute
 
 from . import router
@@ -47,6 +48,7 @@ def mute(ctx: Context, args: str) -> None:
     if args.strip().lower() in OFF_WORDS:
         ctx.db.execute(delete(Mute).where(Mute.person_id == ctx.person.id))
         was = current is not None and current.until > ctx.now()
+        release_held(ctx.db, ctx.config, ctx.person, ctx.now(), None)
         ctx.reply("已关闭免打扰，非紧急消息恢复正常送达。" if was else "您当前没有开启免打扰。")
         return
     span = parse_duration(args)
@@ -60,6 +62,8 @@ def mute(ctx: Context, args: str) -> None:
     if current is None:
         ctx.db.add(Mute(person_id=ctx.person.id, until=until))
     else:
+        if current.until > until:   # shortened: what was held for the old end comes at the new one
+            release_held(ctx.db, ctx.config, ctx.person, ctx.now(), until)
         current.until = until
     ctx.reply(f"已开启免打扰，到 {_fmt(ctx, until)} 为止。期间每日待办暂停，其他非紧急消息到时再送达；"
               "紧急标记和超时审批仍会立即通知您。发送“免打扰 关”可提前结束。")
