@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import DEFAULT_TZ, Base, utcnow
@@ -73,6 +73,8 @@ class Talk(Base):
     disputed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # 补录原因: why a talk was entered more than talks.late_after_days after it happened
     late_reason: Mapped[str | None] = mapped_column(String(200))
+    # 走访照片: platform media ids of photos sent during a home visit (shown as a count, never logged)
+    media_ids: Mapped[list | None] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -63,10 +63,12 @@ def preview(text: str | None, n: int) -> str:
 
 def confirm_card(form_id: str, *, subject: str, kind: str, mood: str, flag: str, category: str | None,
                  summary_len: int, needs_len: int, follows_up_id: int | None, editing: int | None,
-                 hint: str = "", day: str = "") -> Card:
+                 hint: str = "", day: str = "", photos: int = 0) -> Card:
     fields = [("对象", subject), ("类型", label("kind", kind)), ("思想状态", label("mood", mood)),
               ("标记", label("flag", flag) + (f"（{label('category', category)}）" if flag != "none" else "")),
               ("谈话内容", f"{summary_len} 字"), ("需求", f"{needs_len} 字" if needs_len else "无")]
+    if photos:
+        fields.append(("照片", f"{photos} 张"))
     if follows_up_id:
         fields.append(("跟进", f"谈话 #{follows_up_id}"))
     body = f"谈话日期：{day}\n" if day else ""
@@ -130,7 +132,8 @@ def detail_pages(talk: Talk, tz: str) -> list[str]:
     """The full talk as pages that each fit one passive reply (REPLY_BYTES), never the outbox."""
     head = "\n".join([
         f"谈话 #{talk.id}：{talk.subject.name}（记录人 {talk.author.name}）",
-        f"时间：{local_time(talk.occurred_at, tz)}（{talk.quarter}） 类型：{label('kind', talk.kind)}",
+        f"时间：{local_time(talk.occurred_at, tz)}（{talk.quarter}） 类型：{label('kind', talk.kind)}"
+        + (f" 照片 {len(talk.media_ids)} 张" if talk.media_ids else ""),
         f"思想状态：{label('mood', talk.mood)} 标记：{label('flag', talk.flag)}"
         + (f"·{label('category', talk.category)}" if talk.flag != Flag.NONE else "")
         + (f" 跟进：#{talk.follows_up_id}" if talk.follows_up_id else "")

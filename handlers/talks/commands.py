@@ -90,6 +90,7 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
         answers.setdefault("kind", default_kind)
         answers["needs"] = service.seal(line.needs) if line.needs else ""
         answers["follows_up"] = line.follows_up_id or 0
+        answers["photos"] = []          # a one-liner goes straight to its card (no photo step)
         if line.flag:
             answers["flag"] = line.flag
         elif not line.category:

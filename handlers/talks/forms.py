@@ -1,5 +1,5 @@
 """The talk dialog as a step table: person → kind → summary → mood → flag → category → needs →
-follow-up (only when the person has an open flagged talk) → confirmation card.
+photos (home visits only) → follow-up (only when the person has an open flagged talk) → confirmation card.
 
 Answers are JSON primitives: person id, enum values, and the summary/needs as Fernet tokens
 (`service.seal`), so the dialog state in Redis never holds note text in clear. The same form
@@ -17,7 +17,7 @@ from bot.messages import Text
 from bot.router import Router
 from models.org import Person
 from models.policy import can
-from models.talk import Flag, Talk
+from models.talk import Flag, Talk, TalkKind
 
 from . import service
 from .cards import confirm_card, label, local_date, preview, saved_text
@@ -39,6 +39,7 @@ __all__ = ["TALK_FORM", "router", "save_answers", "summary_max", "talk_form"]
 
 TALK_FORM = "talk.record"
 SAVE_WORDS = {"保存", "确认", "确定", "是", "好", "save", "ok", "yes", "1"}
+PHOTOS_DONE = {"好了", "好", "完成", "发完了", "没有", "无", "跳过", "不用", "done", "ok", "skip", "no", "none"}
 
 
 def summary_max(ctx: Context) -> int:
@@ -177,6 +178,28 @@ def parse_needs(ctx: Context, text: str, answers: dict) -> str:
     return seal_checked(ctx, text, "需求")
 
 
+def ask_photos(ctx: Context, answers: dict) -> str:
+    n = len(answers.get("_media") or [])
+    got = f"（已收到 {n} 张）" if n else ""
+    return f"如有走访照片请发送{got}；发完或没有请回复“好了”。"
+
+
+def parse_photos(ctx: Context, text: str, answers: dict) -> list:
+    """A photo is kept (its media id only) and the step asked again; “好了” ends the step."""
+    media = answers.setdefault("_media", [])
+    media_id = getattr(ctx.incoming, "media_id", None)
+    if media_id:
+        media.append(media_id)
+        raise Invalid(f"已收到第 {len(media)} 张照片。")
+    if text.strip().lower() not in PHOTOS_DONE:
+        raise Invalid("这一步只收照片。发完或没有照片请回复“好了”。")
+    return list(media)
+
+
+def _no_photos(answers: dict) -> bool:
+    return answers.get("kind") != TalkKind.HOME_VISIT or bool(answers.get("_edit"))
+
+
 def ask_follow(ctx: Context, answers: dict):
     options = [(str(tid), text) for tid, text in answers["_open"]][:5] + [("0", "不是跟进")]
     return choice_card(ctx, "这次谈话是跟进以前的标记谈话吗？", options,
@@ -237,7 +260,8 @@ def ask_confirm(ctx: Context, answers: dict):
     state = ctx.state
     return confirm_card(state.form_id if state else "", subject=person_label(subject), kind=answers["kind"],
                         mood=answers["mood"], flag=answers["flag"], category=answers.get("category"),
-                        summary_len=len(summary), needs_len=len(needs), follows_up_id=answers.get("follows_up") or None,
+                        summary_len=len(summary), needs_len=len(needs), photos=len(answers.get("photos") or []),
+                        follows_up_id=answers.get("follows_up") or None,
                         editing=answers.get("_edit"), hint=hint,
                         day="" if answers.get("_edit") else day_label(ctx, talk_day(ctx, answers)))
 
@@ -301,7 +325,8 @@ def save_answers(ctx: Context, answers: dict) -> None:
                                        needs=needs, occurred_at=talk_moment(talk_day(ctx, answers), ctx.now(), tz),
                                        tz=tz, follows_up_id=answers.get("follows_up") or None,
                                        via=ctx.command or "谈话", entered_at=ctx.now(),
-                                       late_reason=answers.get("late_reason"))
+                                       late_reason=answers.get("late_reason"),
+                                       media_ids=list(answers.get("photos") or []))
             newly_flagged, flag_changed = flag != Flag.NONE, False
     except service.TalkError as exc:
         ctx.reply(str(exc))
@@ -328,6 +353,7 @@ talk_form = Form(
         _choice("category", "问题属于哪一类？", category_options, CATEGORY_WORDS, clean=lambda t: t.lstrip("#＃"),
                 skip_if=lambda a: a.get("flag") in (None, Flag.NONE)),
         Step("needs", ask_needs, parse_needs),
+        Step("photos", ask_photos, parse_photos, skip_if=_no_photos, accepts_media=True),
         Step("follows_up", ask_follow, parse_follow, skip_if=lambda a: not a.get("_open"), fixed_if=_editing),
         Step("confirm", ask_confirm, parse_confirm),
         Step("late_reason", ask_late_reason, parse_late_reason, skip_if=lambda a: not a.get("_late")),
