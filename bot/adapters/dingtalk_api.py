@@ -9,12 +9,9 @@ Endpoints (PROTOCOLS.md §5.2, §5.3):
   recipient (an IM_ROBOT space is one user), outTrackId derived from Card.card_id and the user;
   update after a decision: PUT {api}/v1.0/card/instances {outTrackId, cardData}.
 
-An outbox row holds up to 1,000 recipients; batchSend takes 20. The sender splits the row and
-remembers in Redis which recipients are done (delivered, invalid or filtered), so a retry after
-a partial failure (timeout, 5xx, flow control) sends only to the others. Users DingTalk flow-
-controls are retried later with the row. Errors are mapped for the outbox: TokenExpired (token
-rejected: dropped and refreshed), TransientError (rate limit / flow control, 5xx, timeouts,
-network), PermanentError (anything else the API refuses).
+A row (≤ 1,000 recipients) is split into batchSend calls of 20; Redis remembers which recipients
+are done, so a retry after a partial failure sends only to the others. Errors map to TokenExpired
+(refresh), TransientError (flow control, 5xx, timeouts, network) and PermanentError (the rest).
 
 Card template contract (advanced card, built once on the card platform, id in
 dingtalk.card_template_id): string variables `title`, `markdown`, `done_text`, `url`, and
