@@ -16,8 +16,7 @@ are done, so a retry after a partial failure sends only to the others. Errors ma
 Card template contract (advanced card, built once on the card platform, id in
 dingtalk.card_template_id): string variables `title`, `markdown`, `done_text`, `url`, and
 `buttons`, a JSON list of {"text", "key", "status"} rendered by a loop of buttons whose click
-type is 回传请求 with the parameter `key` = the loop item's `key`. The callback then carries
-cardPrivateData.params.key = our Button.key, the same string WeCom carries in EventKey.
+type is 回传请求 with `key` = the item's `key`; the callback carries it in cardPrivateData.params.key.
 """
 from __future__ import annotations
 
