@@ -22,6 +22,7 @@ import logging
 import re
 import time
 import uuid
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -75,19 +76,22 @@ def watch_roster(engine: Engine, client: redis.Redis) -> None:
     """Replace the roster version whenever a transaction on `engine` that wrote a roster table commits.
 
     One watcher per engine (it also covers engine.execution_options() copies, which share the
-    engine's events); a later call points it at `client` (the last Services built wins)."""
+    engine's events); every Redis client registered for the engine is told (a process normally has
+    one; tests and tools that build several Services on one engine must not see stale senders)."""
     target = getattr(engine, _TARGET, None)
     if target is not None:
-        target["client"] = client
+        target.add(client)
         return
-    target = {"client": client}
+    target = weakref.WeakSet([client])
     setattr(engine, _TARGET, target)
 
     def before_commit(conn: Connection) -> None:
         keys = conn.info.pop(_DIRTY, None)
         if keys:
-            _bump(target["client"], keys)
-            conn.info[_BUMP_AFTER] = (target["client"], keys)
+            clients = list(target)
+            for c in clients:
+                _bump(c, keys)
+            conn.info[_BUMP_AFTER] = (clients, keys)
 
     event.listen(engine, "before_cursor_execute", _note_write)
     event.listen(engine, "commit", before_commit)
@@ -132,7 +136,9 @@ def _after_commit(dbapi_conn: Any, record: Any) -> None:
     """The connection came back to the pool: its transaction has committed (or rolled back)."""
     pending = record.info.pop(_BUMP_AFTER, None)
     if pending is not None:
-        _bump(*pending)
+        clients, keys = pending
+        for c in clients:
+            _bump(c, keys)
 
 
 class Identities:
