@@ -22,7 +22,6 @@ import logging
 import re
 import time
 import uuid
-import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +48,7 @@ _WRITE = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\
 _DIRTY = "lianxin_roster_dirty"
 _BUMP_AFTER = "lianxin_roster_bump_after"
 _TARGET = "_lianxin_roster_redis"
+_MAX_CLIENTS = 8
 
 _WITH_ROLES = select(Person).options(joinedload(Person.roles))
 _SENDER = {  # built once: the statement runs on every cache miss
@@ -78,11 +78,13 @@ def watch_roster(engine: Engine, client: redis.Redis) -> None:
     One watcher per engine (it also covers engine.execution_options() copies, which share the
     engine's events); every Redis client registered for the engine is told (a process normally has
     one; tests and tools that build several Services on one engine must not see stale senders)."""
-    target = getattr(engine, _TARGET, None)
+    target: list[redis.Redis] | None = getattr(engine, _TARGET, None)
     if target is not None:
-        target.add(client)
+        if not any(c is client for c in target):
+            target.append(client)
+            del target[:-_MAX_CLIENTS]      # a long-lived engine with many short-lived Services
         return
-    target = weakref.WeakSet([client])
+    target = [client]
     setattr(engine, _TARGET, target)
 
     def before_commit(conn: Connection) -> None:
