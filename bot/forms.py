@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .args import parse_item_number
 from .callbacks import BadCallback, CallbackData
 from .messages import Button, Card, Reply
 from .state import FormState
@@ -238,8 +239,9 @@ def pick_option(text: str, options: list[tuple[str, str]], aliases: dict[str, st
     for value, label in options:
         if t == value or t == label:
             return value
-    if t.isdigit() and 1 <= int(t) <= len(options):
-        return options[int(t) - 1][0]
+    n = parse_item_number(t)
+    if n is not None and n <= len(options):
+        return options[n - 1][0]
     if aliases and t.lower() in aliases:
         return aliases[t.lower()]
     raise Invalid("没有这个选项，请点按钮或回复序号。")
@@ -267,12 +269,13 @@ def pick_step(name: str, *, prompt: Callable[[Context, dict], Reply | str],
     def parse(ctx: Context, text: str, answers: dict) -> int:
         t = text.strip()
         ids = [c[0] for c in answers.get(CANDIDATES) or []]
-        if t.startswith("id") and t[2:].isdigit() and int(t[2:]) in ids:
+        n = parse_item_number(t)
+        if t.startswith("id") and parse_item_number(t[2:]) in ids:
             pid = int(t[2:])
-        elif ids and t.isdigit():
-            if not 1 <= int(t) <= len(ids):
+        elif ids and (n is not None or t.isdigit()):
+            if n is None or n > len(ids):
                 raise Invalid("没有这个序号。")
-            pid = ids[int(t) - 1]
+            pid = ids[n - 1]
         else:
             answers.pop(CANDIDATES, None)
             found = find(ctx, t, answers)

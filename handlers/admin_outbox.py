@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bot.args import parse_item_number
 from bot.context import Context
 from bot.outbox import resend_dead
 from bot.router import Router
@@ -48,10 +49,9 @@ def resend(ctx: Context, args: str) -> None:
     if words[0] in ("全部", "all"):
         ids = None
     else:
-        try:
-            ids = [int(w.lstrip("#")) for w in words]
-        except ValueError:
-            ctx.reply("编号应为数字，例如：重发 12 13")
+        ids = [parse_item_number(w) for w in words]
+        if None in ids:
+            ctx.reply("编号应为正整数，例如：重发 12 13")
             return
     n = resend_dead(ctx.db, ids)
     ctx.audit("resend", "outbox", ",".join(map(str, ids)) if ids else "all", f"{n} rows")

@@ -80,7 +80,7 @@ def kpi_command(ctx: Context, args: str) -> None:
     unit = stats_scope(ctx.person)
     year = ctx.local_now().year
     for word in args.split():
-        if word.isdigit() and len(word) == 4:
+        if word.isascii() and word.isdigit() and len(word) == 4:
             year = int(word)
             continue
         unit = _unit_named(ctx, word, "述职评议 [年份] [单位名]")

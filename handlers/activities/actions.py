@@ -1,6 +1,7 @@
 """Card buttons and the join / leave / manage steps shared by buttons and typed commands."""
 from __future__ import annotations
 
+from bot.args import not_found, split_item_number
 from bot.context import Context
 from bot.messages import Button, Card, Text
 from bot.router import Router
@@ -30,13 +31,13 @@ router = Router("activities")
 
 def load_activity(ctx: Context, args: str, usage: str) -> Activity | None:
     """The activity named by "N" or "#N" in `args`, or a reply saying what is wrong."""
-    raw = args.strip().lstrip("#＃").split()
-    if not raw or not raw[0].isdigit():
+    number, _rest, typed = split_item_number(args)
+    if not typed:
         ctx.reply(f"请写上活动编号，例如：{usage}。发送“活动”可查看编号。")
         return None
-    act = ctx.db.get(Activity, int(raw[0]))
+    act = ctx.db.get(Activity, number) if number is not None else None
     if act is None:
-        ctx.reply(f"没有编号为 {raw[0]} 的活动。发送“活动”可查看编号。")
+        ctx.reply(not_found("活动", typed, "发送“活动”可查看编号。"))
     return act
 
 

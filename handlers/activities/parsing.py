@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 
+from bot.args import parse_item_number
 from bot.context import Context
 from bot.forms import Invalid
 from models.activity import KIND_LABELS, ActivityKind
@@ -100,9 +101,10 @@ def parse_seats(text: str) -> int | None:
     t = text.strip().removeprefix("名额").strip(":： ").removesuffix("人").strip()
     if t in UNLIMITED:
         return None
-    if not t.isdigit() or not 1 <= int(t) <= 100000:
+    n = parse_item_number(t) if t and t[0] not in "#＃第" else None
+    if n is None or n > 100000:
         raise Invalid("名额请填一个正整数（例如 30），不限名额请回复“不限”。")
-    return int(t)
+    return n
 
 
 def parse_deadline(text: str, ctx: Context, start: datetime) -> str:

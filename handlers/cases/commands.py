@@ -5,10 +5,9 @@
 """
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 
+from bot.args import split_item_number
 from bot.context import Context
 from bot.router import Router
 from models.case import STATE_LABELS, Case, CaseState
@@ -19,14 +18,12 @@ from .service import cases_in_scope, fmt_time, name_of, subjects_in_scope
 
 S = CaseState
 router = Router("cases")
-_NUM = re.compile(r"^#?(\d+)\s*(.*)$", re.S)
 
 
 def _split_id(args: str) -> tuple[int | None, str]:
-    m = _NUM.match(args.strip())
-    if not m:
-        return None, args.strip()
-    return int(m.group(1)), m.group(2).strip()
+    case_id, rest, typed = split_item_number(args)
+    # a number out of range names no case: 0 finds nothing and load_case says so
+    return (case_id if case_id is not None else (0 if typed else None)), rest
 
 
 def _may_handle(ctx: Context) -> bool:

@@ -5,6 +5,7 @@ import re
 
 from sqlalchemy import or_, select
 
+from bot.args import not_found, split_item_number
 from bot.context import Context
 from bot.messages import Button, Card
 from bot.router import Router
@@ -88,14 +89,13 @@ def publish(ctx: Context, args: str) -> None:
 
 
 def load_material(ctx: Context, raw: str | int) -> Material | None:
-    try:
-        mid = int(str(raw).strip().lstrip("#"))
-    except ValueError:
+    mid, _rest, typed = split_item_number(str(raw))
+    if not typed:
         ctx.reply("请写上材料编号，例如：学习 3。发送“学习”查看我的学习材料。")
         return None
-    m = ctx.db.get(Material, mid)
+    m = ctx.db.get(Material, mid) if mid is not None else None
     if m is None:
-        ctx.reply(f"没有编号为 {mid} 的学习材料。发送“学习”查看我的学习材料。")
+        ctx.reply(not_found("学习材料", typed, "发送“学习”查看我的学习材料。"))
         return None
     if not ctx.require("learning.study", m, what="这份学习材料不是发给您所在单位的。发送“学习”查看我的学习材料。"):
         return None
@@ -168,12 +168,13 @@ def _stats_allowed(ctx: Context) -> bool:
 def material_stats(ctx: Context, args: str) -> None:
     from reports.queries.learning import material_completion
 
-    try:
-        m = ctx.db.get(Material, int(args.strip().lstrip("#")))
-    except ValueError:
-        m = None
-    if m is None:
+    mid, _rest, typed = split_item_number(args)
+    if not typed:
         ctx.reply("请写上材料编号，例如：学习情况 3。")
+        return
+    m = ctx.db.get(Material, mid) if mid is not None else None
+    if m is None:
+        ctx.reply(not_found("学习材料", typed))
         return
     if m.publisher_id != ctx.person.id and not ctx.require("stats.view", m):
         return

@@ -2,6 +2,7 @@
 谈话记录/history, 谈话详情/view."""
 from __future__ import annotations
 
+from bot.args import not_found, parse_item_number, split_item_number
 from bot.context import Context
 from bot.forms import CANDIDATES, Invalid
 from bot.router import Router
@@ -111,11 +112,14 @@ def start(ctx: Context, answers: dict) -> None:
                 allowed=_may_record)
 def edit(ctx: Context, args: str) -> None:
     """Run the dialog prefilled with the talk's current content; the old content becomes a version."""
-    arg = args.strip().lstrip("#")
-    if not arg.isdigit():
+    talk_id, _rest, typed = split_item_number(args)
+    if not typed:
         ctx.reply("请写上谈话编号，例如：修改谈话 12（编号见保存时的回复或“谈话记录 姓名”）。")
         return
-    talk = ctx.db.get(Talk, int(arg))
+    talk = ctx.db.get(Talk, talk_id) if talk_id is not None else None
+    if talk is None:
+        ctx.reply(not_found("谈话", typed))
+        return
     try:
         service.check_editable(talk, ctx.person, ctx.now(), edit_hours(ctx))
     except service.TalkError as exc:
@@ -155,7 +159,7 @@ def history(ctx: Context, args: str) -> None:
     if not words:
         ctx.reply("请写上姓名，例如：谈话记录 张三")
         return
-    name, pick = words[0], (int(words[1]) if len(words) > 1 and words[1].isdigit() else None)
+    name, pick = words[0], (parse_item_number(words[1]) or 0 if len(words) > 1 else None)
     from models.directory import search_people
 
     people = search_people(ctx.db, name, limit=8)
@@ -186,18 +190,18 @@ def history(ctx: Context, args: str) -> None:
 @router.command("谈话详情", "view", help="查看一条谈话的全文", usage="例：谈话详情 12", allowed=_may_read)
 def view(ctx: Context, args: str) -> None:
     """Show one talk in full (paged), if the policy allows; the read is audited."""
-    words = args.replace("#", " ").split()
-    if not words or not words[0].isdigit():
+    talk_id, rest, typed = split_item_number(args)
+    if not typed:
         ctx.reply("请写上谈话编号，例如：谈话详情 12")
         return
-    talk = ctx.db.get(Talk, int(words[0]))
+    talk = ctx.db.get(Talk, talk_id) if talk_id is not None else None
     if talk is None:
-        ctx.reply(f"没有谈话 #{words[0]}。")
+        ctx.reply(not_found("谈话", typed))
         return
     if not ctx.require("talk.read", talk, what=f"您没有查看谈话 #{talk.id} 的权限。"):
         return
     pages = detail_pages(talk, ctx.config.timezone)
-    page = int(words[1]) if len(words) > 1 and words[1].isdigit() else 1
+    page = (parse_item_number(rest) or 0) if rest else 1
     if not 1 <= page <= len(pages):
         ctx.reply(f"谈话 #{talk.id} 共 {len(pages)} 页。")
         return
