@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["BACK_WORDS", "CANCEL_WORDS", "CANDIDATES", "HELP_WORDS", "Form", "FormAnswer", "Invalid", "Step", "choice_card",
            "choice_step", "pick_option", "pick_step", "route_form"]
 
+BUTTON_CHARS = 10       # what a WeCom / DingTalk card button shows
 CANCEL_WORDS = {"取消", "cancel", "/cancel", "退出", "算了"}
 BACK_WORDS = {"返回", "back", "/back", "上一步"}
 HELP_WORDS = {"帮助", "help", "/help", "?", "？", "菜单"}
@@ -222,12 +223,16 @@ def choice_card(ctx: Context, title: str, options: list[tuple[str, str]], body: 
     """A question with up to 6 answer buttons; typed answers (number or text) also work."""
     state = ctx.state
     form_id, step = (state.form_id, state.step) if state else ("", "")
-    buttons = tuple(Button(text=label[:10], key=FormAnswer(form_id, step, value).pack())
-                    for value, label in options[:6])
+    # a button shows 10 characters: longer labels (a person with unit and account id) are listed in
+    # full in the body and their buttons carry the number, so two 张伟 stay apart
+    cut = any(len(label) > BUTTON_CHARS for _, label in options)
+    buttons = tuple(Button(text=(f"{i} {label}" if cut else label)[:BUTTON_CHARS], key=FormAnswer(form_id, step, value).pack())
+                    for i, (value, label) in enumerate(options[:6], 1))
     lines = [body] if body else []
     if typed_hint:
         lines.append("可点按钮，或回复序号/文字；回复“返回”上一步，“取消”退出。")
-        lines += [f"{i}. {label}" for i, (_, label) in enumerate(options, 1)] if len(options) > 6 else []
+    if len(options) > 6 or cut:
+        lines += [f"{i}. {label}" for i, (_, label) in enumerate(options, 1)]
     return Card(title=title, body="\n".join(lines), buttons=buttons,
                 # WeCom task ids must never repeat: a step asked again (返回, bad answer) gets a new one
                 card_id=f"f_{form_id}_{step}_{uuid.uuid4().hex[:6]}"[:128] if form_id else "")

@@ -267,14 +267,17 @@ def test_dialog_accepts_typed_option_numbers_back_and_drop(sim_at, services):
         assert db.scalar(select(func.count()).select_from(Activity)) == 0
 
 
-def test_weekly_digest_section_lists_the_activities(sim_at, services):
-    from handlers.activities.service import digest_lines
-    from scheduler.jobs.digest import SECTIONS
+def test_weekly_digest_lists_each_activity_once(sim_at, services):
+    """The coming week's activity is in the digest's list once; the week after, its attendance."""
+    from scheduler.jobs.digest import SECTIONS, digest_text
 
     assert "handlers.activities.service:digest_lines" in SECTIONS
     act_id = publish(sim_at)
     sim_at.say("zhangsan", f"报名 {act_id}")
+    tz = ZoneInfo("Asia/Shanghai")
     with services.session_factory() as db:
         unit = db.scalars(select(Unit).where(Unit.name == "外航维修党支部")).one()
-        lines = digest_lines(db, unit, T0 - timedelta(days=7), T0, tz=ZoneInfo("Asia/Shanghai"))
-    assert lines == ["活动：", "· 周末义务植树（12-05）报名 1/2"]
+        coming = digest_text(db, unit, T0 - timedelta(days=7), T0, "2026Q4", tz)
+        after = digest_text(db, unit, T0, T0 + timedelta(days=7), "2026Q4", tz)
+    assert coming.count("周末义务植树") == 1 and "已报名 1/2" in coming
+    assert after.count("周末义务植树") == 1 and "本周活动：\n· 周末义务植树（12-05）签到 0/1" in after

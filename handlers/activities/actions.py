@@ -6,6 +6,7 @@ from bot.context import Context
 from bot.messages import Button, Card, Text
 from bot.router import Router
 from models.activity import Activity, ActivityStatus, SignupStatus
+from models.directory import display_name, display_names
 from models.org import Person
 
 from . import seats, service
@@ -133,13 +134,12 @@ def roster_text(ctx: Context, act: Activity) -> str:
     seats = "不限" if act.seats is None else str(act.seats)
     lines = [f"「{act.title}」报名名单（编号 {act.id}，{manage_status(act)}，签到码 {act.checkin_code}）",
              f"已报名 {len(confirmed)}/{seats}，候补 {len(waitlisted)}，已签到 {len(came)}"]
+    label = display_names(ctx.db, [s.person for s in confirmed + waitlisted], always=True)
     for i, s in enumerate(confirmed, 1):
-        unit = s.person.unit.name if s.person.unit else ""
-        lines.append(f"{i}. {s.person.name}（{unit}）{' ✔已签到' if s.person_id in came else ''}")
+        lines.append(f"{i}. {label[s.person_id]}{' ✔已签到' if s.person_id in came else ''}")
     if waitlisted:
         lines.append("候补：")
-        lines += [f"候补{i}. {s.person.name}（{s.person.unit.name if s.person.unit else ''}）"
-                  for i, s in enumerate(waitlisted, 1)]
+        lines += [f"候补{i}. {label[s.person_id]}" for i, s in enumerate(waitlisted, 1)]
     lines.append(f"导出 Excel：管理员在服务器上运行 lianxin export-signups {act.id} 名单.xlsx")
     return "\n".join(lines)
 
@@ -149,12 +149,16 @@ def checkin_card(ctx: Context, act: Activity, *, note: str = "", card_id: str = 
     confirmed, _ = service.roster(ctx.db, act)
     came = service.attended_ids(ctx.db, act)
     waiting = [s.person for s in confirmed if s.person_id not in came]
-    buttons = [Button(p.name[:10], ActCheckin(act.id, p.id).pack()) for p in waiting[:5]]
+    label = display_names(ctx.db, waiting[:30])
+    cut = any(len(label[p.id]) > 10 for p in waiting[:5])     # numbered buttons match the list below
+    buttons = [Button((f"{i} {label[p.id]}" if cut else label[p.id])[:10], ActCheckin(act.id, p.id).pack())
+               for i, p in enumerate(waiting[:5], 1)]
     buttons.append(Button("刷新", ActManage(act.id, "checkin").pack(), 2))
     body = [x for x in (note, f"已签到 {len(came)}/{len(confirmed)}；点姓名为其签到。"
                         f"参加者也可发送“签到 {act.checkin_code}”自行签到。") if x]
     if waiting:
-        body.append("未签到：" + "、".join(p.name for p in waiting[:30]) + (" 等" if len(waiting) > 30 else ""))
+        body.append("未签到：" + "、".join((f"{i}. " if cut and i <= 5 else "") + label[p.id]
+                                         for i, p in enumerate(waiting[:30], 1)) + (" 等" if len(waiting) > 30 else ""))
     else:
         body.append("全部已签到。")
     from .cards import new_card_id
@@ -209,10 +213,10 @@ def on_checkin_button(ctx: Context, data: ActCheckin) -> None:
         return
     signup = service.signup_of(ctx.db, act.id, person.id)
     if signup is None or signup.status != SignupStatus.CONFIRMED:
-        note = f"{person.name} 不在已报名名单中。"
+        note = f"{display_name(ctx.db, person)} 不在已报名名单中。"
     elif service.checkin_person(ctx.db, act, person, method="organiser", by=ctx.person, now=ctx.now()):
-        note = f"✔ {person.name} 已签到。"
+        note = f"✔ {display_name(ctx.db, person)} 已签到。"
         ctx.audit("activity.checkin", "activity", act.id, f"person {person.id}")
     else:
-        note = f"{person.name} 之前已签到。"
+        note = f"{display_name(ctx.db, person)} 之前已签到。"
     ctx.update_card(checkin_card(ctx, act, note=note, card_id=ctx.incoming.card_id or ""))

@@ -210,14 +210,14 @@ def my_signups(db: Session, person: Person, now: datetime, limit: int = 20) -> l
 
 
 def digest_lines(db: Session, unit: Unit, since: datetime, until: datetime, *, tz: tzinfo) -> list[str]:
-    """Weekly digest section (scheduler.jobs.digest.SECTIONS): activities of the unit's subtree, dates in `tz`."""
+    """Weekly digest section (scheduler.jobs.digest.SECTIONS): the week's activities of the unit's subtree
+    with their attendance, dates in `tz`. The coming week's are the digest's own list (each shown once)."""
     acts = db.scalars(select(Activity).join(Unit, Unit.id == Activity.audience_unit_id)
-                      .where(Unit.path.like(f"{unit.path}%"), Activity.starts_at >= since,
-                             Activity.starts_at < until + timedelta(days=7))
+                      .where(Unit.path.like(f"{unit.path}%"), Activity.starts_at >= since, Activity.starts_at < until)
                       .order_by(Activity.starts_at)).unique().all()
     if not acts:
         return []
-    lines = ["活动："]
+    lines = ["本周活动："]
     for act in acts[:10]:
         confirmed, waitlisted = roster(db, act)
         came = len(attended_ids(db, act))

@@ -6,6 +6,7 @@ from bot.args import not_found, parse_item_number, split_item_number
 from bot.context import Context
 from bot.forms import CANDIDATES, Invalid
 from bot.router import Router
+from models.directory import display_names
 from models.enums import Role
 from models.policy import can
 from models.quarters import current_quarter
@@ -14,7 +15,7 @@ from reports.queries.coverage import team_coverage, team_ids_for
 
 from . import service
 from .cards import coverage_text, detail_pages, history_text
-from .forms import TALK_FORM, edit_hours, person_label, refusal_text, seal_checked, talk_form
+from .forms import TALK_FORM, edit_hours, person_labels, refusal_text, seal_checked, talk_form
 from .vocab import TAG_HELP, parse_one_line
 
 router = Router("talks")
@@ -68,7 +69,7 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
     if len(found.allowed) == 1:
         answers["person"] = found.allowed[0].id
     else:
-        answers[CANDIDATES] = [[p.id, person_label(p)] for p in found.allowed]
+        answers[CANDIDATES] = [list(c) for c in person_labels(ctx, found.allowed)]
     if line.kind:
         answers["kind"] = line.kind
     if line.mood:
@@ -141,13 +142,18 @@ def show_team(ctx: Context, args: str) -> None:
     led = team_ids_for(ctx.db, ctx.person, roles=(Role.TEAM_LEADER,))
     if led:
         teams = team_coverage(ctx.db, quarter, led)
-        ctx.reply(coverage_text(quarter, teams, ctx.config.timezone, detailed=True))
+        ctx.reply(coverage_text(quarter, teams, ctx.config.timezone, detailed=True, names=_names(ctx, teams)))
         return
     ids = team_ids_for(ctx.db, ctx.person, roles=(Role.SECRETARY, Role.COMMITTEE))
     if len(ids) > 30:
         ctx.reply(f"您的范围内有 {len(ids)} 个班组，请使用统计功能查看汇总。以下为前 30 个：")
         ids = ids[:30]
-    ctx.reply(coverage_text(quarter, team_coverage(ctx.db, quarter, ids), ctx.config.timezone, detailed=False))
+    teams = team_coverage(ctx.db, quarter, ids)
+    ctx.reply(coverage_text(quarter, teams, ctx.config.timezone, detailed=False, names=_names(ctx, teams)))
+
+
+def _names(ctx: Context, teams) -> dict[int, str]:
+    return display_names(ctx.db, [(m.person_id, m.name) for t in teams for m in t.members])
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -170,7 +176,7 @@ def history(ctx: Context, args: str) -> None:
         return
     if len(people) > 1 and pick is None:
         lines = [f"“{name[:10]}”有 {len(people)} 位相符的同志，请在姓名后加序号，例如“谈话记录 {name[:10]} 1”："]
-        lines += [f"{i}. {person_label(p)}" for i, p in enumerate(people, 1)]
+        lines += [f"{i}. {label}" for i, (_pid, label) in enumerate(person_labels(ctx, people), 1)]
         ctx.reply("\n".join(lines))
         return
     if pick is not None and not 1 <= pick <= len(people):
