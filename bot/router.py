@@ -14,6 +14,7 @@ from .callbacks import BadCallback, CallbackData
 if TYPE_CHECKING:
     from .context import Context
     from .forms import Form
+    from .pending import CardSource, PendingSource
 
 __all__ = ["Action", "ActionHandler", "Command", "CommandHandler", "Fallback", "Registry", "Router", "Subscriber"]
 
@@ -53,6 +54,22 @@ class Router:
     forms: dict[str, Form] = field(default_factory=dict)
     fallback_handler: Fallback | None = None
     subscribers: dict[str, list[Subscriber]] = field(default_factory=dict)
+    pending_sources: list[PendingSource] = field(default_factory=list)   # 待办 (bot.pending)
+    card_sources: dict[str, CardSource] = field(default_factory=dict)    # 卡片 N, by noun
+
+    def pending(self, fn: PendingSource) -> PendingSource:
+        """Register `fn(ctx) -> list[PendingItem]`: this domain's part of 待办."""
+        self.pending_sources.append(fn)
+        return fn
+
+    def card_source(self, noun: str) -> Callable[[CardSource], CardSource]:
+        """Register `fn(ctx, number) -> Card | None` re-sending item `number`'s card (卡片 活动 3)."""
+        def deco(fn: CardSource) -> CardSource:
+            if noun in self.card_sources:
+                raise ValueError(f"card source {noun!r} registered twice")
+            self.card_sources[noun] = fn
+            return fn
+        return deco
 
     def command(self, *names: str, help: str = "", usage: str = "",
                 allowed: Allowed | None = None) -> Callable[[CommandHandler], CommandHandler]:
@@ -95,6 +112,9 @@ class Router:
                 self.forms[name] = form
             for event, fns in sub.subscribers.items():
                 self.subscribers.setdefault(event, []).extend(fns)
+            self.pending_sources += sub.pending_sources
+            for noun, fn in sub.card_sources.items():
+                self.card_source(noun)(fn)
             if sub.fallback_handler and self.fallback_handler is None:
                 self.fallback_handler = sub.fallback_handler
         return self
@@ -110,7 +130,13 @@ class Registry:
         self.fallback: Fallback | None = None
         self.subscribers: dict[str, list[Subscriber]] = {}
         self.memo: dict = {}   # derived views that depend only on the registry and a key (帮助 per role set)
+        self.pending_sources: list[PendingSource] = [fn for r in self.routers for fn in r.pending_sources]
+        self.card_sources: dict[str, CardSource] = {}
         for router in self.routers:
+            for noun, fn in router.card_sources.items():
+                if noun in self.card_sources:
+                    raise ValueError(f"card source {noun!r} registered twice")
+                self.card_sources[noun] = fn
             for event, fns in router.subscribers.items():
                 self.subscribers.setdefault(event, []).extend(fns)
             for cmd in router.commands:

@@ -25,6 +25,7 @@ ROUTER_MODULES = [
     "handlers.activities",
     "handlers.learning",
     "handlers.stats",
+    "handlers.todo",
 ]
 
 

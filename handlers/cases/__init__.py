@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from bot.router import Router
 
-from . import actions, commands, events, forms
+from . import actions, commands, events, forms, pending
 
 __all__ = ["router"]
 
-router = Router("cases").include(commands.router, forms.router, actions.router, events.router)
+router = Router("cases").include(commands.router, forms.router, actions.router, events.router, pending.router)

@@ -1,6 +1,6 @@
 """Chat commands and the small forms of the case flow.
 
-待办/todo · 案件 N/case N · 关爱申请 N|姓名 需求/care · 指派 N 姓名/assign · 进展 [N] 内容/progress ·
+案件 N/case N · 关爱申请 N|姓名 需求/care · 指派 N 姓名/assign · 进展 [N] 内容/progress ·
 结案 N 结果/close. The forms they start live in forms.py.
 """
 from __future__ import annotations
@@ -11,10 +11,9 @@ from bot.args import split_item_number
 from bot.context import Context
 from bot.router import Router
 from models.case import STATE_LABELS, Case, CaseState
-from models.enums import Role
 
 from . import flows
-from .service import cases_in_scope, fmt_time, name_of, subjects_in_scope
+from .service import fmt_time, name_of, subjects_in_scope
 
 S = CaseState
 router = Router("cases")
@@ -35,32 +34,6 @@ def _may_handle(ctx: Context) -> bool:
 def _line(ctx: Context, case: Case) -> str:
     return (f"#{case.id} {case.subject.name}（{case.unit.full_name.split('/')[-1]}）"
             f"「{case.state_label}」自{fmt_time(case.state_since, ctx.config.timezone)}")
-
-
-@router.command("待办", "todo", help="我的待办案件和审批",
-                allowed=lambda ctx: ctx.can("case.read") or ctx.can("care.approve"))
-def todo(ctx: Context, args: str) -> None:
-    """Open cases where the sender must act: handle (secretary), approve (committee), help (helper)."""
-    db, me = ctx.db, ctx.person
-    sections: list[tuple[str, list[Case]]] = []
-    sections.append(("待我处理", cases_in_scope(db, me, [S.REPORTED, S.ACKNOWLEDGED, S.FOLLOW_UP, S.APPROVED,
-                                                         S.REJECTED], Role.SECRETARY)))
-    sections.append(("待我审批", cases_in_scope(db, me, [S.CARE_REQUESTED], Role.COMMITTEE)))
-    helping = list(db.scalars(select(Case).where(Case.helper_id == me.id,
-                                                 Case.state.in_([S.HELPER_ASSIGNED, S.IN_PROGRESS]))
-                              .order_by(Case.id)))
-    sections.append(("我的帮扶", helping))
-    sections.append(("帮扶中（督办）", cases_in_scope(db, me, [S.HELPER_ASSIGNED, S.IN_PROGRESS], Role.SECRETARY)))
-    lines: list[str] = []
-    for title, cases in sections:
-        if cases:
-            lines.append(f"【{title}】")
-            lines += [_line(ctx, c) for c in cases]
-    if not lines:
-        ctx.reply("目前没有待办案件。")
-        return
-    lines.append("发送“案件 编号”查看详情。")
-    ctx.reply("\n".join(lines))
 
 
 @router.command("案件", "case", help="查看案件详情和全部处理记录", usage="案件 N",

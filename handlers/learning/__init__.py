@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from bot.router import Router
 
-from . import actions, commands
+from . import actions, commands, pending
 
 __all__ = ["router"]
 
-router = Router("learning").include(commands.router, actions.router)
+router = Router("learning").include(commands.router, actions.router, pending.router)
