@@ -56,6 +56,10 @@ class Step:
     parse: Parse
     skip_if: Callable[[dict], bool] | None = None
     fixed_if: Callable[[dict], bool] | None = None   # 返回 never goes back to it (e.g. the person in an edit)
+    # a command typed inside the dialog (see Form.typed_command): in a free-text answer only the bare
+    # command word counts as one ("学习 情况良好" is a note); else any text starting with a command word
+    free_text: bool = True
+    is_option: Callable[[str], bool] | None = None   # an answer that is also a command word ("走访")
 
 
 @dataclass
@@ -177,9 +181,24 @@ class Form:
         elif lowered in HELP_WORDS:
             ctx.reply(f"您正在进行「{self.title}」。回复“返回”回到上一步，回复“取消”退出。")
             self.reask(ctx, state)
+        elif self.typed_command(ctx, state, text):
+            # never taken silently as an answer, never run behind the sender's back: say where they are
+            ctx.reply(f"您正在{self.title}（第 {len(state.history) + 1} 步），“{text[:20]}”没有作为回答记录。"
+                      f"要先做别的，请回复“取消”退出后再发送；要继续，请回答下面的问题。")
+            self.reask(ctx, state)
         else:
             self.answer(ctx, state, text)
         return True
+
+    def typed_command(self, ctx: Context, state: FormState, text: str) -> bool:
+        """Is `text` clearly a command rather than an answer to the current step?"""
+        cmd = ctx.registry.command_for_word(text)
+        if cmd is None:
+            return False
+        step = self.step(state.step)
+        if step.is_option is not None and step.is_option(text):
+            return False
+        return not step.free_text or text.strip().lstrip("/／").lower() in (n.lower() for n in cmd.names)
 
 
 def route_form(ctx: Context, forms: Mapping[str, Form]) -> bool:
@@ -215,7 +234,14 @@ def choice_step(name: str, title: str, options: Callable[[], list[tuple[str, str
         if kept:
             return kept
         return pick_option(clean(text) if clean else text, options(), aliases)
-    return Step(name, ask, parse, skip_if)
+
+    def is_option(text: str) -> bool:
+        try:
+            pick_option(clean(text) if clean else text, options(), aliases)
+        except Invalid:
+            return False
+        return True
+    return Step(name, ask, parse, skip_if, free_text=False, is_option=is_option)
 
 
 def choice_card(ctx: Context, title: str, options: list[tuple[str, str]], body: str = "",
@@ -292,4 +318,4 @@ def pick_step(name: str, *, prompt: Callable[[Context, dict], Reply | str],
             pid = accept(ctx, pid, answers)
         answers.pop(CANDIDATES, None)
         return pid
-    return Step(name, ask, parse)
+    return Step(name, ask, parse, free_text=False)

@@ -172,6 +172,11 @@ class Registry:
                 return self._by_word[name], text[len(name):].strip()
         return None
 
+    def command_for_word(self, text: str) -> Command | None:
+        """The command whose word is the first word of `text` (exactly, unlike match_command)."""
+        word = text.strip().lstrip("/／").split(maxsplit=1)
+        return self._by_word.get(word[0].lower()) if word else None
+
     def match_action(self, key: str) -> tuple[Action, CallbackData] | None:
         for router in self.routers:
             for action in router.actions:
