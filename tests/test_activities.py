@@ -82,8 +82,10 @@ def test_join_full_waitlist_cancel_and_promotion(sim_at, services):
     assert "无需重复报名" in sim_at.press("zhangsan", "报名").text
     assert statuses(services, act_id) == {"zhangsan": "confirmed", "lisi": "confirmed",
                                           "wangwu": "waitlisted", "zhaoliu": "waitlisted"}
-    # zhangsan cancels by command: wangwu is promoted and told; zhaoliu moves up
+    # zhangsan cancels by command, asked once more: wangwu is promoted and told; zhaoliu moves up
     out = sim_at.say("zhangsan", f"取消报名 {act_id}")
+    assert "确认取消报名" in out.text and statuses(services, act_id)["zhangsan"] == "confirmed"
+    out = sim_at.say("zhangsan", f"取消报名 {act_id} 确认")
     assert "已取消「周末义务植树」的报名" in out.text
     promo = texts_in(sim_at.inbox("wangwu"))
     assert "候补转正" in promo and "周末义务植树" in promo

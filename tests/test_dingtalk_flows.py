@@ -150,6 +150,7 @@ def test_activity_publish_join_waitlist_and_promotion(chat, services, clock):
     assert signups(services, act_id) == {"zhangsan": "confirmed", "lisi": "confirmed", "wangwu": "waitlisted"}
 
     chat.inbox("wangwu")
-    assert "已取消「周末义务植树」的报名" in chat.say("zhangsan", f"取消报名 {act_id}")
+    assert "确认取消报名" in chat.say("zhangsan", f"取消报名 {act_id}")
+    assert "已取消「周末义务植树」的报名" in chat.say("zhangsan", f"取消报名 {act_id} 确认")
     assert "候补转正" in chat.texts("wangwu")
     assert signups(services, act_id) == {"zhangsan": "cancelled", "lisi": "confirmed", "wangwu": "confirmed"}

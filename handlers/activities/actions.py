@@ -10,9 +10,9 @@ from models.directory import display_name, display_names
 from models.org import Person
 
 from . import seats, service
-from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, manage_card
+from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, leave_confirm_card, manage_card
 
-__all__ = ["checkin_card", "do_join", "do_leave", "do_status", "load_activity", "roster_text"]
+__all__ = ["ask_or_leave", "checkin_card", "do_join", "do_leave", "do_status", "load_activity", "roster_text"]
 
 JOIN_TEXT = {
     "confirmed": "✅ 报名成功：「{t}」，{w}，{p}。活动开始前会提醒您；如有变化请点“取消报名”让出名额。",
@@ -75,11 +75,35 @@ def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
     ctx.reply(text)
 
 
-def do_leave(ctx: Context, activity_id: int, *, from_card: bool) -> None:
-    res = seats.leave(ctx.db, activity_id, ctx.person, ctx.now())
+def ask_or_leave(ctx: Context, activity_id: int, *, from_card: bool, confirmed: bool = False) -> None:
+    """取消报名: a confirmed seat is given up only after one more yes (card button or "取消报名 N 确认")."""
+    signup = service.signup_of(ctx.db, activity_id, ctx.person.id)
+    if signup is not None and signup.status == SignupStatus.CONFIRMED and not confirmed:
+        act = ctx.db.get(Activity, activity_id)
+        ctx.reply(leave_confirm_card(act, _tz(ctx)))
+        ctx.reply(f"也可发送“取消报名 {activity_id} 确认”。")
+        return
+    do_leave(ctx, activity_id, from_card=from_card,
+             expect=SignupStatus.CONFIRMED if confirmed else None)
+
+
+def do_leave(ctx: Context, activity_id: int, *, from_card: bool, expect: str | None = None) -> None:
+    res = seats.leave(ctx.db, activity_id, ctx.person, ctx.now(), expect=expect)
     act = res.activity
     if act is None:
         ctx.reply("没有找到这个活动。发送“我的报名”查看您报名的活动。")
+        return
+    if res.outcome == "stale":
+        now_is = {SignupStatus.CONFIRMED: "已报名（候补已递补成功）", SignupStatus.WAITLISTED: "在候补名单中"}.get(res.was, "")
+        ctx.reply(f"这张卡片已过期，没有做任何更改：您现在{now_is or '的报名状态已变化'}。"
+                  f"如不能参加，请发送“取消报名 {act.id}”。")
+        if from_card:
+            viewer, pos = viewer_state(ctx, act)
+            ctx.update_card(activity_card(act, _tz(ctx), viewer=viewer, position=pos, now=ctx.now(),
+                                          card_id=ctx.incoming.card_id or ""))
+        return
+    if res.outcome == "checked_in":
+        ctx.reply(f"您已在「{act.title}」签到，不能再取消报名。如有变化请直接告诉组织者{act.organiser.name}。")
         return
     if res.outcome == "not_signed":
         ctx.reply(f"您没有报名「{act.title}」，无需取消。")
@@ -171,11 +195,14 @@ def checkin_card(ctx: Context, act: Activity, *, note: str = "", card_id: str = 
 
 @router.action(ActButton)
 def on_activity_button(ctx: Context, data: ActButton) -> None:
-    """报名 / 取消报名 pressed on an activity card: act, then update that user's card."""
+    """报名 / 取消报名 / 取消候补 pressed on an activity card: act, then update that user's card. 取消候补
+    only ever cancels a waitlist place; 取消报名 of a confirmed seat asks first (确认取消报名)."""
     if data.op == "join":
         do_join(ctx, data.id, from_card=True)
+    elif data.op == "unwait":
+        do_leave(ctx, data.id, from_card=True, expect=SignupStatus.WAITLISTED)
     else:
-        do_leave(ctx, data.id, from_card=True)
+        ask_or_leave(ctx, data.id, from_card=data.op == "leave", confirmed=data.op == "leaveok")
 
 
 @router.action(ActManage)

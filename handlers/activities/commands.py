@@ -8,7 +8,7 @@ from models.activity import ActivityStatus, SignupStatus
 from models.policy import can
 
 from . import service
-from .actions import checkin_card, do_join, do_leave, do_status, load_activity, roster_text, viewer_state
+from .actions import ask_or_leave, checkin_card, do_join, do_status, load_activity, roster_text, viewer_state
 from .cards import activity_card, fmt_when, manage_card, new_card_id
 from .forms import PUBLISH_FORM
 from .parsing import USAGE, parse_one_line
@@ -77,11 +77,12 @@ def join_cmd(ctx: Context, args: str) -> None:
         do_join(ctx, act.id, from_card=False)
 
 
-@router.command("取消报名", "cancel", "leave", help="取消报名或候补（写活动编号）", usage="例：取消报名 3")
+@router.command("取消报名", "cancel", "leave", help="取消报名或候补（写活动编号；已报名的会再确认一次）",
+                usage="例：取消报名 3；确认：取消报名 3 确认")
 def leave_cmd(ctx: Context, args: str) -> None:
     act = load_activity(ctx, args, "取消报名 3")
     if act is not None:
-        do_leave(ctx, act.id, from_card=False)
+        ask_or_leave(ctx, act.id, from_card=False, confirmed=args.strip().endswith(("确认", "confirm")))
 
 
 @router.command("我的报名", "mine", help="我报名的活动")

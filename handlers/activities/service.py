@@ -60,7 +60,7 @@ class JoinResult:
 
 @dataclass
 class LeaveResult:
-    outcome: str            # left | not_signed | started | not_found
+    outcome: str            # left | not_signed | started | checked_in | stale | not_found
     activity: Activity | None = None
     was: str | None = None          # the status the sign-up had
     promoted: Person | None = None  # who got the freed seat
