@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, render_template, request
 from sqlalchemy import select
 
+from models.enums import ROLE_LABELS
 from models.org import Person
 
 from ..adapters.simulator import read_inbox, sim_incoming
@@ -34,7 +35,7 @@ def users():
                             .order_by(Person.id).limit(500)).all()
         out = []
         for p in people:
-            roles = sorted({r.role for r in p.roles})
+            roles = sorted({ROLE_LABELS.get(r.role, "其他职务") for r in p.roles})   # shown to people: Chinese
             out.append({"id": p.wecom_userid, "name": p.name, "unit": p.unit.name if p.unit else "",
                         "roles": roles, "party": p.is_party_member})
     return jsonify(out)

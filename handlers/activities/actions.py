@@ -164,7 +164,7 @@ def roster_text(ctx: Context, act: Activity) -> str:
     if waitlisted:
         lines.append("候补：")
         lines += [f"候补{i}. {label[s.person_id]}" for i, s in enumerate(waitlisted, 1)]
-    lines.append(f"导出 Excel：管理员在服务器上运行 lianxin export-signups {act.id} 名单.xlsx")
+    lines.append("需要 Excel 名单时，请联系管理员导出。")
     return "\n".join(lines)
 
 

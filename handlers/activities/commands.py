@@ -55,6 +55,9 @@ def list_activities(ctx: Context, args: str) -> None:
             ctx.reply(manage_card(act, ctx.config.timezone))
         return
     acts = service.open_activities_for(ctx.db, ctx.person, ctx.now())
+    # the organiser's own, even when published to a unit they are not in (a committee-wide activity)
+    acts += [a for a in service.organised_by(ctx.db, ctx.person, ctx.now()) if a.id not in {x.id for x in acts}]
+    acts.sort(key=lambda a: a.starts_at)
     if not acts:
         ctx.reply("目前没有面向您的活动。")
         return
@@ -62,6 +65,8 @@ def list_activities(ctx: Context, args: str) -> None:
     for act in acts:
         viewer, pos = viewer_state(ctx, act)
         mark = {"confirmed": " ✅已报名", "waitlisted": f" ⏳候补第{pos}位"}.get(viewer or "", "")
+        if act.organiser_id == ctx.person.id:
+            mark += f" 📋我组织的（“报名名单 {act.id}”）"
         if (not mark and act.status == ActivityStatus.CLOSED) or (not mark and ctx.now() > act.deadline):
             mark = " （已截止）"
         seats = "不限" if act.seats is None else f"余{max(0, act.seats - act.seats_taken)}/{act.seats}"

@@ -201,6 +201,12 @@ def open_activities_for(db: Session, person: Person, now: datetime, limit: int =
                            .order_by(Activity.starts_at).limit(limit)).unique())
 
 
+def organised_by(db: Session, person: Person, now: datetime, limit: int = 20) -> list[Activity]:
+    """Activities `person` organises that have not ended (cancelled ones too: they show as such)."""
+    return list(db.scalars(select(Activity).where(Activity.organiser_id == person.id, Activity.ends_at > now)
+                           .order_by(Activity.starts_at).limit(limit)).unique())
+
+
 def my_signups(db: Session, person: Person, now: datetime, limit: int = 20) -> list[tuple[Signup, Activity]]:
     rows = db.execute(select(Signup, Activity).join(Activity, Activity.id == Signup.activity_id)
                       .where(Signup.person_id == person.id, Signup.status.in_(ACTIVE),
