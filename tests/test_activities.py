@@ -41,7 +41,10 @@ def statuses(services, activity_id: int) -> dict[str, str]:
 
 
 def publish(sim, line: str = LINE) -> int:
+    """One line, then the one confirmation a broadcast takes (it states how many people it reaches)."""
     out = sim.say("liqiang", line)
+    assert "确认后，活动卡片将发送给" in out.text, out.text
+    out = sim.press("liqiang", "确认发布")
     assert "已发布" in out.text, out.text
     with sim.services.session_factory() as db:
         return db.scalar(select(func.max(Activity.id)))

@@ -19,9 +19,8 @@ LINE = "发布活动 周末义务植树 2026-12-05 09:00-12:00 @浦东基地 名
 @pytest.fixture
 def world(sim, services, clock):
     clock.set(T0)
-    out = sim.say("liqiang", LINE)
-    if "将发送给" in out.text:
-        sim.press("liqiang", "确认发布")
+    assert "将发送给 14 人" in sim.say("liqiang", LINE).text
+    sim.press("liqiang", "确认发布")
     sim.say("liqiang", "发布学习 党章学习 | 第一章 总纲")
     with services.session_factory() as db:
         return sim, db.scalar(select(func.max(Activity.id))), db.scalar(select(func.max(Material.id)))

@@ -19,9 +19,8 @@ def at_t0(sim, clock):
 
 
 def _publish(sim, user: str) -> None:
-    out = sim.say(user, LINE)
-    if "将发送给" in out.text:
-        sim.press(user, "确认发布")
+    assert "将发送给 14 人" in sim.say(user, LINE).text
+    sim.press(user, "确认发布")
 
 
 def test_kpi_reads_as_people_read_it(at_t0):

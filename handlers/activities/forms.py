@@ -127,6 +127,8 @@ def _ask_confirm(ctx, a):
              f"范围：{unit.full_name if unit else '?'}"]
     if a.get("description"):
         lines.append(f"说明：{a['description'][:200]}")
+    if unit is not None:
+        lines.append(f"确认后，活动卡片将发送给 {service.audience_count(ctx.db, unit)} 人。")
     return choice_card(ctx, "确认发布这个活动？", CONFIRM_OPTIONS, body="\n".join(lines))
 
 

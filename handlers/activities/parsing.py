@@ -223,7 +223,7 @@ def parse_one_line(ctx: Context, text: str) -> dict:
             raise Invalid("写了报名截止，也请写上活动时间。")
         answers["deadline"] = parse_deadline(raw, ctx, datetime.fromisoformat(answers["when"]["start"]))
     if {"title", "when", "place"} <= answers.keys():
-        # a complete line: defaults for the rest, publish without further questions
+        # a complete line: defaults for the rest; one confirmation (it goes to many people) and it is out
         answers.setdefault("seats", None)
         answers.setdefault("kind", ActivityKind.TEAM)
         answers.setdefault("description", "")
@@ -232,5 +232,4 @@ def parse_one_line(ctx: Context, text: str) -> dict:
             units = publishable_units(ctx)
             if len(units) >= 1:
                 answers["audience"] = units[0].id   # the sender's own scope
-        answers["confirm"] = "publish"
     return answers

@@ -91,6 +91,12 @@ def audience_people(db: Session, act: Activity) -> list[Person]:
                            .order_by(Person.id)).unique())
 
 
+def audience_count(db: Session, unit: Unit) -> int:
+    """How many people a card to `unit`'s subtree reaches (the consequence a publish confirmation states)."""
+    return db.scalar(select(func.count()).select_from(Person).join(Unit, Person.unit_id == Unit.id)
+                     .where(Unit.path.like(f"{unit.path}%"), Person.active.is_(True))) or 0
+
+
 def signup_of(db: Session, activity_id: int, person_id: int) -> Signup | None:
     return db.scalars(select(Signup).where(Signup.activity_id == activity_id,
                                            Signup.person_id == person_id)).first()
