@@ -71,7 +71,7 @@ def bench_database(seed: bool = True) -> Iterator[str]:
     from sqlalchemy import create_engine, text
 
     import models
-    from bot.demo import seed_demo
+    from bot.cli.demo import seed_demo
     from models.db import make_engine, make_session_factory, session_scope
 
     name = f"lianxin_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"

@@ -72,7 +72,7 @@ def _seed(session_factory, people: int, seats: int, now: datetime, run: str, *, 
     waitlist path before the measured one."""
     from sqlalchemy import insert, select
 
-    from bot.demo import BRANCH_A, seed_demo
+    from bot.cli.demo import BRANCH_A, seed_demo
     from handlers.activities import service
     from models.db import session_scope
     from models.org import Person
@@ -147,7 +147,7 @@ class FixedClock:
 
 def run_inprocess(db: str, people: int, seats: int, threads: int, via: str, profile: bool) -> dict:
     import models
-    from bot.services import build_services
+    from bot.cli.wiring import build_services
     from models.crypto import configure_keys, generate_key
     from models.db import make_engine
 
@@ -233,7 +233,7 @@ def _sender(services, config, via: str, now: datetime):
     import xmltodict
     from wechatpy.enterprise.crypto import WeChatCrypto
 
-    from bot.app import create_app
+    from bot.cli.wiring import create_app
 
     app = create_app(config, services=services)
     client_local = threading.local()

@@ -104,7 +104,7 @@ def talk_submissions(base: str, pairs, total: int, conc: int, redis_url: str, ra
 
 def seed_bench_leaders(db_url: str) -> list[tuple[str, str]]:
     """Add 10 extra team leaders per team (so concurrent talk submissions come from distinct users)."""
-    from bot.demo import TEAMS
+    from bot.cli.demo import TEAMS
     from models.db import make_engine, make_session_factory, session_scope
     from models.enums import Role
     from models.orgtree import add_person, ensure_unit_path, grant

@@ -1,12 +1,12 @@
 """lianxin's WSGI app as bench_webhook.py runs it under gunicorn: `bench.lianxin_wsgi:app`.
 
-Exactly bot.wsgi (config from the environment: DATABASE_URL, REDIS_URL, LIANXIN_NOTES_KEYS…),
+Exactly bot.cli.wsgi (config from the environment: DATABASE_URL, REDIS_URL, LIANXIN_NOTES_KEYS…),
 plus the stand-in talk command when no real `谈话` command is registered yet.
 """
 import handlers
-from bot.app import create_app
+from bot.cli.wiring import create_app
 from bot.config import load_config
-from bot.keys import setup_notes_keys
+from bot.notes_keys import setup_notes_keys
 
 
 def _talk_registered() -> bool:

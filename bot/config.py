@@ -3,6 +3,8 @@
 Why a small accessor instead of a big dataclass tree: every domain (talks, SLA, jobs) owns a
 section, and helpers add keys often. `Config.get("sla.ack_urgent_hours", int)` validates the
 type at the point of use and names the key in a one-line error, which is what an operator needs.
+A key the file leaves out takes its value from bot/config_defaults.py (the one table of
+defaults; call sites pass none); a key in neither is missing.
 Environment rule: LIANXIN_<PATH>, path upper-cased and joined by "__" (LIANXIN_WECOM__TOKEN);
 DATABASE_URL and REDIS_URL are accepted as shortcuts.
 """
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .config_defaults import DEFAULTS
 
 __all__ = ["DEFAULT_CONFIG_PATH", "Config", "ConfigError", "load_config"]
 
@@ -65,18 +69,29 @@ class Config:
         self._data = copy.deepcopy(dict(data))
         self.source = source
 
-    def get(self, key: str, kind: type = str, default: Any = _MISSING) -> Any:
-        node: Any = self._data
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                if default is not _MISSING:
-                    return default
-                raise ConfigError(f"setting {key} is missing (in {self.source} or LIANXIN_{key.upper().replace('.', '__')})")
-            node = node[part]
+    def get(self, key: str, kind: type = str) -> Any:
+        """The setting, else its default (None stays None: the caller derives it); missing: ConfigError."""
+        node = self._find(key)
+        if node is _MISSING:
+            if key not in DEFAULTS:
+                env = f"LIANXIN_{key.upper().replace('.', '__')}"
+                raise ConfigError(f"setting {key} is missing (in {self.source} or {env})")
+            node = copy.deepcopy(DEFAULTS[key])
+            if node is None:
+                return None
         return _coerce(node, kind, key)
 
     def section(self, key: str) -> dict[str, Any]:
-        return copy.deepcopy(self.get(key, dict, {}))
+        node = self._find(key)
+        return {} if node is _MISSING else copy.deepcopy(_coerce(node, dict, key))
+
+    def _find(self, key: str) -> Any:
+        node: Any = self._data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return _MISSING
+            node = node[part]
+        return node
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
         """Return a copy with dotted keys replaced (used by tests and the demo)."""
@@ -95,7 +110,7 @@ class Config:
 
     @property
     def redis_url(self) -> str:
-        return self.get("redis.url", str, "")
+        return self.get("redis.url", str)
 
     @property
     def timezone(self) -> str:
@@ -105,7 +120,7 @@ class Config:
         """Fail fast on the settings every process needs."""
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        self.database_url
+        _ = self.database_url
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -113,13 +128,14 @@ class Config:
         self.get("server.port", int)
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"setting redis.url: expected redis://host:port/db, got {self.redis_url!r}")
-        if self.get("wecom.enabled", bool, False):
+        if self.get("wecom.enabled", bool):
             for key in ("corp_id", "token", "encoding_aes_key"):
                 if not self.get(f"wecom.{key}"):
                     raise ConfigError(f"setting wecom.{key} is empty but wecom.enabled is true")
             if len(self.get("wecom.encoding_aes_key")) != 43:
                 raise ConfigError("setting wecom.encoding_aes_key must be exactly 43 characters")
-            self.get("wecom.agent_id", int)
+            if not self.get("wecom.agent_id", int):
+                raise ConfigError("setting wecom.agent_id is missing or 0 but wecom.enabled is true")
         return self
 
 
@@ -139,7 +155,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, str]:
         if env.get(name):
             out[path] = env[name]
     for name, value in env.items():
-        if (name.startswith("LIANXIN_") and "__" in name[8:]) or (name.startswith("LIANXIN_") and name[8:].lower() in ("timezone",)):
+        if name.startswith("LIANXIN_") and ("__" in name[8:] or name[8:].lower() == "timezone"):
             path = name[8:].lower().replace("__", ".")
             out[path] = value
     return out

@@ -22,7 +22,7 @@ from models.policy import can
 from . import card_refs
 from .config import Config
 from .messages import Card, Incoming, Reply, Text
-from .outbox import enqueue
+from .outbox import Priority, enqueue
 from .state import FormState
 
 if TYPE_CHECKING:
@@ -88,18 +88,24 @@ class Context:
         return card_refs.update_for_others(self.db, card_ref, card, exclude=[self.person] if self.person else [])
 
     def broadcast(self, people: Sequence[Person], card: Card, *, ref: str = "", idem_key: str = "") -> None:
-        """Send one card to many people, in as many messages as the platform needs (card id `{id}_{n}`)."""
+        """Send one card to many people, in as many messages as the platform needs (card id `{id}_{n}`);
+        a broadcast is bulk: claimed after everything else, and it waits out quiet hours."""
         for n, batch, part in card_refs.broadcast_batches(people, card):
-            self.notify(batch, part, ref=ref, idem_key=f"{idem_key}:{n}" if idem_key else None)
+            self.notify(batch, part, ref=ref, idem_key=f"{idem_key}:{n}" if idem_key else None, priority=Priority.BULK)
 
     def notify(self, people: Person | Iterable[Person], message: Reply | str, *, ref: str = "",
-               idem_key: str | None = None) -> None:
-        """Send to other people through the outbox, on every delivery platform they have an id for."""
+               idem_key: str | None = None, priority: int = Priority.NORMAL) -> None:
+        """Send to other people through the outbox, on every delivery platform they have an id for.
+
+        `priority`: Priority.URGENT for flags, approvals and escalations — they leave at once, day or
+        night; anything else waits out each recipient's quiet hours and 免打扰 (bot.quiet), and
+        BULK (broadcasts) is claimed after everything else."""
         if isinstance(people, Person):
             people = [people]
         people = [p for p in people if p is not None and p.active]
         message = Text(message) if isinstance(message, str) else message
-        notify_people(self.db, self.config, people, message, ref=ref, idem_key=idem_key)
+        notify_people(self.db, self.config, people, message, ref=ref, idem_key=idem_key, priority=priority,
+                      now=self.now())
 
     # access ---------------------------------------------------------------------------------
     def can(self, action: str, target=None) -> bool:
@@ -137,15 +143,31 @@ class Context:
 
 
 def delivery_platforms(config: Config) -> list[str]:
-    return config.get("delivery.platforms", list, ["wecom"])
+    return config.get("delivery.platforms", list)
 
 
 def notify_people(db: Session, config: Config, people: Sequence[Person], message: Reply, *,
-                  ref: str = "", idem_key: str | None = None) -> None:
-    """Enqueue `message` for `people` on every configured delivery platform (also used by jobs)."""
+                  ref: str = "", idem_key: str | None = None, priority: int = Priority.NORMAL,
+                  now: datetime | None = None) -> None:
+    """Enqueue `message` for `people` on every configured delivery platform (also used by jobs).
+
+    With `now`, a non-urgent message waits for each recipient until their quiet hours and 免打扰 end."""
+    if now is not None and priority != Priority.URGENT:
+        from .quiet import hold_groups
+
+        groups = hold_groups(db, config, people, now)
+        for n, (at, group) in enumerate(groups):
+            key = idem_key if idem_key is None or len(groups) == 1 else f"{idem_key}~{n}"
+            _enqueue_all(db, config, group, message, ref=ref, idem_key=key, priority=priority, at=at)
+        return
+    _enqueue_all(db, config, people, message, ref=ref, idem_key=idem_key, priority=priority, at=None)
+
+
+def _enqueue_all(db: Session, config: Config, people: Sequence[Person], message: Reply, *, ref: str,
+                 idem_key: str | None, priority: int, at: datetime | None) -> None:
     for platform in delivery_platforms(config):
         ids = [p.platform_id(platform) for p in people]
         ids = [i for i in ids if i]
         if ids:
             enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref,
-                    idem_key=f"{idem_key}@{platform}" if idem_key else None)
+                    idem_key=f"{idem_key}@{platform}" if idem_key else None, priority=priority, not_before=at)

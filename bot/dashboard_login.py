@@ -2,8 +2,10 @@
 
 Kept outside bot/web so that handlers can make a link without reaching web code. The token is
 an itsdangerous URLSafeTimedSerializer dump of {"p": person id, "n": random nonce}; its age is
-checked against security.login_link_ttl_seconds and the nonce is burnt in Redis on first use
-(bot/web/dashboard.py).
+checked against security.login_link_ttl_seconds and the nonce is recorded in the database on
+first use (bot/web/dashboard.py, models/websession.py). The token travels in the URL fragment
+(`/dashboard/login#t=…`): browsers never send a fragment to the server, so it cannot appear in an
+access log, a proxy log or a Referer; the login page's script posts it.
 """
 from __future__ import annotations
 
@@ -31,10 +33,10 @@ def signing_key(config) -> str:
     a key derived from the notes keys (LIANXIN_NOTES_KEYS, present in every process) is used, and
     as a last resort a per-process key (single-process demo and tests only).
     """
-    env_name = config.get("security.dashboard_secret_env", str, "LIANXIN_SECRET_KEY")
+    env_name = config.get("security.dashboard_secret_env", str)
     if os.environ.get(env_name):
         return os.environ[env_name]
-    notes = os.environ.get(config.get("security.notes_keys_env", str, "LIANXIN_NOTES_KEYS"), "")
+    notes = os.environ.get(config.get("security.notes_keys_env", str), "")
     if notes:
         return hmac.new(notes.split(",")[0].strip().encode(), b"lianxin dashboard v1", hashlib.sha256).hexdigest()
     return _PROCESS_KEY
@@ -50,10 +52,10 @@ def make_login_token(config, person_id: int) -> str:
 
 def login_link(config, person_id: int, *, unit_id: int | None = None, quarter: str | None = None) -> str:
     """A one-time dashboard link for `person_id` (the access policy is asked again when it is used)."""
-    base = config.get("server.public_url", str, "").rstrip("/")
+    base = config.get("server.public_url", str).rstrip("/")
     params = {"t": make_login_token(config, person_id)}
     if unit_id:
         params["unit"] = str(unit_id)
     if quarter:
         params["quarter"] = quarter
-    return f"{base}/dashboard/login?{urlencode(params)}"
+    return f"{base}/dashboard/login#{urlencode(params)}"

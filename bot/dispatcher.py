@@ -86,6 +86,7 @@ class Dispatcher:
         self.traits = traits or {}
         self.metrics = metrics
         self.turns = TurnGate(store, deduper)
+        self.inbound_limit = None    # bot.inbound_limit.InboundLimiter, set by build_services
         self._active_seen: set = set()   # (person id, local day) whose activity row this worker committed
         engine = session_factory.kw.get("bind")
         if engine is not None and not event.contains(engine, "before_cursor_execute", _count_writes):
@@ -93,6 +94,9 @@ class Dispatcher:
 
     def handle(self, incoming: Incoming) -> Outcome:
         platform, user = incoming.platform, incoming.user_id
+        refusal = self.inbound_limit.refusal(platform, user, self.clock.now()) if self.inbound_limit else None
+        if refusal is not None:   # a burst: one polite answer, the rest dropped
+            return Outcome(replies=[Text(refusal)] if refusal else [])
         turn = self.turns.begin(platform, incoming.message_id, user)
         if turn is None:
             log.info("dedupe.hit", extra={"platform": platform, "delivery": incoming.message_id})
@@ -225,6 +229,10 @@ class Dispatcher:
 
     def _route(self, ctx: Context) -> None:
         inc = ctx.incoming
+        if inc.unsupported and self.registry.fallback:   # voice, image…: answered, a dialog stays as it was
+            ctx.command = "unsupported"
+            self.registry.fallback(ctx, "")
+            return
         text = (inc.text or "").strip()
         lowered = text.lower()
         if route_form(ctx, self.registry.forms):

@@ -16,7 +16,7 @@ __all__ = ["Button", "Card", "Incoming", "Reply", "Text", "reply_from_dict", "re
 
 @dataclass(frozen=True)
 class Incoming:
-    """One inbound user event: a chat text or a card button press."""
+    """One inbound user event: a chat text, a card button press, or a message we cannot read."""
 
     platform: str                  # "wecom", "dingtalk", "sim"
     user_id: str                   # the platform's user id (WeCom UserID, DingTalk staffId)
@@ -27,6 +27,8 @@ class Incoming:
     card_id: str | None = None     # the card instance (WeCom task_id, DingTalk outTrackId)
     response_code: str | None = None  # WeCom: lets us update the clicked card once
     chat_type: str = "single"
+    unsupported: str | None = None  # a message we cannot read: "voice", "image", "video", "file", "location", "link", "other"
+    media_id: str | None = None     # its platform media id (WeCom MediaId, DingTalk downloadCode), kept for later use
 
     @property
     def is_action(self) -> bool:

@@ -20,5 +20,12 @@ class Metrics:
         self.outbox_sent = Counter("lianxin_outbox_sent_total", "Outbox rows sent", ["platform"], registry=r)
         self.outbox_failures = Counter("lianxin_outbox_failures_total", "Outbox send failures", ["platform"],
                                        registry=r)
+        self.outbox_paced = Counter("lianxin_outbox_paced_total", "Rows held back for the recipient's send limit",
+                                    ["platform"], registry=r)
         self.outbox_backlog = Gauge("lianxin_outbox_backlog", "Outbox rows by status", ["status"], registry=r)
+        self.outbox_pending = Gauge("lianxin_outbox_pending", "Pending outbox rows by priority", ["priority"],
+                                    registry=r)
+        self.outbox_breaker = Gauge("lianxin_outbox_breaker_state",
+                                    "Circuit breaker per platform: 0 closed, 1 half-open (probing), 2 open",
+                                    ["platform"], registry=r)
         self.job_runs = Counter("lianxin_job_runs_total", "Scheduler job runs", ["job", "outcome"], registry=r)

@@ -24,6 +24,9 @@ ROUTER_MODULES = [
     "handlers.admin_outbox",
     "handlers.activities",
     "handlers.learning",
+    "handlers.voice",
+    "handlers.digest",
+    "handlers.sampling",
     "handlers.stats",
     "handlers.todo",
 ]

@@ -1,13 +1,21 @@
-"""死信 / dead and 重发 N / resend N: admins see messages the outbox gave up on and re-queue them."""
+"""死信 / dead and 重发 N / resend N: admins see messages the outbox gave up on and re-queue them.
+
+An admin of a subtree sees and re-sends only rows whose every recipient is a person in that
+subtree (the policy's `roster.admin` on each recipient); rows to unknown recipients are company-wide
+objects, for root admins only.
+"""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from types import SimpleNamespace
+
+from sqlalchemy import or_, select
 
 from bot.args import parse_item_number
 from bot.context import Context
 from bot.outbox import resend_dead
 from bot.router import Router
 from handlers.cases.service import fmt_time
+from models.org import Person
 from models.outbox import OutboxMessage, OutboxStatus
 
 router = Router("admin_outbox")
@@ -17,15 +25,40 @@ def _admin(ctx: Context) -> bool:
     return ctx.can("roster.admin")
 
 
+_COMPANY_WIDE = SimpleNamespace(id="", scope_unit=None)   # for the policy: root admins only
+
+
+def _visible_dead(ctx: Context, ids: list[int] | None = None) -> tuple[list[OutboxMessage], list[OutboxMessage]]:
+    """Dead rows (newest first), split into (in the admin's subtree, outside it)."""
+    stmt = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
+    if ids is not None:
+        stmt = stmt.where(OutboxMessage.id.in_(ids))
+    rows = ctx.db.scalars(stmt.order_by(OutboxMessage.id.desc())).all()
+    wanted = {r for row in rows for r in (row.recipients or [])}
+    people: dict[tuple[str, str], Person] = {}
+    if wanted:
+        for p in ctx.db.scalars(select(Person).where(or_(Person.wecom_userid.in_(wanted),
+                                                         Person.dingtalk_userid.in_(wanted)))):
+            for platform in ("wecom", "sim", "dingtalk"):
+                if p.platform_id(platform):
+                    people[(platform, p.platform_id(platform))] = p
+
+    def allowed(row: OutboxMessage) -> bool:
+        targets = [people.get((row.platform, r)) or _COMPANY_WIDE for r in (row.recipients or [])] or [_COMPANY_WIDE]
+        return all(ctx.can("roster.admin", t) for t in targets)
+
+    mine = [r for r in rows if allowed(r)]
+    mine_ids = {r.id for r in mine}
+    return mine, [r for r in rows if r.id not in mine_ids]
+
+
 @router.command("死信", "dead", help="查看发送失败的消息（管理员）", allowed=_admin)
 def dead(ctx: Context, args: str) -> None:
     """The latest dead rows: id, platform, recipients, attempts, last error (never the content)."""
     if not ctx.require("roster.admin"):
         return
-    total = ctx.db.scalar(select(func.count()).select_from(OutboxMessage)
-                          .where(OutboxMessage.status == OutboxStatus.DEAD)) or 0
-    rows = ctx.db.scalars(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
-                          .order_by(OutboxMessage.id.desc()).limit(20)).all()
+    mine, _ = _visible_dead(ctx)
+    total, rows = len(mine), mine[:20]
     if not rows:
         ctx.reply("没有发送失败的消息。")
         return
@@ -47,14 +80,19 @@ def resend(ctx: Context, args: str) -> None:
         ctx.reply("用法：重发 编号（可写多个，空格分隔），或 重发 全部")
         return
     if words[0] in ("全部", "all"):
-        ids = None
+        asked = None
     else:
-        ids = [parse_item_number(w) for w in words]
-        if None in ids:
+        asked = [parse_item_number(w) for w in words]
+        if None in asked:
             ctx.reply("编号应为正整数，例如：重发 12 13")
             return
-    n = resend_dead(ctx.db, ids)
-    ctx.audit("resend", "outbox", ",".join(map(str, ids)) if ids else "all", f"{n} rows")
+    mine, outside = _visible_dead(ctx, asked)
+    if asked is not None and outside:
+        ctx.deny("roster.admin", outside[0], what="编号 " + "、".join(f"#{r.id}" for r in outside)
+                 + " 的消息不是发给您管理范围内的人员，不能由您重发。")
+    ids = [r.id for r in mine]
+    n = resend_dead(ctx.db, ids) if ids else 0
+    ctx.audit("resend", "outbox", (",".join(map(str, asked)) if asked else "all")[:64], f"{n} rows")
     if n == 0:
         ctx.reply("没有可重发的失败消息（编号不存在或已重发）。")
     else:

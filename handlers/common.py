@@ -10,7 +10,8 @@ router = Router("common")
 # router name → the topic heading shown in 帮助 (a short message a phone user can scan)
 TOPICS = {
     "common": "基本", "org": "基本", "todo": "基本", "talks": "谈心谈话", "cases": "关爱帮扶", "activities": "活动",
-    "learning": "学习", "stats": "统计", "admin": "管理", "admin_outbox": "管理",
+    "learning": "学习", "stats": "统计", "admin": "管理", "admin_outbox": "管理", "voice": "心声", "digest": "基本",
+    "sampling": "谈心谈话",
 }
 
 
@@ -63,9 +64,15 @@ def show_help(ctx: Context, args: str) -> None:
     ctx.reply(help_text(ctx))
 
 
+UNSUPPORTED = {"voice": "语音", "image": "图片", "video": "视频", "file": "文件", "location": "位置", "link": "链接"}
+
+
 @router.fallback
 def unknown(ctx: Context, text: str) -> None:
     """Answer anything unrecognised with a short hint, never silence."""
+    if ctx.incoming.unsupported:
+        ctx.reply(f"暂不支持{UNSUPPORTED.get(ctx.incoming.unsupported, '这类消息')}，请发送文字。")
+        return
     if not text:
         ctx.reply("收到。发送“帮助”查看可用命令。")
         return

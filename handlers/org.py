@@ -4,7 +4,7 @@ from __future__ import annotations
 from bot.context import Context
 from bot.router import Router
 from models.enums import ROLE_LABELS, Role
-from models.policy import can
+from models.policy import DIRECTORY_ROLES, can, scopes
 
 router = Router("org")
 
@@ -30,19 +30,29 @@ def _allowed_search(ctx: Context) -> bool:
     return can(ctx.person, "directory.search")
 
 
-@router.command("通讯录", "find", help="按姓名查人", usage="例：通讯录 张", allowed=_allowed_search)
+@router.command("通讯录", "find", help="按姓名查人（本人负责的范围内）", usage="例：通讯录 张", allowed=_allowed_search)
 def find(ctx: Context, args: str) -> None:
-    """Search people by name (partial, pinyin-insensitive)."""
-    from models.directory import search_people
+    """Search people by name (partial, pinyin) within the sender's units; each person shown is audited."""
+    from sqlalchemy import or_, select
 
-    if not args:
+    from models.directory import search_people
+    from models.org import Person, Unit
+
+    query = args.strip()
+    if not query:
         ctx.reply("请在命令后写上姓名，例如：通讯录 张三")
         return
-    people = search_people(ctx.db, args, limit=10)
+    paths = [u.path for u in scopes(ctx.person, *DIRECTORY_ROLES) if u.path]
+    within = Person.unit_id.in_(select(Unit.id).where(or_(*[Unit.path.startswith(p) for p in paths]))) if paths else None
+    people = search_people(ctx.db, query, limit=10, within=within) if paths else []
+    people = [p for p in people if can(ctx.person, "directory.search", p)]
     if not people:
-        ctx.reply(f"没有找到“{args}”。")
+        ctx.reply(f"在您负责的范围内没有找到“{query[:20]}”。")
         return
     lines = [f"找到 {len(people)} 人：" if len(people) < 10 else "找到以下人员（最多显示10人）："]
-    lines += [f"· {p.name}（{p.unit.full_name if p.unit else '—'}）{' 党员' if p.is_party_member else ''}"
-              f"{'  账号 ' + p.wecom_userid if p.wecom_userid else ''}" for p in people]
+    for p in people:
+        party = " 党员" if p.is_party_member and can(ctx.person, "person.party", p) else ""
+        account = f"  账号 {p.wecom_userid}" if p.wecom_userid else ""
+        lines.append(f"· {p.name}（{p.unit.full_name if p.unit else '—'}）{party}{account}")
+        ctx.audit("read", "person", p.id, detail="directory")
     ctx.reply("\n".join(lines))

@@ -65,7 +65,7 @@ def stats(ctx: Context, args: str) -> None:
     summary = scope_summary(ctx.db, unit, quarter, ctx.config.timezone, now=ctx.now(), config=ctx.config)
     ctx.audit("read", "stats", unit.id, detail=quarter)
     link = login_link(ctx.config, ctx.person.id, unit_id=unit.id, quarter=quarter)
-    ttl = ctx.config.get("security.login_link_ttl_seconds", int, 900)
+    ttl = ctx.config.get("security.login_link_ttl_seconds", int)
     ctx.reply(summary_text(summary) + f"\n\n数据看板（{ttl // 60} 分钟内有效，仅可使用一次）：\n{link}")
 
 

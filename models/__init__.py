@@ -15,6 +15,10 @@ MODEL_MODULES = [
     "models.jobrun",
     "models.learning",
     "models.activeday",
+    "models.voice",
+    "models.notice",
+    "models.sampling",
+    "models.websession",
 ]
 
 for _name in MODEL_MODULES:

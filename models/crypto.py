@@ -1,7 +1,7 @@
 """Field encryption at rest for talk notes: Fernet through a SQLAlchemy type.
 
 MultiFernet lets keys rotate: the first key encrypts, every key decrypts, and
-`lianxin rotate-notes-key` (bot/cli_talks.py) re-encrypts old rows under the first key. The keys come from the
+`lianxin rotate-notes-key` (bot/cli/talks.py) re-encrypts old rows under the first key. The keys come from the
 environment (LIANXIN_NOTES_KEYS, comma-separated, newest first), never from config.yaml.
 Fernet rather than AES-GCM: the issue asks for it, it is authenticated, and rotation is built in.
 """

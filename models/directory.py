@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .org import Person
 
-__all__ = ["account_of", "display_name", "display_names", "pinyin_key", "search_people"]
+__all__ = ["account_of", "display_name", "display_names", "escape_like", "pinyin_key", "search_people"]
 
 
 def pinyin_key(name: str) -> str:
@@ -19,8 +19,14 @@ def pinyin_key(name: str) -> str:
     return f"{''.join(syllables)} {''.join(s[0] for s in syllables if s)}"
 
 
+def escape_like(text: str) -> str:
+    """Make `%`, `_` and the escape character itself literal in a LIKE pattern (use with escape="\\")."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def search_people(db: Session, query: str, *, limit: int = 10, within=None) -> list[Person]:
-    """People matching `query`: the one whose account id it is, else names (exact, prefix, partial, pinyin)."""
+    """People matching `query`: the one whose account id it is, else names containing it literally
+    (exact, prefix, partial, pinyin); `within` narrows the search."""
     q = query.strip()
     if not q:
         return []
@@ -32,8 +38,9 @@ def search_people(db: Session, query: str, *, limit: int = 10, within=None) -> l
         by_account = db.scalars(stmt.limit(2)).all()
         if len(by_account) == 1:
             return list(by_account)
-    like = f"%{q.lower()}%" if q.isascii() else f"%{q}%"
-    conds = [Person.name.like(like)] if not q.isascii() else [Person.name_pinyin.like(like), Person.name.like(f"%{q}%")]
+    like = f"%{escape_like(q.lower() if q.isascii() else q)}%"
+    name_like = Person.name.like(f"%{escape_like(q)}%", escape="\\")
+    conds = [name_like] if not q.isascii() else [Person.name_pinyin.like(like, escape="\\"), name_like]
     stmt = select(Person).where(Person.active.is_(True), or_(*conds))
     if within is not None:
         stmt = stmt.where(within)

@@ -12,7 +12,7 @@ from typing import Any
 from .enums import Role
 from .org import Person, Unit
 
-__all__ = ["ACTIONS", "can", "has_role", "roles_of", "scopes"]
+__all__ = ["ACTIONS", "DIRECTORY_ROLES", "can", "has_role", "roles_of", "scopes"]
 
 # action → one-line meaning (documentation and the matrix test walk this table)
 ACTIONS: dict[str, str] = {
@@ -30,9 +30,17 @@ ACTIONS: dict[str, str] = {
     "learning.study": "open a learning material published to an audience and mark it studied",
     "stats.view": "see statistics of a unit",
     "kpi.view": "see secretaries' KPI of a unit",
-    "directory.search": "search the directory by name",
+    "directory.search": "find people by name, within the units where the searcher leads, serves or administers",
+    "person.party": "see whether a person is a Party member (Party organisations and admins, within scope)",
+    "voice.raise": "raise a concern (心声) with the branch one belongs to, named or anonymous",
+    "voice.handle": "read, reply to and close the 心声 raised in one's branch (branch secretary)",
+    "talk.confirm": "confirm or deny a sampled talk one was the subject of (抽查回访)",
     "roster.admin": "import or sync the roster, grant and revoke roles, resend dead messages (admin, within the admin's subtree)",
 }
+
+
+# the roles whose units bound a directory search (`directory.search`; also `search_scopes` in handlers)
+DIRECTORY_ROLES = (Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE, Role.ADMIN)
 
 
 def roles_of(person: Person | None) -> set[Role]:
@@ -139,7 +147,25 @@ def can(person: Person | None, action: str, target: Any = None) -> bool:
             return has_role(person, Role.COMMITTEE)
         return _covers(person, unit, Role.COMMITTEE)
     if action == "directory.search":
-        return has_role(person, Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE, Role.ADMIN)
+        if anywhere:
+            return has_role(person, *DIRECTORY_ROLES)
+        return _covers(person, unit, *DIRECTORY_ROLES)
+    if action == "person.party":
+        if anywhere:
+            return has_role(person, Role.SECRETARY, Role.COMMITTEE, Role.ADMIN)
+        return _covers(person, unit, Role.SECRETARY, Role.COMMITTEE, Role.ADMIN)
+    if action == "voice.raise":
+        if person.unit is None:
+            return False
+        return anywhere or (unit is not None and unit.contains(person.unit))
+    if action == "voice.handle":
+        if anywhere:
+            return has_role(person, Role.SECRETARY)
+        return _covers(person, unit, Role.SECRETARY)
+    if action == "talk.confirm":
+        if anywhere:
+            return True
+        return getattr(target, "subject_id", None) == person.id
     if action == "roster.admin":
         if anywhere:
             return has_role(person, Role.ADMIN)

@@ -25,7 +25,7 @@ class ConfigLike(Protocol):
 def sla_hours(config: ConfigLike | None, name: str) -> float:
     """Config `sla.<name>`, or its default (also without a config, e.g. a report run from a script)."""
     default = SLA_DEFAULTS[name]
-    return config.get(f"sla.{name}", float, default) if config is not None else default
+    return config.get(f"sla.{name}", float) if config is not None else default
 
 
 def ack_hours(config: ConfigLike | None, flag: str | None) -> float:

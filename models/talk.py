@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -69,6 +69,8 @@ class Talk(Base):
     needs: Mapped[str | None] = mapped_column(EncryptedText)
     follows_up_id: Mapped[int | None] = mapped_column(ForeignKey("talk.id"))
     version: Mapped[int] = mapped_column(default=1)
+    # 抽查回访: the subject said it did not happen; kept, marked, left out of coverage until resolved
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.cli import main
+from bot.cli.main import main
 
 if __name__ == "__main__":
     sys.argv = [sys.argv[0], *sys.argv[1:], "scheduler"]

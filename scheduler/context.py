@@ -14,8 +14,10 @@ from bot.config import Config
 from bot.context import Clock, delivery_platforms
 from bot.messages import Reply, Text
 from bot.outbox import enqueue
+from bot.pacing import spread_time
+from bot.quiet import hold_groups
 from models.org import Person
-from models.outbox import OutboxMessage
+from models.outbox import OutboxMessage, Priority
 
 __all__ = ["JobContext"]
 
@@ -29,7 +31,7 @@ class JobContext:
     metrics: Any = None
     scheduled_for: datetime | None = None   # the occurrence being run (for idempotency keys)
     job_id: str = ""
-    outbox_dispatcher: Any = None           # bot.outbox.Dispatcher, for the dispatch job
+    outbox_dispatcher: Any = None           # bot.relay.OutboxRelay, for the dispatch job
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -51,16 +53,29 @@ class JobContext:
         return set(db.scalars(select(OutboxMessage.idem_key).where(OutboxMessage.idem_key.like(like, escape="\\"))))
 
     def notify(self, db: Session, people: Sequence[Person], message: Reply | str, *, ref: str = "",
-               idem_key: str | None = None, queued: set[str] | None = None) -> int:
+               idem_key: str | None = None, queued: set[str] | None = None, priority: int = Priority.BULK) -> int:
         """Enqueue in the job's transaction; returns the outbox rows added.
 
         With `idem_key`, a platform that already has a row for the key is skipped, so re-running
         the same occurrence (catch-up, `lianxin run-job`, a retaken claim) sends nothing twice.
         `queued` (from queued_keys) replaces the per-call lookup when a job notifies thousands.
         The UNIQUE(idem_key) constraint on the outbox stays the last line of defence.
+        Non-urgent rows wait out each recipient's quiet hours and 免打扰 (bot.quiet); bulk rows (the
+        default: reminders, digests) are then spread over `outbox.spread_window_seconds`, off :00 and
+        :30, instead of all leaving at 09:00 sharp; urgent ones leave now.
         """
         people = [p for p in people if p is not None and p.active]
         message = Text(message) if isinstance(message, str) else message
+        if priority == Priority.URGENT:
+            return self._notify(db, people, message, ref=ref, idem_key=idem_key, queued=queued, priority=priority,
+                                at=None)
+        groups = hold_groups(db, self.config, people, self.now())
+        return sum(self._notify(db, group, message, ref=ref, at=at, queued=queued, priority=priority,
+                                idem_key=idem_key if idem_key is None or len(groups) == 1 else f"{idem_key}~{n}")
+                   for n, (at, group) in enumerate(groups))
+
+    def _notify(self, db: Session, people: Sequence[Person], message: Reply, *, ref: str, idem_key: str | None,
+                queued: set[str] | None, priority: int, at: datetime | None) -> int:
         added = 0
         for platform in delivery_platforms(self.config):
             ids = [i for i in (p.platform_id(platform) for p in people) if i]
@@ -74,5 +89,10 @@ class JobContext:
                 with db.no_autoflush:   # let the rows of this run be inserted in one batch at commit
                     if db.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key == f"{key}#0")):
                         continue
-            added += len(enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref, idem_key=key))
+            not_before = at
+            window = self.config.get("outbox.spread_window_seconds", float)
+            if priority == Priority.BULK and window > 0:
+                not_before = spread_time(at or self.now(), f"{key or ref}:{ids[0]}", window)
+            added += len(enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref, idem_key=key,
+                                 priority=priority, not_before=not_before))
         return added

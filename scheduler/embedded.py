@@ -26,5 +26,5 @@ def start_embedded(services) -> SchedulerRunner | None:
         return None
     specs = [s for s in job_specs(services.config) if s.id != "outbox_dispatch"]
     runner = SchedulerRunner.from_services(services, specs=specs).start()
-    services.extras["scheduler"] = runner
+    services.scheduler = runner
     return runner

@@ -37,6 +37,8 @@ TARGETS: dict[str, str] = {
     "activity_reminders": "handlers.activities.jobs:activity_reminders",
     "weekly_digest": "scheduler.jobs.digest:weekly_digest",
     "outbox_dispatch": "scheduler.jobs.outbox:dispatch",
+    "voice_sla": "handlers.voice.jobs:voice_sla",
+    "daily_digest": "handlers.digest.jobs:daily_digest",
 }
 
 # Jobs that need no per-occurrence key: they are safe to run concurrently by construction
@@ -138,7 +140,7 @@ def parse_trigger(spec: str, tz: str, *, key: str = "scheduler.jobs") -> BaseTri
 
 def job_specs(config: Config, *, validate: bool = True) -> list[JobSpec]:
     """The enabled jobs, in TARGETS order; unknown ids and bad trigger strings fail loudly."""
-    configured = config.get("scheduler.jobs", dict, {})
+    configured = config.get("scheduler.jobs", dict)
     unknown = sorted(set(configured) - set(TARGETS))
     if unknown:
         raise ConfigError(f"setting scheduler.jobs.{unknown[0]}: unknown job (known jobs: {', '.join(TARGETS)})")

@@ -75,7 +75,7 @@ class Occurrences:
         self.metrics = metrics
         self.outbox_dispatcher = outbox_dispatcher
         self.instance = instance or f"{instance_name()}:{id(self):x}"
-        self.lease = timedelta(seconds=config.get("scheduler.run_lease_seconds", int, 3600))
+        self.lease = timedelta(seconds=config.get("scheduler.run_lease_seconds", int))
 
     # claiming -------------------------------------------------------------------------------
     def claim(self, job_id: str, scheduled_for: datetime, manual: bool = False) -> int | None:
@@ -226,12 +226,12 @@ class SchedulerRunner:
         self.specs = specs if specs is not None else job_specs(config)
         self.occurrences = Occurrences(config, session_factory, clock, redis=redis, metrics=metrics,
                                        outbox_dispatcher=outbox_dispatcher)
-        ttl = config.get("scheduler.leader_ttl_seconds", float, 30.0)
-        self.leader = leader or make_leader(engine, redis, config.get("scheduler.leader", str, "auto"), ttl=ttl,
+        ttl = config.get("scheduler.leader_ttl_seconds", float)
+        self.leader = leader or make_leader(engine, redis, config.get("scheduler.leader", str), ttl=ttl,
                                             redis_url=config.redis_url)
-        self.heartbeat = heartbeat_seconds or config.get("scheduler.heartbeat_seconds", float, ttl / 3)
-        self.standby = standby_seconds or config.get("scheduler.standby_seconds", float, ttl / 3)
-        self.grace = config.get("scheduler.misfire_grace_seconds", int, 86400)
+        self.heartbeat = heartbeat_seconds or config.get("scheduler.heartbeat_seconds", float) or ttl / 3
+        self.standby = standby_seconds or config.get("scheduler.standby_seconds", float) or ttl / 3
+        self.grace = config.get("scheduler.misfire_grace_seconds", int)
         self.metrics = metrics
         self.scheduler: Any = None
         self.is_leader = threading.Event()

@@ -22,12 +22,14 @@ from bot.config import load_config
 from bot.context import Clock
 from models.crypto import configure_keys, generate_key
 from models.db import make_engine
+from models.seal import configure_seal_keys
 from tests.helpers import SimDriver, WeComPlatform
 
 PG_ADMIN_URL = os.environ.get("LIANXIN_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 REDIS_HOST = os.environ.get("LIANXIN_TEST_REDIS_HOST", "127.0.0.1")
 REQUIRE = os.environ.get("LIANXIN_REQUIRE_SERVERS") == "1"
 NOTES_KEY = generate_key()
+SEAL_KEY = generate_key()
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -42,6 +44,7 @@ def _reachable(host: str, port: int) -> bool:
 def _notes_key():
     os.environ.pop("LIANXIN_NOTES_KEYS", None)
     configure_keys([NOTES_KEY])
+    configure_seal_keys([SEAL_KEY])
     yield
 
 
@@ -197,7 +200,11 @@ def embedded(sqlite_engine, fake_redis):
 def make_config(db_url: str = "sqlite:///:memory:", **overrides):
     base = load_config(Path(__file__).resolve().parent.parent / "config.yaml", env={})
     values = {"database.url": db_url, "redis.url": "", "delivery.platforms": ["sim"],
-              "server.simulator": True, "wecom.secret": "test-secret-0123456789"}
+              "server.simulator": True, "wecom.secret": "test-secret-0123456789",
+              "quiet.hours": "off",   # tests run at any hour; quiet-hour tests turn it on
+              "sampling.share": 0,    # no random 回访 cards; the sampling tests turn it on
+              "inbound.max_turns": 0,   # per-user turn limit off: scripted users type faster than people
+              "outbox.spread_window_seconds": 0}  # scheduled sends leave at once (tests/test_relay.py spreads)
     values.update(overrides)
     return base.with_overrides(values)
 
@@ -210,8 +217,8 @@ def config_overrides() -> dict:
 
 @pytest.fixture
 def services(stack, clock, config_overrides):
-    from bot.demo import seed_demo
-    from bot.services import build_services
+    from bot.cli.demo import seed_demo
+    from bot.cli.wiring import build_services
     from models.db import make_session_factory, session_scope
 
     engine, r = stack
@@ -224,7 +231,7 @@ def services(stack, clock, config_overrides):
 
 @pytest.fixture
 def app(services):
-    from bot.app import create_app
+    from bot.cli.wiring import create_app
 
     return create_app(services.config, services=services)
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import responses
 
-from bot.adapters.dingtalk import card_callback_token, sign
+from bot.adapters.dingtalk import card_api_secret, card_callback_token, sign
 
 API = "https://api.dingtalk.com"
 OAPI = "https://oapi.dingtalk.com"
@@ -239,12 +239,15 @@ class DingTalkPlatform:
     api: FakeDingTalkAPI | None = None
     secret: str = APP_SECRET
     last_card: dict = field(default_factory=dict)
+    _ms: Any = field(default_factory=itertools.count)
 
     def now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
 
     def headers(self, timestamp: int | None = None, signature: str | None = None) -> dict[str, str]:
-        ts = str(timestamp if timestamp is not None else self.now_ms())
+        # DingTalk signs each request at the millisecond it sends it; the test clock is frozen, so
+        # successive requests get successive milliseconds (a (timestamp, sign) pair is used once)
+        ts = str(timestamp if timestamp is not None else self.now_ms() + next(self._ms) % 60_000)
         return {"timestamp": ts, "sign": signature if signature is not None else sign(ts, self.secret)}
 
     def post(self, body: dict | bytes, *, timestamp: int | None = None, signature: str | None = None,
@@ -265,11 +268,18 @@ class DingTalkPlatform:
         assert self.api is not None
         return "\n\n".join(b["text"]["content"] for u, b in self.api.session if u == url)
 
+    def card_headers(self, token: str | None = None) -> dict[str, str]:
+        """The headers of a card callback: DingTalk's signature made with the registered apiSecret."""
+        token = token or card_callback_token(self.secret)
+        ts = str(self.now_ms() + next(self._ms) % 60_000)
+        return {"timestamp": ts, "sign": sign(ts, card_api_secret(self.secret, token))}
+
     def click(self, user: str, key: str, out_track_id: str, *, token: str | None = None, headers: dict | None = None):
         token = token or card_callback_token(self.secret)
         body = card_callback_body(user, key, out_track_id)
         return self.client.post(f"/dingtalk/card/callback/{token}", data=json.dumps(body, ensure_ascii=False),
-                                headers=headers or {}, content_type="application/json")
+                                headers=self.card_headers(token) if headers is None else headers,
+                                content_type="application/json")
 
     def press(self, user: str, button: str, card: dict | None = None):
         """Press a button by its text on `card` or on the latest card with buttons sent to `user`."""

@@ -142,10 +142,10 @@ class SimDriver:
 
     def __post_init__(self) -> None:
         from bot.adapters.simulator import SimulatorSender
-        from bot.outbox import Dispatcher
+        from bot.relay import OutboxRelay
 
         sender = self.services.senders.setdefault("sim", SimulatorSender(self.services.redis))
-        self.outbox = Dispatcher(self.services.session_factory, {"sim": sender})
+        self.outbox = OutboxRelay(self.services.session_factory, {"sim": sender})
 
     def _remember(self, user: str, replies) -> None:
         for r in replies:
@@ -176,6 +176,17 @@ class SimDriver:
         replies = [reply_from_dict(i["reply"]) for i in items]
         self._remember(user, replies)
         return replies
+
+
+def dashboard_login(client, link: str):
+    """Open a dashboard login link as the login page's script does: post the fragment's fields."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(link)
+    assert parts.query == "" and parts.fragment.startswith("t="), link   # the token never in the URL sent
+    page = client.get(parts.path)
+    assert page.status_code == 200 and b"dashboard_login.js" in page.data
+    return client.post(parts.path, data=dict(parse_qsl(parts.fragment)))
 
 
 def texts(outcome) -> str:

@@ -237,8 +237,8 @@ def test_export_signups_to_excel(sim_at, services, tmp_path, monkeypatch):
     from click.testing import CliRunner
     from openpyxl import load_workbook
 
-    from bot.cli import cli
-    from bot.cli_activities import register
+    from bot.cli.activities import register
+    from bot.cli.main import cli
 
     act_id = publish(sim_at)
     for u in ("zhangsan", "lisi", "wangwu"):

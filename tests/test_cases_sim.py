@@ -7,9 +7,9 @@ from tests.case_helpers import flag_talk as _flag_talk
 from tests.case_helpers import load
 
 
-def flag_talk(services, **kw):
+def flag_talk(sim, services, **kw):
     case_id = _flag_talk(services, **kw)
-    services.extras["sim_driver"].outbox.drain()
+    sim.outbox.drain()
     return case_id
 
 
@@ -18,8 +18,7 @@ def cards_in(items):
 
 
 def test_full_flow_in_simulator(sim, services):
-    services.extras["sim_driver"] = sim
-    case_id = flag_talk(services)
+    case_id = flag_talk(sim, services)
     flag_cards = cards_in(sim.inbox("liqiang"))
     assert len(flag_cards) == 1 and f"#{case_id}" in flag_cards[0].title and "张三" in flag_cards[0].title
     assert [b.text for b in flag_cards[0].buttons] == ["确认收到", "安排跟进谈话", "发起关爱申请"]
@@ -79,8 +78,7 @@ def test_full_flow_in_simulator(sim, services):
 
 
 def test_reject_asks_for_reason_and_tells_the_secretary(sim, services):
-    services.extras["sim_driver"] = sim
-    case_id = flag_talk(services, subject="zhengyi", author="wugang", flag="watch", category="pay")
+    case_id = flag_talk(sim, services, subject="zhengyi", author="wugang", flag="watch", category="pay")
     sim.inbox("liqiang")
     sim.say("liqiang", f"关爱申请 {case_id} 绩效扣减后生活困难")
     sim.inbox("zhaomin")
@@ -96,16 +94,14 @@ def test_reject_asks_for_reason_and_tells_the_secretary(sim, services):
 
 
 def test_invalid_transition_is_refused_in_chinese(sim, services):
-    services.extras["sim_driver"] = sim
-    case_id = flag_talk(services)
+    case_id = flag_talk(sim, services)
     out = sim.say("liqiang", f"指派 {case_id} 李四")
     assert "不能转为" in out.text and "待确认" in out.text
     assert load(services, case_id).state == "reported"
 
 
 def test_todo_lists_what_each_person_must_do(sim, services):
-    services.extras["sim_driver"] = sim
-    case_id = flag_talk(services)
+    case_id = flag_talk(sim, services)
     assert f"#{case_id}" in sim.say("liqiang", "待办").text
     assert "没有待办" in sim.say("chenjing", "待办").text
     sim.say("liqiang", f"关爱申请 {case_id} 需要慰问")
@@ -113,7 +109,6 @@ def test_todo_lists_what_each_person_must_do(sim, services):
 
 
 def test_secretary_opens_a_care_request_directly(sim, services):
-    services.extras["sim_driver"] = sim
     out = sim.say("chenjing", "关爱申请 杨帆 父亲重病，需要困难补助")
     assert "已提交关爱申请" in out.text
     assert cards_in(sim.inbox("wangwei"))
@@ -128,8 +123,7 @@ def test_the_same_talk_flagged_twice_opens_one_case(sim, services):
     from models.case import Case
     from tests.case_helpers import person
 
-    services.extras["sim_driver"] = sim
-    case_id = flag_talk(services)
+    case_id = flag_talk(sim, services)
     assert len(sim.inbox("liqiang")) == 1
     with services.session_factory() as db:
         talk_id = db.get(Case, case_id).talk_id

@@ -116,7 +116,7 @@ def test_click_replayed_three_times_changes_state_once(wecom, services, api):
 
 
 def test_second_secretary_copy_is_greyed_when_the_first_acknowledges(wecom, services, api):
-    from bot.demo import BRANCH_A
+    from bot.cli.demo import BRANCH_A
     from models.orgtree import find_unit, grant
     from tests.case_helpers import person
 

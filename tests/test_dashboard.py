@@ -1,14 +1,13 @@
 """Dashboard over the Flask test client: one-time login links, scope by the policy, escaping."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 from sqlalchemy import select
 
 from bot.web.dashboard import login_link, make_login_token
 from models.db import session_scope
 from models.org import Person, Unit
+from tests.helpers import dashboard_login
 from tests.test_stats import NOW, seed
 
 
@@ -30,16 +29,11 @@ def _unit_id(services, name):
         return db.scalars(select(Unit.id).where(Unit.name == name)).one()
 
 
-def _path(link: str) -> str:
-    parts = urlsplit(link)
-    return f"{parts.path}?{parts.query}"
-
-
 def test_link_logs_in_once_and_shows_scope(seeded, client):
     link = login_link(seeded.config, _pid(seeded, "liqiang"))
-    assert link.startswith("http://127.0.0.1:8080/dashboard/login?t=")
-    resp = client.get(_path(link))
-    assert resp.status_code == 302 and resp.headers["Location"].endswith("/dashboard")
+    assert link.startswith("http://127.0.0.1:8080/dashboard/login#t=")
+    resp = dashboard_login(client, link)
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/dashboard")
     page = client.get("/dashboard").get_data(as_text=True)
     assert "外航维修党支部 · 2026Q4" in page
     assert 'data-label="四车间班组" data-text="50%（3/6）"' in page
@@ -47,13 +41,13 @@ def test_link_logs_in_once_and_shows_scope(seeded, client):
     assert "秘密纪要" not in page and "<script>" not in page        # notes never shown
     # the same link again: refused, even in a fresh browser
     client.delete_cookie("lx_dash")
-    again = client.get(_path(link))
+    again = dashboard_login(client, link)
     assert again.status_code == 403 and "已经使用过" in again.get_data(as_text=True)
     assert client.get("/dashboard").status_code == 401
 
 
 def test_bad_expired_and_unauthorised_links(seeded, client, monkeypatch):
-    assert client.get("/dashboard/login?t=forged").status_code == 403
+    assert client.post("/dashboard/login", data={"t": "forged"}).status_code == 403
     token = make_login_token(seeded.config, _pid(seeded, "wangwei"))
     import time as _time
 
@@ -61,15 +55,15 @@ def test_bad_expired_and_unauthorised_links(seeded, client, monkeypatch):
 
     real = _time.time
     monkeypatch.setattr(timed.time, "time", lambda: real() + 901)
-    resp = client.get(f"/dashboard/login?t={token}")
+    resp = client.post("/dashboard/login", data={"t": token})
     monkeypatch.undo()
     assert resp.status_code == 403 and "已过期" in resp.get_data(as_text=True)
-    resp = client.get(_path(login_link(seeded.config, _pid(seeded, "zhangsan"))))
+    resp = dashboard_login(client, login_link(seeded.config, _pid(seeded, "zhangsan")))
     assert resp.status_code == 403 and "仅对党委委员和支部书记开放" in resp.get_data(as_text=True)
 
 
 def test_scope_enforced_by_policy(seeded, client):
-    client.get(_path(login_link(seeded.config, _pid(seeded, "liqiang"))))
+    dashboard_login(client, login_link(seeded.config, _pid(seeded, "liqiang")))
     b = _unit_id(seeded, "附件修理党支部")
     resp = client.get(f"/dashboard?unit={b}")
     assert resp.status_code == 403 and "无权查看" in resp.get_data(as_text=True)
@@ -77,7 +71,7 @@ def test_scope_enforced_by_policy(seeded, client):
     assert client.get(f"/dashboard?unit={c}").status_code == 403
     # the committee sees the subtree and may pick a branch and a quarter
     client.delete_cookie("lx_dash")
-    client.get(_path(login_link(seeded.config, _pid(seeded, "wangwei"))))
+    dashboard_login(client, login_link(seeded.config, _pid(seeded, "wangwei")))
     page = client.get("/dashboard").get_data(as_text=True)
     assert "技术公司党委 · 2026Q4" in page and 'data-label="外航维修党支部" data-text="36%（4/11）"' in page
     page = client.get(f"/dashboard?unit={b}&quarter=2026Q3").get_data(as_text=True)
@@ -89,7 +83,7 @@ def test_everything_is_escaped(seeded, client):
     with session_scope(seeded.session_factory) as db:
         team = db.scalars(select(Unit).where(Unit.name == "四车间班组")).one()
         team.name = "<img src=x onerror=alert(1)>"
-    client.get(_path(login_link(seeded.config, _pid(seeded, "liqiang"))))
+    dashboard_login(client, login_link(seeded.config, _pid(seeded, "liqiang")))
     page = client.get("/dashboard").get_data(as_text=True)
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
@@ -97,7 +91,7 @@ def test_everything_is_escaped(seeded, client):
 def test_stats_chat_link_works(seeded, sim, client):
     text = sim.say("wangwei", "统计").text
     link = text.split("\n")[-1]
-    assert client.get(_path(link)).status_code == 302
+    assert dashboard_login(client, link).status_code == 303
     assert "技术公司党委 · 2026Q4" in client.get("/dashboard").get_data(as_text=True)
 
 

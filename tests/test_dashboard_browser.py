@@ -41,7 +41,7 @@ def browser():
 def server(services, clock):
     from werkzeug.serving import make_server
 
-    from bot.app import create_app
+    from bot.cli.wiring import create_app
 
     clock.set(NOW)
     with session_scope(services.session_factory) as db:
@@ -59,7 +59,7 @@ def _link(services, base, uid):
     with services.session_factory() as db:
         pid = db.scalars(select(Person.id).where(Person.wecom_userid == uid)).one()
     parts = urlsplit(login_link(services.config, pid))
-    return f"{base}{parts.path}?{parts.query}"
+    return f"{base}{parts.path}#{parts.fragment}"
 
 
 @pytest.mark.parametrize("stack", ["embedded"], indirect=True)
@@ -70,8 +70,15 @@ def test_dashboard_in_chromium(services, server, browser, tmp_path):
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
 
-    # a branch secretary logs in with the link sent by the bot
-    page.goto(_link(services, server, "liqiang"))
+    # a branch secretary logs in with the link sent by the bot (its script posts the fragment's token)
+    link = _link(services, server, "liqiang")
+    page.goto(link)
+    page.wait_for_url(f"{server}/dashboard")
+    token = link.split("#t=", 1)[1]
+    assert token not in page.url and not any(token in u for u in requests)   # never sent in a URL
+    # the same link again in this browser: the dashboard, not "used" (issue 15)
+    page.goto(link)
+    page.wait_for_url(f"{server}/dashboard")
     assert page.locator("h2#scope").inner_text().endswith("外航维修党支部 · 2026Q4")
     bar = page.locator('#chart-coverage g.bar[data-label="四车间班组"]')
     assert bar.get_attribute("data-text") == "50%（3/6）"
@@ -110,6 +117,7 @@ def test_dashboard_in_chromium(services, server, browser, tmp_path):
     # the committee sees every branch and filters by unit
     page2 = browser.new_page(viewport={"width": 1400, "height": 1000})
     page2.goto(_link(services, server, "wangwei"))
+    page2.wait_for_url(f"{server}/dashboard")
     assert page2.locator("h2#scope").inner_text().endswith("技术公司党委 · 2026Q4")
     assert page2.locator('#chart-coverage g.bar[data-label="附件修理党支部"]').get_attribute("data-text") == "50%（5/10）"
     assert page2.locator('#chart-coverage g.bar[data-label="外航维修党支部"]').get_attribute("data-text") == "36%（4/11）"
@@ -122,8 +130,11 @@ def test_dashboard_in_chromium(services, server, browser, tmp_path):
 
     # an employee's link is refused; a used link is refused
     page3 = browser.new_page()
-    resp = page3.goto(_link(services, server, "zhangsan"))
-    assert resp.status == 403 and "仅对党委委员和支部书记开放" in page3.inner_text("#message")
+    with page3.expect_response(lambda r: r.request.method == "POST") as refused:
+        page3.goto(_link(services, server, "zhangsan"))
+    assert refused.value.status == 403
+    page3.wait_for_load_state()
+    assert "仅对党委委员和支部书记开放" in page3.inner_text("#message")
     page3.screenshot(path=str(tmp_path / "dashboard-refused.png"))
 
     assert not errors

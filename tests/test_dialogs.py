@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.app import create_app
+from bot.cli.wiring import build_services, create_app
 from bot.forms import Form, Invalid, Step, choice_card, pick_option
 from bot.router import Registry, Router
-from bot.services import build_services
 from handlers import build_registry
 from tests.conftest import make_config
 from tests.helpers import WeComPlatform
@@ -70,7 +69,7 @@ def _clear():
 @pytest.fixture
 def two_apps(stack, clock):
     """Two app instances (own engines, services, stores) sharing one database and one Redis."""
-    from bot.demo import seed_demo
+    from bot.cli.demo import seed_demo
     from models.db import make_engine, make_session_factory, session_scope
 
     engine, r = stack

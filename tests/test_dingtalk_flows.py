@@ -14,12 +14,23 @@ from sqlalchemy import select
 
 from models.talk import Talk
 from tests.case_helpers import flag_talk, load
-from tests.dingtalk_helpers import BOTH_PLATFORMS, chat, dingtalk, dt_api, wecom_api  # noqa: F401
+from tests.dingtalk_helpers import BOTH_PLATFORMS, PlatformChat, dingtalk, dt_api, wecom_api  # noqa: F401
+from tests.dingtalk_stream_helpers import dingtalk_stream  # noqa: F401
+
+
+@pytest.fixture(params=["wecom", "dingtalk-http", "dingtalk-stream"])
+def chat(request, services, wecom, wecom_api, dt_api):
+    """WeCom, DingTalk over HTTP callbacks, DingTalk over Stream mode: the same flows must pass."""
+    if request.param == "wecom":
+        return PlatformChat("wecom", services, wecom, wecom_api, None, dt_api)
+    double = request.getfixturevalue("dingtalk" if request.param == "dingtalk-http" else "dingtalk_stream")
+    return PlatformChat("dingtalk", services, wecom, wecom_api, double, dt_api)
 
 
 @pytest.fixture
-def config_overrides():
-    return dict(BOTH_PLATFORMS)
+def config_overrides(request):
+    stream = "dingtalk-stream" in request.node.name
+    return {**BOTH_PLATFORMS, "dingtalk.stream_mode": stream}
 
 
 def update_text(update: dict) -> str:

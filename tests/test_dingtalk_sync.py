@@ -114,7 +114,7 @@ def test_a_broken_tree_changes_nothing(services, dt_api, client):
 
 def test_cli_dry_run(services, dt_api, tmp_path, embedded):
     import models
-    from bot.cli import _load_plugins, cli
+    from bot.cli.main import _load_plugins, cli
     from models.db import make_engine
 
     db_url = f"sqlite:///{tmp_path / 'cli.db'}"

@@ -1,14 +1,11 @@
-"""The layering rules, checked on the import graph: handlers never reach platform code; models, roster and reports stay below.
+"""The layers hold, checked on the import graph (`ast`, no module is executed).
 
-Walks the import graph with `ast` (no module is executed): start from every module of a
-package, follow imports of project modules (bot, handlers, models, reports, roster, scheduler),
-and fail if any reachable module imports what the package must not depend on.
-
-- handlers/: no platform adapter, web blueprint or platform library;
-- models/ (the bottom layer): nothing of the project but models;
-- roster/ (imports) and reports/ (queries, render): models only, never handlers, bot (bot.web,
-  adapters), the scheduler, or each other. Handlers, bot/web/dashboard and the CLI import reports.
-- models/, roster/ and reports/ have no import cycle between their modules.
+- handlers/ never reaches a platform adapter, web blueprint or platform library, nor bot.outbox directly;
+- bot/ below bot/cli/ never reaches up: bot/cli/ is the composition root, the only part of bot/ that
+  imports handlers and scheduler, and nothing but entry points imports it;
+- models/ (the bottom layer): nothing of the project but models; roster/ and reports/: models only,
+  never handlers, bot, the scheduler, or each other;
+- no import cycle between files at load time anywhere, and none at all inside models/roster/reports.
 """
 from __future__ import annotations
 
@@ -80,6 +77,25 @@ def handler_modules() -> list[str]:
     return package_modules("handlers")
 
 
+def in_package(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def platform_modules() -> list[str]:
+    """bot/ below the composition root."""
+    return [m for m in package_modules("bot") if not in_package(m, "bot.cli")]
+
+
+def direct_imports(package_names: list[str], targets: tuple[str, ...]) -> dict[str, list[str]]:
+    found = {}
+    for name in package_names:
+        path = module_file(name)
+        hits = sorted(i for i in imports_of(name, path) if any(in_package(i, t) for t in targets)) if path else []
+        if hits:
+            found[name] = hits
+    return found
+
+
 # what a lower layer must not reach (besides the platform libraries of FORBIDDEN)
 LOWER_LAYERS = {
     "models": ("bot", "handlers", "reports", "roster", "scheduler"),
@@ -141,24 +157,7 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
 
 def test_no_import_cycle_between_files():
     """A file never needs another that needs it back (imports at load time, TYPE_CHECKING aside)."""
-    names = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-                   for pkg in PROJECT_PACKAGES for p in (ROOT / pkg).rglob("*.py"))
-    graph = {n: {m for m in imports_of(n, module_file(n), at_load=True)
-                 if module_file(m) is not None and m.split(".")[0] in PROJECT_PACKAGES
-                 and m != n and not n.startswith(m + ".")}   # `from . import x` loads the parent package first
-             for n in names}
-    cycles = []
-    for start in names:
-        stack, seen = [(start, [start])], set()
-        while stack:
-            node, path = stack.pop()
-            for nxt in graph.get(node, ()):
-                if nxt == start:
-                    cycles.append(path)
-                elif nxt not in seen:
-                    seen.add(nxt)
-                    stack.append((nxt, [*path, nxt]))
-    assert cycles == []
+    assert import_cycles(PROJECT_PACKAGES, at_load=True) == []
 
 
 @pytest.mark.parametrize("package", sorted(LOWER_LAYERS))
@@ -168,9 +167,12 @@ def test_lower_layers_import_only_what_is_below_them(package):
     assert problems == {}, f"{package} must not depend on {banned}: " + repr(problems)
 
 
-def import_cycles(packages: tuple[str, ...]) -> list[list[str]]:
-    """Cycles (as module lists) in the import graph restricted to `packages` (Tarjan's strongly connected components)."""
-    graph = {m: sorted(i for i in imports_of(m, module_file(m)) if _under(i, packages) and module_file(i) is not None)
+def import_cycles(packages: tuple[str, ...], *, at_load: bool = False) -> list[list[str]]:
+    """Cycles (as module lists) in the import graph restricted to `packages` (Tarjan's strongly connected components).
+
+    A module importing its own parent package is no cycle (`from . import x` loads the parent first)."""
+    graph = {m: sorted(i for i in imports_of(m, module_file(m), at_load=at_load)
+                       if _under(i, packages) and module_file(i) is not None and i != m and not m.startswith(i + "."))
              for p in packages for m in package_modules(p)}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -229,3 +231,14 @@ def test_the_layer_check_sees_reports_reaching_handlers(tmp_path, monkeypatch):
     monkeypatch.setattr("tests.test_import_graph.ROOT", tmp_path)
     found = reachable_violations("reports.q", FORBIDDEN + LOWER_LAYERS["reports"])
     assert sorted(found) == [("models.m", "handlers"), ("models.m", "handlers.h")]
+
+def test_only_the_composition_root_imports_handlers_and_scheduler():
+    assert "bot.services" in platform_modules() and "bot.app" in platform_modules()
+    assert direct_imports(platform_modules(), ("handlers", "scheduler")) == {}
+
+
+def test_nothing_below_the_composition_root_imports_it():
+    below = (platform_modules() + handler_modules() + package_modules("models") + package_modules("reports")
+             + package_modules("roster") + package_modules("scheduler"))
+    entry_points = {"scheduler.__main__"}  # `python -m scheduler` runs the command line
+    assert direct_imports([m for m in below if m not in entry_points], ("bot.cli",)) == {}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.demo import BRANCH_A
+from bot.cli.demo import BRANCH_A
 from bot.messages import Card
 from models.db import session_scope
 from models.learning import Material, MaterialRead
@@ -77,8 +77,8 @@ def test_refusals_and_bad_input(sim):
 
 
 def test_large_audience_is_batched_per_1000(embedded, clock):
-    from bot.demo import seed_demo
-    from bot.services import build_services
+    from bot.cli.demo import seed_demo
+    from bot.cli.wiring import build_services
     from tests.conftest import make_config
 
     engine, r = embedded

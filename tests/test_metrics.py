@@ -5,7 +5,8 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.adapters.simulator import sim_incoming
-from bot.outbox import Dispatcher, TransientError
+from bot.outbox import TransientError
+from bot.relay import OutboxRelay
 
 
 def _scrape(client) -> dict[tuple[str, tuple], float]:
@@ -38,7 +39,7 @@ def test_metrics_exposed_and_counting(services, client):
     assert m[("lianxin_dedupe_hits_total", (("platform", "sim"),))] == 1
     assert m[("lianxin_outbox_backlog", (("status", "pending"),))] == 1      # the card to 14 people, one row
     # a failing platform: the failure is counted and the row stays pending
-    Dispatcher(services.session_factory, {"sim": Failing()}, metrics=services.metrics, backoff_base=0.01).run_once()
+    OutboxRelay(services.session_factory, {"sim": Failing()}, metrics=services.metrics, backoff_base=0.01).run_once()
     m = _scrape(client)
     assert m[("lianxin_outbox_failures_total", (("platform", "sim"),))] == 1
     assert m[("lianxin_outbox_backlog", (("status", "pending"),))] == 1

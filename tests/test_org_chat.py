@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.demo import BRANCH_A, BRANCH_B
+from bot.cli.demo import BRANCH_A, BRANCH_B
 from models.audit import AuditEvent
 from models.db import session_scope
 from models.org import Person, RoleAssignment, Unit
@@ -46,7 +46,7 @@ def test_admin_grants_and_revokes_roles_audited(sim, services):
     assert ("team_leader", T4, "chat") in roles(services, "zhangsan")
     assert "无需重复授权" in sim.say("admin", "grant zhangsan team_leader 四车间班组").text
     # now zhangsan may use leader-only commands, e.g. the directory
-    assert "李强（" in sim.say("zhangsan", "通讯录 李强").text
+    assert "李四（" in sim.say("zhangsan", "通讯录 李四").text
     out = sim.say("admin", "角色 张三").text
     assert f"班组长（{T4}）[聊天授权]" in out
     assert sim.say("admin", "撤销 张三 班组长").text == f"已撤销：张三 的 班组长（{T4}）。"

@@ -72,7 +72,7 @@ def target(action: str, where: str, who: str):
     at = T if where == "in" else OUT_UNIT[who]
     if action == "talk.record":
         return person(at)                                   # someone else, in that team
-    if action in ("activity.join", "learning.study"):
+    if action in ("activity.join", "learning.study", "voice.raise"):
         audience = C if where == "in" else X
         return SimpleNamespace(id=1, scope_unit=audience, audience_unit=audience, organiser_id=None)
     return SimpleNamespace(id=1, scope_unit=at, author_id=None, helper_id=None, organiser_id=None)
@@ -86,7 +86,9 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "case.handle": (N, N, N), "care.approve": (N, N, N), "case.progress": (N, N, N),
         "helper.assignable": (N, N, N), "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (N, N, N), "stats.view": (N, N, N), "kpi.view": (N, N, N),
-        "directory.search": (N, N, N), "roster.admin": (N, N, N),
+        "directory.search": (N, N, N), "person.party": (N, N, N), "roster.admin": (N, N, N),
+        "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
+        "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
     "party member": {
         "talk.record": (N, N, N), "talk.read": (N, N, N), "team.coverage": (N, N, N),
@@ -95,7 +97,9 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "case.progress": (Y, N, N),       # only on cases where they are the helper
         "helper.assignable": (Y, Y, Y), "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (N, N, N), "stats.view": (N, N, N), "kpi.view": (N, N, N),
-        "directory.search": (N, N, N), "roster.admin": (N, N, N),
+        "directory.search": (N, N, N), "person.party": (N, N, N), "roster.admin": (N, N, N),
+        "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
+        "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
     "team leader": {
         "talk.record": (Y, Y, N),
@@ -103,29 +107,38 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "team.coverage": (Y, Y, N), "case.read": (N, N, N), "case.handle": (N, N, N),
         "care.approve": (N, N, N), "case.progress": (N, N, N), "helper.assignable": (N, N, N),
         "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N), "activity.manage": (N, N, N),
-        "stats.view": (N, N, N), "kpi.view": (N, N, N), "directory.search": (Y, Y, Y),
+        "stats.view": (N, N, N), "kpi.view": (N, N, N), "directory.search": (Y, Y, N),
+        "person.party": (N, N, N),        # political status: Party organisations only
         "roster.admin": (N, N, N),
+        "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
+        "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
     "secretary": {
         "talk.record": (Y, Y, N), "talk.read": (Y, Y, N), "team.coverage": (Y, Y, N), "case.read": (Y, Y, N),
         "case.handle": (Y, Y, N), "care.approve": (N, N, N), "case.progress": (N, N, N),
         "helper.assignable": (N, N, N), "publish": (Y, Y, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (Y, Y, N), "stats.view": (Y, Y, N), "kpi.view": (N, N, N),
-        "directory.search": (Y, Y, Y), "roster.admin": (N, N, N),
+        "directory.search": (Y, Y, N), "person.party": (Y, Y, N), "roster.admin": (N, N, N),
+        "voice.raise": (Y, Y, N), "voice.handle": (Y, Y, N),
+        "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
     "committee": {
         "talk.record": (N, N, N), "talk.read": (Y, Y, N), "team.coverage": (Y, Y, N), "case.read": (Y, Y, N),
         "case.handle": (N, N, N), "care.approve": (Y, Y, N), "case.progress": (N, N, N),
         "helper.assignable": (N, N, N), "publish": (Y, Y, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (Y, Y, N), "stats.view": (Y, Y, N), "kpi.view": (Y, Y, N),
-        "directory.search": (Y, Y, Y), "roster.admin": (N, N, N),
+        "directory.search": (Y, Y, N), "person.party": (Y, Y, N), "roster.admin": (N, N, N),
+        "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
+        "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
     "admin": {
         "talk.record": (N, N, N), "talk.read": (N, N, N), "team.coverage": (N, N, N), "case.read": (N, N, N),
         "case.handle": (N, N, N), "care.approve": (N, N, N), "case.progress": (N, N, N),
         "helper.assignable": (N, N, N), "publish": (N, N, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (N, N, N), "stats.view": (N, N, N), "kpi.view": (N, N, N),
-        "directory.search": (Y, Y, Y), "roster.admin": (Y, Y, N),
+        "directory.search": (Y, Y, N), "person.party": (Y, Y, N), "roster.admin": (Y, Y, N),
+        "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
+        "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
 }
 
@@ -162,6 +175,23 @@ def test_helper_sees_and_reports_on_own_case_only():
     other = SimpleNamespace(id=2, scope_unit=T, helper_id=999)
     assert (can(helper, "case.read", case), can(helper, "case.progress", case)) == (True, True)
     assert (can(helper, "case.read", other), can(helper, "case.progress", other)) == (False, False)
+
+
+def test_subject_confirms_only_their_own_sampled_talk():
+    employee = WHO["employee"]
+    own = SimpleNamespace(id=1, scope_unit=T, subject_id=employee.id)
+    other = SimpleNamespace(id=2, scope_unit=T, subject_id=999)
+    assert can(employee, "talk.confirm", own) is True
+    assert can(employee, "talk.confirm", other) is False
+    assert can(WHO["secretary"], "talk.confirm", own) is False
+
+
+def test_voice_goes_to_ones_own_branch_and_nobody_without_a_unit_raises_one():
+    employee = WHO["employee"]
+    assert can(employee, "voice.raise", B) is True and can(employee, "voice.raise", B2) is False
+    homeless = person(T)
+    homeless.unit, homeless.unit_id = None, None
+    assert can(homeless, "voice.raise", None) is False
 
 
 def test_organiser_manages_own_activity():

@@ -76,9 +76,9 @@ def _redis():
 def create():
     """gunicorn app factory."""
     import handlers
-    from bot.app import create_app
+    from bot.cli.wiring import create_app
     from bot.config import load_config
-    from bot.keys import setup_notes_keys
+    from bot.notes_keys import setup_notes_keys
 
     if __name__ not in handlers.ROUTER_MODULES:
         handlers.ROUTER_MODULES.append(__name__)

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from bot.cli import _load_plugins, cli
+from bot.cli.main import _load_plugins, cli
 from models.db import session_scope
 from reports.render.excel import SHEETS
 from tests.test_stats import NOW, seed

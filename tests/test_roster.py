@@ -190,7 +190,7 @@ def test_missing_required_column_is_a_clear_error(tmp_path):
 def cli_env(embedded, tmp_path, monkeypatch):
     from pathlib import Path
 
-    from bot import cli as climod
+    from bot.cli import main as climod
 
     engine, _ = embedded
     monkeypatch.setenv("LIANXIN_DATABASE__URL", engine.url.render_as_string(hide_password=False))

@@ -4,8 +4,8 @@ from __future__ import annotations
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from bot.cli import _load_plugins, cli
-from bot.demo import seed_demo
+from bot.cli.demo import seed_demo
+from bot.cli.main import _load_plugins, cli
 from models.db import make_session_factory, session_scope
 from models.outbox import OutboxMessage
 from tests.conftest import NOTES_KEY

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select
 
-from bot.demo import BRANCH_A
+from bot.cli.demo import BRANCH_A
 from bot.messages import Incoming
 from handlers.activities import service
 from models.activity import Activity, Signup

@@ -1,6 +1,6 @@
 """Statistics (reports.queries) on a hand-seeded data set; the expected numbers are computed by hand.
 
-Demo organisation (bot.demo): branch A (外航维修党支部) has teams 四车间 (leader + 6 members) and
+Demo organisation (bot.cli.demo): branch A (外航维修党支部) has teams 四车间 (leader + 6 members) and
 五车间 (leader + 5); branch B (附件修理党支部) has 部件一 (leader + 5) and 部件二 (leader + 5).
 Team leaders are not counted as members (reports.queries.coverage). People per unit subtree, all active:
 branch A 14 (secretary + 13), branch B 13, committee 30 (3 at the committee itself).
@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from bot.demo import BRANCH_A, BRANCH_B, COMMITTEE
+from bot.cli.demo import BRANCH_A, BRANCH_B, COMMITTEE
 from models.activeday import mark_active
 from models.db import session_scope
 from models.learning import Material, MaterialRead
@@ -222,7 +222,7 @@ def test_stats_command_secretary_and_committee(seeded, sim):
     assert "学习完成：2/28（7%）" in text
     assert "关爱帮扶个案：本季度新增 3，在办 2，超时 2" in text
     assert "活动：本季度已举办 2 场，签到 4 人次，参与 3/14 人" in text
-    assert "/dashboard/login?t=" in text
+    assert "/dashboard/login#t=" in text
     out = sim.say("wangwei", "统计")
     assert "技术公司党委 · 2026Q4 统计" in out.text and "谈心谈话覆盖：9/21（43%）" in out.text
     assert "外航维修党支部 4/11（36%）" in out.text and "附件修理党支部 5/10（50%）" in out.text

@@ -137,7 +137,7 @@ def test_changes_in_wecom_move_rename_and_deactivate(api, client, factory):
 
 
 def test_sync_over_an_imported_roster_links_units_and_keeps_roles(api, client, factory):
-    from bot.demo import seed_demo
+    from bot.cli.demo import seed_demo
 
     with session_scope(factory) as db:
         seed_demo(db)
@@ -186,7 +186,7 @@ def test_department_cycle_is_reported_and_nothing_changes(api, client, factory):
 def test_cli_sync_wecom(api, embedded, monkeypatch):
     from pathlib import Path
 
-    from bot import cli as climod
+    from bot.cli import main as climod
 
     engine, _ = embedded
     if "sync-wecom" not in climod.cli.commands:

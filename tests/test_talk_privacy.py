@@ -49,8 +49,8 @@ def test_raw_rows_hold_tokens_not_text(sim, services):
 
 
 def test_rotate_notes_key_reencrypts_every_row_then_old_key_can_go(sim, services, monkeypatch, restore_key):
-    from bot.cli import cli
-    from bot.cli_talks import register
+    from bot.cli.main import cli
+    from bot.cli.talks import register
 
     if "rotate-notes-key" not in cli.commands:
         register(cli)

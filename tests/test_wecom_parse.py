@@ -41,7 +41,7 @@ def test_event_delivery_key_includes_event_key_and_task():
     assert delivery_key(a) == delivery_key(dict(a))    # a retried delivery maps to the same key
 
 
-def test_menu_click_is_typed_text_and_other_events_are_ignored():
+def test_menu_click_is_typed_text_and_other_events_are_ignored_and_unreadable_messages_marked():
     click = _safe_parse("<xml><FromUserName>u1</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType>"
                         "<Event>click</Event><EventKey>待办</EventKey></xml>")
     assert parse_incoming(click).text == "待办"
@@ -49,5 +49,5 @@ def test_menu_click_is_typed_text_and_other_events_are_ignored():
                         "<Event>enter_agent</Event></xml>")
     assert parse_incoming(enter) is None
     image = _safe_parse("<xml><FromUserName>u1</FromUserName><CreateTime>1</CreateTime><MsgType>image</MsgType>"
-                        "<MsgId>5</MsgId></xml>")
-    assert parse_incoming(image) is None
+                        "<MsgId>5</MsgId><MediaId>MEDIA_1</MediaId><PicUrl>http://p</PicUrl></xml>")
+    assert (parse_incoming(image).unsupported, parse_incoming(image).media_id) == ("image", "MEDIA_1")

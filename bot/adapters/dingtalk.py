@@ -6,13 +6,22 @@ Two inbound requests reach us in HTTP mode (PROTOCOLS.md §5.1, §5.2):
   `timestamp` (ms) and `sign` headers: sign = base64(HMAC-SHA256(key=appSecret,
   msg=f"{timestamp}\\n{appSecret}")); DingTalk calls a timestamp more than one hour off illegal.
 * the interactive card "回传请求" callback (POST /dingtalk/card/callback/<token>), which
-  DingTalk sends to the URL we registered for our callbackRouteKey. The signing of those
-  requests is not documented in our sources, so the URL itself carries the secret: a token
-  derived from the appSecret (`card_callback_token`), compared in constant time. If the
-  request also carries `timestamp`/`sign` headers they must be valid and fresh.
+  DingTalk sends to the URL we registered for our callbackRouteKey together with an apiSecret
+  ("加密密钥用于校验来源", POST /v1.0/card/callbacks/register). Three checks, all required:
+  the path token is one of the accepted ones (dingtalk.card_callback_tokens, rotatable; the
+  path is kept out of access logs by bot.access_log); the `timestamp`/`sign` headers are
+  DingTalk's robot signature made with that token's apiSecret (`card_api_secret`, derived
+  from the appSecret and the token, so a leaked URL does not give it away); and the clicked
+  card instance (outTrackId) was delivered to the clicking user (`track_belongs_to`).
+  Source and caveat: the register API documents apiSecret as the key "用于校验来源" (TOP request
+  OapiImChatScencegroupInteractivecardCallbackRegisterRequest; DingTalk developer Q&A), but no
+  source we found publishes the header algorithm of card callbacks; we expect the robot
+  callback's (`timestamp`, `sign` = HMAC-SHA256 keyed with the apiSecret). Confirm on a real
+  tenant before relying on HTTP card callbacks; Stream mode does not depend on it.
 
-The signature covers the timestamp only, not the body, so the msgId dedupe (Redis + database)
-is what stops a replayed delivery; the corp id in the body is checked when configured.
+The signature covers the timestamp only, not the body: bot.replay accepts each (timestamp, sign)
+pair once, bound to the first delivery; the msgId dedupe (Redis + database) answers a repeated
+delivery once; the corp id in the body is checked when configured.
 """
 from __future__ import annotations
 
@@ -28,19 +37,29 @@ from typing import Any
 from ..messages import Incoming
 
 __all__ = [
+    "DEFAULT_TOLERANCE",
     "CallbackRejected",
     "DingTalkVerifier",
     "RobotMessage",
+    "card_api_secret",
     "card_callback_key",
     "card_callback_token",
     "load_json",
+    "out_track_id",
     "parse_card_callback",
     "parse_message",
     "sign",
+    "track_belongs_to",
 ]
 
 
 CLICK_WINDOW_SECONDS = 10
+# DingTalk calls a timestamp more than 1 hour off illegal; we accept 5 minutes. The callback is
+# signed when DingTalk sends it and arrives within seconds, NTP keeps both clocks within a
+# second, and a repeat of the same delivery with its old timestamp is the only late arrival we
+# could refuse wrongly (none is documented for robot callbacks). The window bounds how long a
+# captured pair must be remembered (bot.replay) and how long a leaked one is worth anything.
+DEFAULT_TOLERANCE = 300
 
 
 class CallbackRejected(Exception):
@@ -60,15 +79,42 @@ def sign(timestamp: str, app_secret: str) -> str:
 
 
 def card_callback_token(app_secret: str) -> str:
-    """The secret path segment of our card callback URL (changes when the appSecret rotates)."""
+    """The default secret path segment of our card callback URL, when no token is configured."""
     digest = hmac.new(app_secret.encode("utf-8"), b"lianxin:dingtalk:card-callback", hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")[:32]
+
+
+def card_api_secret(app_secret: str, token: str) -> str:
+    """The apiSecret registered with the card callback URL that carries `token`; DingTalk signs
+    the card callbacks with it. Derived from the appSecret too, so the URL alone does not give it."""
+    digest = hmac.new(app_secret.encode("utf-8"), f"lianxin:dingtalk:card-api-secret:{token}".encode(),
+                      hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")[:32]
+
+
+def out_track_id(card_id: str, user: str) -> str:
+    """One card instance per recipient: `<card id>_<16 hex of sha256(card id|user)>`, ≤ 64
+    characters. A card id longer than 47 is shortened to 30 characters + a digest of the whole,
+    so that the instance id alone tells whom it was delivered to (`track_belongs_to`)."""
+    if len(card_id) > 47:
+        card_id = f"{card_id[:30]}~{hashlib.sha256(card_id.encode()).hexdigest()[:16]}"
+    digest = hashlib.sha256(f"{card_id}|{user}".encode()).hexdigest()[:16]
+    return f"{card_id}_{digest}"
+
+
+def track_belongs_to(track: str, user: str) -> bool:
+    """Was the card instance `track` (an outTrackId made by `out_track_id`) delivered to `user`?"""
+    card_id, sep, digest = track.rpartition("_")
+    if not sep or not card_id or len(card_id) > 47 or len(digest) != 16:
+        return False
+    expected = hashlib.sha256(f"{card_id}|{user}".encode()).hexdigest()[:16]
+    return hmac.compare_digest(expected, digest)
 
 
 @dataclass
 class DingTalkVerifier:
     app_secret: str
-    tolerance: int = 3600            # seconds; DingTalk documents "1小时以上" as illegal
+    tolerance: int = DEFAULT_TOLERANCE  # seconds; DingTalk's own limit is 1 hour ("1小时以上" illegal)
     max_body_bytes: int = 65536
     corp_id: str = ""                # when set, chatbotCorpId/corpId must match
 
@@ -90,10 +136,26 @@ class DingTalkVerifier:
         if not hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape")):
             raise CallbackRejected(403, "bad_signature")
 
-    def check_token(self, token: str | None) -> None:
-        expected = card_callback_token(self.app_secret).encode("ascii")
-        if not token or not hmac.compare_digest(expected, token.encode("utf-8", "surrogateescape")):
+    card_tokens: tuple[str, ...] = ()   # accepted card callback path tokens, newest first
+
+    def accepted_tokens(self) -> tuple[str, ...]:
+        return self.card_tokens or (card_callback_token(self.app_secret),)
+
+    def check_token(self, token: str | None) -> str:
+        """The accepted token equal to `token` (compared in constant time); else 403."""
+        given = (token or "").encode("utf-8", "surrogateescape")
+        found = ""
+        for accepted in self.accepted_tokens():
+            if hmac.compare_digest(accepted.encode("utf-8"), given):
+                found = accepted
+        if not token or not found:
             raise CallbackRejected(403, "bad_token")
+        return found
+
+    def check_card_headers(self, token: str, timestamp: str | None, signature: str | None, now: float) -> None:
+        """403 unless the card callback carries DingTalk's signature made with this token's apiSecret."""
+        DingTalkVerifier(card_api_secret(self.app_secret, token), tolerance=self.tolerance).check_headers(
+            timestamp, signature, now)
 
     def check_corp(self, corp_id: Any) -> None:
         if self.corp_id and corp_id != self.corp_id:
@@ -122,7 +184,7 @@ def load_json(raw: bytes | str) -> dict[str, Any]:
 class RobotMessage:
     """What the web layer needs besides `Incoming`: where and how to answer."""
 
-    incoming: Incoming | None        # None: accepted and ignored (picture, file, …)
+    incoming: Incoming | None        # never None since unreadable messages are answered (kept for callers)
     session_webhook: str | None
     session_webhook_expires_ms: int | None
     is_group: bool
@@ -137,7 +199,7 @@ def _ms_to_dt(value: Any) -> datetime:
 
 
 def parse_message(data: Mapping[str, Any]) -> RobotMessage:
-    """Map the robot message callback body to `Incoming` (text only; other types ignored)."""
+    """Map the robot message callback body to `Incoming` (text; other types as `unsupported`)."""
     user = data.get("senderStaffId")
     if not isinstance(user, str) or not user:
         # senderId is an encrypted id, not our user id: without a staff id we cannot identify anyone
@@ -152,16 +214,37 @@ def parse_message(data: Mapping[str, Any]) -> RobotMessage:
         expires = int(data["sessionWebhookExpiredTime"]) if data.get("sessionWebhookExpiredTime") else None
     except (TypeError, ValueError):
         expires = None
-    incoming = None
-    if (data.get("msgtype") or "text") == "text":
+    common = dict(platform="dingtalk", user_id=user, time=_ms_to_dt(data.get("createAt")),
+                  message_id=f"m{msg_id}"[:190], chat_type="group" if is_group else "single")
+    msgtype = data.get("msgtype") or "text"
+    if msgtype == "text":
         text = data.get("text")
         content = text.get("content") if isinstance(text, dict) else None
-        incoming = Incoming(platform="dingtalk", user_id=user, time=_ms_to_dt(data.get("createAt")),
-                            message_id=f"m{msg_id}"[:190], text=(content if isinstance(content, str) else "").strip(),
-                            chat_type="group" if is_group else "single")
+        incoming = Incoming(text=(content if isinstance(content, str) else "").strip(), **common)
+    else:
+        incoming = _unsupported_or_rich_text(msgtype, data.get("content"), common)
     conv = data.get("conversationId")
     return RobotMessage(incoming=incoming, session_webhook=webhook, session_webhook_expires_ms=expires,
                         is_group=is_group, conversation_id=conv if isinstance(conv, str) else None)
+
+
+# DingTalk msgtype → our kind of message we cannot read (the user is told what to send instead)
+UNSUPPORTED_TYPES = {"picture": "image", "audio": "voice", "video": "video", "file": "file"}
+
+
+def _unsupported_or_rich_text(msgtype: Any, content: Any, common: dict[str, Any]) -> Incoming:
+    """A richText with text in it is read as that text; anything else becomes `unsupported`."""
+    content = content if isinstance(content, dict) else {}
+    media = content.get("downloadCode") or content.get("pictureDownloadCode")
+    if msgtype == "richText":
+        parts = content.get("richText") if isinstance(content.get("richText"), list) else []
+        text = "".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)).strip()
+        if text:
+            return Incoming(text=text, **common)
+        media = next((p.get("downloadCode") for p in parts if isinstance(p, dict) and p.get("downloadCode")), None)
+        return Incoming(unsupported="image", media_id=media if isinstance(media, str) else None, **common)
+    kind = UNSUPPORTED_TYPES.get(msgtype if isinstance(msgtype, str) else "", "other")
+    return Incoming(unsupported=kind, media_id=media if isinstance(media, str) else None, **common)
 
 
 def _json_field(value: Any) -> dict[str, Any]:
@@ -204,6 +287,9 @@ def parse_card_callback(data: Mapping[str, Any], now: datetime | None = None) ->
         raise CallbackRejected(400, "no_user_or_card")
     if (data.get("type") or "actionCallback") != "actionCallback":
         return None
+    if not track_belongs_to(track, user):
+        # the instance was delivered to someone else (forwarded, or a forged body)
+        raise CallbackRejected(403, "not_the_recipient")
     key = card_callback_key(data)
     if key is None:
         return None

@@ -37,6 +37,7 @@ from models.outbox import OutboxMessage
 from ..config import ConfigError
 from ..messages import Card, Reply, Text
 from ..outbox import PermanentError, RateLimited, SendResult, TokenExpired, TransientError, chunked
+from .dingtalk import out_track_id  # the instance id says whom it was delivered to (card clicks check it)
 
 log = logging.getLogger("lianxin.dingtalk")
 
@@ -228,12 +229,6 @@ def render_card_params(card: Card) -> dict[str, str]:
     }
 
 
-def out_track_id(card_id: str, user: str) -> str:
-    """One card instance per recipient: stable for (card, user), ≤ 64 characters."""
-    digest = hashlib.sha256(f"{card_id}|{user}".encode()).hexdigest()[:16]
-    return f"{card_id[:47]}_{digest}"
-
-
 # --- the outbox sender -------------------------------------------------------------------------
 
 class DingTalkSender:
@@ -389,16 +384,16 @@ class DingTalkSender:
 def build_dingtalk_sender(config, redis_client) -> DingTalkSender:
     """Called by bot.services.build_senders when dingtalk.enabled is true."""
     c = config
-    if not c.get("dingtalk.app_key", str, "") or not c.get("dingtalk.app_secret", str, ""):
+    if not c.get("dingtalk.app_key", str) or not c.get("dingtalk.app_secret", str):
         raise ConfigError("settings dingtalk.app_key and dingtalk.app_secret (env LIANXIN_DINGTALK__APP_SECRET) "
                           "are required when dingtalk.enabled is true")
-    client = DingTalkClient(c.get("dingtalk.app_key", str, ""), c.get("dingtalk.app_secret", str, ""), redis_client,
-                            api_base=c.get("dingtalk.api_base", str, "https://api.dingtalk.com"),
-                            oapi_base=c.get("dingtalk.oapi_base", str, "https://oapi.dingtalk.com"),
-                            timeout=c.get("dingtalk.http_timeout_seconds", float, 5))
-    robot_code = c.get("dingtalk.robot_code", str, "") or c.get("dingtalk.app_key", str, "")
+    client = DingTalkClient(c.get("dingtalk.app_key", str), c.get("dingtalk.app_secret", str), redis_client,
+                            api_base=c.get("dingtalk.api_base", str),
+                            oapi_base=c.get("dingtalk.oapi_base", str),
+                            timeout=c.get("dingtalk.http_timeout_seconds", float))
+    robot_code = c.get("dingtalk.robot_code", str) or c.get("dingtalk.app_key", str)
     return DingTalkSender(client, robot_code, redis_client,
-                          card_template_id=c.get("dingtalk.card_template_id", str, ""),
-                          callback_route_key=c.get("dingtalk.card_callback_route_key", str, ""),
-                          stream_mode=c.get("dingtalk.stream_mode", bool, False),
-                          batch_size=c.get("dingtalk.batch_size", int, BATCH_SEND_MAX))
+                          card_template_id=c.get("dingtalk.card_template_id", str),
+                          callback_route_key=c.get("dingtalk.card_callback_route_key", str),
+                          stream_mode=c.get("dingtalk.stream_mode", bool),
+                          batch_size=c.get("dingtalk.batch_size", int))

@@ -139,6 +139,11 @@ def _created(msg: dict[str, Any]) -> datetime:
         return datetime.now(UTC)
 
 
+# WeCom MsgType → our kind of message we cannot read (the user is told what to send instead)
+UNSUPPORTED_TYPES = {"image": "image", "voice": "voice", "video": "video", "file": "file",
+                     "location": "location", "link": "link"}
+
+
 def parse_incoming(msg: dict[str, Any]) -> Incoming | None:
     """Map a decrypted WeCom message to `Incoming`; None for what the bot ignores."""
     user = msg.get("FromUserName")
@@ -160,8 +165,12 @@ def parse_incoming(msg: dict[str, Any]) -> Incoming | None:
         if event == "click":  # custom application menu (菜单) → same as typing the key
             key = msg.get("EventKey")
             return Incoming(text=key if isinstance(key, str) else "", **common)
-        return None  # enter_agent, subscribe, location…: accepted and ignored
-    return None  # image, voice, file…: accepted and ignored
+        return None  # enter_agent, subscribe, location reports…: accepted and ignored
+    if msg_type in UNSUPPORTED_TYPES:  # answered with what to send instead (handlers/common.py)
+        media = msg.get("MediaId")
+        return Incoming(unsupported=UNSUPPORTED_TYPES[msg_type], media_id=media if isinstance(media, str) else None,
+                        **common)
+    return None
 
 
 def text_reply_xml(to_user: str, corp_id: str, content: str, now: int | None = None) -> str:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from dataclasses import replace
 from typing import Any
 
+import redis
 import requests
 from wechatpy.enterprise import WeChatClient
 from wechatpy.exceptions import WeChatClientException
@@ -29,20 +31,27 @@ __all__ = ["RATE_ERRORS", "TOKEN_ERRORS", "LianxinWeComClient", "WeComSender", "
 
 TOKEN_ERRORS = {40001, 40014, 42001}
 RATE_ERRORS = {45009, 45033, 45011, -1}
-GETTOKEN_URL = "https://qyapi.weixin.qq.com/cgi-bin/gettoken"
+PUBLIC_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 
 
 class LianxinWeComClient(WeChatClient):
     """WeChatClient with a secret-free token key, a timeout and a cross-worker refresh lock."""
 
-    def __init__(self, corp_id: str, secret: str, agent_id: int, redis_client, *, timeout: float = 5,
-                 api_base: str | None = None) -> None:
+    def __init__(self, corp_id: str, secret: str, agent_id: int, redis_client, *,
+                 timeout: float | tuple[float, float] = (2, 5), api_base: str | None = None) -> None:
+        """`timeout`: seconds, or (connect, read); `api_base`: every call goes there, the token
+        included (private WeCom deployments, 私有化部署, have their own host)."""
         super().__init__(corp_id, secret, session=RedisStorage(redis_client, prefix="lianxin:wecom"),
                          timeout=timeout, auto_retry=False)
         self.agent_id = agent_id
         self.redis = redis_client
-        if api_base:
-            self.API_BASE_URL = api_base
+        self._token_failed_at = 0.0   # monotonic time of this process's last failed gettoken
+        self._local_lock = threading.Lock()
+        # the relay sends from a pool of threads: one kept-alive connection each (requests keeps 10)
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=64)
+        self._http.mount("https://", adapter)
+        self._http.mount("http://", adapter)
+        self.API_BASE_URL = (api_base or PUBLIC_API_BASE).rstrip("/") + "/"
 
     @property
     def access_token_key(self) -> str:
@@ -57,18 +66,32 @@ class LianxinWeComClient(WeChatClient):
         return self.refresh_token()
 
     def refresh_token(self, stale: str | None = None) -> str:
-        """Fetch a new token unless another worker already did (single flight)."""
+        """Fetch a new token unless another worker already did (single flight). The threads that
+        waited for a refresh which just failed fail too, at once: a hanging gettoken costs the
+        relay one timeout, not one per thread in turn (the breaker counts them and opens)."""
+        asked = time.monotonic()
+        # threads of this process queue here (in order, no polling), processes on the Redis lock
+        if not self._local_lock.acquire(timeout=15):
+            raise TransientError("gettoken: another thread's refresh is stuck")
         lock = self.redis.lock(f"lock:{self.access_token_key}", timeout=15, blocking_timeout=15)
-        with lock:
+        try:
+            lock.acquire()
+        except redis.exceptions.LockError:
+            self._local_lock.release()
+            raise TransientError("gettoken: another worker's refresh is stuck") from None
+        try:
             current = self.session.get(self.access_token_key)
             if current and current != stale:
                 return current
+            if self._token_failed_at > asked:
+                raise TransientError("gettoken failed (in another thread, just now)")
             try:
-                res = self._http.get(GETTOKEN_URL, params={"corpid": self.corp_id, "corpsecret": self.secret},
+                res = self._http.get(f"{self.API_BASE_URL}gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret},
                                      timeout=self.timeout)
                 res.raise_for_status()
                 data = res.json()
             except (requests.RequestException, ValueError) as exc:
+                self._token_failed_at = time.monotonic()
                 raise TransientError(f"gettoken failed: {type(exc).__name__}") from None
             if data.get("errcode", 0) != 0:
                 code = data.get("errcode")
@@ -78,6 +101,12 @@ class LianxinWeComClient(WeChatClient):
             ttl = max(60, int(data.get("expires_in", 7200)) - 300)
             self.session.set(self.access_token_key, data["access_token"], ttl)
             return data["access_token"]
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                pass   # expired meanwhile (a refresh slower than 15 s)
+            self._local_lock.release()
 
     def invalidate(self, token: str | None) -> None:
         if token and self.session.get(self.access_token_key) == token:

@@ -1,17 +1,20 @@
 """/dashboard: server-rendered statistics for committee members and branch secretaries.
 
 Login: the bot sends a signed one-time link (bot/dashboard_login.py) (`统计` command): an itsdangerous token holding the
-person id and a random nonce, valid for security.login_link_ttl_seconds; the nonce is burnt in
-Redis (SET NX) on first use, so a forwarded or replayed link is refused. The page then keeps a
-signed cookie (same key, separate salt) for dashboard.session_hours. WeCom OAuth (optional,
-dashboard.wecom_oauth: true) identifies the WeCom user instead of a link.
+person id and a random nonce, valid for security.login_link_ttl_seconds, carried in the URL
+fragment; the login page's script (static/dashboard_login.js) posts it, so it is never in a log.
+The nonce is recorded in the database on first use, so a forwarded or replayed link is refused even
+after a Redis restart. The cookie (signed, separate salt) holds a random session id whose row in
+`dashboard_session` (models/websession.py) logout ends: a copied cookie dies with the logout.
+WeCom OAuth (optional, dashboard.wecom_oauth: true) identifies the WeCom user instead of a link.
+Every dashboard response says no-store, DENY framing and a CSP that allows only our own files.
 
 Access: every request asks models.policy (`stats.view` on the unit asked for). Everything shown
 is rendered by Jinja with autoescaping, including unit names; talk notes are never shown at all.
 
 Charts are inline SVG drawn by the templates from numbers computed by reports.render.dashboard
 (no JavaScript chart library, no CDN): the page works offline on an intranet, prints, is
-readable by tests, and nothing executes in the browser.
+readable by tests, and no script runs on it (the only script is the login page's, which posts the fragment).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from sqlalchemy import select
 from models.enums import Role, UnitKind
 from models.org import Person, Unit
 from models.policy import can, scopes
+from models.websession import end_session, find_session, spend_login_link, start_session
 
 from ..dashboard_login import LOGIN_SALT, SESSION_SALT, login_link, make_login_token, signing_key
 from ..dashboard_login import serializer as _serializer
@@ -32,6 +36,18 @@ from ..dashboard_login import serializer as _serializer
 bp = Blueprint("dashboard", __name__)
 
 COOKIE = "lx_dash"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache", "X-Frame-Options": "DENY",
+                    "Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer",
+                    "X-Content-Type-Options": "nosniff"}
+
+
+@bp.after_request
+def _security_headers(resp):
+    """Every dashboard response: never cached, never framed, only our own scripts and styles."""
+    resp.headers.update(SECURITY_HEADERS)
+    return resp
 
 __all__ = ["bp", "login_link", "make_login_token", "signing_key"]
 
@@ -46,25 +62,40 @@ def _page(status: int, title: str, message: str):
     return make_response(render_template("dashboard_message.html", title=title, message=message), status)
 
 
-def _current_person(db) -> Person | None:
+def _session_hours() -> float:
+    return _services().config.get("dashboard.session_hours", float)
+
+
+def _session_id() -> str | None:
+    """The session id from the signed cookie, or None."""
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
-    cfg = _services().config
     try:
-        data = _serializer(cfg, SESSION_SALT).loads(raw, max_age=int(cfg.get("dashboard.session_hours", float, 8) * 3600))
+        data = _serializer(_services().config, SESSION_SALT).loads(raw, max_age=int(_session_hours() * 3600))
     except (BadSignature, SignatureExpired):
         return None
-    person = db.get(Person, data.get("p"))
+    sid = data.get("s") if isinstance(data, dict) else None
+    return sid if isinstance(sid, str) else None
+
+
+def _current_person(db) -> Person | None:
+    sid = _session_id()
+    row = find_session(db, sid, _services().clock.now()) if sid else None
+    if row is None:
+        return None
+    person = db.get(Person, row.person_id)
     return person if person is not None and person.active else None
 
 
-def _start_session(person: Person, target: str):
+def _start_session(db, person: Person, target: str):
     cfg = _services().config
-    resp = redirect(target)
-    resp.set_cookie(COOKIE, _serializer(cfg, SESSION_SALT).dumps({"p": person.id}),
-                    max_age=int(cfg.get("dashboard.session_hours", float, 8) * 3600), httponly=True,
-                    samesite="Lax", secure=cfg.get("server.public_url", str, "").startswith("https://"))
+    sid = start_session(db, person.id, hours=_session_hours(), now=_services().clock.now())
+    db.commit()
+    resp = redirect(target, code=303 if request.method == "POST" else 302)
+    resp.set_cookie(COOKIE, _serializer(cfg, SESSION_SALT).dumps({"s": sid}),
+                    max_age=int(_session_hours() * 3600), httponly=True,
+                    samesite="Lax", secure=cfg.get("server.public_url", str).startswith("https://"))
     return resp
 
 
@@ -76,11 +107,18 @@ def _target(unit: str | None, quarter: str | None) -> str:
 # --- login ------------------------------------------------------------------------------------
 
 @bp.get("/dashboard/login")
+def login_page():
+    """The page a login link opens: its script posts the token from the URL fragment."""
+    return render_template("dashboard_login.html")
+
+
+@bp.post("/dashboard/login")
 def login():
     svc = _services()
     cfg = svc.config
-    token = request.args.get("t", "")
-    ttl = cfg.get("security.login_link_ttl_seconds", int, 900)
+    token = request.form.get("t", "")
+    target = _target(request.form.get("unit"), request.form.get("quarter"))
+    ttl = cfg.get("security.login_link_ttl_seconds", int)
     try:
         data = _serializer(cfg, LOGIN_SALT).loads(token, max_age=ttl)
     except SignatureExpired:
@@ -88,15 +126,18 @@ def login():
     except BadSignature:
         return _page(403, "链接无效", "登录链接无效。请在连心中发送“统计”获取登录链接。")
     nonce = str(data.get("n", ""))
-    if not nonce or not svc.redis.set(f"dashboard:login:used:{nonce}", 1, nx=True, ex=ttl + 60):
-        return _page(403, "链接已使用", "这个登录链接已经使用过了（每个链接只能使用一次）。请在连心中重新发送“统计”。")
     with svc.session_factory() as db:
+        current = _current_person(db)
+        if current is not None and current.id == data.get("p"):
+            return redirect(target, code=303)      # the same link again in the browser already logged in
+        if not nonce or not spend_login_link(db, nonce, ttl_seconds=ttl, now=svc.clock.now()):
+            return _page(403, "链接已使用", "这个登录链接已经使用过了（每个链接只能使用一次）。请在连心中重新发送“统计”。")
         person = db.get(Person, data.get("p"))
         if person is None or not person.active or not can(person, "stats.view"):
             _audit(db, person, "denied")
             return _page(403, "无权访问", "抱歉，数据看板仅对党委委员和支部书记开放。")
         _audit(db, person, "ok")
-        return _start_session(person, _target(request.args.get("unit"), request.args.get("quarter")))
+        return _start_session(db, person, target)
 
 
 def _audit(db, person: Person | None, outcome: str) -> None:
@@ -107,8 +148,14 @@ def _audit(db, person: Person | None, outcome: str) -> None:
     db.commit()
 
 
-@bp.get("/dashboard/logout")
+@bp.route("/dashboard/logout", methods=["GET", "POST"])
 def logout():
+    """End the session on the server (a copy of the cookie stops working too), then drop the cookie."""
+    sid = _session_id()
+    if sid:
+        with _services().session_factory() as db:
+            if end_session(db, sid, _services().clock.now()):
+                db.commit()
     resp = _page(200, "已退出", "您已退出数据看板。")
     resp.delete_cookie(COOKIE)
     return resp
@@ -118,9 +165,9 @@ def logout():
 def oauth_start():
     """WeCom web login (OAuth2, snsapi_base) when configured: dashboard.wecom_oauth = true."""
     cfg = _services().config
-    if not cfg.get("dashboard.wecom_oauth", bool, False):
+    if not cfg.get("dashboard.wecom_oauth", bool):
         abort(404)
-    redirect_uri = cfg.get("server.public_url", str, "").rstrip("/") + url_for("dashboard.oauth_callback")
+    redirect_uri = cfg.get("server.public_url", str).rstrip("/") + url_for("dashboard.oauth_callback")
     state = secrets.token_urlsafe(12)
     _services().redis.set(f"dashboard:oauth:{state}", 1, ex=600)
     url = ("https://open.weixin.qq.com/connect/oauth2/authorize?appid=" + quote(cfg.get("wecom.corp_id"))
@@ -133,7 +180,7 @@ def oauth_start():
 def oauth_callback():
     svc = _services()
     cfg = svc.config
-    if not cfg.get("dashboard.wecom_oauth", bool, False):
+    if not cfg.get("dashboard.wecom_oauth", bool):
         abort(404)
     state = request.args.get("state", "")
     if not state or not svc.redis.delete(f"dashboard:oauth:{state}"):
@@ -141,8 +188,8 @@ def oauth_callback():
     from bot.adapters.wecom_api import LianxinWeComClient
 
     client = LianxinWeComClient(cfg.get("wecom.corp_id"), cfg.get("wecom.secret"), cfg.get("wecom.agent_id", int),
-                                svc.redis, timeout=cfg.get("wecom.http_timeout_seconds", float, 5),
-                                api_base=cfg.get("wecom.api_base", str, "") or None)
+                                svc.redis, timeout=cfg.get("wecom.http_timeout_seconds", float),
+                                api_base=cfg.get("wecom.api_base", str) or None)
     try:
         info = client.get("auth/getuserinfo", params={"access_token": client.access_token,
                                                       "code": request.args.get("code", "")})
@@ -155,7 +202,7 @@ def oauth_callback():
             _audit(db, person, "denied")
             return _page(403, "无权访问", "抱歉，数据看板仅对党委委员和支部书记开放。")
         _audit(db, person, "ok")
-        return _start_session(person, url_for("dashboard.index"))
+        return _start_session(db, person, url_for("dashboard.index"))
 
 
 # --- the page ---------------------------------------------------------------------------------

@@ -17,26 +17,24 @@ dispatched.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+from dataclasses import replace
 from urllib.parse import urlsplit
 
-import redis
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy.exc import DBAPIError
 
 from ..adapters.dingtalk import CallbackRejected, DingTalkVerifier, RobotMessage, parse_card_callback, parse_message
-from ..dispatcher import ERROR_TEXT
-from ..messages import Incoming, Text
+from ..messages import Text
 from ..outbox import PermanentError, TransientError, enqueue
-from ..state import ConversationBusy
+from ..replay import SignatureGuard
+from .errors import ERROR_TEXT, dispatch
 
 log = logging.getLogger("lianxin.dingtalk")
 
 bp = Blueprint("dingtalk", __name__)
 
 GROUP_TEXT = "为保护个人信息，连心只在单聊中办理事项。请点击机器人头像，发起单聊后再发送“帮助”。"
-SESSION_WEBHOOK_HOSTS = ("oapi.dingtalk.com", "api.dingtalk.com")
-_DEGRADED = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConversationBusy, DBAPIError)
 
 
 def _services():
@@ -44,15 +42,30 @@ def _services():
 
 
 def verifier(services) -> DingTalkVerifier:
-    v = services.extras.get("dingtalk_verifier")
+    v = services.dingtalk_verifier
     if v is None:
         c = services.config
-        v = DingTalkVerifier(c.get("dingtalk.app_secret", str, ""),
-                             tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int, 3600),
-                             max_body_bytes=c.get("server.max_body_bytes", int, 65536),
-                             corp_id=c.get("dingtalk.corp_id", str, ""))
-        services.extras["dingtalk_verifier"] = v
+        v = DingTalkVerifier(c.get("dingtalk.app_secret", str),
+                             tolerance=c.get("dingtalk.timestamp_tolerance_seconds", int),
+                             max_body_bytes=c.get("server.max_body_bytes", int),
+                             corp_id=c.get("dingtalk.corp_id", str),
+                             card_tokens=tuple(c.get("dingtalk.card_callback_tokens", list)))
+        services.dingtalk_verifier = v
     return v
+
+
+def signature_guard(services) -> SignatureGuard:
+    guard = services.dingtalk_signature_guard
+    if guard is None:
+        guard = SignatureGuard(services.redis, services.session_factory, verifier(services).tolerance)
+        services.dingtalk_signature_guard = guard
+    return guard
+
+
+def _refuse_replay(services, timestamp: str, signature: str, delivery: str) -> None:
+    """403 when this (timestamp, sign) pair was seen before with another delivery (bot.replay)."""
+    if not signature_guard(services).claim("dingtalk", timestamp, signature, delivery):
+        raise CallbackRejected(403, "replayed_signature")
 
 
 def _now(services) -> float:
@@ -72,7 +85,7 @@ def session_webhook_usable(services, msg: RobotMessage) -> bool:
     if not url:
         return False
     parts = urlsplit(url)
-    hosts = services.config.get("dingtalk.session_webhook_hosts", list, list(SESSION_WEBHOOK_HOSTS))
+    hosts = services.config.get("dingtalk.session_webhook_hosts", list)
     if parts.scheme != "https" or parts.hostname not in hosts or parts.port not in (None, 443) or parts.username:
         return False  # the signature does not cover the body: never let it point us elsewhere (SSRF)
     if msg.session_webhook_expires_ms is not None and msg.session_webhook_expires_ms - 60_000 < _now(services) * 1000:
@@ -99,18 +112,6 @@ def answer_text(services, msg: RobotMessage | None, user: str, text: str, ref: s
     return "outbox"
 
 
-def _dispatch(services, incoming: Incoming):
-    """(outcome, degraded): outcome None means a handler bug (rolled back)."""
-    try:
-        return services.dispatcher.handle(incoming), False
-    except _DEGRADED as exc:
-        log.error("dingtalk.degraded", extra={"error": type(exc).__name__})
-        return None, True
-    except Exception:
-        log.exception("dingtalk.handler_failed", extra={"delivery": incoming.message_id})
-        return None, False
-
-
 def handle_robot_message(services, data: dict) -> tuple[int, str]:
     """Process one verified robot message body (HTTP mode; Stream mode can call it too)."""
     msg = parse_message(data)
@@ -122,7 +123,7 @@ def handle_robot_message(services, data: dict) -> tuple[int, str]:
         if services.dispatcher.deduper.claim("dingtalk", msg.incoming.message_id):
             _best_effort(services, msg, user, GROUP_TEXT, ref)
         return 200, "group"
-    outcome, degraded = _dispatch(services, msg.incoming)
+    outcome, degraded = dispatch(services, msg.incoming, "dingtalk")
     if degraded:
         _best_effort(services, msg, user, ERROR_TEXT, ref)
         return 503, "degraded"
@@ -142,12 +143,17 @@ def _best_effort(services, msg: RobotMessage, user: str, text: str, ref: str) ->
         log.error("dingtalk.answer_lost", extra={"error": type(exc).__name__})
 
 
-def handle_card_callback(services, data: dict) -> tuple[int, str]:
-    """Process one verified card callback body: the click becomes Incoming(action=key)."""
+def handle_card_callback(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+    """Process one verified card callback body: the click becomes Incoming(action=key).
+
+    `delivery`: the platform's id of this push (Stream frames have one; HTTP clicks do not, and
+    get a key derived from the click itself), so that a re-push is refused by the dedupe."""
     incoming = parse_card_callback(data, now=services.clock.now())
     if incoming is None:
         return 200, "ignored"
-    outcome, degraded = _dispatch(services, incoming)
+    if delivery:
+        incoming = replace(incoming, message_id=f"s{delivery}"[:190])
+    outcome, degraded = dispatch(services, incoming, "dingtalk")
     if degraded:
         return 503, "degraded"
     if outcome is not None and (outcome.duplicate or not outcome.replies):
@@ -157,15 +163,37 @@ def handle_card_callback(services, data: dict) -> tuple[int, str]:
     return 200, "outbox"
 
 
+def stream_robot_message(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+    """A robot message pushed over the Stream connection (authenticated by the connection itself)."""
+    try:
+        verifier(services).check_corp(data.get("chatbotCorpId") or data.get("senderCorpId"))
+        return handle_robot_message(services, data)
+    except CallbackRejected as exc:
+        log.warning("dingtalk.stream_rejected", extra={"reason": exc.reason})
+        return exc.status, exc.reason
+
+
+def stream_card_callback(services, data: dict, delivery: str | None = None) -> tuple[int, str]:
+    """A card click pushed over the Stream connection; `delivery` is the frame's messageId."""
+    try:
+        verifier(services).check_corp(data.get("corpId"))
+        return handle_card_callback(services, data, delivery)
+    except CallbackRejected as exc:
+        log.warning("dingtalk.stream_rejected", extra={"reason": exc.reason})
+        return exc.status, exc.reason
+
+
 @bp.post("/dingtalk/callback")
 def receive():
     services = _services()
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug answers 413 first
     v = verifier(services)
+    timestamp, signature = request.headers.get("timestamp"), request.headers.get("sign")
     try:
-        v.check_headers(request.headers.get("timestamp"), request.headers.get("sign"), _now(services))
+        v.check_headers(timestamp, signature, _now(services))
         data = v.body(raw)
         v.check_corp(data.get("chatbotCorpId") or data.get("senderCorpId"))
+        _refuse_replay(services, timestamp, signature, str(data.get("msgId") or ""))
         status, outcome = handle_robot_message(services, data)
     except CallbackRejected as exc:
         return _reject(services, exc)
@@ -177,12 +205,13 @@ def card_callback(token: str):
     services = _services()
     raw = request.get_data(cache=False)
     v = verifier(services)
+    timestamp, signature = request.headers.get("timestamp"), request.headers.get("sign")
     try:
-        v.check_token(token)
-        if request.headers.get("timestamp") or request.headers.get("sign"):
-            v.check_headers(request.headers.get("timestamp"), request.headers.get("sign"), _now(services))
+        accepted = v.check_token(token)
+        v.check_card_headers(accepted, timestamp, signature, _now(services))
         data = v.body(raw)
         v.check_corp(data.get("corpId"))
+        _refuse_replay(services, timestamp, signature, "card:" + hashlib.sha256(raw).hexdigest()[:40])
         status, outcome = handle_card_callback(services, data)
     except CallbackRejected as exc:
         return _reject(services, exc)

@@ -59,7 +59,7 @@ def send():
     except Exception:
         current_app.logger.exception("sim.handler_failed")
         return jsonify(replies=[{"type": "text", "text": ERROR_TEXT}], updates=[])
-    dispatcher = services.extras.get("inline_outbox")
+    dispatcher = services.inline_outbox
     if dispatcher is not None:
         dispatcher.drain()
     return jsonify(replies=[reply_to_dict(r) for r in outcome.replies],

@@ -9,13 +9,10 @@ from __future__ import annotations
 import logging
 import secrets
 
-import redis
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy.exc import DBAPIError
 
 from ..adapters.wecom import CallbackRejected, WeComCrypto, parse_incoming, text_reply_xml
-from ..dispatcher import ERROR_TEXT
-from ..state import ConversationBusy
+from .errors import ERROR_TEXT, dispatch, unavailable
 
 log = logging.getLogger("lianxin.wecom")
 
@@ -24,12 +21,12 @@ bp = Blueprint("wecom", __name__)
 
 def _crypto() -> WeComCrypto:
     services = current_app.extensions["lianxin"]
-    crypto = services.extras.get("wecom_crypto")
+    crypto = services.wecom_crypto
     if crypto is None:
         c = services.config
         crypto = WeComCrypto(c.get("wecom.token"), c.get("wecom.encoding_aes_key"), c.get("wecom.corp_id"),
-                             tolerance=c.get("wecom.timestamp_tolerance_seconds", int, 300))
-        services.extras["wecom_crypto"] = crypto
+                             tolerance=c.get("wecom.timestamp_tolerance_seconds", int))
+        services.wecom_crypto = crypto
     return crypto
 
 
@@ -71,16 +68,9 @@ def receive():
         return _reject(exc)
     if incoming is None:
         return Response("", status=200)  # events we do not use: accepted, ignored
-    try:
-        outcome = services.dispatcher.handle(incoming)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConversationBusy, DBAPIError) as exc:
-        log.error("wecom.degraded", extra={"error": type(exc).__name__})
-        # 503: WeCom retries the delivery, and the retry is processed once storage is back
-        return Response("temporarily unavailable", status=503, mimetype="text/plain")
-    except Exception:
-        # a bug in a handler: the transaction was rolled back; tell the user instead of a 500
-        log.exception("wecom.handler_failed", extra={"delivery": incoming.message_id})
-        outcome = None
+    outcome, degraded = dispatch(services, incoming, "wecom")
+    if degraded:
+        return unavailable()
     if outcome is None:
         text = ERROR_TEXT
     elif outcome.duplicate or not outcome.replies:

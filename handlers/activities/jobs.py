@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.messages import Text
 from models.activity import Activity, ActivityStatus
 from models.db import session_scope
-from models.outbox import OutboxMessage
+from models.outbox import OutboxMessage, Priority
 from scheduler.context import JobContext
 
 from . import service
@@ -29,7 +29,7 @@ __all__ = ["activity_reminders"]
 
 
 def _offsets(job: JobContext) -> list[float]:
-    hours = job.config.get("activities.reminder_hours", list, [24, 1])
+    hours = job.config.get("activities.reminder_hours", list)
     return sorted({float(h) for h in hours if float(h) > 0})
 
 
@@ -64,7 +64,7 @@ def activity_reminders(job: JobContext) -> int:
                        f"到场后发送“签到 {act.checkin_code}”签到；不能参加请发送“取消报名 {act.id}”。")
             try:
                 with db.begin_nested():
-                    job.notify(db, people, msg, ref=f"activity:{act.id}", idem_key=key)
+                    job.notify(db, people, msg, ref=f"activity:{act.id}", idem_key=key, priority=Priority.NORMAL)
                     db.flush()
             except IntegrityError:   # another run enqueued it at the same moment
                 continue

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.context import Context
 from models.case import STATE_LABELS, Case, CaseEvent, CaseState, InvalidTransition, add_event, move
 from models.org import Person
+from models.outbox import Priority
 from models.talk import Flag, Talk
 
 from . import cards
@@ -82,7 +83,7 @@ def open_for_talk(ctx: Context, talk_id: int) -> Case | None:
     ctx.db.refresh(case)
     targets = secretaries or committee_for(ctx.db, subject.unit)
     card = cards.flag_card(case, talk.author.name, _tz(ctx))
-    ctx.notify(targets, card, ref=card.card_id, idem_key=f"case:{case.id}:flag")
+    ctx.notify(targets, card, ref=card.card_id, idem_key=f"case:{case.id}:flag", priority=Priority.URGENT)
     ctx.audit("create", "case", case.id, f"from talk {talk.id}")
     return case
 
@@ -156,7 +157,7 @@ def submit_care(ctx: Context, case: Case, need: str) -> bool:
         return False
     committee = committee_for(ctx.db, case.unit)
     card = cards.care_card(case, ctx.person.name, _tz(ctx))
-    ctx.notify(committee, card, ref=card.card_id, idem_key=f"case:{case.id}:{card.card_id}")
+    ctx.notify(committee, card, ref=card.card_id, idem_key=f"case:{case.id}:{card.card_id}", priority=Priority.URGENT)
     ctx.reply(f"已提交关爱申请 #{case.id}（{case.subject.name}），等待党委审批。")
     return True
 
@@ -254,7 +255,8 @@ def decide(ctx: Context, case: Case, approve: bool, reason: str = "", response_c
         ctx.reply(f"已同意关爱申请 #{case.id}（{case.subject.name}）。已通知{secretary_name}指派帮扶人。")
         if secretary is not None:
             c = cards.approved_card(case, ctx.person.name, _tz(ctx))
-            ctx.notify(secretary, c, ref=c.card_id, idem_key=f"case:{case.id}:approved:{case.version}")
+            ctx.notify(secretary, c, ref=c.card_id, idem_key=f"case:{case.id}:approved:{case.version}",
+                       priority=Priority.URGENT)
     else:
         ctx.reply(f"已驳回关爱申请 #{case.id}，理由已转告{secretary_name}。")
         if secretary is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from models.db import session_scope
+from models.outbox import Priority
 
 from .sla import run_sla
 
@@ -16,7 +17,8 @@ def sla_escalation(job) -> int:
     """Every 15 minutes: reminders and escalations for overdue cases, through the outbox."""
     with session_scope(job.session_factory) as db:
         n = run_sla(db, job.config, job.now(),
-                    lambda people, msg, ref, idem: job.notify(db, people, msg, ref=ref, idem_key=idem))
+                    lambda people, msg, ref, idem: job.notify(db, people, msg, ref=ref, idem_key=idem,
+                                                              priority=Priority.URGENT))
     if n:
         log.info("cases.sla_steps", extra={"n": n})
     return n

@@ -12,6 +12,7 @@ from bot.router import Router
 from models.enums import Role
 from models.learning import Material
 from models.org import Unit
+from models.outbox import Priority
 from models.policy import can, scopes
 
 from . import service
@@ -82,7 +83,8 @@ def publish(ctx: Context, args: str) -> None:
     ctx.db.add(m)
     ctx.db.flush()
     people = service.audience_of(ctx.db, audience)
-    ctx.notify(people, material_card(m), ref=f"material:{m.id}", idem_key=f"material:{m.id}")
+    ctx.notify(people, material_card(m), ref=f"material:{m.id}", idem_key=f"material:{m.id}",
+               priority=Priority.BULK)
     ctx.audit("create", "material", m.id, detail=f"audience={audience.id} n={len(people)}")
     ctx.reply(f"已发布学习材料《{title}》（编号 {m.id}），推送给“{audience.name}”共 {len(people)} 人。"
               f"发送“学习情况 {m.id}”查看学习进度。")

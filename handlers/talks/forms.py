@@ -41,11 +41,11 @@ SAVE_WORDS = {"保存", "确认", "确定", "是", "好", "save", "ok", "yes", "
 
 
 def summary_max(ctx: Context) -> int:
-    return ctx.config.get("talks.summary_max_chars", int, 2000)
+    return ctx.config.get("talks.summary_max_chars", int)
 
 
 def edit_hours(ctx: Context) -> int:
-    return ctx.config.get("talks.edit_window_hours", int, 48)
+    return ctx.config.get("talks.edit_window_hours", int)
 
 
 def _keep(answers: dict, step: str, text: str):
@@ -202,7 +202,7 @@ def ask_confirm(ctx: Context, answers: dict):
     needs = service.unseal(answers.get("needs") or None) or ""
     hint = ""
     if not answers.get("follows_up") and answers.get("_open") is None and not answers.get("_edit"):
-        open_talks = service.open_flagged(ctx.db, subject.id)
+        open_talks = [t for t in service.open_flagged(ctx.db, subject.id) if can(ctx.person, "talk.read", t)]
         if open_talks:
             hint = f"提示：该同志有未跟进的标记谈话 #{open_talks[0].id}，如为跟进可返回后在命令中加“跟进:{open_talks[0].id}”。"
     if not ctx.incoming.action:
@@ -248,6 +248,8 @@ def save_answers(ctx: Context, answers: dict) -> None:
     ctx.reply(saved_text(talk, subject.name, ctx.config.timezone, edit_hours(ctx), edited=bool(answers.get("_edit"))))
     if newly_flagged:
         ctx.emit("talk.flagged", talk_id=talk.id)
+    if not answers.get("_edit"):
+        ctx.emit("talk.saved", talk_id=talk.id)     # 抽查回访 may sample it (handlers.sampling)
 
 
 talk_form = Form(

@@ -96,7 +96,7 @@ def record_talk(db: Session, *, author: Person, subject: Person, kind: str, summ
         raise TalkError(f"您不能为{subject.name}记录谈话（不在您负责的范围内）。")
     if follows_up_id:
         original = db.get(Talk, follows_up_id)
-        if original is None or original.subject_id != subject.id:
+        if original is None or original.subject_id != subject.id or not can(author, "talk.read", original):
             raise TalkError(f"跟进的谈话 #{follows_up_id} 不存在或不是与{subject.name}的谈话。")
     talk = Talk(author_id=author.id, subject_id=subject.id, kind=kind, occurred_at=occurred_at,
                 quarter=quarter_of(occurred_at, tz), summary=summary, mood=mood, flag=flag,

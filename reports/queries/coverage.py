@@ -146,7 +146,7 @@ def team_coverage(db: Session, quarter: str, team_ids: Sequence[int] | None = No
               for t in teams}
 
     in_quarter = (select(func.count()).select_from(Talk)
-                  .where(Talk.subject_id == Person.id, Talk.quarter == quarter)
+                  .where(Talk.subject_id == Person.id, Talk.quarter == quarter, Talk.disputed.is_(False))
                   .correlate(Person).scalar_subquery())
     last_at = (select(func.max(Talk.occurred_at)).where(Talk.subject_id == Person.id)
                .correlate(Person).scalar_subquery())
@@ -179,7 +179,7 @@ def missing_by_team(db: Session, quarter: str, unit: Unit | None = None, *, team
 
 
 def _missing_stmt(quarter: str, unit: Unit | None, team_ids: Sequence[int] | None, include_leaders: bool):
-    talked = exists().where(Talk.subject_id == Person.id, Talk.quarter == quarter)
+    talked = exists().where(Talk.subject_id == Person.id, Talk.quarter == quarter, Talk.disputed.is_(False))
     stmt = (select(Person.unit_id, Person.id, Person.name)
             .join(Unit, Unit.id == Person.unit_id)
             .where(Person.active.is_(True), _team_filter(team_ids, unit), ~talked))
@@ -191,7 +191,7 @@ def _missing_stmt(quarter: str, unit: Unit | None, team_ids: Sequence[int] | Non
 def team_counts(db: Session, quarter: str, unit: Unit | None = None, *, team_ids: Sequence[int] | None = None,
                 include_leaders: bool = False) -> dict[int, tuple[int, int]]:
     """team id → (members, talked) for statistics; one grouped statement, teams without members omitted."""
-    talked = exists().where(Talk.subject_id == Person.id, Talk.quarter == quarter)
+    talked = exists().where(Talk.subject_id == Person.id, Talk.quarter == quarter, Talk.disputed.is_(False))
     stmt = (select(Person.unit_id, func.count(), func.sum(case((talked, 1), else_=0)))
             .join(Unit, Unit.id == Person.unit_id)
             .where(Person.active.is_(True), _team_filter(team_ids, unit))

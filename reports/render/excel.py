@@ -19,6 +19,7 @@ from ..queries.kpi import kpi, kpi_by_branch
 from ..queries.learning import learning_completion
 from ..queries.summary import WorkFigures, scope_summary
 from ..queries.talks import coverage, flag_trend
+from .cells import safe_row
 from .labels import KPI_LABELS, age_rows, category_label, funnel_rows, kpi_definition, state_rows
 
 __all__ = ["PCT", "SHEETS", "add_sheet", "build_workbook"]
@@ -39,14 +40,14 @@ def add_sheet(wb, title: str, headers: Sequence[str], rows: Iterable[Sequence[An
     from openpyxl.utils import get_column_letter
 
     ws = wb.create_sheet(title)
-    ws.append(list(headers))
+    ws.append(safe_row(headers))
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="F2DCDB")
         cell.alignment = Alignment(horizontal="center")
     widths = [_width(h) for h in headers]
     for row in rows:
-        ws.append(list(row))
+        ws.append(safe_row(row))
         for i, v in enumerate(row):
             widths[i] = max(widths[i], _width(v))
     for col in pct_columns:

@@ -1,7 +1,7 @@
 """The outbox relay as a job (it also runs as its own process: `lianxin dispatch`)."""
 from __future__ import annotations
 
-from bot.outbox import Dispatcher
+from bot.relay import OutboxRelay
 
 from ..context import JobContext
 
@@ -10,15 +10,10 @@ __all__ = ["dispatch", "make_dispatcher"]
 MAX_ROUNDS = 20   # one tick sends at most MAX_ROUNDS × outbox.batch_size rows, then yields to the next tick
 
 
-def make_dispatcher(job: JobContext) -> Dispatcher:
-    from bot.services import build_senders
+def make_dispatcher(job: JobContext) -> OutboxRelay:
+    from bot.services import build_relay, build_senders
 
-    c = job.config
-    return Dispatcher(job.session_factory, build_senders(c, job.redis),
-                      max_attempts=c.get("outbox.max_attempts", int, 8), batch_size=c.get("outbox.batch_size", int, 50),
-                      backoff_base=c.get("outbox.backoff_base_seconds", float, 2.0),
-                      backoff_cap=c.get("outbox.backoff_cap_seconds", float, 600.0),
-                      lease_seconds=c.get("outbox.claim_lease_seconds", int, 120), metrics=job.metrics)
+    return build_relay(job.config, job.session_factory, build_senders(job.config, job.redis), job.redis, job.metrics)
 
 
 def dispatch(job: JobContext) -> int:

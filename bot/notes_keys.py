@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from models.crypto import NotesKeyError, configure_keys, generate_key
+from models.seal import SEAL_KEYS_ENV, configure_seal_keys
 
 from .config import Config
 
@@ -27,18 +28,30 @@ def _local_key_file(config: Config) -> Path:
 
 
 def setup_notes_keys(config: Config) -> None:
-    env_name = config.get("security.notes_keys_env", str, "LIANXIN_NOTES_KEYS")
+    """The notes keys, then the seal keys of anonymous 心声 (same rules, a key of their own)."""
+    env_name = config.get("security.notes_keys_env", str)
+    keys = _keys_from(config, env_name, "notes.key")
+    if keys is None:
+        raise NotesKeyError(f"set {env_name} (Fernet keys) before running against {config.database_url.split(':')[0]}")
+    configure_keys(keys)
+    seal_keys = _keys_from(config, SEAL_KEYS_ENV, "seal.key")
+    if seal_keys is None:   # the bot runs; 心声 answers that it is not set up until the key is there
+        log.warning("%s is not set: 心声 (employee voice) is unavailable", SEAL_KEYS_ENV)
+    else:
+        configure_seal_keys(seal_keys)
+
+
+def _keys_from(config: Config, env_name: str, file_name: str) -> str | None:
     keys = os.environ.get(env_name, "")
     if keys:
-        configure_keys(keys)
-        return
+        return keys
     if not config.database_url.startswith("sqlite"):
-        raise NotesKeyError(f"set {env_name} (Fernet keys) before running against {config.database_url.split(':')[0]}")
-    path = _local_key_file(config)
+        return None
+    path = _local_key_file(config).with_name(file_name)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(generate_key())
-        log.warning("notes key generated at %s (embedded default only; set %s in production)", path, env_name)
-    configure_keys(path.read_text().strip())
+        log.warning("key generated at %s (embedded default only; set %s in production)", path, env_name)
+    return path.read_text().strip()

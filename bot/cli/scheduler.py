@@ -15,8 +15,8 @@ __all__ = ["register"]
 
 
 def _services(obj, metrics=None):
-    from .keys import setup_notes_keys
-    from .services import build_services
+    from ..notes_keys import setup_notes_keys
+    from .wiring import build_services
 
     config = obj.config
     setup_notes_keys(config)
@@ -39,7 +39,7 @@ def scheduler_cmd(obj, metrics_port: int | None) -> None:
     """Run the job scheduler (its own process; any number of instances, one leads)."""
     from scheduler.runner import SchedulerRunner
 
-    from .metrics import Metrics
+    from ..metrics import Metrics
 
     metrics = Metrics()
     services = _services(obj, metrics)
@@ -155,7 +155,7 @@ def dispatch_cmd(obj, once: bool) -> None:
         return
     stop = threading.Event()
     _on_signals(stop)
-    poll = services.config.get("outbox.poll_seconds", float, 2.0)
+    poll = services.config.get("outbox.poll_seconds", float)
     click.echo("发件箱发送进程已启动；Ctrl-C 退出。")
     dispatcher.run_forever(stop, poll)
 

@@ -9,18 +9,18 @@ import sys
 
 import click
 
-from .adapters.simulator import read_inbox, sim_incoming
-from .config import Config
-from .messages import Card, reply_from_dict
+from ..adapters.simulator import read_inbox, sim_incoming
+from ..config import Config
+from ..messages import Card, reply_from_dict
 
 __all__ = ["TerminalSession", "run_terminal_chat"]
 
 
 class TerminalSession:
     def __init__(self, config: Config, user: str) -> None:
-        from .cli import prepare_database
-        from .keys import setup_notes_keys
-        from .services import build_services
+        from ..notes_keys import setup_notes_keys
+        from .main import prepare_database
+        from .wiring import build_services
 
         setup_notes_keys(config)
         engine, _ = prepare_database(config, seed=True)

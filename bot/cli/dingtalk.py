@@ -1,35 +1,26 @@
 """`lianxin sync-dingtalk` and `lianxin dingtalk-register-card-callback` (issue 9)."""
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import sys
 import time
 
 import click
 
-__all__ = ["card_api_secret", "register"]
-
-
-def card_api_secret(app_secret: str) -> str:
-    """The apiSecret we register with the card callback route (derived; no extra setting)."""
-    digest = hmac.new(app_secret.encode(), b"lianxin:dingtalk:card-api-secret", hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:32]
+__all__ = ["register"]
 
 
 def _client(config):
-    from .adapters.dingtalk_api import DingTalkClient
-    from .redis_client import make_redis
+    from ..adapters.dingtalk_api import DingTalkClient
+    from ..redis_client import make_redis
 
-    if not config.get("dingtalk.app_key", str, "") or not config.get("dingtalk.app_secret", str, ""):
+    if not config.get("dingtalk.app_key", str) or not config.get("dingtalk.app_secret", str):
         raise click.ClickException("未配置钉钉 app_key / app_secret（config.yaml 的 dingtalk 一节，"
                                    "密钥用环境变量 LIANXIN_DINGTALK__APP_SECRET）")
     return DingTalkClient(config.get("dingtalk.app_key", str), config.get("dingtalk.app_secret", str),
                           make_redis(config.redis_url),
-                          api_base=config.get("dingtalk.api_base", str, "https://api.dingtalk.com"),
-                          oapi_base=config.get("dingtalk.oapi_base", str, "https://oapi.dingtalk.com"),
-                          timeout=config.get("dingtalk.http_timeout_seconds", float, 5))
+                          api_base=config.get("dingtalk.api_base", str),
+                          oapi_base=config.get("dingtalk.oapi_base", str),
+                          timeout=config.get("dingtalk.http_timeout_seconds", float))
 
 
 def register(cli: click.Group) -> None:
@@ -45,11 +36,11 @@ def register(cli: click.Group) -> None:
         from models.audit import audit
         from models.db import make_engine, make_session_factory
 
-        from .adapters.dingtalk_contacts import SyncError, fetch_contacts, sync_contacts
+        from ..adapters.dingtalk_contacts import SyncError, fetch_contacts, sync_contacts
 
         config = obj.config
         started = time.perf_counter()
-        root = root_dept if root_dept is not None else config.get("dingtalk.sync_root_dept_id", int, 1)
+        root = root_dept if root_dept is not None else config.get("dingtalk.sync_root_dept_id", int)
         try:
             contacts = fetch_contacts(_client(config), root)
         except SyncError as exc:
@@ -80,15 +71,19 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def register_card_callback_cmd(obj) -> None:
         """向钉钉登记互动卡片回调地址（HTTP 模式；appSecret 更换后需重新登记）。"""
-        from .adapters.dingtalk import card_callback_token
+        from ..adapters.dingtalk import card_api_secret, card_callback_token
 
         config = obj.config
-        base = config.get("server.public_url", str, "").rstrip("/")
+        base = config.get("server.public_url", str).rstrip("/")
         if not base.startswith("https://"):
             raise click.ClickException("server.public_url 须为钉钉可访问的 https 地址")
-        secret = config.get("dingtalk.app_secret", str, "")
-        url = f"{base}/dingtalk/card/callback/{card_callback_token(secret)}"
-        route = config.get("dingtalk.card_callback_route_key", str, "lianxin")
+        secret = config.get("dingtalk.app_secret", str)
+        # the newest accepted token (dingtalk.card_callback_tokens, newest first); older ones stay
+        # accepted until removed from the list, so cards already delivered keep working
+        token = (config.get("dingtalk.card_callback_tokens", list) or [card_callback_token(secret)])[0]
+        url = f"{base}/dingtalk/card/callback/{token}"
+        route = config.get("dingtalk.card_callback_route_key", str)
         _client(config).api("POST", "/v1.0/card/callbacks/register", {
-            "callbackRouteKey": route, "callbackUrl": url, "apiSecret": card_api_secret(secret), "forceUpdate": True})
+            "callbackRouteKey": route, "callbackUrl": url, "apiSecret": card_api_secret(secret, token),
+            "forceUpdate": True})
         click.echo(f"已登记卡片回调：{route} → {base}/dingtalk/card/callback/…")

@@ -9,18 +9,19 @@ import threading
 
 import click
 
-from .config import Config, ConfigError, load_config
+from ..config import Config, ConfigError, load_config
 
 __all__ = ["cli", "main"]
 
 # modules exposing register(cli) -> None; each domain adds its own commands there
 CLI_MODULES: list[str] = [
-    "bot.cli_org",
-    "bot.cli_dingtalk",
-    "bot.cli_talks",
-    "bot.cli_activities",
-    "bot.cli_scheduler",
-    "bot.cli_insight",
+    "bot.cli.org",
+    "bot.cli.dingtalk",
+    "bot.cli.dingtalk_stream",
+    "bot.cli.talks",
+    "bot.cli.activities",
+    "bot.cli.scheduler",
+    "bot.cli.insight",
 ]
 
 
@@ -37,7 +38,7 @@ class Obj:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    from .logging_setup import configure_logging
+    from ..logging_setup import configure_logging
 
     configure_logging(level)
 
@@ -74,13 +75,14 @@ def prepare_database(config: Config, seed: bool = False):
 def init_db(obj: Obj, demo: bool) -> None:
     """Create or upgrade the database schema (Alembic)."""
     engine, added = prepare_database(obj.config, seed=demo)
-    click.echo(f"数据库已就绪：{engine.url.render_as_string(hide_password=True)}" + (f"，导入演示人员 {added} 人" if added else ""))
+    seeded = f"，导入演示人员 {added} 人" if added else ""
+    click.echo(f"数据库已就绪：{engine.url.render_as_string(hide_password=True)}{seeded}")
 
 
 def _demo_config(config: Config) -> Config:
-    platforms = config.get("delivery.platforms", list, [])
+    platforms = config.get("delivery.platforms", list)
     if "sim" not in platforms:
-        platforms = ["sim"] + [p for p in platforms if p == "wecom" and config.get("wecom.secret", str, "")]
+        platforms = ["sim"] + [p for p in platforms if p == "wecom" and config.get("wecom.secret", str)]
     return config.with_overrides({"delivery.platforms": platforms, "server.simulator": True})
 
 
@@ -99,21 +101,21 @@ def start_outbox_thread(services, interval: float = 1.0) -> threading.Thread:
 @click.pass_obj
 def demo(obj: Obj, host: str | None, port: int | None) -> None:
     """Seed the demo organisation and run the bot with the web simulator at /sim."""
-    from .app import create_app
-    from .keys import setup_notes_keys
+    from ..notes_keys import setup_notes_keys
+    from .wiring import create_app
 
     config = _demo_config(obj.config)
     setup_notes_keys(config)
     engine, added = prepare_database(config, seed=True)
     app = create_app(config, engine=engine)
     services = app.extensions["lianxin"]
-    services.extras["inline_outbox"] = services.outbox_dispatcher()
+    services.inline_outbox = services.outbox_dispatcher()
     start_outbox_thread(services)
     _maybe_start_demo_scheduler(services)
     host = host or config.get("server.host")
     port = port or config.get("server.port", int)
     click.echo(f"连心演示已启动：打开 http://{host}:{port}/sim 选择身份聊天；"
-               f"或在另一个终端运行 lianxin chat --as zhangsan。演示人员：{'新导入 %d 人' % added if added else '已存在'}。")
+               f"或在另一个终端运行 lianxin chat --as zhangsan。演示人员：{f'新导入 {added} 人' if added else '已存在'}。")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
@@ -132,7 +134,7 @@ def _maybe_start_demo_scheduler(services) -> None:
 @click.pass_obj
 def serve(obj: Obj, workers: int, threads: int, bind: str | None) -> None:
     """Run the webhook server under gunicorn (production). Run `lianxin scheduler` separately."""
-    from .keys import setup_notes_keys
+    from ..notes_keys import setup_notes_keys
     from .wsgi_server import run_gunicorn
 
     config = obj.config

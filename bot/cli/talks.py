@@ -106,7 +106,7 @@ def register(cli: click.Group) -> None:
         from models.db import make_engine
 
         config = obj.config
-        env_name = config.get("security.notes_keys_env", str, "LIANXIN_NOTES_KEYS")
+        env_name = config.get("security.notes_keys_env", str)
         keys = _keys(os.environ.get(env_name, ""))
         if len(keys) < 1:
             raise click.ClickException(f"请先设置 {env_name}=\"新密钥,旧密钥\"（新密钥在前）。")

@@ -17,9 +17,9 @@ class _App(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from .app import create_app
-        from .config import load_config
-        from .keys import setup_notes_keys
+        from ..config import load_config
+        from ..notes_keys import setup_notes_keys
+        from .wiring import create_app
 
         config = load_config(self.config_path).validate()
         setup_notes_keys(config)
@@ -29,4 +29,6 @@ class _App(BaseApplication):
 def run_gunicorn(config_path: str | None, *, bind: str, workers: int, threads: int) -> None:
     worker_class = "gthread" if threads > 1 else "sync"
     _App(config_path, {"bind": bind, "workers": workers, "threads": threads, "worker_class": worker_class,
-                       "timeout": 30, "graceful_timeout": 20, "accesslog": "-"}).run()
+                       "timeout": 30, "graceful_timeout": 20, "accesslog": "-",
+                       "max_requests": 100000, "max_requests_jitter": 10000,
+                       "logger_class": "bot.access_log.RedactingLogger"}).run()   # docs/DEPLOY.md: why

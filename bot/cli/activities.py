@@ -16,6 +16,7 @@ def export_signups_xlsx(db, activity_id: int, path: str, tz: str) -> tuple[int, 
 
     from handlers.activities import service
     from models.activity import Activity
+    from reports.render.cells import safe_row
 
     act = db.get(Activity, activity_id)
     if act is None:
@@ -25,19 +26,20 @@ def export_signups_xlsx(db, activity_id: int, path: str, tz: str) -> tuple[int, 
     wb = Workbook()
     ws = wb.active
     ws.title = "报名名单"[:31]
-    ws.append(HEADERS)
+    ws.append(safe_row(HEADERS))
     for n, s in enumerate(confirmed + waitlisted, 1):
         state = "已报名" if s in confirmed else f"候补{n - len(confirmed)}"
-        ws.append((n, s.person.name, s.person.unit.full_name if s.person.unit else "", state,
+        ws.append(safe_row((n, s.person.name, s.person.unit.full_name if s.person.unit else "", state,
                    s.created_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S"),
-                   "是" if s.person_id in came else "", s.person.wecom_userid or ""))
+                   "是" if s.person_id in came else "", s.person.wecom_userid or "")))
     for col, width in zip("ABCDEFG", (6, 10, 40, 10, 20, 6, 16), strict=False):
         ws.column_dimensions[col].width = width
     info = wb.create_sheet("活动")
-    for row in (("编号", act.id), ("名称", act.title), ("开始", act.starts_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")),
+    starts = act.starts_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    for row in (("编号", act.id), ("名称", act.title), ("开始", starts),
                 ("地点", act.place), ("名额", "不限" if act.seats is None else act.seats),
                 ("范围", act.audience_unit.full_name), ("状态", act.status)):
-        info.append(row)
+        info.append(safe_row(row))
     wb.save(path)
     return len(confirmed), len(waitlisted)
 

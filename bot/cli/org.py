@@ -78,18 +78,18 @@ def register(cli: click.Group) -> None:
         from models.db import session_scope
         from roster.apply import apply_plan
 
-        from .adapters.wecom_api import LianxinWeComClient
-        from .adapters.wecom_contacts import SyncError, fetch_contacts, plan_sync
-        from .redis_client import make_redis
+        from ..adapters.wecom_api import LianxinWeComClient
+        from ..adapters.wecom_contacts import SyncError, fetch_contacts, plan_sync
+        from ..redis_client import make_redis
 
         config = obj.config
         started = time.perf_counter()
-        if not config.get("wecom.corp_id", str, "") or not config.get("wecom.secret", str, ""):
+        if not config.get("wecom.corp_id", str) or not config.get("wecom.secret", str):
             raise click.ClickException("未配置企业微信 corp_id / secret（config.yaml 的 wecom 一节）")
         client = LianxinWeComClient(config.get("wecom.corp_id", str), config.get("wecom.secret", str),
-                                    config.get("wecom.agent_id", int, 0), make_redis(config.redis_url),
-                                    timeout=config.get("wecom.http_timeout_seconds", float, 5),
-                                    api_base=config.get("wecom.api_base", str, "") or None)
+                                    config.get("wecom.agent_id", int), make_redis(config.redis_url),
+                                    timeout=config.get("wecom.http_timeout_seconds", float),
+                                    api_base=config.get("wecom.api_base", str) or None)
         try:
             contacts = fetch_contacts(client, root_dept)
         except SyncError as exc:

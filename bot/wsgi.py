@@ -1,8 +1,0 @@
-"""WSGI entry for an external gunicorn: `gunicorn 'bot.wsgi:app'`."""
-from .app import create_app
-from .config import load_config
-from .keys import setup_notes_keys
-
-_config = load_config().validate()
-setup_notes_keys(_config)
-app = create_app(_config)

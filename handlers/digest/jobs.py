@@ -1,0 +1,43 @@
+"""Scheduler entry point: one daily digest per person on workdays (config `scheduler.jobs.daily_digest`)."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from bot.messages import Text
+from bot.quiet import quiet_rules
+from models.db import session_scope
+from models.notice import Mute
+from models.org import Person
+
+from .service import digest_text, digests
+
+log = logging.getLogger("lianxin.digest")
+
+__all__ = ["daily_digest"]
+
+
+def daily_digest(job) -> int:
+    """Queue each person's digest once per local day; nothing owed, muted, or a day off: nothing sent."""
+    now = job.now()
+    local = now.astimezone(job.tz)
+    if quiet_rules(job.config).day_off(local.date()):
+        return 0
+    key_prefix = f"digest:{local:%Y%m%d}:"
+    added = 0
+    with session_scope(job.session_factory) as db:
+        owed = digests(db, job.config, now)
+        if not owed:
+            return 0
+        muted = set(db.scalars(select(Mute.person_id).where(Mute.until > now)))
+        queued = job.queued_keys(db, key_prefix)
+        people = {p.id: p for p in db.scalars(select(Person).where(Person.id.in_(list(owed)), Person.active.is_(True)))}
+        for pid, lines in owed.items():
+            if pid in muted or pid not in people:
+                continue
+            # non-urgent: a digest time set inside someone's quiet hours waits for their morning
+            added += job.notify(db, [people[pid]], Text(digest_text(lines, now, job.config.timezone)),
+                                idem_key=f"{key_prefix}{pid}", queued=queued)
+    log.info("digest.queued", extra={"n": added})
+    return added

@@ -1,0 +1,13 @@
+"""心声 / voice: an employee's own concern to their branch, named or sealed-anonymous.
+
+`router` is created first; the submodules attach their commands, buttons and dialogs to it.
+"""
+from __future__ import annotations
+
+from bot.router import Router
+
+router = Router("voice")
+
+from . import actions, commands, forms  # noqa: E402,F401  (register on the router)
+
+__all__ = ["router"]
