@@ -21,7 +21,8 @@ def world(sim, services, clock):
     clock.set(T0)
     assert "将发送给 14 人" in sim.say("liqiang", LINE).text
     sim.press("liqiang", "确认发布")
-    sim.say("liqiang", "发布学习 党章学习 | 第一章 总纲")
+    assert "共 14 人" in sim.say("liqiang", "发布学习 党章学习 | 第一章 总纲").text
+    sim.say("liqiang", "确认发布")
     with services.session_factory() as db:
         return sim, db.scalar(select(func.max(Activity.id))), db.scalar(select(func.max(Material.id)))
 

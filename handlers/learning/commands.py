@@ -7,6 +7,7 @@ from sqlalchemy import or_, select
 
 from bot.args import not_found, split_item_number
 from bot.context import Context
+from bot.forms import Form, Step, choice_card, pick_option
 from bot.messages import Button, Card
 from bot.router import Router
 from models.enums import Role
@@ -68,6 +69,26 @@ def publish(ctx: Context, args: str) -> None:
         return
     if not ctx.require("publish", audience, what=f"抱歉，您无权向“{audience.name}”发布学习材料。"):
         return
+    # a push to many people: confirmed once, stating how many it reaches
+    ctx.start_form(PUBLISH_FORM, {"title": title, "content": content, "audience": audience.id})
+
+
+def _ask_confirm(ctx: Context, a: dict) -> Card:
+    audience = ctx.db.get(Unit, a["audience"])
+    n = len(service.audience_of(ctx.db, audience))
+    preview = a["content"] if len(a["content"]) <= 60 else a["content"][:60] + "…"
+    return choice_card(ctx, "确认发布学习材料？", CONFIRM_OPTIONS,
+                       body=f"《{a['title']}》\n{preview}\n确认后将推送给“{audience.name}”共 {n} 人。")
+
+
+def _done(ctx: Context, a: dict) -> None:
+    if a.get("confirm") != "publish":
+        ctx.reply("已放弃，学习材料没有发布。")
+        return
+    audience = ctx.db.get(Unit, a["audience"])
+    if audience is None or not ctx.require("publish", audience):
+        return
+    title, content = a["title"], a["content"]
     link = file_ref = None
     if content.startswith(FILE_PREFIXES):
         file_ref = content.split(":", 1)[-1].split("：", 1)[-1].strip()
@@ -88,6 +109,14 @@ def publish(ctx: Context, args: str) -> None:
     ctx.audit("create", "material", m.id, detail=f"audience={audience.id} n={len(people)}")
     ctx.reply(f"已发布学习材料《{title}》（编号 {m.id}），推送给“{audience.name}”共 {len(people)} 人。"
               f"发送“学习情况 {m.id}”查看学习进度。")
+
+
+CONFIRM_OPTIONS = [("publish", "确认发布"), ("drop", "放弃")]
+PUBLISH_FORM = "learning.publish"
+router.form(Form(PUBLISH_FORM, "发布学习材料", [
+    Step("confirm", _ask_confirm, lambda ctx, text, a: pick_option(text, CONFIRM_OPTIONS, {
+        "是": "publish", "确认": "publish", "发布": "publish", "yes": "publish", "否": "drop", "no": "drop"}),
+        free_text=False)], _done))
 
 
 def load_material(ctx: Context, raw: str | int) -> Material | None:
