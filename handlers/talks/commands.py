@@ -109,11 +109,16 @@ def start(ctx: Context, answers: dict) -> None:
 
 # --- editing ----------------------------------------------------------------------------------
 
-@router.command("修改谈话", "edit", help="修改自己记录的谈话（记录后48小时内）", usage="例：修改谈话 12",
+EDIT_FIELDS = {"类型": "kind", "内容": "summary", "谈话内容": "summary", "状态": "mood", "思想状态": "mood",
+               "标记": "flag", "类别": "category", "问题类别": "category", "需求": "needs"}
+
+
+@router.command("修改谈话", "edit", help="修改自己记录的谈话（记录后48小时内）；只改一项可一句话写完",
+                usage="例：修改谈话 12（逐项）；修改谈话 12 状态 波动；可改：类型/内容/状态/标记/类别/需求",
                 allowed=_may_record)
 def edit(ctx: Context, args: str) -> None:
     """Run the dialog prefilled with the talk's current content; the old content becomes a version."""
-    talk_id, _rest, typed = split_item_number(args)
+    talk_id, rest, typed = split_item_number(args)
     if not typed:
         ctx.reply("请写上谈话编号，例如：修改谈话 12（编号见保存时的回复或“谈话记录 姓名”）。")
         return
@@ -129,8 +134,35 @@ def edit(ctx: Context, args: str) -> None:
     service.read_talk(ctx.db, ctx.person, talk, via=ctx.command or "修改谈话")
     orig = {"kind": talk.kind, "summary": service.seal(talk.summary), "mood": talk.mood, "flag": talk.flag,
             "category": talk.category, "needs": service.seal(talk.needs) if talk.needs else ""}
+    base = {"person": talk.subject_id, "follows_up": talk.follows_up_id or 0, "_edit": talk.id, "_orig": orig}
+    if rest:
+        edit_one_field(ctx, talk, rest, base)
+        return
     ctx.reply(f"修改谈话 #{talk.id}（{talk.subject.name}）。每一步回复“不变”保留原来的内容。")
-    start(ctx, {"person": talk.subject_id, "follows_up": talk.follows_up_id or 0, "_edit": talk.id, "_orig": orig})
+    start(ctx, base)
+
+
+def edit_one_field(ctx: Context, talk: Talk, rest: str, base: dict) -> None:
+    """“修改谈话 5 状态 波动”: every other answer kept, the one field parsed as its dialog step would,
+    then straight to the confirmation card (保存 / 返回 / 取消)."""
+    word, _, value = rest.partition(" ")
+    field = EDIT_FIELDS.get(word.strip())
+    if field is None or not value.strip():
+        ctx.reply(f"请写明要改哪一项和新内容，例如：修改谈话 {talk.id} 状态 波动。"
+                  "可改：类型、内容、状态、标记、类别、需求。")
+        return
+    orig = base["_orig"]
+    answers = dict(base) | {k: v for k, v in orig.items() if v is not None and (k != "category" or v)}
+    answers.pop(field, None)
+    if field == "flag":
+        answers.pop("category", None)         # a new flag asks its category again (or drops it)
+    try:
+        answers[field] = talk_form.step(field).parse(ctx, value.strip(), answers)
+    except Invalid as exc:
+        ctx.reply(str(exc))
+        return
+    ctx.reply(f"修改谈话 #{talk.id}（{talk.subject.name}）的{word.strip()}，其余内容不变：")
+    start(ctx, answers)
 
 
 # --- coverage ---------------------------------------------------------------------------------
