@@ -86,3 +86,10 @@ def test_an_ordinary_employee_is_not_offered_todo(world):
     assert "待办" not in sim.say("zhangsan", "帮助").text
     assert "卡片" in sim.say("zhangsan", "帮助").text
     assert "仅对有相应职责" in sim.say("zhangsan", "待办").text
+
+
+def test_a_secretary_sees_open_voices_without_their_text(world):
+    sim, _, _ = world
+    sim.say("wangwu", "心声 实名 食堂晚饭太咸")
+    text = sim.say("liqiang", "待办").text
+    assert "【待回复的员工心声】" in text and "“回复心声 1 内容”" in text and "食堂" not in text
