@@ -49,3 +49,22 @@ def test_the_organiser_sees_an_activity_published_outside_their_own_unit(at_t0):
     _publish(at_t0, "wangwei")                  # committee member, activity for a branch below
     text = at_t0.say("wangwei", "活动").text
     assert "周末义务植树" in text and "我组织的" in text and "报名名单 1" in text
+
+
+def test_dead_letters_say_why_in_words(sim, services):
+    from sqlalchemy import update
+
+    from bot.messages import Text
+    from bot.outbox import enqueue
+    from models.db import session_scope
+    from models.outbox import OutboxMessage, OutboxStatus
+
+    with session_scope(services.session_factory) as db:
+        enqueue(db, platform="wecom", recipients=["zhangsan"], reply=Text("x"))
+        db.flush()
+        db.execute(update(OutboxMessage).values(
+            status=OutboxStatus.DEAD, attempts=8,
+            last_error='{"errcode": 81013, "errmsg": "user & party & tag all invalid, hint: [xyz]"}'))
+    text = sim.say("admin", "死信").text
+    assert "企业微信" in text and "原因：接收人不在应用的可见范围内或账号无效" in text
+    assert "errcode" not in text and "wecom" not in text and "invalid" not in text
