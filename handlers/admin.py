@@ -16,7 +16,9 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 
 from bot.context import Context
+from bot.forms import Form, Step, choice_card, pick_option
 from bot.router import Router
+from models.directory import display_name
 from models.enums import ROLE_LABELS, ROLE_NAMES, Role
 from models.org import Person, RoleAssignment, Unit
 from models.policy import can
@@ -130,9 +132,43 @@ def grant_role(ctx: Context, args: str) -> None:
         if r.role == role and r.unit_id == unit.id:
             ctx.reply(f"{person.name} 已是 {ROLE_LABELS[role]}（{unit.full_name}），无需重复授权。")
             return
+    # a grant opens talk notes or statistics of a whole unit: confirmed once, saying so
+    ctx.start_form(GRANT_FORM, {"person": person.id, "role": str(role), "unit": unit.id})
+
+
+GRANT_REACH = {Role.TEAM_LEADER: "可记录并查看该班组的谈心谈话",
+               Role.SECRETARY: "可查看该单位的谈话、处理关爱事项、发布活动和学习",
+               Role.COMMITTEE: "可查看该单位及下级的全部统计、审批关爱申请", Role.ADMIN: "可管理该单位及下级的人员和角色"}
+CONFIRM_OPTIONS = [("grant", "确认授权"), ("drop", "放弃")]
+GRANT_FORM = "admin.grant"
+
+
+def _ask_grant(ctx: Context, a: dict):
+    person, unit, role = ctx.db.get(Person, a["person"]), ctx.db.get(Unit, a["unit"]), Role(a["role"])
+    return choice_card(ctx, "确认授权？", CONFIRM_OPTIONS,
+                       body=f"{display_name(ctx.db, person, always=True)} 将成为 {unit.full_name} 的"
+                            f"{ROLE_LABELS[role]}，{GRANT_REACH[role]}。")
+
+
+def _grant_done(ctx: Context, a: dict) -> None:
+    if a.get("confirm") != "grant":
+        ctx.reply("已放弃，没有授予任何角色。")
+        return
+    person, unit, role = ctx.db.get(Person, a["person"]), ctx.db.get(Unit, a["unit"]), Role(a["role"])
+    if person is None or unit is None or not ctx.require("roster.admin", person) or not ctx.require("roster.admin", unit):
+        return
+    if any(r.role == role and r.unit_id == unit.id for r in person.roles):
+        ctx.reply(f"{person.name} 已是 {ROLE_LABELS[role]}（{unit.full_name}），无需重复授权。")
+        return
     person.roles.append(RoleAssignment(role=role, unit_id=unit.id, unit=unit, source="chat"))
     ctx.audit("role_grant", "person", person.id, detail=f"{role}@{unit.id} {unit.full_name}")
     ctx.reply(f"已授权：{person.name} 为 {ROLE_LABELS[role]}（{unit.full_name}）。")
+
+
+router.form(Form(GRANT_FORM, "授权", [
+    Step("confirm", _ask_grant, lambda ctx, text, a: pick_option(text, CONFIRM_OPTIONS, {"确认": "grant", "是": "grant",
+                                                                                        "否": "drop", "no": "drop"}),
+         free_text=False)], _grant_done))
 
 
 @router.command("撤销", "revoke", help="撤销角色（管理员）", usage="例：撤销 张三 班组长", allowed=_is_admin)

@@ -40,8 +40,17 @@ def test_find_by_partial_name_and_pinyin_for_leaders_only(sim):
     assert "仅对有相应职责的同志开放" in denied and "李强（" not in denied
 
 
+def _granted(sim, user: str, text: str) -> str:
+    """A grant, then the confirmation it asks for."""
+    assert "确认授权？" in sim.say(user, text).text
+    return sim.say(user, "确认授权").text
+
+
 def test_admin_grants_and_revokes_roles_audited(sim, services):
     out = sim.say("admin", "授权 张三 班组长 四车间班组").text
+    assert "确认授权？" in out and "张三（四车间班组） 将成为" in out and "谈心谈话" in out   # asked first
+    assert roles(services, "zhangsan") == set()
+    out = sim.say("admin", "确认授权").text
     assert out == f"已授权：张三 为 班组长（{T4}）。"
     assert ("team_leader", T4, "chat") in roles(services, "zhangsan")
     assert "无需重复授权" in sim.say("admin", "grant zhangsan team_leader 四车间班组").text
@@ -56,10 +65,10 @@ def test_admin_grants_and_revokes_roles_audited(sim, services):
 
 
 def test_grant_defaults_to_the_persons_unit_and_accepts_a_path_ending(sim, services):
-    assert sim.say("admin", "授权 lisi 班组长").text == f"已授权：李四 为 班组长（{T4}）。"
-    assert sim.say("admin", "授权 李四 支部书记 外航维修党支部").text == f"已授权：李四 为 支部书记（{BRANCH_A}）。"
+    assert _granted(sim, "admin", "授权 lisi 班组长") == f"已授权：李四 为 班组长（{T4}）。"
+    assert _granted(sim, "admin", "授权 李四 支部书记 外航维修党支部") == f"已授权：李四 为 支部书记（{BRANCH_A}）。"
     assert roles(services, "lisi") == {("team_leader", T4, "chat"), ("secretary", BRANCH_A, "chat")}
-    assert sim.say("admin", "授权 党委委员 王五 技术公司党委").text == "已授权：王五 为 党委委员（技术公司党委）。"
+    assert _granted(sim, "admin", "授权 党委委员 王五 技术公司党委") == "已授权：王五 为 党委委员（技术公司党委）。"
 
 
 def test_ambiguous_name_asks_for_the_account(sim, services):
@@ -93,7 +102,7 @@ def test_admin_of_a_branch_cannot_grant_outside_it(sim, services):
         p = db.scalars(select(Person).where(Person.wecom_userid == "chenjing")).one()
         b = db.scalars(select(Unit).where(Unit.full_name == BRANCH_B)).one()
         db.add(RoleAssignment(person_id=p.id, role="admin", unit_id=b.id, source="chat"))
-    assert "已授权" in sim.say("chenjing", "授权 韩梅 支部书记 附件修理党支部").text
+    assert "已授权" in _granted(sim, "chenjing", "授权 韩梅 支部书记 附件修理党支部")
     out = sim.say("chenjing", "授权 张三 班组长").text             # 张三 is in branch A
     assert "没有权限" in out
     assert roles(services, "zhangsan") == set()
