@@ -44,6 +44,7 @@ def test_replayed_signature_with_the_admins_body_is_refused(dingtalk, services):
     assert "committee" not in roles_of(services, "zhangsan")
     # the same body, signed by DingTalk itself (fresh headers), is what the admin may do
     assert dingtalk.post(forged).status_code == 200
+    assert dingtalk.post(message_body("dt_admin", "确认授权", now_ms=dingtalk.now_ms())).status_code == 200   # confirmed
     assert "committee" in roles_of(services, "zhangsan")
 
 
