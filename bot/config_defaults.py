@@ -56,6 +56,13 @@ DEFAULTS: dict[str, Any] = {
     "sla.helper_assign_hours": 48.0,
     "sla.progress_hours": 168.0,
     "sla.escalate_after_reminder_hours": 24.0,
+    # care requests: the approval chain, first matching rule wins (handlers/cases/chain.py)
+    "care.approval_chain": [
+        {"type": "condolence", "max_amount": 500, "levels": ["secretary"]},
+        {"type": "hardship", "min_amount": 1, "levels": ["committee", "union"]},
+        {"youth": True, "levels": ["youth"]},
+        {"levels": ["committee"]},
+    ],
     "outbox.max_attempts": 8,
     "outbox.batch_size": 50,
     "outbox.backoff_base_seconds": 2.0,
@@ -74,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "quiet.weekends": False,
     "quiet.holidays": [],
     "digest.learning_days": 14,
+    "digest.learning_deadline_days": 3,
     "sampling.share": 0.1,                         # 抽查回访: share of saved talks sampled
     "sampling.units": {},
     "sampling.answer_days": 7,

@@ -87,6 +87,10 @@ class Context:
         """Replace card `card_ref` for everyone who got it except the sender (their card: update_card)."""
         return card_refs.update_for_others(self.db, card_ref, card, exclude=[self.person] if self.person else [])
 
+    def update_card_for_all(self, card_ref: str, card: Card) -> int:
+        """Replace card `card_ref` for everyone who got it, the sender too (a typed command did what its button does)."""
+        return card_refs.update_for_others(self.db, card_ref, card, exclude=[])
+
     def broadcast(self, people: Sequence[Person], card: Card, *, ref: str = "", idem_key: str = "") -> None:
         """Send one card to many people, in as many messages as the platform needs (card id `{id}_{n}`);
         a broadcast is bulk: claimed after everything else, and it waits out quiet hours."""

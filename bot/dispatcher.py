@@ -23,7 +23,7 @@ from models.outbox import ProcessedDelivery
 from .config import Config
 from .context import Clock, Context
 from .dedupe import Deduper
-from .forms import CANCEL_WORDS, route_form
+from .forms import CANCEL_WORDS, route_form, wants_media
 from .messages import Card, Incoming, Reply, Text
 from .outbox import enqueue
 from .router import Registry
@@ -229,7 +229,8 @@ class Dispatcher:
 
     def _route(self, ctx: Context) -> None:
         inc = ctx.incoming
-        if inc.unsupported and self.registry.fallback:   # voice, image…: answered, a dialog stays as it was
+        # voice, image…: answered, a dialog stays as it was — unless its step takes a photo
+        if inc.unsupported and self.registry.fallback and not (inc.media_id and wants_media(ctx, self.registry.forms)):
             ctx.command = "unsupported"
             self.registry.fallback(ctx, "")
             return

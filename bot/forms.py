@@ -60,6 +60,7 @@ class Step:
     # command word counts as one ("学习 情况良好" is a note); else any text starting with a command word
     free_text: bool = True
     is_option: Callable[[str], bool] | None = None   # an answer that is also a command word ("走访")
+    accepts_media: bool = False                      # a photo (Incoming.media_id) is an answer, not "unsupported"
 
 
 @dataclass
@@ -199,6 +200,18 @@ class Form:
         if step.is_option is not None and step.is_option(text):
             return False
         return not step.free_text or text.strip().lstrip("/／").lower() in (n.lower() for n in cmd.names)
+
+
+def wants_media(ctx: Context, forms: Mapping[str, Form]) -> bool:
+    """True if the running dialog's current step takes a photo (so an image message is its answer)."""
+    state = ctx.state
+    form = forms.get(state.form) if state is not None else None
+    if form is None or state is None:
+        return False
+    try:
+        return form.step(state.step).accepts_media
+    except KeyError:
+        return False
 
 
 def route_form(ctx: Context, forms: Mapping[str, Form]) -> bool:

@@ -30,7 +30,7 @@ class PendingItem:
 
 
 PendingSource = Callable[["Context"], list[PendingItem]]
-CardSource = Callable[["Context", int], "Card | None"]
+CardSource = Callable[["Context", int], "Card | None"]   # None: replied why not, or sent it itself
 
 
 def collect(ctx: Context) -> list[PendingItem]:

@@ -1,5 +1,9 @@
-"""Activities (team activities, volunteering, youth outings), sign-ups with seats and a waitlist,
-and attendance.
+"""Activities (Party organisational life, team activities, volunteering, youth outings), sign-ups
+with seats and a waitlist, and attendance.
+
+Party activities (主题党日, 党课, 组织生活会) are offered only to the Party members of the audience
+(`party_only`, checked by models.policy); attendance of 主题党日 and 党课 counts in the KPI
+(reports.queries.kpi, `KPI_PARTY_KINDS`).
 
 Seats are a counter on the activity guarded by a CHECK constraint and taken with a conditional
 UPDATE (`seats_taken < seats`, rowcount 1), never by counting rows in Python: that is the only
@@ -19,6 +23,8 @@ from .org import Person, Unit
 
 __all__ = [
     "KIND_LABELS",
+    "KPI_PARTY_KINDS",
+    "PARTY_ONLY_KINDS",
     "STATUS_LABELS",
     "Activity",
     "ActivityKind",
@@ -30,6 +36,9 @@ __all__ = [
 
 
 class ActivityKind(StrEnum):
+    PARTY_DAY = "party_day"        # 主题党日
+    PARTY_LESSON = "party_lesson"  # 党课
+    ORG_LIFE = "org_life"          # 组织生活会
     TEAM = "team"            # 团队活动
     VOLUNTEER = "volunteer"  # 志愿服务
     YOUTH = "youth"          # 青年活动
@@ -47,7 +56,12 @@ class SignupStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-KIND_LABELS = {ActivityKind.TEAM: "团队活动", ActivityKind.VOLUNTEER: "志愿服务", ActivityKind.YOUTH: "青年活动"}
+KIND_LABELS = {ActivityKind.PARTY_DAY: "主题党日", ActivityKind.PARTY_LESSON: "党课", ActivityKind.ORG_LIFE: "组织生活会",
+               ActivityKind.TEAM: "团队活动", ActivityKind.VOLUNTEER: "志愿服务", ActivityKind.YOUTH: "青年活动"}
+# offered only to the Party members of the audience
+PARTY_ONLY_KINDS = frozenset({ActivityKind.PARTY_DAY.value, ActivityKind.PARTY_LESSON.value, ActivityKind.ORG_LIFE.value})
+# whose attendance counts in the secretaries' KPI (party_life)
+KPI_PARTY_KINDS = frozenset({ActivityKind.PARTY_DAY.value, ActivityKind.PARTY_LESSON.value})
 STATUS_LABELS = {ActivityStatus.OPEN: "报名中", ActivityStatus.CLOSED: "已截止报名",
                  ActivityStatus.CANCELLED: "已取消"}
 
@@ -87,6 +101,11 @@ class Activity(Base):
     def scope_unit(self) -> Unit:
         """Whose secretaries and committee may manage it (models.policy): the audience subtree."""
         return self.audience_unit
+
+    @property
+    def party_only(self) -> bool:
+        """Only Party members of the audience may see and join it (models.policy `activity.join`)."""
+        return self.kind in PARTY_ONLY_KINDS
 
     @property
     def unlimited(self) -> bool:

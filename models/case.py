@@ -1,4 +1,10 @@
-"""Cases (个案): one flagged talk or one care request, followed from report to a closed outcome.
+"""Care items (关爱事项; the table keeps its first name, care_case): one flagged talk or one care
+request, followed from report to a closed outcome.
+
+A care request has a type, an optional amount and an approval chain: the roles whose approval it
+needs, level after level (`approval_chain`, `approval_step`), chosen at submission from the
+declared table in config (handlers/cases/chain.py). One level's approval is one conditional
+UPDATE on (id, state, approval_step), so the first approver of a level wins.
 
 A case moves through a checked state table (`TRANSITIONS`); every move is one conditional
 UPDATE ... WHERE state = :expected whose rowcount is checked, so two approvers clicking at the
@@ -11,14 +17,17 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, update
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .base import Base, utcnow
 from .crypto import EncryptedText
+from .enums import Role
 from .org import Person, Unit
 
 __all__ = [
+    "CARE_REASONS",
+    "CARE_TYPES",
     "OPEN_STATES",
     "STATE_LABELS",
     "TRANSITIONS",
@@ -27,6 +36,7 @@ __all__ = [
     "CaseState",
     "InvalidTransition",
     "add_event",
+    "approve_level",
     "move",
 ]
 
@@ -50,16 +60,22 @@ STATE_LABELS = {
     S.IN_PROGRESS: "帮扶中", S.CLOSED: "已结案",
 }
 
+# care request types (DESIGN §3.3); 慰问 has a reason
+CARE_TYPES = {"hardship": "困难帮扶", "condolence": "慰问", "counselling": "心理疏导", "schooling": "子女就学",
+              "other": "其他"}
+CARE_REASONS = {"illness": "生病住院", "bereavement": "丧事", "childbirth": "生育"}
+
 # from-state → allowed to-states
 TRANSITIONS: dict[CaseState, frozenset[CaseState]] = {
     S.REPORTED: frozenset({S.ACKNOWLEDGED, S.FOLLOW_UP, S.CARE_REQUESTED, S.CLOSED}),
     S.ACKNOWLEDGED: frozenset({S.FOLLOW_UP, S.CARE_REQUESTED, S.CLOSED}),
     S.FOLLOW_UP: frozenset({S.CARE_REQUESTED, S.CLOSED}),
-    S.CARE_REQUESTED: frozenset({S.APPROVED, S.REJECTED}),
+    S.CARE_REQUESTED: frozenset({S.APPROVED, S.REJECTED, S.ACKNOWLEDGED}),   # → acknowledged: 撤回
     S.APPROVED: frozenset({S.HELPER_ASSIGNED}),
     S.REJECTED: frozenset({S.CARE_REQUESTED, S.CLOSED}),
-    S.HELPER_ASSIGNED: frozenset({S.IN_PROGRESS, S.HELPER_ASSIGNED, S.CLOSED}),
-    S.IN_PROGRESS: frozenset({S.HELPER_ASSIGNED, S.CLOSED}),
+    # → approved: the helper left (handover), the secretary assigns another
+    S.HELPER_ASSIGNED: frozenset({S.IN_PROGRESS, S.HELPER_ASSIGNED, S.APPROVED, S.CLOSED}),
+    S.IN_PROGRESS: frozenset({S.HELPER_ASSIGNED, S.APPROVED, S.CLOSED}),
     S.CLOSED: frozenset(),
 }
 OPEN_STATES = tuple(s.value for s in CaseState if s is not S.CLOSED)
@@ -97,6 +113,17 @@ class Case(Base):
     reject_reason: Mapped[str | None] = mapped_column(EncryptedText)
     outcome: Mapped[str | None] = mapped_column(EncryptedText)
     closed_at: Mapped[datetime | None] = mapped_column()
+    # care request details and approval chain
+    care_type: Mapped[str | None] = mapped_column(String(20))     # CARE_TYPES
+    care_reason: Mapped[str | None] = mapped_column(String(20))   # CARE_REASONS (慰问)
+    amount: Mapped[int | None] = mapped_column()                  # yuan
+    youth: Mapped[bool] = mapped_column(Boolean, default=False)   # 团员 / under 35: may route to 团委
+    discreet: Mapped[bool] = mapped_column(Boolean, default=False)  # the subject is not told
+    media_ids: Mapped[list | None] = mapped_column(JSON, default=list)   # photos of documents (platform media ids)
+    approval_chain: Mapped[str | None] = mapped_column(String(80))  # "committee,union"
+    approval_step: Mapped[int] = mapped_column(default=0)         # levels approved so far
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))  # hears back on ack / close
+    nudged_at: Mapped[datetime | None] = mapped_column()          # last 催办
 
     subject: Mapped[Person] = relationship(foreign_keys=[subject_id], lazy="joined")
     unit: Mapped[Unit] = relationship(foreign_keys=[unit_id], lazy="joined")
@@ -113,6 +140,20 @@ class Case(Base):
     def scope_unit(self) -> Unit:
         """Whose secretaries and committee may see and handle it: the subject's unit."""
         return self.unit
+
+    @property
+    def chain(self) -> tuple[Role, ...]:
+        return tuple(Role(r) for r in (self.approval_chain or "committee").split(",") if r)
+
+    @property
+    def approval_roles(self) -> tuple[Role, ...]:
+        return self.chain
+
+    @property
+    def approver_role(self) -> Role:
+        """The role whose approval the request waits for now (the last level once decided)."""
+        chain = self.chain
+        return chain[min(self.approval_step, len(chain) - 1)]
 
     @property
     def case_state(self) -> CaseState:
@@ -145,14 +186,16 @@ def check_transition(frm: str, to: str) -> None:
     a, b = CaseState(frm), CaseState(to)
     if b not in TRANSITIONS[a]:
         if a is S.CLOSED:
-            raise InvalidTransition("该案件已结案，不能再变更。")
-        raise InvalidTransition(f"该案件当前状态为「{STATE_LABELS[a]}」，不能转为「{STATE_LABELS[b]}」。")
+            raise InvalidTransition("该事项已结案，不能再变更。")
+        raise InvalidTransition(f"该事项当前状态为「{STATE_LABELS[a]}」，不能转为「{STATE_LABELS[b]}」。")
 
 
 def move(db: Session, case: Case, to: CaseState | str, *, actor: Person | None, now: datetime,
-         comment: str | None = None, expected: CaseState | str | None = None, **values) -> bool:
+         comment: str | None = None, expected: CaseState | str | None = None, step: int | None = None,
+         **values) -> bool:
     """Move `case` to `to` if it is still in `expected` (default: the state we read).
 
+    `step`: also require this approval_step (a decision at one approval level).
     Returns False (and changes nothing) if another transaction moved it first; raises
     InvalidTransition if the step is not in the table. On success the event is recorded and
     `case` is refreshed from the database.
@@ -160,8 +203,9 @@ def move(db: Session, case: Case, to: CaseState | str, *, actor: Person | None, 
     to = CaseState(to).value
     frm = CaseState(expected or case.state).value
     check_transition(frm, to)
+    where = [Case.id == case.id, Case.state == frm] + ([Case.approval_step == step] if step is not None else [])
     result = db.execute(
-        update(Case).where(Case.id == case.id, Case.state == frm)
+        update(Case).where(*where)
         .values(state=to, state_since=now, sla_since=now, sla_step=0, version=Case.version + 1, **values)
         .execution_options(synchronize_session=False)
     )
@@ -183,3 +227,20 @@ def add_event(db: Session, case: Case, *, kind: str, actor: Person | None, now: 
     db.add(ev)
     db.flush()
     return ev
+
+
+def approve_level(db: Session, case: Case, step: int, *, actor: Person, now: datetime, comment: str) -> bool:
+    """Approve level `step` of a care request that has more levels after it; False if someone of
+    that level decided first (or the request moved on)."""
+    result = db.execute(
+        update(Case).where(Case.id == case.id, Case.state == S.CARE_REQUESTED.value, Case.approval_step == step)
+        .values(approval_step=step + 1, sla_since=now, sla_step=0, version=Case.version + 1)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        db.refresh(case)
+        return False
+    db.add(CaseEvent(case_id=case.id, at=now, actor_id=actor.id, kind="approval", from_state=S.CARE_REQUESTED.value,
+                     to_state=S.CARE_REQUESTED.value, comment=comment))
+    db.flush()
+    db.refresh(case)
+    return True

@@ -16,6 +16,8 @@ class Role(StrEnum):
     SECRETARY = "secretary"          # 支部书记, scope: a branch (or general branch)
     COMMITTEE = "committee"          # 党委委员, scope: a committee subtree
     ADMIN = "admin"                  # 管理员, scope: a subtree (usually the root)
+    UNION = "union"                  # 工会审批人, scope: a subtree (a care request's union level)
+    YOUTH = "youth"                  # 团委审批人, scope: a subtree (youth matters: 团员, under 35)
 
 
 ROLE_LABELS = {
@@ -23,6 +25,8 @@ ROLE_LABELS = {
     Role.SECRETARY: "支部书记",
     Role.COMMITTEE: "党委委员",
     Role.ADMIN: "管理员",
+    Role.UNION: "工会",
+    Role.YOUTH: "团委",
 }
 # the names a roster file or an admin command may use for a role (Chinese and English)
 ROLE_NAMES: dict[str, Role] = {
@@ -30,7 +34,11 @@ ROLE_NAMES: dict[str, Role] = {
     "支部书记": Role.SECRETARY, "书记": Role.SECRETARY, "secretary": Role.SECRETARY,
     "党委委员": Role.COMMITTEE, "委员": Role.COMMITTEE, "committee": Role.COMMITTEE,
     "管理员": Role.ADMIN, "admin": Role.ADMIN,
+    "工会": Role.UNION, "工会主席": Role.UNION, "union": Role.UNION,
+    "团委": Role.YOUTH, "团委书记": Role.YOUTH, "youth": Role.YOUTH,
 }
+# roles that may be a level of a care request's approval chain (config care.approval_chain)
+APPROVER_ROLES = (Role.SECRETARY, Role.COMMITTEE, Role.UNION, Role.YOUTH)
 UNIT_KIND_LABELS = {
     UnitKind.COMMITTEE: "党委",
     UnitKind.GENERAL_BRANCH: "党总支",

@@ -3,13 +3,14 @@
 Scope is the organisation tree: a role held on a unit covers that unit and everything below it
 (materialised path prefix). Targets are a Unit, a Person (their unit), or any object exposing
 `scope_unit` (talks, cases, activities, materials) and, where authorship matters, `author_id`,
-`helper_id` or `audience_unit`.
+`helper_id` or `audience_unit`. A care request awaiting approval exposes `approver_role` (the
+role of its current approval level) and `approval_roles` (every level of its chain).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .enums import Role
+from .enums import APPROVER_ROLES, Role
 from .org import Person, Unit
 
 __all__ = ["ACTIONS", "DIRECTORY_ROLES", "can", "has_role", "roles_of", "scopes"]
@@ -21,11 +22,11 @@ ACTIONS: dict[str, str] = {
     "team.coverage": "see a team's talk coverage",
     "case.read": "see a case and its history",
     "case.handle": "acknowledge a flag, schedule follow-up, open a care request, assign a helper, close",
-    "care.approve": "approve or reject a care request",
+    "care.approve": "approve or reject a care request at its current approval level (that level's role)",
     "case.progress": "post progress on a case as its helper",
     "helper.assignable": "be assigned as one-to-one helper",
     "publish": "publish an activity or a learning material to a unit",
-    "activity.join": "join an activity published to an audience",
+    "activity.join": "join an activity published to an audience (Party activities: Party members of it only)",
     "activity.manage": "close, reopen, cancel an activity, check people in, export the list",
     "learning.study": "open a learning material published to an audience and mark it studied",
     "stats.view": "see statistics of a unit",
@@ -100,18 +101,21 @@ def can(person: Person | None, action: str, target: Any = None) -> bool:
         return _covers(person, unit, Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE)
     if action == "case.read":
         if anywhere:
-            return has_role(person, Role.SECRETARY, Role.COMMITTEE) or person.is_party_member
+            return has_role(person, Role.SECRETARY, Role.COMMITTEE, Role.UNION, Role.YOUTH) or person.is_party_member
         if getattr(target, "helper_id", None) == person.id:
             return True
-        return _covers(person, unit, Role.SECRETARY, Role.COMMITTEE)
+        if _covers(person, unit, Role.SECRETARY, Role.COMMITTEE):
+            return True
+        # union / youth approvers see only the requests whose chain has their level
+        return _covers(person, unit, *[r for r in getattr(target, "approval_roles", ()) if r in (Role.UNION, Role.YOUTH)])
     if action == "case.handle":
         if anywhere:
             return has_role(person, Role.SECRETARY)
         return _covers(person, unit, Role.SECRETARY)
     if action == "care.approve":
         if anywhere:
-            return has_role(person, Role.COMMITTEE)
-        return _covers(person, unit, Role.COMMITTEE)
+            return has_role(person, *APPROVER_ROLES)
+        return _covers(person, unit, getattr(target, "approver_role", None) or Role.COMMITTEE)
     if action == "case.progress":
         if anywhere:
             return person.is_party_member
@@ -125,6 +129,8 @@ def can(person: Person | None, action: str, target: Any = None) -> bool:
     if action == "activity.join":
         if anywhere:
             return True
+        if getattr(target, "party_only", False) and not person.is_party_member:
+            return False
         audience = getattr(target, "audience_unit", None) or unit
         return person.unit is not None and audience is not None and audience.contains(person.unit)
     if action == "learning.study":

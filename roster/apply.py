@@ -6,6 +6,7 @@ from pathlib import Path
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from models.handover import hand_over
 from models.org import Person, RoleAssignment, Unit
 
 from .plan import Plan, plan_people
@@ -85,6 +86,8 @@ def apply_plan(db: Session, plan: Plan) -> ChangeReport:
                                    "source": plan.source, "created_at": now}
                                   for u, role, scope in plan.grants])
     db.expire_all()  # the ORM must not serve stale people/units after Core writes
+    if plan.deactivate:
+        hand_over(db, plan.deactivate, now)   # their open care items change hands, with a message
     report.applied = True
     return report
 

@@ -9,12 +9,12 @@ from sqlalchemy import select
 from bot.adapters.simulator import sim_incoming
 from handlers.cases.cards import CaseAction
 from models.case import CaseEvent
-from tests.case_helpers import flag_talk, load
+from tests.case_helpers import flag_talk, load, request_care, sim_say
 
 
 def _requested(services, sim) -> int:
     case_id = flag_talk(services)
-    sim.say("liqiang", f"关爱申请 {case_id} 家属住院，需探望慰问")
+    assert "已提交" in request_care(sim_say(sim), "liqiang", case_id)
     return case_id
 
 

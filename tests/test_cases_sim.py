@@ -3,8 +3,8 @@ helper → progress → closed, with the polite refusals and the history."""
 from __future__ import annotations
 
 from bot.messages import Card, Text
+from tests.case_helpers import answer_care_form, load, request_care, sim_say
 from tests.case_helpers import flag_talk as _flag_talk
-from tests.case_helpers import load
 
 
 def flag_talk(sim, services, **kw):
@@ -20,8 +20,8 @@ def cards_in(items):
 def test_full_flow_in_simulator(sim, services):
     case_id = flag_talk(sim, services)
     flag_cards = cards_in(sim.inbox("liqiang"))
-    assert len(flag_cards) == 1 and f"#{case_id}" in flag_cards[0].title and "张三" in flag_cards[0].title
-    assert [b.text for b in flag_cards[0].buttons] == ["确认收到", "安排跟进谈话", "发起关爱申请"]
+    assert len(flag_cards) == 1 and f"事项 {case_id}" in flag_cards[0].title and "张三" in flag_cards[0].title
+    assert [b.text for b in flag_cards[0].buttons] == ["确认收到", "安排跟进谈话", "发起关爱申请", "查看谈话"]
     assert sim.inbox("chenjing") == [] and sim.inbox("wangwei") == []  # other branch, committee: nothing yet
 
     out = sim.press("liqiang", "确认收到")
@@ -31,9 +31,9 @@ def test_full_flow_in_simulator(sim, services):
     again = sim.press("liqiang", "确认收到", card=flag_cards[0])
     assert "无需再确认" in again.text and "李强" in again.text
 
-    sim.press("liqiang", "发起关爱申请", card=flag_cards[0])
-    out = sim.say("liqiang", "家属住院，需探望慰问并申请困难补助")
-    assert "已提交关爱申请" in out.text
+    out = sim.press("liqiang", "发起关爱申请", card=flag_cards[0])
+    assert "关爱类型" in out.text
+    assert "已提交关爱申请" in answer_care_form(sim_say(sim), "liqiang", out.text, 关爱需求="家属住院，需探望慰问并申请困难补助")
     care = cards_in(sim.inbox("wangwei"))
     assert len(care) == 1 and dict(care[0].fields)["需求"].startswith("家属住院")
     zcard = cards_in(sim.inbox("zhaomin"))[0]
@@ -54,15 +54,17 @@ def test_full_flow_in_simulator(sim, services):
     out = sim.say("liqiang", "李四")
     assert "已指派李四" in out.text
     helper = cards_in(sim.inbox("lisi"))
-    assert helper and helper[0].title.startswith(f"帮扶任务 #{case_id}")
+    assert helper and helper[0].title.startswith(f"帮扶任务 · 事项 {case_id}")
 
     out = sim.say("lisi", "进展 已上门探望，送去慰问金")
     assert "已记录" in out.text
     assert any(isinstance(t, Text) and "已上门探望" in t.text for t in sim.inbox("liqiang"))
     assert "仅对" in sim.say("zhangsan", f"进展 {case_id} 我自己说").text        # not a Party member
-    assert "不是案件" in sim.say("sunqi", f"进展 {case_id} 我来汇报").text        # a Party member, not the helper
+    assert "不是事项" in sim.say("sunqi", f"进展 {case_id} 我来汇报").text        # a Party member, not the helper
 
     out = sim.say("liqiang", f"结案 {case_id} 已发放困难补助，家属康复出院")
+    assert "确认结案" in out.text and "李四" in out.text and load(services, case_id).state != "closed"
+    out = sim.say("liqiang", "确认")
     assert "已结案" in out.text
     case = load(services, case_id)
     assert case.state == "closed" and case.outcome.startswith("已发放") and case.helper.name == "李四"
@@ -80,7 +82,7 @@ def test_full_flow_in_simulator(sim, services):
 def test_reject_asks_for_reason_and_tells_the_secretary(sim, services):
     case_id = flag_talk(sim, services, subject="zhengyi", author="wugang", flag="watch", category="pay")
     sim.inbox("liqiang")
-    sim.say("liqiang", f"关爱申请 {case_id} 绩效扣减后生活困难")
+    request_care(sim_say(sim), "liqiang", case_id, "其他 绩效扣减后生活困难")
     sim.inbox("zhaomin")
     out = sim.press("zhaomin", "驳回")
     assert "理由" in out.text and load(services, case_id).state == "care_requested"
@@ -96,21 +98,22 @@ def test_reject_asks_for_reason_and_tells_the_secretary(sim, services):
 def test_invalid_transition_is_refused_in_chinese(sim, services):
     case_id = flag_talk(sim, services)
     out = sim.say("liqiang", f"指派 {case_id} 李四")
-    assert "不能转为" in out.text and "待确认" in out.text
+    assert "同意后才能指派" in out.text and "待确认" in out.text
     assert load(services, case_id).state == "reported"
 
 
 def test_todo_lists_what_each_person_must_do(sim, services):
     case_id = flag_talk(sim, services)
-    assert f"#{case_id}" in sim.say("liqiang", "待办").text
+    assert f"事项 {case_id}" in sim.say("liqiang", "待办").text and f"确认 {case_id}" in sim.say("liqiang", "待办").text
     assert "没有待办" in sim.say("chenjing", "待办").text
-    sim.say("liqiang", f"关爱申请 {case_id} 需要慰问")
-    assert f"#{case_id}" in sim.say("wangwei", "待办").text and "待我审批" in sim.say("zhaomin", "待办").text
+    request_care(sim_say(sim), "liqiang", case_id, "其他 需要慰问")
+    todo = sim.say("wangwei", "待办").text
+    assert "待我审批" in todo and f"同意 {case_id}" in todo and f"驳回 {case_id} 理由" in todo
+    assert "待我审批" in sim.say("zhaomin", "待办").text
 
 
 def test_secretary_opens_a_care_request_directly(sim, services):
-    out = sim.say("chenjing", "关爱申请 杨帆 父亲重病，需要困难补助")
-    assert "已提交关爱申请" in out.text
+    assert "已提交关爱申请" in request_care(sim_say(sim), "chenjing", "杨帆", "其他 父亲重病，需要困难补助")
     assert cards_in(sim.inbox("wangwei"))
     assert "没有找到" in sim.say("chenjing", "关爱申请 张三 需要慰问").text  # not in her branch
 

@@ -11,7 +11,7 @@ from handlers.cases.jobs import sla_escalation
 from handlers.cases.sla import overdue
 from models.outbox import OutboxMessage
 from scheduler.context import JobContext
-from tests.case_helpers import flag_talk, load
+from tests.case_helpers import flag_talk, load, request_care, sim_say
 
 
 def job(services) -> JobContext:
@@ -56,7 +56,7 @@ def test_watch_flag_gets_48_hours_and_acknowledging_stops_the_clock(services, cl
     with services.session_factory() as db:
         assert overdue(db, services.config, t0 + timedelta(hours=47)) == []
         assert [s.case.id for s in overdue(db, services.config, t0 + timedelta(hours=48))] == [case_id]
-    sim.say("liqiang", f"关爱申请 {case_id} 需要慰问")  # moves on: the approval clock starts now
+    request_care(sim_say(sim), "liqiang", case_id, "其他 需要慰问")  # moves on: the approval clock starts now
     clock.set(t0 + timedelta(hours=48))
     assert sla_escalation(job(services)) == 0
     clock.set(t0 + timedelta(hours=72))
@@ -68,7 +68,7 @@ def test_watch_flag_gets_48_hours_and_acknowledging_stops_the_clock(services, cl
 def test_silent_helper_is_reminded_then_the_secretary_told(services, clock, sim):
     t0 = clock.now()
     case_id = flag_talk(services)
-    sim.say("liqiang", f"关爱申请 {case_id} 需要慰问")
+    request_care(sim_say(sim), "liqiang", case_id, "其他 需要慰问")
     services.dispatcher.handle(sim_incoming("wangwei", action=CaseAction(case_id, "approve").pack()))
     sim.say("liqiang", f"指派 {case_id} 李四")
     assert load(services, case_id).state == "helper_assigned"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from models.case import Case, CaseEvent
 from models.outbox import OutboxMessage
-from tests.case_helpers import flag_talk, load
+from tests.case_helpers import fill_care_form, flag_talk, load
 
 
 @pytest.fixture
@@ -41,10 +41,10 @@ def test_flag_to_closed_over_wecom(wecom, services, api):
     assert upd["response_code"] == "RC-ack" and upd["userids"] == ["liqiang"]
     assert upd["template_card"]["task_id"] == card["task_id"]
     assert "李强" in fields(upd["template_card"])["状态"] and "已确认" in fields(upd["template_card"])["状态"]
-    assert [b["text"] for b in upd["template_card"]["button_list"]] == ["安排跟进谈话", "发起关爱申请"]
+    assert [b["text"] for b in upd["template_card"]["button_list"]] == ["安排跟进谈话", "发起关爱申请", "查看谈话"]
 
-    assert "关爱需求" in wecom.click("liqiang", keys(card)["发起关爱申请"], card["task_id"], response_code="RC-2")
-    assert "已提交关爱申请" in wecom.say("liqiang", "家属住院，需探望慰问并申请困难补助")
+    wecom.click("liqiang", keys(card)["发起关爱申请"], card["task_id"], response_code="RC-2")
+    assert "已提交关爱申请" in fill_care_form(wecom.say, "liqiang", "家属住院，需探望慰问并申请困难补助")
     out.drain()
     [care] = api.cards_to("wangwei")
     assert api.cards_to("zhaomin") == [care]  # one message/send to both committee members
@@ -81,7 +81,10 @@ def test_flag_to_closed_over_wecom(wecom, services, api):
     assert "已记录" in wecom.say("lisi", "进展 已上门探望，送去慰问金")
     out.drain()
     assert any("已上门探望" in t for t in api.texts_to("liqiang"))
-    assert "已结案" in wecom.say("liqiang", f"结案 {case_id} 已发放困难补助")
+    wecom.say("liqiang", f"结案 {case_id} 已发放困难补助")
+    out.drain()
+    assert api.cards_to("liqiang")[-1]["main_title"]["title"] == "确认结案？"   # asked before it happens
+    assert "已结案" in wecom.say("liqiang", "确认")
     out.drain()
     assert any("已由李强结案" in t for t in api.texts_to("lisi"))
 

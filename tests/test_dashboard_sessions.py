@@ -66,7 +66,7 @@ def test_sessions_expire_by_the_servers_clock(seeded, client, clock):
 def test_a_used_link_stays_used_after_redis_loses_everything(seeded, client, app):
     link = login_link(seeded.config, _pid(seeded, "liqiang"))
     assert dashboard_login(client, link).status_code == 303
-    seeded.redis.flushall()                                    # a Redis restart without persistence
+    seeded.redis.flushdb()     # a Redis restart without persistence (flushdb: other test processes share the server)
     again = dashboard_login(app.test_client(), link)
     assert again.status_code == 403 and "已经使用过" in again.get_data(as_text=True)
     with seeded.session_factory() as db:

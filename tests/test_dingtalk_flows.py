@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from models.talk import Talk
-from tests.case_helpers import flag_talk, load
+from tests.case_helpers import fill_care_form, flag_talk, load
 from tests.dingtalk_helpers import BOTH_PLATFORMS, PlatformChat, dingtalk, dt_api, wecom_api  # noqa: F401
 from tests.dingtalk_stream_helpers import dingtalk_stream  # noqa: F401
 
@@ -70,15 +70,15 @@ def test_flag_to_closed_with_approval(chat, services):
     case_id = flag_talk(services, platform=chat.kind)
     chat.drain()
     card = chat.latest_card("liqiang")
-    assert "张三" in card.title and card.buttons == ("确认收到", "安排跟进谈话", "发起关爱申请")
+    assert "张三" in card.title and card.buttons == ("确认收到", "安排跟进谈话", "发起关爱申请", "查看谈话")
     assert chat.inbox("chenjing") == [] and chat.inbox("wangwei") == []
 
     assert "已确认收到" in chat.press("liqiang", "确认收到", card=card)
     assert "李强" in update_text(chat.card_updates("liqiang")[-1])
     assert load(services, case_id).state == "acknowledged"
 
-    assert "关爱需求" in chat.press("liqiang", "发起关爱申请", card=card)
-    assert "已提交关爱申请" in chat.say("liqiang", "家属住院，需探望慰问并申请困难补助")
+    chat.press("liqiang", "发起关爱申请", card=card)
+    assert "已提交关爱申请" in fill_care_form(chat.say, "liqiang", "家属住院，需探望慰问并申请困难补助")
     care = chat.latest_card("wangwei")
     zcard = chat.latest_card("zhaomin")
     assert care.title == zcard.title and "同意" in care.buttons
@@ -98,7 +98,9 @@ def test_flag_to_closed_with_approval(chat, services):
 
     assert "已记录" in chat.say("lisi", "进展 已上门探望，送去慰问金")
     assert "已上门探望" in chat.texts("liqiang")
-    assert "已结案" in chat.say("liqiang", f"结案 {case_id} 已发放困难补助")
+    chat.say("liqiang", f"结案 {case_id} 已发放困难补助")   # asks to confirm first
+    assert load(services, case_id).state != "closed"
+    assert "已结案" in chat.say("liqiang", "确认")
     assert "已由李强结案" in chat.texts("lisi")
     case = load(services, case_id)
     assert case.state == "closed"
@@ -115,7 +117,7 @@ def test_reject_asks_for_a_reason(chat, services):
     card = chat.latest_card("liqiang")
     chat.press("liqiang", "确认收到", card=card)
     chat.press("liqiang", "发起关爱申请", card=card)
-    chat.say("liqiang", "需要困难补助")
+    fill_care_form(chat.say, "liqiang", "需要困难补助")
     care = chat.latest_card("zhaomin")
     assert "理由" in chat.press("zhaomin", "驳回", card=care)
     assert "已驳回" in chat.say("zhaomin", "不符合补助条件")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.adapters.dingtalk import out_track_id, sign, track_belongs_to
 from models.org import Person, RoleAssignment
-from tests.case_helpers import flag_talk, load
+from tests.case_helpers import fill_care_form, flag_talk, load
 from tests.dingtalk_helpers import APP_SECRET, DINGTALK_OVERRIDES, dingtalk, dt_api, message_body  # noqa: F401
 
 GRANT = "授权 张三 党委委员 技术公司党委"
@@ -42,9 +42,10 @@ def test_replayed_signature_with_the_admins_body_is_refused(dingtalk, services):
     resp = dingtalk.post(forged, headers=captured)
     assert (resp.status_code, resp.data) == (403, b"replayed_signature")
     assert "committee" not in roles_of(services, "zhangsan")
-    # the same body, signed by DingTalk itself (fresh headers), is what the admin may do
+    # the same body, signed by DingTalk itself (fresh headers), is what the admin may do (and confirm)
     assert dingtalk.post(forged).status_code == 200
-    assert dingtalk.post(message_body("dt_admin", "确认授权", now_ms=dingtalk.now_ms())).status_code == 200   # confirmed
+    assert "committee" not in roles_of(services, "zhangsan")        # a role change waits for 确认
+    assert dingtalk.post(message_body("dt_admin", "确认", now_ms=dingtalk.now_ms())).status_code == 200
     assert "committee" in roles_of(services, "zhangsan")
 
 
@@ -75,8 +76,13 @@ def care_card(services, dingtalk, dt_api) -> tuple[int, dict]:
     dingtalk.press("dt_liqiang", "确认收到", card=flag)
     dingtalk.press("dt_liqiang", "发起关爱申请", card=flag)
     outbox.drain()
-    dingtalk.say("dt_liqiang", "家属住院，需探望慰问并申请困难补助")
-    outbox.drain()
+
+    def say(user: str, text: str) -> str:
+        out = dingtalk.say(user, text)
+        outbox.drain()
+        return out
+
+    fill_care_form(say, "dt_liqiang", "家属住院，需探望慰问并申请困难补助")
     return case_id, [c for c in dt_api.cards_to("dt_wangwei") if c["buttons"]][-1]
 
 

@@ -70,7 +70,9 @@ def test_list_open_and_study(sim, services):
 
 def test_refusals_and_bad_input(sim):
     assert "仅对有相应职责的同志开放" in sim.say("zhangsan", "发布学习 标题 | 内容").text
-    assert "格式：发布学习" in sim.say("liqiang", "发布学习 只有标题").text
+    assert "格式：发布学习" in sim.say("liqiang", "发布学习 | 只有内容").text
+    assert sim.say("liqiang", "发布学习 只有标题").replies[0].title == "学习类别？"   # the dialog, title kept
+    assert "已取消「发布学习」" in sim.say("liqiang", "取消").text
     assert "无权向“附件修理党支部”发布" in sim.say("liqiang", "发布学习 标题 | 内容 | 附件修理党支部").text
     sim.say("chenjing", "发布学习 B支部材料 | 内容")
     sim.say("chenjing", "确认发布")

@@ -24,6 +24,13 @@ def audits(services, action):
         return [(a.action, a.outcome, a.detail) for a in db.scalars(select(AuditEvent).where(AuditEvent.action == action))]
 
 
+def confirmed(sim, user: str, text: str) -> str:
+    """Say an admin change, check the confirmation card, confirm it; the answer's text."""
+    card = sim.say(user, text).replies[0]
+    assert card.title == "请确认这次修改" and [b.text for b in card.buttons] == ["确认", "取消"], card
+    return sim.say(user, "确认").text
+
+
 def test_whoami_shows_unit_and_roles(sim):
     out = sim.say("liqiang", "我的信息").text
     assert "李强" in out and BRANCH_A in out and "支部书记" in out and "中共党员" in out
@@ -40,17 +47,8 @@ def test_find_by_partial_name_and_pinyin_for_leaders_only(sim):
     assert "仅对有相应职责的同志开放" in denied and "李强（" not in denied
 
 
-def _granted(sim, user: str, text: str) -> str:
-    """A grant, then the confirmation it asks for."""
-    assert "确认授权？" in sim.say(user, text).text
-    return sim.say(user, "确认授权").text
-
-
 def test_admin_grants_and_revokes_roles_audited(sim, services):
-    out = sim.say("admin", "授权 张三 班组长 四车间班组").text
-    assert "确认授权？" in out and "张三（四车间班组） 将成为" in out and "谈心谈话" in out   # asked first
-    assert roles(services, "zhangsan") == set()
-    out = sim.say("admin", "确认授权").text
+    out = confirmed(sim, "admin", "授权 张三 班组长 四车间班组")
     assert out == f"已授权：张三 为 班组长（{T4}）。"
     assert ("team_leader", T4, "chat") in roles(services, "zhangsan")
     assert "无需重复授权" in sim.say("admin", "grant zhangsan team_leader 四车间班组").text
@@ -58,25 +56,31 @@ def test_admin_grants_and_revokes_roles_audited(sim, services):
     assert "李四（" in sim.say("zhangsan", "通讯录 李四").text
     out = sim.say("admin", "角色 张三").text
     assert f"班组长（{T4}）[聊天授权]" in out
-    assert sim.say("admin", "撤销 张三 班组长").text == f"已撤销：张三 的 班组长（{T4}）。"
+    assert confirmed(sim, "admin", "撤销 张三 班组长") == f"已撤销：张三 的 班组长（{T4}）。"
     assert roles(services, "zhangsan") == set()
     assert [a[0] for a in audits(services, "role_grant")] == ["role_grant"]
     assert [a[0] for a in audits(services, "role_revoke")] == ["role_revoke"]
 
 
 def test_grant_defaults_to_the_persons_unit_and_accepts_a_path_ending(sim, services):
-    assert _granted(sim, "admin", "授权 lisi 班组长") == f"已授权：李四 为 班组长（{T4}）。"
-    assert _granted(sim, "admin", "授权 李四 支部书记 外航维修党支部") == f"已授权：李四 为 支部书记（{BRANCH_A}）。"
+    assert confirmed(sim, "admin", "授权 lisi 班组长") == f"已授权：李四 为 班组长（{T4}）。"
+    assert confirmed(sim, "admin", "授权 李四 支部书记 外航维修党支部") == f"已授权：李四 为 支部书记（{BRANCH_A}）。"
     assert roles(services, "lisi") == {("team_leader", T4, "chat"), ("secretary", BRANCH_A, "chat")}
-    assert _granted(sim, "admin", "授权 党委委员 王五 技术公司党委") == "已授权：王五 为 党委委员（技术公司党委）。"
+    assert confirmed(sim, "admin", "授权 党委委员 王五 技术公司党委") == "已授权：王五 为 党委委员（技术公司党委）。"
 
 
 def test_ambiguous_name_asks_for_the_account(sim, services):
     with session_scope(services.session_factory) as db:
         add_person(db, name="张三", unit=ensure_unit_path(db, f"{BRANCH_B}/部件一班组"), wecom_userid="zhangsan2")
-    out = sim.say("admin", "授权 张三 班组长").text
-    assert "有 2 位“张三”" in out and "zhangsan2" in out and "部件一班组" in out and "四车间班组" in out
+    card = sim.say("admin", "授权 张三 班组长").replies[0]
+    assert card.title == "有同名人员，请选择"
+    assert [b.text for b in card.buttons] == ["张三（四车间班组，账", "张三（部件一班组，账"]     # buttons are short
+    assert "1. 张三（四车间班组，账号 zhangsan）\n2. 张三（部件一班组，账号 zhangsan2）" in card.body
+    confirm = sim.say("admin", "zhangsan2").replies[0]          # the account picks the person
+    assert "授予 张三（部件一班组，账号 zhangsan2） 班组长（" in confirm.body and "部件一班组）" in confirm.body
     assert roles(services, "zhangsan") == set() and roles(services, "zhangsan2") == set()
+    assert "已取消「人员变更」" in sim.say("admin", "取消").text
+    assert roles(services, "zhangsan2") == set()
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -102,7 +106,7 @@ def test_admin_of_a_branch_cannot_grant_outside_it(sim, services):
         p = db.scalars(select(Person).where(Person.wecom_userid == "chenjing")).one()
         b = db.scalars(select(Unit).where(Unit.full_name == BRANCH_B)).one()
         db.add(RoleAssignment(person_id=p.id, role="admin", unit_id=b.id, source="chat"))
-    assert "已授权" in _granted(sim, "chenjing", "授权 韩梅 支部书记 附件修理党支部")
+    assert "已授权" in confirmed(sim, "chenjing", "授权 韩梅 支部书记 附件修理党支部")
     out = sim.say("chenjing", "授权 张三 班组长").text             # 张三 is in branch A
     assert "没有权限" in out
     assert roles(services, "zhangsan") == set()

@@ -12,9 +12,12 @@ The organisation (no database needed; the policy only reads paths):
 Who (no one is a Party member unless the row says so, so each row shows one role's effect):
   employee, party member, team leader: in T; leader leads T.
   secretary: in B, secretary of B.  committee: in C, committee of C.  admin: in C, admin of C.
+  union (工会) and youth (团委) approvers: in C, that role on C.
 Targets: "in scope" = an object/person in T (activity.join, learning.study: an activity/material for
 audience C); "out of scope" = just outside the role's scope: T' (employee, party member, team
-leader), T2 (secretary), XT (committee, admin); activity.join, learning.study: audience X.
+leader), T2 (secretary), XT (committee, admin, union, youth); activity.join, learning.study: audience X.
+care.approve: a request waiting at the level of the row's approver role (the committee's for the rest);
+case.read: an item whose approval chain is committee → union → youth.
 The relation cells (author, helper, organiser) are asserted in the tests below the matrix.
 """
 from __future__ import annotations
@@ -60,9 +63,12 @@ WHO = {
     "secretary": person(B, roles=((Role.SECRETARY, B),)),
     "committee": person(C, roles=((Role.COMMITTEE, C),)),
     "admin": person(C, roles=((Role.ADMIN, C),)),
+    "union": person(C, roles=((Role.UNION, C),)),
+    "youth": person(C, roles=((Role.YOUTH, C),)),
 }
 OUT_UNIT = {"employee": T_SIB, "party member": T_SIB, "team leader": T_SIB, "secretary": T2,
-            "committee": XT, "admin": XT}
+            "committee": XT, "admin": XT, "union": XT, "youth": XT}
+LEVEL_OF = {"secretary": Role.SECRETARY, "union": Role.UNION, "youth": Role.YOUTH}
 
 
 def target(action: str, where: str, who: str):
@@ -75,7 +81,9 @@ def target(action: str, where: str, who: str):
     if action in ("activity.join", "learning.study", "voice.raise"):
         audience = C if where == "in" else X
         return SimpleNamespace(id=1, scope_unit=audience, audience_unit=audience, organiser_id=None)
-    return SimpleNamespace(id=1, scope_unit=at, author_id=None, helper_id=None, organiser_id=None)
+    return SimpleNamespace(id=1, scope_unit=at, author_id=None, helper_id=None, organiser_id=None,
+                           approver_role=LEVEL_OF.get(who, Role.COMMITTEE),
+                           approval_roles=(Role.COMMITTEE, Role.UNION, Role.YOUTH))
 
 
 # (anywhere, in scope, out of scope) — written from DESIGN.md §2, not computed
@@ -115,7 +123,9 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
     },
     "secretary": {
         "talk.record": (Y, Y, N), "talk.read": (Y, Y, N), "team.coverage": (Y, Y, N), "case.read": (Y, Y, N),
-        "case.handle": (Y, Y, N), "care.approve": (N, N, N), "case.progress": (N, N, N),
+        "case.handle": (Y, Y, N),
+        "care.approve": (Y, Y, N),        # a request at the secretary level (small 慰问) of their branch
+        "case.progress": (N, N, N),
         "helper.assignable": (N, N, N), "publish": (Y, Y, N), "activity.join": (Y, Y, N), "learning.study": (Y, Y, N),
         "activity.manage": (Y, Y, N), "stats.view": (Y, Y, N), "kpi.view": (N, N, N),
         "directory.search": (Y, Y, N), "person.party": (Y, Y, N), "roster.admin": (N, N, N),
@@ -140,6 +150,26 @@ EXPECTED: dict[str, dict[str, tuple[bool, bool, bool]]] = {
         "voice.raise": (Y, Y, N), "voice.handle": (N, N, N),
         "talk.confirm": (Y, N, N),       # only talks they were the subject of (relation below)
     },
+    "union": {
+        "talk.record": (N, N, N), "talk.read": (N, N, N), "team.coverage": (N, N, N),
+        "case.read": (Y, Y, N),           # only items whose chain has a union level
+        "case.handle": (N, N, N),
+        "care.approve": (Y, Y, N),        # only at the union level
+        "case.progress": (N, N, N), "helper.assignable": (N, N, N), "publish": (N, N, N),
+        "activity.join": (Y, Y, N), "learning.study": (Y, Y, N), "activity.manage": (N, N, N),
+        "stats.view": (N, N, N), "kpi.view": (N, N, N), "directory.search": (N, N, N), "person.party": (N, N, N),
+        "roster.admin": (N, N, N), "voice.raise": (Y, Y, N), "voice.handle": (N, N, N), "talk.confirm": (Y, N, N),
+    },
+    "youth": {
+        "talk.record": (N, N, N), "talk.read": (N, N, N), "team.coverage": (N, N, N),
+        "case.read": (Y, Y, N),           # only items whose chain has a youth level
+        "case.handle": (N, N, N),
+        "care.approve": (Y, Y, N),        # only at the youth level
+        "case.progress": (N, N, N), "helper.assignable": (N, N, N), "publish": (N, N, N),
+        "activity.join": (Y, Y, N), "learning.study": (Y, Y, N), "activity.manage": (N, N, N),
+        "stats.view": (N, N, N), "kpi.view": (N, N, N), "directory.search": (N, N, N), "person.party": (N, N, N),
+        "roster.admin": (N, N, N), "voice.raise": (Y, Y, N), "voice.handle": (N, N, N), "talk.confirm": (Y, N, N),
+    },
 }
 
 CELLS = [(who, action, where, EXPECTED[who][action][i])
@@ -147,7 +177,8 @@ CELLS = [(who, action, where, EXPECTED[who][action][i])
 
 
 def test_the_table_covers_every_role_and_every_action():
-    assert set(EXPECTED) == {"employee", "party member", "team leader", "secretary", "committee", "admin"}
+    assert set(EXPECTED) == {"employee", "party member", "team leader", "secretary", "committee", "admin", "union",
+                             "youth"}
     for who, row in EXPECTED.items():
         assert set(row) == set(ACTIONS), who
 
@@ -177,6 +208,17 @@ def test_helper_sees_and_reports_on_own_case_only():
     assert (can(helper, "case.read", other), can(helper, "case.progress", other)) == (False, False)
 
 
+def test_each_approver_decides_only_at_their_level_and_reads_only_their_chains():
+    union, com, sec = WHO["union"], WHO["committee"], WHO["secretary"]
+    at_union = SimpleNamespace(id=1, scope_unit=T, approver_role=Role.UNION, approval_roles=(Role.COMMITTEE, Role.UNION))
+    at_committee = SimpleNamespace(id=2, scope_unit=T, approver_role=Role.COMMITTEE, approval_roles=(Role.COMMITTEE,))
+    assert (can(union, "care.approve", at_union), can(union, "care.approve", at_committee)) == (True, False)
+    assert (can(com, "care.approve", at_union), can(com, "care.approve", at_committee)) == (False, True)
+    assert can(sec, "care.approve", at_committee) is False
+    assert (can(union, "case.read", at_union), can(union, "case.read", at_committee)) == (True, False)
+    assert can(WHO["youth"], "case.read", at_union) is False
+
+
 def test_subject_confirms_only_their_own_sampled_talk():
     employee = WHO["employee"]
     own = SimpleNamespace(id=1, scope_unit=T, subject_id=employee.id)
@@ -192,6 +234,27 @@ def test_voice_goes_to_ones_own_branch_and_nobody_without_a_unit_raises_one():
     homeless = person(T)
     homeless.unit, homeless.unit_id = None, None
     assert can(homeless, "voice.raise", None) is False
+
+
+# A Party activity (主题党日, 党课, 组织生活会; `party_only`): activity.join (in scope, out of scope),
+# written from issue 18 — only the Party members of the audience. Nobody in WHO but "party member" is one.
+PARTY_ONLY_JOIN: dict[str, tuple[bool, bool]] = {
+    "employee": (N, N), "party member": (Y, N), "team leader": (N, N),
+    "secretary": (N, N), "committee": (N, N), "admin": (N, N),
+}
+
+
+@pytest.mark.parametrize("who", list(PARTY_ONLY_JOIN))
+def test_party_activity_is_joined_by_party_members_of_the_audience_only(who):
+    inside = SimpleNamespace(id=1, scope_unit=C, audience_unit=C, organiser_id=None, party_only=True)
+    outside = SimpleNamespace(id=2, scope_unit=X, audience_unit=X, organiser_id=None, party_only=True)
+    assert (can(WHO[who], "activity.join", inside), can(WHO[who], "activity.join", outside)) == PARTY_ONLY_JOIN[who]
+    assert can(WHO[who], "activity.join", None) is True       # "may join something": the open activities
+
+
+def test_a_party_member_secretary_joins_party_activities():
+    sec = person(B, party=True, roles=((Role.SECRETARY, B),))
+    assert can(sec, "activity.join", SimpleNamespace(id=1, scope_unit=C, audience_unit=C, party_only=True)) is True
 
 
 def test_organiser_manages_own_activity():

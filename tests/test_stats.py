@@ -280,13 +280,13 @@ def test_kpi_of_a_branch_for_the_annual_review(seeded):
     with seeded.session_factory() as db:
         got = {i.key: (i.numerator, i.denominator) for i in kpi(db, _u(db, BRANCH_A), 2026, NOW, seeded.config)}
         assert got == {"coverage": (5, 44), "flags_ack_sla": (1, 2), "care_closed": (0, 2), "activities": (2, 4),
-                       "participation": (3, 14), "learning": (2, 28)}
+                       "participation": (3, 14), "learning": (2, 28), "party_life": (0, 0)}
         rows = kpi_by_branch(db, _u(db, COMMITTEE), 2026, NOW, seeded.config)
         assert [b.name for b, _ in rows] == ["外航维修党支部", "附件修理党支部"]
         b = {i.key: (i.numerator, i.denominator) for i in rows[1][1]}
         # branch B: 5/10 in Q4 only; case 3 not judged yet; M2 13 assigned, 1 studied (Q3's M3: 13 assigned, 1 studied)
         assert b == {"coverage": (5, 40), "flags_ack_sla": (0, 0), "care_closed": (0, 0), "activities": (0, 4),
-                     "participation": (1, 13), "learning": (2, 26)}
+                     "participation": (1, 13), "learning": (2, 26), "party_life": (0, 0)}
 
 
 def test_kpi_command_for_the_committee_only(seeded, sim):

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.base import utcnow
 from models.directory import pinyin_key
+from models.handover import hand_over
 from models.org import Person, Unit
 from models.orgtree import add_person, ensure_unit_path
 
@@ -221,6 +223,7 @@ def sync_contacts(db: Session, contacts: DingTalkContacts, *, full: bool = True,
             report.people_updated.append(f"{person.name}（{userid}）：" + "；".join(notes))
     if report.errors:
         return report
+    gone: list[int] = []
     if full:
         for userid, p in sorted(by_dt.items()):
             if userid in contacts.members or not p.active:
@@ -230,5 +233,7 @@ def sync_contacts(db: Session, contacts: DingTalkContacts, *, full: bool = True,
             else:
                 p.active = False
                 report.people_deactivated.append(f"{p.name}（{userid}）")
+                gone.append(p.id)
     db.flush()
+    hand_over(db, gone, utcnow())   # their open care items change hands, with a message
     return report

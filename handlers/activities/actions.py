@@ -5,7 +5,7 @@ from bot.args import not_found, split_item_number
 from bot.context import Context
 from bot.messages import Button, Card, Text
 from bot.router import Router
-from models.activity import Activity, ActivityStatus, SignupStatus
+from models.activity import KIND_LABELS, Activity, ActivityStatus, SignupStatus
 from models.directory import display_name, display_names
 from models.org import Person
 
@@ -24,6 +24,7 @@ JOIN_TEXT = {
     "cancelled": "「{t}」已取消，不能报名。",
     "deadline": "「{t}」报名已截止（截止时间 {d}）。",
     "not_audience": "「{t}」只面向{u}的同志，您不在报名范围内。",
+    "party_only": "「{t}」是党员活动（{k}），仅限{u}的党员参加。",
     "not_found": "没有找到这个活动，请发送“活动”查看可报名的活动。",
 }
 
@@ -61,9 +62,12 @@ def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
     if act is None:
         ctx.reply(JOIN_TEXT["not_found"])
         return
-    text = JOIN_TEXT[res.outcome].format(t=act.title, w=fmt_when(act, _tz(ctx)), p=act.place or "地点待定",
-                                         n=res.position, u=act.audience_unit.name,
-                                         d=act.deadline.astimezone(ctx.tz).strftime("%m-%d %H:%M"))
+    outcome = res.outcome
+    if outcome == "not_audience" and act.party_only and not ctx.person.is_party_member:
+        outcome = "party_only"
+    text = JOIN_TEXT[outcome].format(t=act.title, k=KIND_LABELS.get(act.kind, act.kind), w=fmt_when(act, _tz(ctx)),
+                                     p=act.place or "地点待定", n=res.position, u=act.audience_unit.name,
+                                     d=act.deadline.astimezone(ctx.tz).strftime("%m-%d %H:%M"))
     if res.outcome in ("confirmed", "waitlisted"):
         ctx.audit("activity.join", "activity", act.id, res.outcome)
     viewer = {"confirmed": SignupStatus.CONFIRMED, "already_confirmed": SignupStatus.CONFIRMED,

@@ -102,7 +102,8 @@ def activity_card(act: Activity, tz: str, *, viewer: str | None = None, position
         ("组织者", act.organiser.name if act.organiser else ""),
     )
     state = _state_line(act, viewer, position, now)
-    body = "\n".join(x for x in (act.description, f"范围：{act.audience_unit.name}", state) if x)
+    scope = f"范围：{act.audience_unit.name}" + ("（仅限党员）" if act.party_only else "")
+    body = "\n".join(x for x in (act.description, scope, state) if x)
     join = Button("报名", ActButton(act.id, "join").pack(), 1)
     leave_text = "取消候补" if viewer == SignupStatus.WAITLISTED else "取消报名"
     # "取消候补" cancels a place in the queue only: pressed after a promotion it must not give the seat away
@@ -144,7 +145,8 @@ def manage_card(act: Activity, tz: str, *, note: str = "", card_id: str = "") ->
     if act.status != ActivityStatus.CANCELLED:
         buttons.append(Button("取消活动", ActManage(act.id, "cancel").pack(), 3))
     lines = [x for x in (note, f"活动编号：{act.id}    签到码：{act.checkin_code}",
-                         f"范围：{act.audience_unit.full_name}", f"状态：{_status_label(act)}") if x]
+                         f"范围：{act.audience_unit.full_name}" + ("（仅限党员）" if act.party_only else ""),
+                         f"状态：{_status_label(act)}") if x]
     return Card(title=f"【管理】{act.title}"[:36], body="\n".join(lines),
                 fields=(("时间", fmt_when(act, tz)), ("地点", act.place or "待定"), ("名额", seats_text(act))),
                 buttons=tuple(buttons), card_id=card_id or new_card_id(f"actm{act.id}"))

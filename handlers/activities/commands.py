@@ -46,7 +46,8 @@ def list_activities(ctx: Context, args: str) -> None:
         if act is None:
             return
         if not can(ctx.person, "activity.join", act) and not can(ctx.person, "activity.manage", act):
-            ctx.reply(f"「{act.title}」不在您的报名范围内。")
+            ctx.reply(f"「{act.title}」仅限党员参加。" if act.party_only and not ctx.person.is_party_member
+                      else f"「{act.title}」不在您的报名范围内。")
             return
         viewer, pos = viewer_state(ctx, act)
         ctx.reply(activity_card(act, ctx.config.timezone, viewer=viewer, position=pos, now=ctx.now(),

@@ -8,7 +8,7 @@ from bot.args import parse_item_number
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
 from bot.router import Router
-from models.activity import Activity
+from models.activity import PARTY_ONLY_KINDS, Activity
 from models.org import Person, Unit
 from models.policy import can
 
@@ -40,8 +40,9 @@ def publish_from_answers(ctx: Context, a: dict) -> Activity:
         ctx.notify(organiser, manage_card(act, ctx.config.timezone,
                                           note=f"{ctx.person.name}发布了这个活动，由您担任组织者。"),
                    ref=f"activity:{act.id}")
+    who = f"{len(people)} 名党员" if act.party_only else f"{len(people)} 人"
     ctx.reply(manage_card(act, ctx.config.timezone,
-                          note=f"✅ 已发布，活动卡片正在发送给{audience.name}的 {len(people)} 人。"))
+                          note=f"✅ 已发布，活动卡片正在发送给{audience.name}的 {who}。"))
     return act
 
 
@@ -124,7 +125,7 @@ def _ask_confirm(ctx, a):
              f"时间：{start:%Y-%m-%d %H:%M} – {end:%m-%d %H:%M}", f"地点：{a['place']}",
              f"名额：{'不限' if a['seats'] is None else a['seats']}",
              f"报名截止：{datetime.fromisoformat(a['deadline']).astimezone(ctx.tz):%m-%d %H:%M}",
-             f"范围：{unit.full_name if unit else '?'}"]
+             f"范围：{unit.full_name if unit else '?'}" + ("（仅党员）" if a["kind"] in PARTY_ONLY_KINDS else "")]
     if a.get("description"):
         lines.append(f"说明：{a['description'][:200]}")
     if unit is not None:

@@ -4,7 +4,8 @@ One line (every part but the title and the time is optional; missing required pa
     发布活动 周末义务植树 2026-12-05 09:00-12:00 @浦东基地 名额30 截止12-03 范围:外航维修党支部
     publish 青年读书会 12-10 19:00-21:00 @三楼会议室 名额不限 类型:青年 说明:自带一本书
 Parts: date (2026-12-05, 12-05, 12/05, 12月5日) + time range (09:00-12:00, or one time = 2 hours);
-@地点; 名额N / 名额不限; 截止MM-DD [HH:MM] (default: the start); 范围:单位名; 类型:团队|志愿|青年;
+@地点; 名额N / 名额不限; 截止MM-DD [HH:MM] (default: the start); 范围:单位名;
+类型:主题党日|党课|组织生活会|团队|志愿|青年 (the first three: Party members of the audience only);
 组织者:姓名; 不候补 (refuse when full instead of queueing); 说明:… (the rest of the line).
 """
 from __future__ import annotations
@@ -27,7 +28,9 @@ __all__ = ["USAGE", "parse_deadline", "parse_one_line", "parse_when"]
 USAGE = ("发布活动 周末义务植树 2026-12-05 09:00-12:00 @浦东基地 名额30 截止12-03 范围:外航维修党支部"
          "（可选：类型:志愿 组织者:张三 不候补 说明:…；只发“发布活动”则逐项引导）")
 
-KIND_ALIASES = {"团队": "team", "团队活动": "team", "team": "team", "志愿": "volunteer", "志愿服务": "volunteer",
+KIND_ALIASES = {"主题党日": "party_day", "党日": "party_day", "party-day": "party_day", "党课": "party_lesson",
+                "party-lesson": "party_lesson", "组织生活会": "org_life", "组织生活": "org_life", "org-life": "org_life",
+                "团队": "team", "团队活动": "team", "team": "team", "志愿": "volunteer", "志愿服务": "volunteer",
                 "volunteer": "volunteer", "义务": "volunteer", "青年": "youth", "青年活动": "youth", "youth": "youth",
                 "团建": "team"}
 KIND_OPTIONS = [(k.value, KIND_LABELS[k]) for k in ActivityKind]
@@ -198,7 +201,7 @@ def parse_one_line(ctx: Context, text: str) -> dict:
         elif key in ("类型", "kind") and val is not None:
             kind = KIND_ALIASES.get(val.strip().lower())
             if kind is None:
-                raise Invalid("类型可选：团队、志愿、青年。")
+                raise Invalid("类型可选：主题党日、党课、组织生活会、团队、志愿、青年。")
             answers["kind"] = kind
         elif key in ("组织者", "organiser", "organizer") and val is not None:
             answers["organiser"] = resolve_person(ctx, val.strip()).id

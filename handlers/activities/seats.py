@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from models.activity import Activity, ActivityStatus, Attendance, Signup, SignupStatus
+from models.activity import PARTY_ONLY_KINDS, Activity, ActivityStatus, Attendance, Signup, SignupStatus
 from models.org import Person, Unit
 from models.policy import can
 
@@ -79,6 +79,10 @@ class ActivityView:
     @property
     def organiser_id(self) -> int:
         return self.organiser.id
+
+    @property
+    def party_only(self) -> bool:
+        return self.kind in PARTY_ONLY_KINDS
 
 
 _READ = (select(_A.c.id, _A.c.title, _A.c.description, _A.c.kind, _A.c.starts_at, _A.c.ends_at, _A.c.place,

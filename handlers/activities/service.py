@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from models.activity import Activity, ActivityStatus, Attendance, Signup, SignupStatus
+from models.activity import PARTY_ONLY_KINDS, Activity, ActivityStatus, Attendance, Signup, SignupStatus
 from models.org import Person, Unit
 
 if TYPE_CHECKING:
@@ -84,11 +84,13 @@ def create_activity(db: Session, *, creator: Person, organiser: Person, title: s
 
 
 def audience_people(db: Session, act: Activity) -> list[Person]:
-    """Active people whose unit is in the audience subtree, in a stable order."""
+    """Active people whose unit is in the audience subtree (its Party members for a Party activity), in a stable order."""
     prefix = act.audience_unit.path
-    return list(db.scalars(select(Person).join(Unit, Person.unit_id == Unit.id)
-                           .where(Unit.path.like(f"{prefix}%"), Person.active.is_(True))
-                           .order_by(Person.id)).unique())
+    stmt = select(Person).join(Unit, Person.unit_id == Unit.id).where(Unit.path.like(f"{prefix}%"),
+                                                                       Person.active.is_(True))
+    if act.party_only:
+        stmt = stmt.where(Person.is_party_member.is_(True))
+    return list(db.scalars(stmt.order_by(Person.id)).unique())
 
 
 def audience_count(db: Session, unit: Unit) -> int:
@@ -196,15 +198,16 @@ def checkin_by_code(db: Session, person: Person, code: str, now: datetime) -> tu
 
 
 def open_activities_for(db: Session, person: Person, now: datetime, limit: int = 20) -> list[Activity]:
-    """Activities I may join (my unit in the audience) that have not ended, soonest first."""
+    """Activities I may join (my unit in the audience; Party activities for Party members) that have not ended, soonest first."""
     if person.unit is None:
         return []
     # the audience unit is an ancestor of (or equal to) my unit: its path is a prefix of mine
     ancestor_ids = [int(x) for x in person.unit.path.strip("/").split("/") if x]
-    return list(db.scalars(select(Activity).where(Activity.audience_unit_id.in_(ancestor_ids),
-                                                  Activity.status != ActivityStatus.CANCELLED,
-                                                  Activity.ends_at > now)
-                           .order_by(Activity.starts_at).limit(limit)).unique())
+    stmt = select(Activity).where(Activity.audience_unit_id.in_(ancestor_ids),
+                                  Activity.status != ActivityStatus.CANCELLED, Activity.ends_at > now)
+    if not person.is_party_member:
+        stmt = stmt.where(Activity.kind.not_in(PARTY_ONLY_KINDS))
+    return list(db.scalars(stmt.order_by(Activity.starts_at).limit(limit)).unique())
 
 
 def organised_by(db: Session, person: Person, now: datetime, limit: int = 20) -> list[Activity]:

@@ -1,14 +1,26 @@
-"""Card buttons: case:<id>:<op>. A replayed or late click is answered, never applied twice."""
+"""Card buttons: case:<id>:<op>, each the same function as its text command. A replayed or late
+click is answered, never applied twice."""
 from __future__ import annotations
 
 from bot.context import Context
 from bot.router import Router
-from models.case import CaseState as S
 
-from . import flows
+from . import approvals, flows
 from .cards import CaseAction
+from .commands import start_assign_for, start_care_for
 
 router = Router("cases")
+
+
+def show_talk(ctx: Context, talk_id: int) -> None:
+    """查看谈话: the talks command `谈话详情 N` itself (its policy, its audit of the read)."""
+    found = ctx.registry.match_command(f"谈话详情 {talk_id}")
+    if found is None:
+        ctx.reply(f"请发送“谈话详情 {talk_id}”。")
+        return
+    cmd, rest = found
+    ctx.command = cmd.names[0]
+    cmd.handler(ctx, rest)
 
 
 @router.action(CaseAction)
@@ -21,25 +33,14 @@ def on_case_button(ctx: Context, data: CaseAction) -> None:
     elif data.op == "follow":
         flows.follow_up(ctx, case)
     elif data.op == "care":
-        if not ctx.require("case.handle", case):
-            return
-        if case.state not in (S.REPORTED, S.ACKNOWLEDGED, S.FOLLOW_UP, S.REJECTED):
-            flows._already(ctx, case, "发起关爱申请")
-            return
-        ctx.start_form("case_care", {"case_id": case.id})
+        start_care_for(ctx, case)
     elif data.op == "approve":
-        flows.decide(ctx, case, approve=True)
+        approvals.decide(ctx, case, approve=True)
     elif data.op == "reject":
-        if not ctx.require("care.approve", case):
-            return
-        if case.state != S.CARE_REQUESTED:
-            flows.refuse_decided(ctx, case)
-            return
-        ctx.start_form("case_reject", {"case_id": case.id, "rc": ctx.clicked_card_code})
+        if approvals.may_decide_now(ctx, case):
+            ctx.start_form("case_reject", {"case_id": case.id, "rc": ctx.clicked_card_code, "clicked": True})
     elif data.op == "assign":
-        if not ctx.require("case.handle", case):
-            return
-        if case.state not in (S.APPROVED, S.HELPER_ASSIGNED, S.IN_PROGRESS):
-            flows._already(ctx, case, "指派帮扶人")
-            return
-        ctx.start_form("case_assign", {"case_id": case.id})
+        start_assign_for(ctx, case)
+    elif data.op == "talk":
+        if case.talk_id and ctx.require("case.read", case):
+            show_talk(ctx, case.talk_id)

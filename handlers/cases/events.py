@@ -11,5 +11,11 @@ router = Router("cases")
 
 @router.on("talk.flagged")
 def on_talk_flagged(ctx: Context, payload: dict) -> None:
-    """A talk was saved with a flag: open its case and send the card to the branch secretaries."""
+    """A talk was saved with a flag: open its item and send the card to the branch secretaries."""
     flows.open_for_talk(ctx, int(payload["talk_id"]))
+
+
+@router.on("talk.flag_changed")
+def on_talk_flag_changed(ctx: Context, payload: dict) -> None:
+    """An edited talk whose flag or category changed (or was removed): its item follows."""
+    flows.talk_changed(ctx, int(payload["talk_id"]))

@@ -1,39 +1,26 @@
-"""Cases' part of 待办 (bot.pending): items to handle (secretary), to approve (committee), to help
-with (helper), and under supervision; each with its next command."""
+"""Cases' part of 待办 (bot.pending): reading.pending_items' lines split into what the item is and
+the exact next commands; 卡片 事项 N is reading.resend_card."""
 from __future__ import annotations
 
-from sqlalchemy import select
+import re
 
 from bot.context import Context
 from bot.pending import PendingItem
 from bot.router import Router
-from models.case import Case, CaseState
-from models.enums import Role
 
-from .service import cases_in_scope, fmt_time
+from .reading import pending_items
 
-S = CaseState
 router = Router("cases")
 
-
-
-def _line(ctx: Context, case: Case) -> str:
-    return (f"#{case.id} {case.subject.name}（{case.unit.full_name.split('/')[-1]}）"
-            f"「{case.state_label}」自{fmt_time(case.state_since, ctx.config.timezone)}")
+_NUMBER = re.compile(r"^事项 (\d+) ")
 
 
 @router.pending
 def pending_cases(ctx: Context) -> list[PendingItem]:
-    """Open cases where the sender must act: handle (secretary), approve (committee), help (helper)."""
-    db, me = ctx.db, ctx.person
-    sections: list[tuple[str, list[Case], str]] = [
-        ("待我处理", cases_in_scope(db, me, [S.REPORTED, S.ACKNOWLEDGED, S.FOLLOW_UP, S.APPROVED, S.REJECTED],
-                                    Role.SECRETARY), "案件 {n}"),
-        ("待我审批", cases_in_scope(db, me, [S.CARE_REQUESTED], Role.COMMITTEE), "案件 {n}"),
-        ("我的帮扶", list(db.scalars(select(Case).where(Case.helper_id == me.id,
-                                                     Case.state.in_([S.HELPER_ASSIGNED, S.IN_PROGRESS]))
-                                    .order_by(Case.id))), "进展 {n} 内容"),
-        ("帮扶中（督办）", cases_in_scope(db, me, [S.HELPER_ASSIGNED, S.IN_PROGRESS], Role.SECRETARY), "案件 {n}"),
-    ]
-    return [PendingItem(title, _line(ctx, c), (command.format(n=c.id),), "案件", c.id, c.state_since)
-            for title, cases, command in sections for c in cases]
+    items = []
+    for section, line in pending_items(ctx):
+        text, _, commands = line.partition(" → ")
+        number = _NUMBER.match(text)
+        items.append(PendingItem(section, text, tuple(c.strip() for c in commands.split(" · ") if c.strip()),
+                                 "事项", int(number.group(1)) if number else None))
+    return items

@@ -7,6 +7,7 @@ clicker, ctx.update_card_for_others for the rest; the response-code mechanics li
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -21,6 +22,9 @@ from models.org import Person, RoleAssignment, Unit
 from models.policy import can
 
 __all__ = [
+    "MAX_NUMBER",
+    "approvals_so_far",
+    "approvers_for",
     "cases_in_scope",
     "committee_for",
     "covering_people",
@@ -28,10 +32,25 @@ __all__ = [
     "fmt_time",
     "level_above",
     "name_of",
+    "request_event",
     "scope_filter",
     "secretaries_for",
+    "split_number",
     "subjects_in_scope",
 ]
+
+MAX_NUMBER = 2_147_483_647   # item numbers are 32-bit ids: a bigger number names no item (and must not overflow)
+_NUM = re.compile(r"^[#＃]?(\d+)\s*(.*)$", re.S)
+
+
+def split_number(args: str) -> tuple[int | None, str]:
+    """'12 rest' → (12, 'rest'); no leading number → (None, args). The number may be out of range
+    (load_case answers "没有编号为 N" without querying: PostgreSQL would overflow on it)."""
+    m = _NUM.match(args.strip())
+    if not m:
+        return None, args.strip()
+    digits = m.group(1)[:30]
+    return int(digits), m.group(2).strip()
 
 
 def fmt_time(moment: datetime | None, tz: str) -> str:
@@ -95,6 +114,32 @@ def decision_event(case: Case) -> CaseEvent | None:
         if ev.from_state == CaseState.CARE_REQUESTED and ev.kind == "transition":
             return ev
     return None
+
+
+def request_event(case: Case) -> CaseEvent | None:
+    """The event that submitted the current request round (who asked, when)."""
+    for ev in reversed(case.events):
+        if ev.kind == "transition" and ev.to_state == CaseState.CARE_REQUESTED:
+            return ev
+    return None
+
+
+def approvals_so_far(db: Session, case: Case, tz: str) -> list[tuple[str, str]]:
+    """(level label, "name mm-dd HH:MM") for each level approved in the current round."""
+    req = request_event(case)
+    if req is None:
+        return []
+    out = []
+    for ev in case.events:
+        final = ev.kind == "transition" and ev.from_state == CaseState.CARE_REQUESTED and ev.to_state == CaseState.APPROVED
+        if ev.id > req.id and (ev.kind == "approval" or final):
+            out.append((ev.comment or "审批", f"{name_of(db, ev.actor_id)} {fmt_time(ev.at, tz)}"))
+    return out
+
+
+def approvers_for(db: Session, case: Case, role: Role) -> list[Person]:
+    """Who approves `role`'s level of `case`: the nearest holders of that role covering the subject's unit."""
+    return _nearest(covering_people(db, role, case.unit))
 
 
 def scope_filter(person: Person, *roles: Role):

@@ -22,7 +22,7 @@ from models.case import Case, CaseState, add_event
 from models.enums import Role
 from models.org import Person
 
-from .service import committee_for, fmt_time, level_above, secretaries_for
+from .service import approvers_for, committee_for, fmt_time, level_above, secretaries_for
 
 __all__ = ["SlaStep", "allowed_hours", "escalation_targets", "holders", "overdue", "run_sla"]
 
@@ -45,8 +45,9 @@ def _secretaries(db: Session, case: Case) -> list[Person]:
 def holders(db: Session, case: Case) -> list[Person]:
     """Who must act now."""
     state = S(case.state)
-    if state is S.CARE_REQUESTED:
-        return committee_for(db, case.unit)
+    if state is S.CARE_REQUESTED:   # the approvers of the level the request waits at
+        role = case.approver_role
+        return secretaries_for(db, case.unit) if role is Role.SECRETARY else approvers_for(db, case, role)
     if state in (S.HELPER_ASSIGNED, S.IN_PROGRESS) and case.helper is not None:
         return [case.helper]
     return _secretaries(db, case) or committee_for(db, case.unit)
@@ -91,10 +92,10 @@ def _message(case: Case, step: int, hours: float, tz: str) -> Text:
             S.HELPER_ASSIGNED: "待汇报帮扶进展", S.IN_PROGRESS: "待汇报帮扶进展"}[S(case.state)]
     since = fmt_time(case.sla_since, tz)
     if step == 1:
-        return Text(f"【超时提醒】案件 #{case.id}（{case.subject.name}）{what}，自{since}起已超过{hours:g}小时。"
-                    f"请尽快处理，发送“案件 {case.id}”查看详情。")
-    return Text(f"【超时上报】案件 #{case.id}（{case.subject.name}，{case.unit.full_name}）{what}，"
-                f"自{since}起已超时，提醒后仍未处理，请督促办理。发送“案件 {case.id}”查看详情。")
+        return Text(f"【超时提醒】事项 {case.id}（{case.subject.name}）{what}，自{since}起已超过{hours:g}小时。"
+                    f"请尽快处理，发送“事项 {case.id}”查看详情。")
+    return Text(f"【超时上报】事项 {case.id}（{case.subject.name}，{case.unit.full_name}）{what}，"
+                f"自{since}起已超时，提醒后仍未处理，请督促办理。发送“事项 {case.id}”查看详情。")
 
 
 def run_sla(db: Session, config: Config, now: datetime, notify: Notify) -> int:

@@ -4,7 +4,7 @@ Set-based: one statement per section over the whole company, then lines grouped 
 so 12,000 people cost a handful of queries, not 12,000 (bench/bench_digest.py). Sections:
 talks still due this quarter (team leaders, with names), flags to acknowledge, care requests
 to approve, 心声 to answer and 回访 denials to check (nearest covering secretary / committee), helper progress due,
-activities joined for today and tomorrow, learning not yet studied.
+activities joined for today and tomorrow, learning not yet studied (new, or its deadline near).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, case, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.config import Config
@@ -100,7 +100,7 @@ def _helper_progress(db: Session, config: Config, now: datetime, out: Lines) -> 
                              Case.sla_since <= now + timedelta(days=1) - timedelta(hours=hours))
                       .order_by(Case.id))
     for helper_id, case_id, name, _ in rows:
-        out[helper_id].append(f"· 帮扶进展待汇报：案件 #{case_id}（{name}），发送“进展 {case_id} 内容”")
+        out[helper_id].append(f"· 帮扶进展待汇报：事项 {case_id}（{name}），发送“进展 {case_id} 内容”")
 
 
 def _activities(db: Session, tz: ZoneInfo, now: datetime, out: Lines) -> None:
@@ -118,17 +118,31 @@ def _activities(db: Session, tz: ZoneInfo, now: datetime, out: Lines) -> None:
         out[pid].append(f"· {day} {local:%H:%M} 活动「{title}」" + (f"（{place}）" if place else ""))
 
 
-def _learning(db: Session, config: Config, now: datetime, out: Lines) -> None:
+def _learning(db: Session, config: Config, tz: ZoneInfo, now: datetime, out: Lines) -> None:
+    """Materials not studied yet: new ones (learning_days), and before a deadline (learning_deadline_days);
+    never after the deadline. The nearest deadline first."""
     since = now - timedelta(days=config.get("digest.learning_days", int))
+    soon = now + timedelta(days=config.get("digest.learning_deadline_days", int))
     audience = aliased(Unit)
-    for mid, title, path in db.execute(select(Material.id, Material.title, audience.path)
-                                       .join(audience, audience.id == Material.audience_unit_id)
-                                       .where(Material.published_at >= since).order_by(Material.id)):
+    shown = or_(and_(Material.deadline.is_(None), Material.published_at >= since),
+                and_(Material.deadline > now, or_(Material.published_at >= since, Material.deadline <= soon)))
+    today = now.astimezone(tz).date()
+    for mid, title, deadline, path in db.execute(
+            select(Material.id, Material.title, Material.deadline, audience.path)
+            .join(audience, audience.id == Material.audience_unit_id).where(shown)
+            .order_by(case((Material.deadline.is_(None), 1), else_=0), Material.deadline, Material.id)):
+        if deadline is None:
+            line = f"· 未学习：《{title}》，发送“学习 {mid}”"
+        else:
+            local = deadline.astimezone(tz)
+            left = (local.date() - today).days
+            when = "今天截止" if left <= 0 else f"还剩 {left} 天"
+            line = f"· 学习截止 {local:%m-%d %H:%M}（{when}）：《{title}》未学完，发送“学习 {mid}”"
         studied = exists().where(MaterialRead.material_id == mid, MaterialRead.person_id == Person.id,
                                  MaterialRead.studied_at.is_not(None))
         for (pid,) in db.execute(select(Person.id).join(Unit, Unit.id == Person.unit_id)
                                  .where(and_(Person.active.is_(True), Unit.path.like(f"{path}%"), ~studied))):
-            out[pid].append(f"· 未学习：《{title}》，发送“学习 {mid}”")
+            out[pid].append(line)
 
 
 def digests(db: Session, config: Config, now: datetime) -> Lines:
@@ -139,7 +153,7 @@ def digests(db: Session, config: Config, now: datetime) -> Lines:
     _holders(db, out)
     _helper_progress(db, config, now, out)
     _activities(db, tz, now, out)
-    _learning(db, config, now, out)
+    _learning(db, config, tz, now, out)
     return {pid: lines for pid, lines in out.items() if lines}
 
 

@@ -20,4 +20,4 @@ def on_button(ctx: Context, data: LearnData) -> None:
     else:
         mark_studied(ctx, m)
         if ctx.incoming.card_id == f"learn-{m.id}":
-            ctx.update_card(material_card(m, studied=True))
+            ctx.update_card(material_card(m, studied=True, tz=ctx.tz))

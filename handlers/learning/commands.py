@@ -1,4 +1,4 @@
-"""Learning commands: 发布学习 (publish), 学习 (list/open), 学完 (studied), 学习情况 (completion)."""
+"""Learning commands: 发布学习 (publish), 学习 (list/open), 学完 (studied, 心得), 学习情况 / 学习心得 (publisher's view)."""
 from __future__ import annotations
 
 import re
@@ -7,26 +7,23 @@ from sqlalchemy import or_, select
 
 from bot.args import not_found, split_item_number
 from bot.context import Context
-from bot.forms import Form, Step, choice_card, pick_option
+from bot.forms import Invalid
 from bot.messages import Button, Card
 from bot.router import Router
 from models.enums import Role
-from models.learning import Material
-from models.org import Unit
-from models.outbox import Priority
+from models.learning import REFLECTION_MAX, Material, MaterialRead
+from models.org import Person, Unit
 from models.policy import can, scopes
 
 from . import service
-from .cards import LearnData, material_card
+from .cards import LearnData
+from .forms import PUBLISH_FORM, parse_category, parse_material_deadline
 
 __all__ = ["load_material", "mark_studied", "open_material", "router"]
 
 router = Router("learning")
 
-URL_RE = re.compile(r"https?://\S+")
-FILE_PREFIXES = ("文件:", "文件：", "file:")
-TITLE_MAX = 200
-TEXT_MAX = 5000
+ONE_LINE = "发布学习 标题 | 内容或链接 [| 受众单位] [| 类别:党史] [| 截止:12-05]"
 
 
 def _publish_allowed(ctx: Context) -> bool:
@@ -49,74 +46,57 @@ def _resolve_audience(ctx: Context, name: str) -> Unit | None:
     return (inside or candidates or [None])[0]
 
 
-@router.command("发布学习", "publish-material", help="发布学习材料给本支部/本单位",
-                usage="例：发布学习 党章学习 | 第一章 总纲……（或链接）| 外航维修党支部", allowed=_publish_allowed)
-def publish(ctx: Context, args: str) -> None:
-    parts = [p.strip() for p in re.split(r"[|｜]", args)] if args else []
-    if len(parts) < 2 or not parts[0] or not parts[1]:
-        ctx.reply("格式：发布学习 标题 | 内容或链接 [| 受众单位]\n例：发布学习 党章学习 | https://example.com/dangzhang")
-        return
+KEY_RE = re.compile(r"^(类别|分类|类型|截止|截止日期)\s*[:：]\s*(.*)$")
+
+
+def _one_line(ctx: Context, parts: list[str]) -> dict | None:
+    """The `|` shortcut → the dialog's answers (replies and returns None when a part is wrong)."""
     title, content = parts[0], parts[1]
-    if len(title) > TITLE_MAX:
-        ctx.reply(f"标题太长了（最多 {TITLE_MAX} 字）。")
-        return
-    if len(content) > TEXT_MAX:
-        ctx.reply(f"内容太长了（最多 {TEXT_MAX} 字），长文请发链接。")
-        return
-    audience = _resolve_audience(ctx, parts[2] if len(parts) > 2 else "")
+    if len(title) > 200:
+        ctx.reply("标题太长了（最多 200 字）。")
+        return None
+    if len(content) > 5000:
+        ctx.reply("内容太长了（最多 5000 字），长文请发链接。")
+        return None
+    answers: dict = {"title": title, "content": content, "category": "其他", "deadline": None}
+    unit_name = ""
+    try:
+        for part in parts[2:]:
+            m = KEY_RE.match(part)
+            if m and m.group(1).startswith("截止"):
+                answers["deadline"] = parse_material_deadline(ctx, m.group(2))
+            elif m:
+                answers["category"] = parse_category(m.group(2))
+            elif part:
+                unit_name = part
+    except Invalid as exc:
+        ctx.reply(str(exc))
+        return None
+    audience = _resolve_audience(ctx, unit_name)
     if audience is None:
-        ctx.reply(f"没有找到受众单位“{parts[2] if len(parts) > 2 else ''}”。")
-        return
+        ctx.reply(f"没有找到受众单位“{unit_name}”。")
+        return None
     if not ctx.require("publish", audience, what=f"抱歉，您无权向“{audience.name}”发布学习材料。"):
+        return None
+    answers["audience"] = audience.id
+    return answers
+
+
+@router.command("发布学习", "publish-material", help="发布学习材料（逐项引导，或一行写完）",
+                usage=f"只发“发布学习”逐项填写；一行写完：{ONE_LINE}", allowed=_publish_allowed)
+def publish(ctx: Context, args: str) -> None:
+    """Start the step-by-step dialog, or publish at once from the one-line `|` form."""
+    parts = [p.strip() for p in re.split(r"[|｜]", args)] if args else []
+    if len(parts) < 2:
+        PUBLISH_FORM.start(ctx, {"title": parts[0][:200]} if parts and parts[0] else {})
         return
-    # a push to many people: confirmed once, stating how many it reaches
-    ctx.start_form(PUBLISH_FORM, {"title": title, "content": content, "audience": audience.id})
-
-
-def _ask_confirm(ctx: Context, a: dict) -> Card:
-    audience = ctx.db.get(Unit, a["audience"])
-    n = len(service.audience_of(ctx.db, audience))
-    preview = a["content"] if len(a["content"]) <= 60 else a["content"][:60] + "…"
-    return choice_card(ctx, "确认发布学习材料？", CONFIRM_OPTIONS,
-                       body=f"《{a['title']}》\n{preview}\n确认后将推送给“{audience.name}”共 {n} 人。")
-
-
-def _done(ctx: Context, a: dict) -> None:
-    if a.get("confirm") != "publish":
-        ctx.reply("已放弃，学习材料没有发布。")
+    if not parts[0] or not parts[1]:
+        ctx.reply(f"格式：{ONE_LINE}\n例：发布学习 党章学习 | https://example.com/dangzhang | 类别:两学一做 | 截止:12-05\n"
+                  "或只发“发布学习”逐项填写。")
         return
-    audience = ctx.db.get(Unit, a["audience"])
-    if audience is None or not ctx.require("publish", audience):
-        return
-    title, content = a["title"], a["content"]
-    link = file_ref = None
-    if content.startswith(FILE_PREFIXES):
-        file_ref = content.split(":", 1)[-1].split("：", 1)[-1].strip()
-        content = ""
-    else:
-        found = URL_RE.search(content)
-        if found:
-            link = found.group(0)
-            if content.strip() == link:
-                content = ""
-    m = Material(title=title, text=content, link=link, file_ref=file_ref, audience_unit_id=audience.id,
-                 audience_unit=audience, publisher_id=ctx.person.id, publisher=ctx.person, published_at=ctx.now())
-    ctx.db.add(m)
-    ctx.db.flush()
-    people = service.audience_of(ctx.db, audience)
-    ctx.notify(people, material_card(m), ref=f"material:{m.id}", idem_key=f"material:{m.id}",
-               priority=Priority.BULK)
-    ctx.audit("create", "material", m.id, detail=f"audience={audience.id} n={len(people)}")
-    ctx.reply(f"已发布学习材料《{title}》（编号 {m.id}），推送给“{audience.name}”共 {len(people)} 人。"
-              f"发送“学习情况 {m.id}”查看学习进度。")
-
-
-CONFIRM_OPTIONS = [("publish", "确认发布"), ("drop", "放弃")]
-PUBLISH_FORM = "learning.publish"
-router.form(Form(PUBLISH_FORM, "发布学习材料", [
-    Step("confirm", _ask_confirm, lambda ctx, text, a: pick_option(text, CONFIRM_OPTIONS, {
-        "是": "publish", "确认": "publish", "发布": "publish", "yes": "publish", "否": "drop", "no": "drop"}),
-        free_text=False)], _done))
+    answers = _one_line(ctx, parts)
+    if answers is not None:
+        PUBLISH_FORM.start(ctx, answers)   # a push to many people: straight to the confirmation ("将发送给 N 人")
 
 
 def load_material(ctx: Context, raw: str | int) -> Material | None:
@@ -137,26 +117,37 @@ def open_material(ctx: Context, m: Material) -> None:
     row = service.record_open(ctx.db, ctx.person, m, ctx.now())
     studied = row.studied_at is not None
     body = m.text or ("请点击链接学习。" if m.link else "")
-    fields = [("发布人", m.publisher.name), ("发布时间", _local(ctx, m.published_at))]
+    fields = [("类别", m.category), ("发布人", m.publisher.name), ("发布时间", _local(ctx, m.published_at))]
+    if m.deadline is not None:
+        fields.append(("截止", _local(ctx, m.deadline)))
     if m.link:
         fields.append(("链接", m.link))
     if m.file_ref:
         fields.append(("附件", m.file_ref))
     if studied:
         fields.append(("状态", f"已于 {_local(ctx, row.studied_at)} 学完"))
+    if row.reflection:
+        fields.append(("我的心得", row.reflection))
     ctx.reply(Card(title=f"学习材料：{m.title}", body=body, fields=tuple(fields), url=m.link,
                    buttons=() if studied else (Button("已学习", LearnData(m.id, "done").pack()),),
                    card_id=f"learn-open-{m.id}"))
     if not studied:
-        ctx.reply(f"学完后请点“已学习”，或发送“学完 {m.id}”。")
+        ctx.reply(f"学完后请点“已学习”，或发送“学完 {m.id}”；也可以附上心得：学完 {m.id} 心得 ……")
 
 
-def mark_studied(ctx: Context, m: Material) -> bool:
-    _row, new = service.record_studied(ctx.db, ctx.person, m, ctx.now())
+def mark_studied(ctx: Context, m: Material, reflection: str | None = None) -> bool:
+    row, new = service.record_studied(ctx.db, ctx.person, m, ctx.now())
+    kept = ""
+    if reflection:
+        updated = row.reflection is not None
+        row.reflection = reflection
+        kept = f"心得已{'更新' if updated else '保存'}（{len(reflection)} 字）。"
     if new:
-        ctx.reply(f"已记录：《{m.title}》已学习。")
+        ctx.reply(f"已记录：《{m.title}》已学习。{kept}")
+    elif kept:
+        ctx.reply(f"《{m.title}》您之前已学习，{kept}")
     else:
-        ctx.reply(f"《{m.title}》您之前已经标记为已学习。")
+        ctx.reply(f"《{m.title}》您之前已经标记为已学习。可以补写心得：学完 {m.id} 心得 ……")
     return new
 
 
@@ -175,19 +166,27 @@ def learn(ctx: Context, args: str) -> None:
     lines = [f"我的学习材料（{todo} 份未学完）："]
     for m, r in items:
         state = "已学习" if r is not None and r.studied_at else ("已打开" if r is not None else "未读")
-        lines.append(f"[{m.id}] {m.title} — {state}（{_local(ctx, m.published_at)[:10]}）")
-    lines.append("发送“学习 编号”打开，“学完 编号”标记已学习。")
+        due = ""
+        if m.deadline is not None and not (r is not None and r.studied_at):
+            due = "，已过截止" if m.deadline <= ctx.now() else f"，截止 {_local(ctx, m.deadline)[5:10]}"
+        lines.append(f"[{m.id}] {m.title} — {state}（{m.category}，{_local(ctx, m.published_at)[:10]}{due}）")
+    lines.append("发送“学习 编号”打开，“学完 编号 [心得 …]”标记已学习。")
     ctx.reply("\n".join(lines))
 
 
-@router.command("学完", "studied", help="标记学习材料已学习", usage="学完 N")
+@router.command("学完", "studied", help="标记学习材料已学习，可附心得", usage="学完 N [心得 不超过500字]")
 def studied(ctx: Context, args: str) -> None:
-    if not args:
-        ctx.reply("请写上材料编号，例如：学完 3。")
+    m_args = re.match(r"^#?(\S+?)(?:\s+|$|(?=心得))(.*)$", args.strip(), re.S)
+    if not m_args:
+        ctx.reply("请写上材料编号，例如：学完 3；附心得：学完 3 心得 ……")
         return
-    m = load_material(ctx, args)
+    reflection = re.sub(r"^(心得|体会)\s*[:：]?\s*", "", m_args.group(2).strip()).strip()
+    if len(reflection) > REFLECTION_MAX:
+        ctx.reply(f"心得最多 {REFLECTION_MAX} 字，这次有 {len(reflection)} 字，请精简后再发（没有记录）。")
+        return
+    m = load_material(ctx, m_args.group(1))
     if m is not None:
-        mark_studied(ctx, m)
+        mark_studied(ctx, m, reflection or None)
 
 
 def _stats_allowed(ctx: Context) -> bool:
@@ -212,7 +211,37 @@ def material_stats(ctx: Context, args: str) -> None:
     total, rows = material_completion(ctx.db, m, "team" if m.audience_unit.kind == "branch" else "branch")
     lines = [f"《{m.title}》学习情况：应学 {total.assigned} 人，已打开 {total.opened} 人，"
              f"已学完 {total.studied} 人（{total.rate:.0%}）"]
+    notes = service.reflection_count(ctx.db, m)
+    extra = [f"类别：{m.category}"] + ([f"截止：{_local(ctx, m.deadline)}"] if m.deadline else [])
+    extra += [f"心得 {notes} 篇（发送“学习心得 {m.id}”查看）"] if notes else []
+    lines.append("，".join(extra))
     for r in rows:
         if r.assigned:
             lines.append(f"· {r.name}：{r.studied}/{r.assigned}（{r.rate:.0%}），已打开 {r.opened}")
+    ctx.reply("\n".join(lines))
+
+
+@router.command("学习心得", "reflections", help="查看学习材料的心得（发布人、书记、党委）", usage="学习心得 N",
+                allowed=_stats_allowed)
+def reflections(ctx: Context, args: str) -> None:
+    """The reflections written on one material, newest first (publisher and those who see its statistics)."""
+    mid, _rest, typed = split_item_number(args)
+    if not typed:
+        ctx.reply("请写上材料编号，例如：学习心得 3。")
+        return
+    m = ctx.db.get(Material, mid) if mid is not None else None
+    if m is None:
+        ctx.reply(not_found("学习材料", typed))
+        return
+    if m.publisher_id != ctx.person.id and not ctx.require("stats.view", m):
+        return
+    rows = ctx.db.execute(select(Person, MaterialRead.reflection).join(MaterialRead, MaterialRead.person_id == Person.id)
+                          .where(MaterialRead.material_id == m.id, MaterialRead.reflection.is_not(None))
+                          .order_by(MaterialRead.studied_at.desc(), MaterialRead.id.desc()).limit(20)).all()
+    ctx.audit("read", "material_reflections", m.id, detail=f"n={len(rows)}")
+    if not rows:
+        ctx.reply(f"《{m.title}》还没有人写心得。")
+        return
+    lines = [f"《{m.title}》的学习心得（最新 {len(rows)} 篇）："]
+    lines += [f"· {p.name}（{p.unit.name if p.unit else '—'}）：{text}" for p, text in rows]
     ctx.reply("\n".join(lines))

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.learning import Material, MaterialRead
 from models.org import Person, Unit
 
-__all__ = ["ancestor_ids", "audience_of", "materials_for", "record_open", "record_studied"]
+__all__ = ["ancestor_ids", "audience_of", "materials_for", "record_open", "record_studied", "reflection_count"]
 
 
 def ancestor_ids(unit: Unit | None) -> list[int]:
@@ -70,3 +70,9 @@ def record_studied(db: Session, person: Person, material: Material, now: datetim
         return row, False
     row.studied_at = now
     return row, True
+
+
+def reflection_count(db: Session, material: Material) -> int:
+    """How many people wrote a reflection (心得) on `material`."""
+    return db.scalar(select(func.count()).select_from(MaterialRead)
+                     .where(MaterialRead.material_id == material.id, MaterialRead.reflection.is_not(None))) or 0

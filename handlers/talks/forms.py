@@ -232,22 +232,26 @@ def save_answers(ctx: Context, answers: dict) -> None:
     try:
         if answers.get("_edit"):
             talk = ctx.db.get(Talk, answers["_edit"])
+            before_flag, before_category = talk.flag, talk.category
             talk = service.edit_talk(ctx.db, talk, editor=ctx.person, now=ctx.now(), hours=edit_hours(ctx),
                                      kind=answers["kind"], summary=summary, mood=answers["mood"], flag=flag,
                                      category=category, needs=needs, via=ctx.command or "修改谈话")
             newly_flagged = getattr(talk, "_newly_flagged", False)
+            flag_changed = not newly_flagged and (before_flag, before_category) != (talk.flag, talk.category)
         else:
             talk = service.record_talk(ctx.db, author=ctx.person, subject=subject, kind=answers["kind"],
                                        summary=summary, mood=answers["mood"], flag=flag, category=category,
                                        needs=needs, occurred_at=ctx.now(), tz=ctx.config.timezone,
                                        follows_up_id=answers.get("follows_up") or None, via=ctx.command or "谈话")
-            newly_flagged = flag != Flag.NONE
+            newly_flagged, flag_changed = flag != Flag.NONE, False
     except service.TalkError as exc:
         ctx.reply(str(exc))
         return
     ctx.reply(saved_text(talk, subject.name, ctx.config.timezone, edit_hours(ctx), edited=bool(answers.get("_edit"))))
     if newly_flagged:
         ctx.emit("talk.flagged", talk_id=talk.id)
+    elif flag_changed:   # unflagged, or another flag / category: the care item follows
+        ctx.emit("talk.flag_changed", talk_id=talk.id)
     if not answers.get("_edit"):
         ctx.emit("talk.saved", talk_id=talk.id)     # 抽查回访 may sample it (handlers.sampling)
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from models.activity import Activity, Attendance, Signup
+from models.activity import KPI_PARTY_KINDS, Activity, Attendance, Signup
 from models.org import Person, Unit
 
 from .units import LEVEL_KINDS, groups_of, people_per_unit, units_in
 
-__all__ = ["ActivityRow", "activity_stats"]
+__all__ = ["ActivityRow", "PartyLifeRow", "activity_stats", "party_life"]
 
 
 @dataclass
@@ -79,4 +79,67 @@ def activity_stats(db: Session, unit: Unit, start: datetime, end: datetime, now:
         if g is not None:
             groups[g.id].attended += n
             groups[g.id].participants += distinct
+    return total, sorted(groups.values(), key=lambda r: r.full_name)
+
+
+@dataclass
+class PartyLifeRow:
+    unit_id: int
+    name: str
+    full_name: str
+    attended: int = 0       # check-ins of the unit's Party members at 主题党日 / 党课 held for them
+    expected: int = 0       # Σ over those activities of the unit's Party members in the activity's audience
+
+    @property
+    def rate(self) -> float:
+        return self.attended / self.expected if self.expected else 0.0
+
+
+def party_life(db: Session, unit: Unit, start: datetime, end: datetime, now: datetime,
+               level: str = "branch") -> tuple[PartyLifeRow, list[PartyLifeRow]]:
+    """Attendance of 主题党日 and 党课 (KPI_PARTY_KINDS) held in [start, end), for the subtree and per `level` unit.
+
+    *Held*: not cancelled, starts_at in the period and before now, audience inside the subtree or
+    above it (a committee-wide 党课 is expected of every Party member below). *Expected*: for each
+    such activity, the active Party members of the subtree inside its audience. *Attended*: their
+    check-ins (Attendance) at those activities. Rate = attended / expected.
+    """
+    units = units_in(db, unit)
+    group_of = groups_of(units, level)
+    total = PartyLifeRow(unit.id, unit.name, unit.full_name)
+    groups = {u.id: PartyLifeRow(u.id, u.name, u.full_name) for u in units.values() if u.kind in LEVEL_KINDS[level]}
+    ancestors = [int(x) for x in unit.path.strip("/").split("/") if x]
+    held = (Activity.status != "cancelled", Activity.starts_at >= start, Activity.starts_at < end,
+            Activity.starts_at <= now, Activity.kind.in_(KPI_PARTY_KINDS))
+    per_audience = dict(db.execute(select(Activity.audience_unit_id, func.count())
+                                   .join(Unit, Unit.id == Activity.audience_unit_id)
+                                   .where(*held, or_(Unit.path.like(f"{unit.path}%"), Unit.id.in_(ancestors)))
+                                   .group_by(Activity.audience_unit_id)).all())
+    if not per_audience:
+        return total, sorted(groups.values(), key=lambda r: r.full_name)
+    members = db.execute(select(Person.unit_id, func.count()).join(Unit, Unit.id == Person.unit_id)
+                         .where(Person.active.is_(True), Person.is_party_member.is_(True),
+                                Unit.path.like(f"{unit.path}%")).group_by(Person.unit_id))
+    for uid, n in members:
+        u = units.get(uid)
+        if u is None:
+            continue
+        # activities whose audience is this unit or any unit above it (inside or above the scope)
+        expected = n * sum(per_audience.get(aid, 0) for aid in set(u.path_ids) | set(ancestors))
+        total.expected += expected
+        g = group_of.get(uid)
+        if g is not None:
+            groups[g.id].expected += expected
+    audience = Unit.__table__.alias("audience")
+    for uid, n in db.execute(
+            select(Person.unit_id, func.count()).select_from(Attendance)
+            .join(Activity, Activity.id == Attendance.activity_id).join(audience, audience.c.id == Activity.audience_unit_id)
+            .join(Person, Person.id == Attendance.person_id).join(Unit, Unit.id == Person.unit_id)
+            .where(*held, Person.active.is_(True), Person.is_party_member.is_(True), Unit.path.like(f"{unit.path}%"),
+                   Unit.path.like(audience.c.path + "%"))
+            .group_by(Person.unit_id)):
+        total.attended += n
+        g = group_of.get(uid)
+        if g is not None:
+            groups[g.id].attended += n
     return total, sorted(groups.values(), key=lambda r: r.full_name)

@@ -13,6 +13,8 @@ Definitions (docs/KPI.md):
 5. participation: distinct people of the subtree who checked in at an activity held in the
    year / active people.
 6. learning: studied / assigned (person, material) pairs for materials published in the year.
+7. party_life: check-ins of the Party members at 主题党日 and 党课 held in the year for an audience
+   containing them / the check-ins expected (each such activity × its Party members).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from models.org import Unit
 from models.quarters import year_quarters
 from models.sla import ack_hours
 
-from .activities import activity_stats
+from .activities import activity_stats, party_life
 from .cases import cases_in
 from .coverage import team_counts
 from .learning import learning_completion
@@ -37,7 +39,7 @@ from .units import LEVEL_KINDS, UnitRow, groups_of, units_in
 
 __all__ = ["KPI_KEYS", "Indicator", "kpi", "kpi_by_branch"]
 
-KPI_KEYS = ("coverage", "flags_ack_sla", "care_closed", "activities", "participation", "learning")
+KPI_KEYS = ("coverage", "flags_ack_sla", "care_closed", "activities", "participation", "learning", "party_life")
 
 
 @dataclass
@@ -117,6 +119,11 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
     for r in act_rows:
         num["activities"][r.unit_id], den["activities"][r.unit_id] = r.held, len(quarters)
         num["participation"][r.unit_id], den["participation"][r.unit_id] = r.participants, r.people
+
+    pl_total, pl_rows = party_life(db, unit, start, end, now, grp_level)
+    num["party_life"][None], den["party_life"][None] = pl_total.attended, pl_total.expected
+    for pl in pl_rows:
+        num["party_life"][pl.unit_id], den["party_life"][pl.unit_id] = pl.attended, pl.expected
 
     for q in quarters:
         l_total, l_rows = learning_completion(db, unit, q, grp_level)

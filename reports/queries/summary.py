@@ -42,6 +42,7 @@ class ScopeSummary:
     coverage_rows: list[CoverageRow] = field(default_factory=list)   # per branch (or per team for a branch)
     flags: dict[str, dict[str, int]] = field(default_factory=dict)
     learning: LearningRow | None = None
+    learning_rows: list[LearningRow] = field(default_factory=list)   # per branch (or per team for a branch)
     active: tuple[int, int] = (0, 0)
 
     @property
@@ -82,11 +83,11 @@ def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = "Asia/Shangha
     """The quarter's summary of `unit` (chat 统计, report overview)."""
     level = breakdown_level(unit)
     first, last = quarter_days(quarter, tz)
-    learning, _ = learning_completion(db, unit, quarter, level)
+    learning, learning_rows = learning_completion(db, unit, quarter, level)
     return ScopeSummary(
         unit_id=unit.id, unit_name=unit.full_name, quarter=quarter,
         coverage=coverage_total(db, unit, quarter), coverage_rows=coverage(db, unit, quarter, level),
-        flags=flags_by_category(db, unit, quarter), learning=learning,
+        flags=flags_by_category(db, unit, quarter), learning=learning, learning_rows=learning_rows,
         active=active_users(db, unit, first, last), work=work_figures(db, unit, quarter, now, config, tz))
 
 

@@ -20,7 +20,7 @@ def work_lines(work: WorkFigures) -> list[str]:
 
 
 def summary_text(summary: ScopeSummary) -> str:
-    """The `统计` reply: coverage (overall and per group), flags, cases, activities, learning, active users."""
+    """The `统计` reply: coverage and learning (overall and per group), flags, cases, activities, active users."""
     lines = [f"{summary.unit_name} · {summary.quarter} 统计",
              f"谈心谈话覆盖：{pct(summary.coverage.talked, summary.coverage.members)}"]
     for r in summary.coverage_rows:
@@ -37,6 +37,9 @@ def summary_text(summary: ScopeSummary) -> str:
     lines += work_lines(summary.work)
     if summary.learning is not None:
         lines.append(f"学习完成：{pct(summary.learning.studied, summary.learning.assigned)}")
+        for r in summary.learning_rows:
+            if r.assigned:
+                lines.append(f"  · {r.name} {pct(r.studied, r.assigned)}")
     lines.append(f"活跃用户（本季度发过消息）：{pct(*summary.active)}")
     return "\n".join(lines)
 

@@ -14,7 +14,8 @@ FUNNEL_LABELS = {"reported": "上报", "handled": "已处理", "care_requested":
                  "helper_assigned": "已指派帮扶人", "closed": "已结案"}
 AGE_LABELS = {7: "7天内", 30: "7–30天", 90: "30–90天", None: "90天以上"}
 KPI_LABELS = {"coverage": "谈心谈话覆盖率", "flags_ack_sla": "预警按时确认率", "care_closed": "关爱帮扶结案率",
-              "activities": "开展活动数（每季度）", "participation": "活动参与率", "learning": "学习完成率"}
+              "activities": "开展活动数（每季度）", "participation": "活动参与率", "learning": "学习完成率",
+              "party_life": "主题党日和党课参加率"}
 _KPI_DEFINITIONS = {
     "coverage": "各季度已谈话人数之和 / 各季度应谈话人数之和（本年已开始的季度）",
     "flags_ack_sla": ("本年预警谈话生成的个案中在时限内（紧急 {urgent:g} 小时、关注 {watch:g} 小时）被确认的个数 / "
@@ -23,6 +24,7 @@ _KPI_DEFINITIONS = {
     "activities": "本年已举办（未取消、已开始）的面向本单位的活动数 / 已开始的季度数",
     "participation": "本年至少签到参加过一次活动的人数 / 在册人数",
     "learning": "本年发布的学习材料的已学完人次 / 应学人次",
+    "party_life": "本年已举办的主题党日、党课中党员的签到人次 / 应参加人次（每场活动 × 其范围内的党员人数）",
 }
 
 

@@ -67,7 +67,7 @@ def _case_lines(db: Session, unit: Unit) -> list[str]:
     lines = [f"在办事项 {total} 件（{parts}）"]
     late = sum(int(x or 0) for _, _, x in rows)
     if late:
-        lines.append(f"其中超时未办 {late} 件，请督促办理（发送“案件”查看）")
+        lines.append(f"其中超时未办 {late} 件，请督促办理（发送“待办”查看）")
     return lines
 
 
