@@ -28,6 +28,9 @@ __all__ = ["BACK_WORDS", "CANCEL_WORDS", "CANDIDATES", "HELP_WORDS", "Form", "Fo
 BUTTON_CHARS = 10       # what a WeCom / DingTalk card button shows
 CANCEL_WORDS = {"取消", "cancel", "/cancel", "退出", "算了"}
 BACK_WORDS = {"返回", "back", "/back", "上一步"}
+# answers a confirmation step expects that are also command words (确认 N acknowledges an item):
+# inside a dialog they are always answers
+ANSWER_WORDS = {"确认", "是", "否", "好", "保存", "放弃", "属实"}
 HELP_WORDS = {"帮助", "help", "/help", "?", "？", "菜单"}
 
 
@@ -194,7 +197,7 @@ class Form:
     def typed_command(self, ctx: Context, state: FormState, text: str) -> bool:
         """Is `text` clearly a command rather than an answer to the current step?"""
         cmd = ctx.registry.command_for_word(text)
-        if cmd is None:
+        if cmd is None or text.strip() in ANSWER_WORDS:
             return False
         step = self.step(state.step)
         if step.is_option is not None and step.is_option(text):

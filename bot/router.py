@@ -56,18 +56,22 @@ class Router:
     subscribers: dict[str, list[Subscriber]] = field(default_factory=dict)
     pending_sources: list[PendingSource] = field(default_factory=list)   # 待办 (bot.pending)
     card_sources: dict[str, CardSource] = field(default_factory=dict)    # 卡片 N, by noun
+    default_card_noun: str = ""
 
     def pending(self, fn: PendingSource) -> PendingSource:
         """Register `fn(ctx) -> list[PendingItem]`: this domain's part of 待办."""
         self.pending_sources.append(fn)
         return fn
 
-    def card_source(self, noun: str) -> Callable[[CardSource], CardSource]:
-        """Register `fn(ctx, number) -> Card | None` re-sending item `number`'s card (卡片 活动 3)."""
+    def card_source(self, noun: str, *, default: bool = False) -> Callable[[CardSource], CardSource]:
+        """Register `fn(ctx, number) -> Card | None` re-sending item `number`'s card (卡片 活动 3);
+        `default`: what a bare `卡片 N` means when N is none of the sender's pending items."""
         def deco(fn: CardSource) -> CardSource:
             if noun in self.card_sources:
                 raise ValueError(f"card source {noun!r} registered twice")
             self.card_sources[noun] = fn
+            if default:
+                self.default_card_noun = noun
             return fn
         return deco
 
@@ -114,7 +118,7 @@ class Router:
                 self.subscribers.setdefault(event, []).extend(fns)
             self.pending_sources += sub.pending_sources
             for noun, fn in sub.card_sources.items():
-                self.card_source(noun)(fn)
+                self.card_source(noun, default=noun == sub.default_card_noun)(fn)
             if sub.fallback_handler and self.fallback_handler is None:
                 self.fallback_handler = sub.fallback_handler
         return self
@@ -132,6 +136,7 @@ class Registry:
         self.memo: dict = {}   # derived views that depend only on the registry and a key (帮助 per role set)
         self.pending_sources: list[PendingSource] = [fn for r in self.routers for fn in r.pending_sources]
         self.card_sources: dict[str, CardSource] = {}
+        self.default_card_noun = next((r.default_card_noun for r in self.routers if r.default_card_noun), "")
         for router in self.routers:
             for noun, fn in router.card_sources.items():
                 if noun in self.card_sources:

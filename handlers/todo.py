@@ -60,7 +60,7 @@ def resend_card(ctx: Context, args: str) -> None:
     if not noun:
         mine: list[PendingItem] = [i for i in collect(ctx) if i.number == number and i.noun in ctx.registry.card_sources] \
             if number is not None and _has_duties(ctx) else []
-        found = sorted({i.noun for i in mine})
+        found = sorted({i.noun for i in mine}) or [n for n in [ctx.registry.default_card_noun] if n]
         if len(found) != 1:
             ctx.reply(f"请写明是哪一类：{kinds}（把“编号”换成 {typed[:12]}）。")
             return

@@ -18,7 +18,7 @@ def _cards(replies):
 
 def test_publish_pushes_cards_to_the_audience_only(sim, services):
     out = sim.say("liqiang", "发布学习 党章学习 | 第一章 总纲 https://example.com/dangzhang")
-    assert "确认后将推送给“外航维修党支部”共 14 人" in out.text and not sim.inbox("zhangsan")   # asked first
+    assert "将发送给 14 人" in out.text and not sim.inbox("zhangsan")   # asked first
     out = sim.press("liqiang", "确认发布")
     assert "已发布学习材料《党章学习》" in out.text and "共 14 人" in out.text
     card = _cards(sim.inbox("zhangsan"))[-1]
@@ -99,7 +99,7 @@ def test_large_audience_is_batched_per_1000(embedded, clock):
     from bot.adapters.simulator import sim_incoming
 
     out = svc.dispatcher.handle(sim_incoming("liqiang", text="发布学习 大材料 | 内容"))
-    assert "共 2114 人" in out.text
+    assert "将发送给 2114 人" in out.text
     out = svc.dispatcher.handle(sim_incoming("liqiang", text="确认发布"))
     assert "已发布" in out.text
     with svc.session_factory() as db:

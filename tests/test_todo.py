@@ -21,7 +21,7 @@ def world(sim, services, clock):
     clock.set(T0)
     assert "将发送给 14 人" in sim.say("liqiang", LINE).text
     sim.press("liqiang", "确认发布")
-    assert "共 14 人" in sim.say("liqiang", "发布学习 党章学习 | 第一章 总纲").text
+    assert "将发送给 14 人" in sim.say("liqiang", "发布学习 党章学习 | 第一章 总纲").text
     sim.say("liqiang", "确认发布")
     with services.session_factory() as db:
         return sim, db.scalar(select(func.max(Activity.id))), db.scalar(select(func.max(Material.id)))
@@ -64,7 +64,7 @@ def test_a_lost_card_comes_back_with_one_message(world):
     out = sim.say("zhangsan", f"卡片 学习 {mat_id}")
     [card] = [r for r in out.replies if isinstance(r, Card)]
     assert card.title == "学习材料：党章学习" and card.card_id != f"learn-{mat_id}"
-    assert "请写明是哪一类" in sim.say("zhangsan", "卡片 1").text      # an employee has no 待办 numbers
+    assert "没有编号为 1 的关爱事项" in sim.say("zhangsan", "卡片 1").text   # bare 卡片 N: 事项 N, as it always was
     assert "没有编号为 99 的活动" in sim.say("zhangsan", "卡片 活动 99").text
     # 卡片 N without the kind: taken from the sender's own pending items when it is unambiguous
     assert act_id == mat_id == 1

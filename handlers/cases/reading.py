@@ -121,7 +121,7 @@ def show_item(ctx: Context, args: str) -> None:
     ctx.reply("\n".join(lines))
 
 
-@router.card_source("事项")
+@router.card_source("事项", default=True)      # 卡片 N has always meant 事项 N
 def resend_card(ctx: Context, number: int) -> None:
     """卡片 事项 N (bot.pending): the card the sender would act on now, sent again (a new card id: WeCom
     never reuses one), under the same outbox ref so a later decision updates it like the first copy;
