@@ -44,9 +44,9 @@ def search_people(db: Session, query: str, *, limit: int = 10, within=None) -> l
     stmt = select(Person).where(Person.active.is_(True), or_(*conds))
     if within is not None:
         stmt = stmt.where(within)
-    people = db.scalars(stmt.order_by(Person.name).limit(limit * 3)).all()
+    people = db.scalars(stmt.order_by(Person.name, Person.id).limit(limit * 3)).all()
     # exact names first, then prefix matches, then the rest
-    people.sort(key=lambda p: (p.name != q, not p.name.startswith(q), p.name))
+    people.sort(key=lambda p: (p.name != q, not p.name.startswith(q), p.name, p.id))   # same names: a stable order
     return people[:limit]
 
 
