@@ -172,8 +172,9 @@ def main() -> int:
     from reports.queries.kpi import kpi, kpi_by_branch
     from reports.queries.learning import learning_completion
     from reports.queries.people import active_users
-    from reports.queries.summary import dashboard
-    from reports.queries.talks import coverage, coverage_total, flag_trend, flags_by_category
+    from reports.queries.pulse import common_problems, pulse, rising_concern
+    from reports.queries.summary import dashboard, pulse_series
+    from reports.queries.talks import coverage, coverage_total, flag_trend, flags_by_category, timeliness
     from reports.queries.units import breakdown_level
 
     configure_keys([os.environ.get("LIANXIN_NOTES_KEYS") or generate_key()])
@@ -218,6 +219,9 @@ def main() -> int:
                     ("overdue cases", lambda: overdue_cases(db, unit, now, config)),
                     ("activities + participation", lambda: activity_stats(db, unit, start, end, now, level)),
                     ("active users", lambda: active_users(db, unit, *quarter_days(quarter))),
+                    ("timeliness (on time, bunched)", lambda: timeliness(db, unit, quarter)),
+                    ("pulse per " + level + " (4 quarters)",
+                     lambda: pulse_series(db, unit, recent_quarters(quarter, 4), level)),
                 ]
                 for qlabel, fn in queries:
                     fn()  # warm the plan cache, as a running server would have
@@ -229,6 +233,11 @@ def main() -> int:
                                    timed(lambda: kpi(db, unit, year, now, config), args.repeat), GOAL_MS)
             line("KPI of all 100 branches (report sheet)",
                  timed(lambda: kpi_by_branch(db, root, year, now, config), 1), None)
+            all_ok &= line("共性问题: common problems, whole company (30 days)",
+                           timed(lambda: common_problems(db, now, k=3, days=30), args.repeat), GOAL_MS)
+            all_ok &= line("共性问题: rising concern, whole company (3 quarters)",
+                           timed(lambda: rising_concern(pulse(db, None, recent_quarters(quarter, 3)),
+                                                        recent_quarters(quarter, 3)), args.repeat), GOAL_MS)
     finally:
         engine.dispose()
         if not args.keep:

@@ -279,7 +279,7 @@ def _cpu_seconds(master_pid: int) -> float:
     return total / tick
 
 
-def run_gunicorn(people: int, seats: int, workers: int, concurrency: int) -> dict:
+def run_gunicorn(people: int, seats: int, workers: int, concurrency: int, wthreads: int = 1) -> dict:
     from models.crypto import generate_key
     from models.db import make_engine, make_session_factory
 
@@ -292,7 +292,8 @@ def run_gunicorn(people: int, seats: int, workers: int, concurrency: int) -> dic
         env = {"DATABASE_URL": url, "REDIS_URL": redis_url, "LIANXIN_NOTES_KEYS": generate_key(),
                "LIANXIN_SERVER__SIMULATOR": "false", "LIANXIN_DELIVERY__PLATFORMS": "wecom",
                "LIANXIN_CONFIG": str(Path(__file__).resolve().parent.parent / "config.yaml")}
-        srv = start_gunicorn("bench.lianxin_wsgi:app", GunicornSettings(workers=workers), env)
+        settings = GunicornSettings(workers, wthreads, "gthread" if wthreads > 1 else "sync")
+        srv = start_gunicorn("bench.lianxin_wsgi:app", settings, env)
         try:
             warm = run_async(closed_loop(srv.base, make_payloads(len(extra), [(u, f"act:{warm_id}:join") for u in extra],
                                                                  clicks=True), concurrency))
@@ -303,7 +304,8 @@ def run_gunicorn(people: int, seats: int, workers: int, concurrency: int) -> dic
             cpu, gen = _cpu_seconds(srv.proc.pid) - cpu0, time.process_time() - gen0
         finally:
             srv.stop()
-        result = {"db": "postgres", "via": "gunicorn", "workers": workers, "concurrency": concurrency,
+        result = {"db": "postgres", "via": "gunicorn", "gunicorn": settings.label.replace(" ", "_"),
+                  "concurrency": concurrency, "non_200": sum(v for k, v in res.statuses.items() if k != 200),
                   "clicks": res.ok, "total_s": round(res.elapsed, 2), "clicks_per_s": round(res.rps),
                   "p50_ms": round(res.p(50), 1), "p99_ms": round(res.p(99), 1),
                   "app_cpu_ms_per_click": round(cpu / max(res.ok, 1) * 1000, 2),
@@ -322,7 +324,8 @@ def main() -> int:
     p.add_argument("--seats", type=int, default=50)
     p.add_argument("--via", choices=["gunicorn", "wsgi", "dispatcher"], default=None,
                    help="default: gunicorn on PostgreSQL, wsgi on SQLite")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    p.add_argument("--wthreads", type=int, default=1, help="threads per gunicorn worker (>1: gthread)")
     p.add_argument("--concurrency", type=int, default=16, help="HTTP clients (gunicorn)")
     p.add_argument("--threads", type=int, default=16, help="client threads (wsgi, dispatcher)")
     p.add_argument("--profile", action="store_true", help="profile 200 sequential clicks instead")
@@ -337,7 +340,7 @@ def main() -> int:
     import logging
     logging.disable(logging.WARNING)
     if via == "gunicorn":
-        res = run_gunicorn(people, a.seats, a.workers, a.concurrency)
+        res = run_gunicorn(people, a.seats, a.workers, a.concurrency, a.wthreads)
     else:
         res = run_inprocess(a.db, people, a.seats, a.threads, via, a.profile)
     if not res:

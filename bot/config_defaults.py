@@ -48,8 +48,14 @@ DEFAULTS: dict[str, Any] = {
     "security.login_link_ttl_seconds": 900,
     "conversation.ttl_seconds": 1800,
     "conversation.lock_timeout_seconds": 10,
+    "identity.max_age_seconds": 300.0,             # bot.identity: a cached sender is reloaded at least this often
+    "activities.storm_window_ms": 4.0,             # handlers/activities/storm.py: how long a batch gathers clicks
     "talks.edit_window_hours": 48,
     "talks.summary_max_chars": 2000,
+    "pulse.alert_flags": 3,                        # 共性问题: K flags of one category in a team …
+    "pulse.alert_days": 30,                        # … within this many days
+    "talks.late_after_days": 7,                    # entered later than this after the talk: 补录原因 asked
+    "talks.quarter_grace_days": 15,                # a quarter takes talks this long after its end
     "sla.ack_urgent_hours": 4.0,
     "sla.ack_watch_hours": 48.0,
     "sla.approval_hours": 72.0,

@@ -7,7 +7,7 @@ send them passively, goes through the transactional outbox in the handler's own 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lianxin.handlers")
 
-__all__ = ["DENIED_TEXT", "Clock", "Context"]
+__all__ = ["DENIED_TEXT", "Clock", "Context", "queue_card_update"]
 
 DENIED_TEXT = "抱歉，您没有权限进行此操作。如有疑问请联系所在支部书记或管理员。"
 
@@ -46,7 +46,7 @@ class Clock:
 class Context:
     incoming: Incoming
     person: Person | None
-    db: Session
+    db: Session = field(repr=False)        # opened on first use when `opener` is given (see below)
     config: Config
     registry: Registry
     clock: Clock
@@ -54,6 +54,10 @@ class Context:
     replies: list[Reply] = field(default_factory=list)
     card_updates: list[Card] = field(default_factory=list)
     command: str = ""                      # the command or action that is running (for audit)
+    read_only: bool = False                # the running command only reads (Router.command(read_only=True))
+    versions: tuple = ()                   # (roster, talks) versions of this turn: keys for cached views
+    repeat: bool = False                   # a handler found this delivery settled already (storm batches)
+    opener: Callable[[Context], Session] | None = field(default=None, repr=False)
 
     # time -----------------------------------------------------------------------------------
     @property
@@ -123,6 +127,8 @@ class Context:
         return False
 
     def deny(self, action: str, target=None, *, what: str = "") -> None:
+        if self.read_only and "_db" not in self.__dict__:
+            self.read_only = False   # the refusal is audited: a writing session, not the read-only one
         self.reply(what or DENIED_TEXT)
         target_id = getattr(target, "id", "") if target is not None else ""
         log.warning("authz_fail", extra={"actor": getattr(self.person, "id", None), "action": action,
@@ -146,8 +152,30 @@ class Context:
         self.registry.forms[name].start(self, answers)
 
 
+def _get_db(ctx: Context) -> Session:
+    db = ctx.__dict__.get("_db")
+    if db is None and ctx.opener is not None:
+        db = ctx._db = ctx.opener(ctx)   # a turn that never touches the database opens no session
+    return db
+
+
+def _set_db(ctx: Context, db: Session | None) -> None:
+    ctx.__dict__["_db"] = db
+
+
+Context.db = property(_get_db, _set_db)   # type: ignore[assignment,method-assign]
+
+
 def delivery_platforms(config: Config) -> list[str]:
     return config.get("delivery.platforms", list)
+
+
+def queue_card_update(db: Session, incoming: Incoming, card: Card) -> None:
+    """The clicker's card replaced through the outbox, in `db`'s transaction (the dispatcher does
+    this for ctx.update_card; a handler settling many clicks in one transaction of its own, such as
+    handlers/activities/storm.py, does it for each click)."""
+    enqueue(db, platform=incoming.platform, kind="update_card", recipients=[incoming.user_id], reply=card,
+            response_code=incoming.response_code, ref=f"update:{incoming.card_id or ''}"[:80])
 
 
 def notify_people(db: Session, config: Config, people: Sequence[Person], message: Reply, *,

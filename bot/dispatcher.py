@@ -1,9 +1,12 @@
 """One pipeline for every inbound event, whatever the platform.
 
-begin the turn (one Redis script: dedupe claim, the user's lock, dialog state) → open a
-transaction → identify the sender → route → record the delivery if the turn wrote anything →
-commit → end the turn (one script: save or clear the state, mark handled, unlock) → return what
-the adapter should answer passively.
+begin the turn (one Redis script: dedupe claim, the user's lock, dialog state, roster version,
+active day) → the sender from the worker's cache (bot.identity) → route; the handler opens a
+session only when it touches ctx.db → if the turn wrote anything: record the delivery and commit,
+else no commit → end the turn (one script: save or clear the state, mark handled, unlock) →
+return what the adapter should answer passively. A read-only command outside a dialog is a light
+turn: the begin script marks it handled at once, so the turn costs one Redis round trip and, for
+`帮助`, nothing else.
 """
 from __future__ import annotations
 
@@ -12,18 +15,18 @@ import time
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, event, func, insert, select
+from sqlalchemy import event, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from models.activeday import mark_active
-from models.org import Person
+from models.db import read_session_factory
 from models.outbox import ProcessedDelivery
 
 from .config import Config
 from .context import Clock, Context
 from .dedupe import Deduper
 from .forms import CANCEL_WORDS, route_form, wants_media
+from .identity import Identities, person_for
 from .messages import Card, Incoming, Reply, Text
 from .outbox import enqueue
 from .router import Registry
@@ -32,7 +35,7 @@ from .turn import Turn, TurnGate
 
 log = logging.getLogger("lianxin.dispatch")
 
-__all__ = ["ERROR_TEXT", "UNKNOWN_USER_TEXT", "Dispatcher", "Outcome", "PlatformTraits"]
+__all__ = ["ERROR_TEXT", "UNKNOWN_USER_TEXT", "Dispatcher", "Outcome", "PlatformTraits", "person_for"]
 
 UNKNOWN_USER_TEXT = "您的账号尚未登记在连心名册中，暂时无法使用。请联系管理员导入名册。"
 ERROR_TEXT = "系统繁忙，这条消息没有处理成功，请稍后再发一次。"
@@ -56,23 +59,6 @@ class Outcome:
         return "\n\n".join(r.text if isinstance(r, Text) else r.as_text() for r in self.replies)
 
 
-_WITH_ROLES = select(Person).options(joinedload(Person.roles))
-_SENDER = {  # built once: the statement runs on every message
-    "dingtalk": _WITH_ROLES.where(Person.dingtalk_userid == bindparam("uid")),
-    "wecom": _WITH_ROLES.where(Person.wecom_userid == bindparam("uid")),
-}
-# WeCom returns user ids lower-cased in some answers; matched case-insensitively as a fallback
-_SENDER_ANY_CASE = _WITH_ROLES.where(func.lower(Person.wecom_userid) == bindparam("uid"))
-
-
-def person_for(db: Session, platform: str, user_id: str) -> Person | None:
-    """The active sender with unit and roles, in one query (it runs on every message)."""
-    person = db.scalars(_SENDER.get(platform, _SENDER["wecom"]), {"uid": user_id}).unique().first()
-    if person is None and platform != "dingtalk":
-        person = db.scalars(_SENDER_ANY_CASE, {"uid": user_id.lower()}).unique().first()
-    return person if person is not None and person.active else None
-
-
 class Dispatcher:
     def __init__(self, *, config: Config, registry: Registry, session_factory: sessionmaker[Session],
                  store: ConversationStore, deduper: Deduper, clock: Clock | None = None,
@@ -87,17 +73,24 @@ class Dispatcher:
         self.metrics = metrics
         self.turns = TurnGate(store, deduper)
         self.inbound_limit = None    # bot.inbound_limit.InboundLimiter, set by build_services
-        self._active_seen: set = set()   # (person id, local day) whose activity row this worker committed
+        self._tz = ZoneInfo(config.timezone)
         engine = session_factory.kw.get("bind")
+        self.read_sf = read_session_factory(engine) if engine is not None else session_factory
+        self.identities = Identities(self.read_sf, max_age=config.get("identity.max_age_seconds", float))
         if engine is not None and not event.contains(engine, "before_cursor_execute", _count_writes):
             event.listen(engine, "before_cursor_execute", _count_writes)
+        for factory in {session_factory, self.read_sf}:
+            if not event.contains(factory, "after_begin", _connected):
+                event.listen(factory, "after_begin", _connected)
 
     def handle(self, incoming: Incoming) -> Outcome:
         platform, user = incoming.platform, incoming.user_id
         refusal = self.inbound_limit.refusal(platform, user, self.clock.now()) if self.inbound_limit else None
         if refusal is not None:   # a burst: one polite answer, the rest dropped
             return Outcome(replies=[Text(refusal)] if refusal else [])
-        turn = self.turns.begin(platform, incoming.message_id, user)
+        day = self.clock.now().astimezone(self._tz).date().isoformat()
+        turn = self.turns.begin(platform, incoming.message_id, user, read_only=self._read_only(incoming),
+                                active=(day, f"{platform}:{user}"))
         if turn is None:
             log.info("dedupe.hit", extra={"platform": platform, "delivery": incoming.message_id})
             if self.metrics:
@@ -112,12 +105,23 @@ class Dispatcher:
         finally:
             if self.metrics:
                 self.metrics.handler_latency.observe(time.perf_counter() - started)
+        if turn.light:
+            if state is not None:
+                log.error("turn.light_state_dropped", extra={"form": state.form})
+            return outcome
         # the dialog state is saved only after the transaction committed, together with "handled"
         if outcome.duplicate:
             self.turns.end(turn, state=None, keep=True)
         else:
             self.turns.end(turn, state=state, ttl=self._ttl(state))
         return outcome
+
+    def _read_only(self, incoming: Incoming) -> bool:
+        """A text that names a read-only command: its turn may be light (no lock, no end script)."""
+        if incoming.action or not incoming.text:
+            return False
+        matched = self.registry.match_command(incoming.text)
+        return matched is not None and matched[0].read_only
 
     def _ttl(self, state: FormState | None) -> int:
         form = self.registry.forms.get(state.form) if state is not None else None
@@ -126,79 +130,73 @@ class Dispatcher:
     # ------------------------------------------------------------------------------------------
     def _handle_turn(self, incoming: Incoming, turn: Turn) -> tuple[Outcome, FormState | None]:
         platform, user = incoming.platform, incoming.user_id
-        state, expired_form = turn.state, turn.expired_form
         traits = self.traits.get(platform, PlatformTraits())
-        db = self.sf()
+        person = self.identities.sender(platform, user, turn.roster_version)
+        ctx = Context(incoming=incoming, person=person, db=None, config=self.config, registry=self.registry,
+                      clock=self.clock, state=turn.state, opener=self._open, read_only=turn.light,
+                      versions=(turn.roster_version, turn.talks_version))
+        if not turn.light:
+            ctx.db = self._open(ctx)
         try:
-            db.connection().info[_WRITES] = 0
-            person = person_for(db, platform, user)
-            ctx = Context(incoming=incoming, person=person, db=db, config=self.config,
-                          registry=self.registry, clock=self.clock, state=state)
             if person is None:
                 ctx.reply(UNKNOWN_USER_TEXT)
                 ctx.state = None
             else:
-                if expired_form:
-                    title = getattr(self.registry.forms.get(expired_form), "title", expired_form)
+                if turn.expired_form:
+                    title = getattr(self.registry.forms.get(turn.expired_form), "title", turn.expired_form)
                     ctx.reply(f"您之前的「{title}」对话因长时间未操作已自动结束，未保存的内容已丢弃。")
                 self._route(ctx)
             self._route_cards(ctx, traits)
-            db.flush()
-            active_day = None        # set when this transaction records the sender's active day
-            if db.connection().info.pop(_WRITES, None) != 0:
-                # The turn changed the database: record the delivery in the same transaction, so
-                # that a retry finding Redis without its "handled" mark (Redis restarted, or the
-                # worker died after committing) is refused here. A read-only turn writes nothing:
-                # its retry is at worst answered twice, and a dialog step's state and "handled"
-                # mark are saved together by bot.turn.
-                try:
-                    db.execute(insert(ProcessedDelivery).values(key=f"{platform}:{incoming.message_id}"[:200]))
-                except IntegrityError:
-                    db.rollback()
-                    log.info("dedupe.db_hit", extra={"platform": platform, "delivery": incoming.message_id})
-                    return Outcome(duplicate=True), None
-                # a writing turn carries the active-day row too (an INSERT … ON CONFLICT DO NOTHING
-                # cannot fail): one transaction instead of two, e.g. on every click of a sign-up storm
-                day = self._active_day(person.id) if person is not None else None
-                if day is not None and day not in self._active_seen:
-                    mark_active(db, person.id, self.clock.now(), self.config.timezone)
-                    active_day = day
-            db.commit()
-            active_id = person.id if person is not None else None
+            db = ctx.__dict__.get("_db")
+            if (db is not None and self._finish(ctx, db, turn)) or ctx.repeat:
+                return Outcome(duplicate=True), None
         except BaseException:
-            db.rollback()
+            db = ctx.__dict__.get("_db")
+            if db is not None:
+                db.rollback()
             raise
         finally:
-            db.close()
-        if active_day is not None:
-            self._remember_active(active_day)
-        elif active_id is not None:
-            self._mark_active(active_id)
+            db = ctx.__dict__.get("_db")
+            if db is not None:
+                db.close()
         return Outcome(replies=ctx.replies, card_updates=ctx.card_updates), ctx.state
 
-    def _mark_active(self, person_id: int) -> None:
-        """Active-user statistics (models.activeday) after a read-only turn: a short transaction of its
-        own, so that a read-only turn stays read-only, and a failure here never fails a message.
-        A worker writes each (person, local day) once; later messages that day skip it."""
-        seen = self._active_day(person_id)
-        if seen in self._active_seen:
-            return
+    def _open(self, ctx: Context) -> Session:
+        """The turn's session. A connection is taken only when a statement runs (after_begin).
+
+        A light turn's read-only command opens it when it first touches ctx.db: an autocommit
+        session, with the cached sender as it is. Any other turn gets a session at once, whose
+        identity map holds a copy of the sender merged without a query, so that handlers may
+        relate the sender, and the units of its roles, to what they load and write."""
+        db = self.read_sf() if ctx.read_only else self.sf()
+        db.info[_TURN] = True
+        if not ctx.read_only and ctx.person is not None:
+            ctx.person = db.merge(ctx.person, load=False)
+        return db
+
+    def _finish(self, ctx: Context, db: Session, turn: Turn) -> bool:
+        """Commit what the turn wrote, with its delivery row; True if that row shows a repeat."""
+        inc = ctx.incoming
+        db.flush()
+        conn = db.info.get(_CONN)
+        if conn is None or conn.info.pop(_WRITES, 0) == 0:
+            return False   # ran nothing, or only read: no commit (close ends a read transaction)
+        if ctx.read_only:
+            log.error("turn.read_only_wrote", extra={"command": ctx.command})
+            return False
+        # The turn changed the database: record the delivery in the same transaction, so that a
+        # retry finding Redis without its "handled" mark (Redis restarted, or the worker died
+        # after committing) is refused here. A read-only turn writes nothing: its retry is at
+        # worst answered twice, and a dialog step's state and "handled" mark are saved together
+        # by bot.turn.
         try:
-            with self.sf() as db:
-                mark_active(db, person_id, self.clock.now(), self.config.timezone)
-                db.commit()
-        except Exception:
-            log.warning("stats.mark_active_failed", exc_info=True)
-            return
-        self._remember_active(seen)
-
-    def _active_day(self, person_id: int) -> tuple:
-        return person_id, self.clock.now().astimezone(ZoneInfo(self.config.timezone)).date()
-
-    def _remember_active(self, seen: tuple) -> None:
-        if len(self._active_seen) > 100_000:
-            self._active_seen.clear()
-        self._active_seen.add(seen)
+            db.execute(insert(ProcessedDelivery).values(key=f"{inc.platform}:{inc.message_id}"[:200]))
+        except IntegrityError:
+            db.rollback()
+            log.info("dedupe.db_hit", extra={"platform": inc.platform, "delivery": inc.message_id})
+            return True
+        db.commit()
+        return False
 
     def _route_cards(self, ctx: Context, traits: PlatformTraits) -> None:
         """Move what cannot be answered passively on this platform into the outbox."""
@@ -268,6 +266,15 @@ class Dispatcher:
 
 
 _WRITES = "lianxin_writes"
+_TURN = "lianxin_turn"
+_CONN = "lianxin_conn"
+
+
+def _connected(session: Session, transaction, connection) -> None:
+    """A turn's session took a connection: count the writes on it from here."""
+    if session.info.get(_TURN):
+        connection.info[_WRITES] = 0
+        session.info[_CONN] = connection
 _READ_ONLY_HEADS = ("SELECT", "SHOW", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN")
 
 

@@ -34,6 +34,7 @@ class Command:
     usage: str = ""
     allowed: Allowed | None = None     # who sees and may run it (asks the access policy)
     group: str = ""
+    read_only: bool = False            # writes nothing, starts no dialog: a light turn (bot.turn)
 
     @property
     def title(self) -> str:
@@ -75,11 +76,14 @@ class Router:
             return fn
         return deco
 
-    def command(self, *names: str, help: str = "", usage: str = "",
-                allowed: Allowed | None = None) -> Callable[[CommandHandler], CommandHandler]:
-        """Register `handler(ctx, args: str)` for the given command words."""
+    def command(self, *names: str, help: str = "", usage: str = "", allowed: Allowed | None = None,
+                read_only: bool = False) -> Callable[[CommandHandler], CommandHandler]:
+        """Register `handler(ctx, args: str)` for the given command words.
+
+        read_only: the handler only reads (no write, no outbox, no dialog): the dispatcher runs it
+        without the user's lock, on an autocommit session, with the sender's cached record."""
         def deco(fn: CommandHandler) -> CommandHandler:
-            self.commands.append(Command(tuple(names), fn, help, usage, allowed, self.name))
+            self.commands.append(Command(tuple(names), fn, help, usage, allowed, self.name, read_only))
             return fn
         return deco
 

@@ -20,6 +20,7 @@ from .config import Config
 from .context import Clock
 from .dedupe import Deduper
 from .dispatcher import Dispatcher, PlatformTraits
+from .identity import watch_roster
 from .outbox import Sender
 from .redis_client import make_redis
 from .relay import OutboxRelay
@@ -123,6 +124,7 @@ def make_services(config: Config, registry: Registry, *, redis_client: redis.Red
     engine = engine or make_engine(config.database_url, echo=config.get("database.echo", bool))
     sf = make_session_factory(engine)
     r = redis_client if redis_client is not None else make_redis(config.redis_url)
+    watch_roster(engine, r)   # every roster write through this engine tells the workers' sender caches
     clock = clock or Clock()
     store = ConversationStore(r, config.get("conversation.ttl_seconds", int),
                               config.get("conversation.lock_timeout_seconds", int))

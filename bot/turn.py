@@ -28,7 +28,9 @@ from typing import Any
 
 import redis
 
+from .active_days import ACTIVE_DAYS_KEY, ACTIVE_PREFIX, ACTIVE_TTL_SECONDS
 from .dedupe import HANDLED, IN_PROGRESS, Deduper
+from .identity import ROSTER_VERSION_KEY, TALKS_VERSION_KEY
 from .state import ConversationBusy, ConversationStore, FormState
 
 __all__ = ["Turn", "TurnGate"]
@@ -38,16 +40,33 @@ log = logging.getLogger("lianxin.dispatch")
 _BEGIN = """
 local d = redis.call('GET', KEYS[1])
 if d == ARGV[4] then return {0} end
+local v = redis.call('GET', KEYS[5])
+local tv = redis.call('GET', KEYS[8])
+if not v or not tv then
+  local t = redis.call('TIME')
+  local fresh = 't' .. t[1] .. '.' .. t[2]
+  if not v then v = fresh; redis.call('SET', KEYS[5], v) end
+  if not tv then tv = fresh; redis.call('SET', KEYS[8], tv) end
+end
+if ARGV[7] ~= '' then
+  redis.call('SADD', KEYS[6], ARGV[7])
+  redis.call('EXPIRE', KEYS[6], ARGV[8])
+  redis.call('SADD', KEYS[7], ARGV[9])
+end
+if ARGV[6] == '1' and not d and redis.call('EXISTS', KEYS[3], KEYS[4]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1])
+  return {3, false, false, v, tv}
+end
 if not d then redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[1]) end
 if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {1} end
 local s = redis.call('GET', KEYS[3])
-if s then return {2, s} end
+if s then return {2, s, false, v, tv} end
 local seen = redis.call('GET', KEYS[4])
 if seen then
   redis.call('DEL', KEYS[4])
-  return {2, false, seen}
+  return {2, false, seen, v, tv}
 end
-return {2}
+return {2, false, false, v, tv}
 """
 
 _END = """
@@ -93,6 +112,9 @@ class Turn:
     token: str
     state: FormState | None
     expired_form: str | None
+    roster_version: object = None   # bot.identity: the sender cached under another version is reloaded
+    light: bool = False             # a read-only command outside a dialog: handled already, no lock, no end
+    talks_version: object = None    # cached views that count talks are rebuilt when it changes
 
 
 class TurnGate:
@@ -105,25 +127,34 @@ class TurnGate:
         self._end = _Script(self.r, _END)
         self._abort = _Script(self.r, _ABORT)
 
-    def begin(self, platform: str, delivery_key: str, user: str) -> Turn | None:
+    def begin(self, platform: str, delivery_key: str, user: str, *, read_only: bool = False,
+              active: tuple[str, str] | None = None) -> Turn | None:
         """None for a repeat of a delivery already handled; else the started turn.
+
+        read_only: the message is a command that only reads. If the user has no dialog going, the
+        delivery is marked handled at once and no lock is taken: the turn is light, nothing ends it
+        (a worker killed during it loses that one answer; the platform's retry is refused).
+        active: (day, member) recorded in the day's set of active users (bot.active_days).
 
         Waits for the user's lock while another worker holds it, longer than the lock's own
         expiry so that a dead holder's lock runs out first; then raises ConversationBusy."""
         conv = self.store.key(platform, user)
-        keys = [self.deduper.key(platform, delivery_key), f"lock:{conv}", conv, f"convseen:{platform}:{user}"]
+        day, member = active or ("", "")
+        keys = [self.deduper.key(platform, delivery_key), f"lock:{conv}", conv, f"convseen:{platform}:{user}",
+                ROSTER_VERSION_KEY, f"{ACTIVE_PREFIX}{day}", ACTIVE_DAYS_KEY, TALKS_VERSION_KEY]
         token = uuid.uuid4().hex
         lock_ms = int(self.store.lock_timeout * 1000)
         deadline = time.monotonic() + self.store.lock_timeout + 1
+        args = [self.deduper.ttl, token, lock_ms, HANDLED, IN_PROGRESS, "1" if read_only else "",
+                member, ACTIVE_TTL_SECONDS, day]
         while True:
-            res = self._begin(keys=keys, args=[self.deduper.ttl, token, lock_ms, HANDLED, IN_PROGRESS])
+            res = self._begin(keys=keys, args=args)
             if res[0] == 0:
                 return None
-            if res[0] == 2:
-                raw = res[1] if len(res) > 1 else None
-                seen = res[2] if len(res) > 2 else None
-                return Turn(keys, token, FormState.from_json(raw) if raw else None,
-                            seen.decode() if seen else None)
+            if res[0] >= 2:
+                raw, seen, version = res[1], res[2], res[3]
+                return Turn(keys[:4], token, FormState.from_json(raw) if raw else None,
+                            seen.decode() if seen else None, version, light=res[0] == 3, talks_version=res[4])
             if time.monotonic() >= deadline:
                 self.deduper.release(platform, delivery_key)   # let the platform's retry through
                 raise ConversationBusy(user)

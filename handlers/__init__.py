@@ -27,6 +27,7 @@ ROUTER_MODULES = [
     "handlers.voice",
     "handlers.digest",
     "handlers.sampling",
+    "handlers.pulse",
     "handlers.stats",
     "handlers.todo",
 ]

@@ -11,7 +11,7 @@ router = Router("common")
 TOPICS = {
     "common": "基本", "org": "基本", "todo": "基本", "talks": "谈心谈话", "cases": "关爱帮扶", "activities": "活动",
     "learning": "学习", "stats": "统计", "admin": "管理", "admin_outbox": "管理", "voice": "心声", "digest": "基本",
-    "sampling": "谈心谈话",
+    "sampling": "谈心谈话", "pulse": "关爱帮扶",
 }
 
 
@@ -54,7 +54,8 @@ def command_help(ctx: Context, word: str) -> str | None:
     return "\n".join(f"· {c.title} — {c.help}" + (f"\n  {c.usage}" if c.usage else "") for c in found)
 
 
-@router.command("帮助", "help", "菜单", "menu", help="查看我能用的命令", usage="帮助 [命令或主题]，例：帮助 活动")
+@router.command("帮助", "help", "菜单", "menu", help="查看我能用的命令", usage="帮助 [命令或主题]，例：帮助 活动",
+                read_only=True)
 def show_help(ctx: Context, args: str) -> None:
     """List the commands the sender's roles allow, or explain one of them."""
     if args:

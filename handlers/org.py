@@ -9,7 +9,7 @@ from models.policy import DIRECTORY_ROLES, can, scopes
 router = Router("org")
 
 
-@router.command("我的信息", "whoami", help="我的单位和职责")
+@router.command("我的信息", "whoami", help="我的单位和职责", read_only=True)
 def whoami(ctx: Context, args: str) -> None:
     """Show the sender's unit path, Party membership and roles with their scope."""
     p = ctx.person

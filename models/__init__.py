@@ -19,6 +19,7 @@ MODEL_MODULES = [
     "models.notice",
     "models.sampling",
     "models.websession",
+    "models.pulse_alert",
 ]
 
 for _name in MODEL_MODULES:

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["is_sqlite", "make_engine", "make_session_factory", "session_scope"]
+__all__ = ["is_sqlite", "make_engine", "make_session_factory", "read_session_factory", "session_scope"]
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -116,6 +116,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, future=True)
+
+
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reading only. PostgreSQL: autocommit connections, so no BEGIN and no COMMIT or
+    ROLLBACK round trip around the reads (each statement sees the data committed when it runs).
+    SQLite keeps ordinary transactions: pysqlite's autocommit switch leaves a pooled connection
+    in its legacy transaction mode afterwards, and the embedded stack is not the fast one."""
+    bind = engine if is_sqlite(engine) else engine.execution_options(isolation_level="AUTOCOMMIT")
+    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, future=True)
 
 
 @contextmanager

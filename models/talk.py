@@ -71,6 +71,8 @@ class Talk(Base):
     version: Mapped[int] = mapped_column(default=1)
     # 抽查回访: the subject said it did not happen; kept, marked, left out of coverage until resolved
     disputed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # 补录原因: why a talk was entered more than talks.late_after_days after it happened
+    late_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

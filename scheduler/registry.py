@@ -39,12 +39,14 @@ TARGETS: dict[str, str] = {
     "outbox_dispatch": "scheduler.jobs.outbox:dispatch",
     "voice_sla": "handlers.voice.jobs:voice_sla",
     "daily_digest": "handlers.digest.jobs:daily_digest",
+    "pulse_alerts": "handlers.pulse.jobs:pulse_alerts",
+    "active_days_flush": "scheduler.jobs.active_days:flush",
 }
 
 # Jobs that need no per-occurrence key: they are safe to run concurrently by construction
 # (the outbox dispatcher claims rows with a lease / SKIP LOCKED) and run every few seconds,
 # so a job_run row per tick would be noise.
-UNGUARDED: frozenset[str] = frozenset({"outbox_dispatch"})
+UNGUARDED: frozenset[str] = frozenset({"outbox_dispatch", "active_days_flush"})
 
 CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
 INTERVAL_FIELDS = ("weeks", "days", "hours", "minutes", "seconds")

@@ -32,6 +32,13 @@ NOTES_KEY = generate_key()
 SEAL_KEY = generate_key()
 
 
+def require_or_skip(what: str) -> None:
+    """Skip a test whose server or binary is missing, or fail it where CI requires everything."""
+    if REQUIRE:
+        pytest.fail(f"{what} is required (LIANXIN_REQUIRE_SERVERS=1)")
+    pytest.skip(f"{what} is not available")
+
+
 def _reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
@@ -74,9 +81,7 @@ def clock() -> FrozenClock:
 @pytest.fixture(scope="session")
 def pg_url():
     if not _reachable("127.0.0.1", 5432):
-        if REQUIRE:
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required (LIANXIN_REQUIRE_SERVERS=1)")
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
+        require_or_skip("PostgreSQL on 127.0.0.1:5432")
     name = f"lianxin_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -129,9 +134,7 @@ def redis_db():
     import redis
 
     if not _reachable(REDIS_HOST, 6379):
-        if REQUIRE:
-            pytest.fail("Redis on 127.0.0.1:6379 is required (LIANXIN_REQUIRE_SERVERS=1)")
-        pytest.skip("Redis not reachable on 127.0.0.1:6379")
+        require_or_skip(f"Redis on {REDIS_HOST}:6379")
     admin = redis.Redis(host=REDIS_HOST, port=6379, db=0)
     for n in range(1, 16):
         if admin.set(f"lianxin:testdb:{n}", os.getpid(), nx=True, ex=3600):
@@ -262,3 +265,15 @@ def api():
 def sim(services):
     """Transcript driver over the simulator platform (same dispatcher, passive cards)."""
     return SimDriver(services)
+
+
+@pytest.fixture
+def seeded(services, clock):
+    """`services` with the hand-seeded talks, cases, learning and activities of tests/seeded_data.py, at its NOW."""
+    from models.db import session_scope
+    from tests.seeded_data import NOW, seed
+
+    clock.set(NOW)
+    with session_scope(services.session_factory) as db:
+        seed(db)
+    return services

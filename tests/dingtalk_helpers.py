@@ -17,6 +17,7 @@ import pytest
 import responses
 
 from bot.adapters.dingtalk import card_api_secret, card_callback_token, sign
+from tests.payloads import dingtalk_json
 
 API = "https://api.dingtalk.com"
 OAPI = "https://oapi.dingtalk.com"
@@ -35,27 +36,8 @@ _ids = itertools.count(int(time.time() * 1000))
 
 
 def official_sample() -> dict[str, Any]:
-    """The robot message body of the official documentation, verbatim (PROTOCOLS.md §5.1)."""
-    return {
-        "conversationId": "xxx",
-        "atUsers": [{"dingtalkId": "xxx", "staffId": "xxx"}],
-        "chatbotCorpId": "dinge8a565xxxx",
-        "chatbotUserId": "$:LWCP_v1:$Cxxxxx",
-        "msgId": "msg0xxxxx",
-        "senderNick": "杨xx",
-        "isAdmin": True,
-        "senderStaffId": "user123",
-        "sessionWebhookExpiredTime": 1613635652738,
-        "createAt": 1613630252678,
-        "senderCorpId": "dinge8a565xxxx",
-        "conversationType": "2",
-        "senderId": "$:LWCP_v1:$Ff09GIxxxxx",
-        "conversationTitle": "机器人测试-TEST",
-        "isInAtList": True,
-        "sessionWebhook": "https://oapi.dingtalk.com/robot/sendBySession?session=xxxxx",
-        "text": {"content": " 你好"},
-        "msgtype": "text",
-    }
+    """The robot message body of the official documentation, verbatim (tests/fixtures/dingtalk/robot_text.json)."""
+    return dingtalk_json("robot_text")
 
 
 def message_body(user: str, content: str, *, now_ms: int, msg_id: str | None = None,
@@ -77,12 +59,11 @@ def message_body(user: str, content: str, *, now_ms: int, msg_id: str | None = N
 
 
 def card_callback_body(user: str, key: str, out_track_id: str) -> dict[str, Any]:
-    """A card "回传请求" callback as the dingtalk-stream SDK documents CardCallbackMessage."""
+    """A card "回传请求" callback (tests/fixtures/dingtalk/card_callback.json) for the button `key`."""
     content = json.dumps({"cardPrivateData": {"actionIds": ["button_lianxin"], "params": {"key": key}}},
                          ensure_ascii=False)
-    return {"extension": "{}", "corpId": CORP_ID, "spaceType": "IM_ROBOT", "userIdType": 1,
-            "type": "actionCallback", "userId": user, "content": content, "spaceId": user,
-            "outTrackId": out_track_id, "value": content}
+    return dingtalk_json("card_callback", corpId=CORP_ID, userId=user, content=content, spaceId=user,
+                         outTrackId=out_track_id, value=content)
 
 
 class FakeDingTalkAPI:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,26 +13,27 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.adapters.simulator import read_inbox, sim_incoming
 from bot.messages import Card, reply_from_dict
+from tests.payloads import wecom_xml
 
 API = "https://qyapi.weixin.qq.com/cgi-bin/"
-_msgids = itertools.count(int(time.time() * 1000))
+AGENT_ID = 1000002
 
 
 def text_xml(user: str, content: str, corp_id: str, msg_id: int | None = None, create: int | None = None) -> str:
-    msg_id = msg_id or next(_msgids)
-    return (f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
-            f"<CreateTime>{create or int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>")
+    """The documented text message (tests/fixtures/wecom/text.xml) from `user`; `content` goes in as is."""
+    fields: dict[str, Any] = {"MsgId": msg_id} if msg_id else {}
+    if create:
+        fields["CreateTime"] = create
+    return wecom_xml("text", ToUserName=corp_id, FromUserName=user, Content=content, AgentID=AGENT_ID, **fields)
 
 
 def card_event_xml(user: str, key: str, task_id: str, corp_id: str, create: int | None = None,
                    response_code: str = "RC") -> str:
-    """template_card_event as in the official sample (path/90240)."""
-    return (f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
-            f"<CreateTime>{create or int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-            f"<Event><![CDATA[template_card_event]]></Event><EventKey><![CDATA[{key}]]></EventKey>"
-            f"<TaskId><![CDATA[{task_id}]]></TaskId><CardType><![CDATA[button_interaction]]></CardType>"
-            f"<ResponseCode><![CDATA[{response_code}]]></ResponseCode><AgentID>1000002</AgentID></xml>")
+    """A button click: the documented template_card_event (path/90240) of a button_interaction card."""
+    fields: dict[str, Any] = {"CreateTime": create} if create else {}
+    return wecom_xml("template_card_event", omit=("SelectedItems",), ToUserName=corp_id, FromUserName=user,
+                     EventKey=key, TaskId=task_id, CardType="button_interaction", ResponseCode=response_code,
+                     AgentID=AGENT_ID, **fields)
 
 
 @dataclass
@@ -53,8 +53,7 @@ class WeComPlatform:
         nonce = nonce or uuid.uuid4().hex[:10]
         envelope = self.crypto.encrypt_message(plain_xml, nonce, ts)
         doc = xmltodict.parse(envelope)["xml"]
-        body = (f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName><AgentID><![CDATA[1000002]]></AgentID>"
-                f"<Encrypt><![CDATA[{doc['Encrypt']}]]></Encrypt></xml>")
+        body = wecom_xml("envelope", ToUserName=self.corp_id, AgentID=AGENT_ID, Encrypt=doc["Encrypt"])
         sig = signature or doc["MsgSignature"]
         return self.client.post(f"/wecom/callback?msg_signature={sig}&timestamp={ts}&nonce={nonce}",
                                 data=body.encode(), content_type="text/xml")
@@ -65,6 +64,11 @@ class WeComPlatform:
         doc = xmltodict.parse(resp.data)["xml"]
         plain = self.crypto.decrypt_message(resp.data, doc["MsgSignature"], doc["TimeStamp"], doc["Nonce"])
         return xmltodict.parse(plain)["xml"]
+
+    def send(self, sample: str, user: str, **fields):
+        """Post a documented message or event (tests/fixtures/wecom/<sample>.xml) from `user`, now."""
+        return self.post_xml(wecom_xml(sample, ToUserName=self.corp_id, FromUserName=user, AgentID=AGENT_ID,
+                                       CreateTime=int(self.clock.now().timestamp()), **fields))
 
     def say(self, user: str, content: str, **kw) -> str:
         """Send a text as WeCom would; return the decrypted passive reply text ('' if none)."""
@@ -176,6 +180,20 @@ class SimDriver:
         replies = [reply_from_dict(i["reply"]) for i in items]
         self._remember(user, replies)
         return replies
+
+
+def person(db, userid: str):
+    """The demo person with this WeCom userid."""
+    from sqlalchemy import select
+
+    from models.org import Person
+
+    return db.scalars(select(Person).where(Person.wecom_userid == userid)).one()
+
+
+def person_id(services, userid: str) -> int:
+    with services.session_factory() as db:
+        return person(db, userid).id
 
 
 def dashboard_login(client, link: str):

@@ -174,15 +174,14 @@ def test_signup_export_writes_formula_like_text_as_text(sim_at, services, tmp_pa
     assert wb.active["B2"].value == "'@SUM(1+1)" and wb.active["A2"].value == 1    # numbers stay numbers
 
 
-def test_report_writes_formula_like_unit_names_as_text(services, clock, tmp_path):
+def test_report_writes_formula_like_unit_names_as_text(seeded, tmp_path):
     from openpyxl import load_workbook
 
     from reports.render.excel import build_workbook
-    from tests.test_stats import NOW, seed
+    from tests.seeded_data import NOW
 
-    clock.set(NOW)
+    services = seeded
     with session_scope(services.session_factory) as db:
-        seed(db)
         db.scalars(select(Unit).where(Unit.name == "四车间班组")).one().name = EVIL
         db.scalars(select(Unit).where(Unit.name == "外航维修党支部")).one().name = "-1+2"
     with services.session_factory() as db:

@@ -6,22 +6,8 @@ from sqlalchemy import select
 
 from bot.web.dashboard import login_link, make_login_token
 from models.db import session_scope
-from models.org import Person, Unit
-from tests.helpers import dashboard_login
-from tests.test_stats import NOW, seed
-
-
-@pytest.fixture
-def seeded(services, clock):
-    clock.set(NOW)
-    with session_scope(services.session_factory) as db:
-        seed(db)
-    return services
-
-
-def _pid(services, uid):
-    with services.session_factory() as db:
-        return db.scalars(select(Person.id).where(Person.wecom_userid == uid)).one()
+from models.org import Unit
+from tests.helpers import dashboard_login, person_id
 
 
 def _unit_id(services, name):
@@ -30,7 +16,7 @@ def _unit_id(services, name):
 
 
 def test_link_logs_in_once_and_shows_scope(seeded, client):
-    link = login_link(seeded.config, _pid(seeded, "liqiang"))
+    link = login_link(seeded.config, person_id(seeded, "liqiang"))
     assert link.startswith("http://127.0.0.1:8080/dashboard/login#t=")
     resp = dashboard_login(client, link)
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/dashboard")
@@ -48,7 +34,7 @@ def test_link_logs_in_once_and_shows_scope(seeded, client):
 
 def test_bad_expired_and_unauthorised_links(seeded, client, monkeypatch):
     assert client.post("/dashboard/login", data={"t": "forged"}).status_code == 403
-    token = make_login_token(seeded.config, _pid(seeded, "wangwei"))
+    token = make_login_token(seeded.config, person_id(seeded, "wangwei"))
     import time as _time
 
     import itsdangerous.timed as timed
@@ -58,12 +44,12 @@ def test_bad_expired_and_unauthorised_links(seeded, client, monkeypatch):
     resp = client.post("/dashboard/login", data={"t": token})
     monkeypatch.undo()
     assert resp.status_code == 403 and "已过期" in resp.get_data(as_text=True)
-    resp = dashboard_login(client, login_link(seeded.config, _pid(seeded, "zhangsan")))
+    resp = dashboard_login(client, login_link(seeded.config, person_id(seeded, "zhangsan")))
     assert resp.status_code == 403 and "仅对党委委员和支部书记开放" in resp.get_data(as_text=True)
 
 
 def test_scope_enforced_by_policy(seeded, client):
-    dashboard_login(client, login_link(seeded.config, _pid(seeded, "liqiang")))
+    dashboard_login(client, login_link(seeded.config, person_id(seeded, "liqiang")))
     b = _unit_id(seeded, "附件修理党支部")
     resp = client.get(f"/dashboard?unit={b}")
     assert resp.status_code == 403 and "无权查看" in resp.get_data(as_text=True)
@@ -71,7 +57,7 @@ def test_scope_enforced_by_policy(seeded, client):
     assert client.get(f"/dashboard?unit={c}").status_code == 403
     # the committee sees the subtree and may pick a branch and a quarter
     client.delete_cookie("lx_dash")
-    dashboard_login(client, login_link(seeded.config, _pid(seeded, "wangwei")))
+    dashboard_login(client, login_link(seeded.config, person_id(seeded, "wangwei")))
     page = client.get("/dashboard").get_data(as_text=True)
     assert "技术公司党委 · 2026Q4" in page and 'data-label="外航维修党支部" data-text="36%（4/11）"' in page
     page = client.get(f"/dashboard?unit={b}&quarter=2026Q3").get_data(as_text=True)
@@ -83,7 +69,7 @@ def test_everything_is_escaped(seeded, client):
     with session_scope(seeded.session_factory) as db:
         team = db.scalars(select(Unit).where(Unit.name == "四车间班组")).one()
         team.name = "<img src=x onerror=alert(1)>"
-    dashboard_login(client, login_link(seeded.config, _pid(seeded, "liqiang")))
+    dashboard_login(client, login_link(seeded.config, person_id(seeded, "liqiang")))
     page = client.get("/dashboard").get_data(as_text=True)
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bot.web.dashboard import login_link
 from models.db import session_scope
 from models.org import Person
+from models.talk import Talk
 from tests.test_stats import NOW, seed
 
 CHROMIUM = "/usr/bin/chromium"
@@ -45,7 +46,11 @@ def server(services, clock):
 
     clock.set(NOW)
     with session_scope(services.session_factory) as db:
-        seed(db)
+        people = seed(db)
+        # two more talks with people already talked to (coverage unchanged): 波动 and 严重
+        for uid, mood in (("zhangsan", "some_concern"), ("lisi", "serious_concern")):
+            db.add(Talk(author_id=people["zhouli"].id, subject_id=people[uid].id, kind="quarterly", occurred_at=NOW,
+                        quarter="2026Q4", summary="谈心", mood=mood))
     app = create_app(services.config, services=services)
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -98,6 +103,21 @@ def test_dashboard_in_chromium(services, server, browser, tmp_path):
     part = page.locator('#chart-participation g.bar[data-label="四车间班组"]')
     assert part.get_attribute("data-text") == "29%（2/7）"
     assert page.locator('#chart-participation g.bar[data-label="五车间班组"]').get_attribute("data-text") == "17%（1/6）"
+    # 思想动态: one small chart per team, 100 % stacked columns for the last 4 quarters
+    four = page.locator('#chart-pulse figure.pulse-team[data-team="四车间班组"]')
+    assert [four.locator("g.quarter").nth(i).get_attribute("data-quarter") for i in range(4)] == \
+        ["2026Q1", "2026Q2", "2026Q3", "2026Q4"]
+    q4 = four.locator('g.quarter[data-quarter="2026Q4"]')
+    assert (q4.get_attribute("data-talks"), q4.get_attribute("data-concern"), q4.get_attribute("data-flags")) == \
+        ("7", "29%", "2")                          # 5 稳定, 1 波动, 1 严重; a watch·pay and an urgent·family flag
+    serious = q4.locator('rect.mood[data-mood="serious_concern"]')
+    assert serious.get_attribute("data-value") == "1"
+    assert 11 <= serious.bounding_box()["height"] <= 15                 # 1/7 of the 90 px column
+    assert 60 <= q4.locator('rect.mood[data-mood="stable"]').bounding_box()["height"] <= 66   # 5/7
+    q3 = four.locator('g.quarter[data-quarter="2026Q3"]')
+    assert (q3.get_attribute("data-concern"), q3.get_attribute("data-flags")) == ("0%", "1")
+    assert four.locator('g.quarter[data-quarter="2026Q1"]').get_attribute("data-concern") == "—"
+    assert page.locator('#chart-pulse figure.pulse-team[data-team="五车间班组"]').count() == 1
     page.screenshot(path=str(tmp_path / "dashboard-secretary.png"), full_page=True)
 
     # change the filter: 2026Q3 → 四车间 1/6

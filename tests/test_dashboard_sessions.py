@@ -5,29 +5,12 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.dashboard_login import SESSION_SALT, serializer
 from bot.web.dashboard import login_link
-from models.db import session_scope
-from models.org import Person
 from models.websession import DashboardSession, SpentLoginLink
-from tests.helpers import dashboard_login
-from tests.test_stats import NOW, seed
-
-
-@pytest.fixture
-def seeded(services, clock):
-    clock.set(NOW)
-    with session_scope(services.session_factory) as db:
-        seed(db)
-    return services
-
-
-def _pid(services, uid):
-    with services.session_factory() as db:
-        return db.scalars(select(Person.id).where(Person.wecom_userid == uid)).one()
+from tests.helpers import dashboard_login, person_id
 
 
 def _cookie(client) -> str:
@@ -35,7 +18,7 @@ def _cookie(client) -> str:
 
 
 def test_logout_ends_the_session_on_the_server(seeded, client, app):
-    dashboard_login(client, login_link(seeded.config, _pid(seeded, "liqiang")))
+    dashboard_login(client, login_link(seeded.config, person_id(seeded, "liqiang")))
     stolen = _cookie(client)                                   # e.g. copied from the browser profile
     assert client.get("/dashboard").status_code == 200
     assert "已退出" in client.get("/dashboard/logout").get_data(as_text=True)
@@ -49,14 +32,14 @@ def test_logout_ends_the_session_on_the_server(seeded, client, app):
 
 
 def test_a_signed_person_id_alone_is_no_session(seeded, app):
-    forged = serializer(seeded.config, SESSION_SALT).dumps({"p": _pid(seeded, "wangwei")})
+    forged = serializer(seeded.config, SESSION_SALT).dumps({"p": person_id(seeded, "wangwei")})
     c = app.test_client()
     c.set_cookie("lx_dash", forged)
     assert c.get("/dashboard").status_code == 401
 
 
 def test_sessions_expire_by_the_servers_clock(seeded, client, clock):
-    dashboard_login(client, login_link(seeded.config, _pid(seeded, "liqiang")))
+    dashboard_login(client, login_link(seeded.config, person_id(seeded, "liqiang")))
     clock.advance(hours=7, minutes=59)
     assert client.get("/dashboard").status_code == 200
     clock.advance(minutes=2)                                   # dashboard.session_hours = 8
@@ -64,7 +47,7 @@ def test_sessions_expire_by_the_servers_clock(seeded, client, clock):
 
 
 def test_a_used_link_stays_used_after_redis_loses_everything(seeded, client, app):
-    link = login_link(seeded.config, _pid(seeded, "liqiang"))
+    link = login_link(seeded.config, person_id(seeded, "liqiang"))
     assert dashboard_login(client, link).status_code == 303
     seeded.redis.flushdb()     # a Redis restart without persistence (flushdb: other test processes share the server)
     again = dashboard_login(app.test_client(), link)
@@ -74,21 +57,21 @@ def test_a_used_link_stays_used_after_redis_loses_everything(seeded, client, app
 
 
 def test_the_same_link_again_in_the_logged_in_browser_shows_the_dashboard(seeded, client, app):
-    link = login_link(seeded.config, _pid(seeded, "liqiang"), quarter="2026Q3")
+    link = login_link(seeded.config, person_id(seeded, "liqiang"), quarter="2026Q3")
     assert dashboard_login(client, link).status_code == 303
     resp = dashboard_login(client, link)                       # issue 15: tapped again in the same browser
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/dashboard?quarter=2026Q3")
     assert "外航维修党支部 · 2026Q3" in client.get(resp.headers["Location"]).get_data(as_text=True)
     # someone else's browser, even one logged in as another person, is refused
     other = app.test_client()
-    dashboard_login(other, login_link(seeded.config, _pid(seeded, "wangwei")))
+    dashboard_login(other, login_link(seeded.config, person_id(seeded, "wangwei")))
     assert dashboard_login(other, link).status_code == 403
     with seeded.session_factory() as db:
         assert db.scalar(select(func.count()).select_from(DashboardSession)) == 2
 
 
 def test_the_token_is_never_in_a_url_the_server_receives(seeded, client):
-    link = login_link(seeded.config, _pid(seeded, "liqiang"), unit_id=3, quarter="2026Q4")
+    link = login_link(seeded.config, person_id(seeded, "liqiang"), unit_id=3, quarter="2026Q4")
     parts = urlsplit(link)
     token = dict(parse_qsl(parts.fragment))["t"]
     assert parts.query == "" and token not in parts.path and len(token) > 40
@@ -99,7 +82,7 @@ def test_the_token_is_never_in_a_url_the_server_receives(seeded, client):
 
 
 def test_security_headers_on_every_dashboard_response(seeded, client):
-    link = login_link(seeded.config, _pid(seeded, "liqiang"))
+    link = login_link(seeded.config, person_id(seeded, "liqiang"))
     responses = [client.get("/dashboard"), client.get("/dashboard/login"),
                  client.post("/dashboard/login", data={"t": "forged"})]
     responses.append(dashboard_login(client, link))
@@ -113,9 +96,9 @@ def test_security_headers_on_every_dashboard_response(seeded, client):
 
 
 def test_expired_spent_links_and_sessions_are_cleaned_up(seeded, client, clock, app):
-    dashboard_login(client, login_link(seeded.config, _pid(seeded, "liqiang")))
+    dashboard_login(client, login_link(seeded.config, person_id(seeded, "liqiang")))
     clock.advance(hours=9)
-    dashboard_login(app.test_client(), login_link(seeded.config, _pid(seeded, "wangwei")))
+    dashboard_login(app.test_client(), login_link(seeded.config, person_id(seeded, "wangwei")))
     with seeded.session_factory() as db:
         assert db.scalar(select(func.count()).select_from(DashboardSession)) == 1
         assert db.scalar(select(func.count()).select_from(SpentLoginLink)) == 1

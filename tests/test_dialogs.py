@@ -9,6 +9,7 @@ from bot.router import Registry, Router
 from handlers import build_registry
 from tests.conftest import make_config
 from tests.helpers import WeComPlatform
+from tests.transcript import Press, transcript
 
 COLOURS = [("red", "红"), ("blue", "蓝")]
 saved: list[dict] = []
@@ -129,20 +130,26 @@ def sim_with_survey(sim, services):
     return sim
 
 
+COLOUR_CARD = "【喜欢的颜色？】\n可点按钮，或回复序号/文字；回复“返回”上一步，“取消”退出。\n  [1] 红\n  [2] 蓝"
+
+
 def test_stale_card_button_is_refused(sim_with_survey, services):
     sim = sim_with_survey
-    sim.say("wangwu", "问卷")
-    sim.say("wangwu", "老王")
+    transcript(sim, [
+        ("wangwu", "问卷", "请问您的昵称？"),
+        ("wangwu", "老王", COLOUR_CARD),
+    ])
     old_card = sim.last_cards["wangwu"]
-    sim.say("wangwu", "返回")
-    sim.say("wangwu", "王老师")                          # the colour question again, same dialog
-    out = sim.press("wangwu", "红", card=old_card)       # same dialog and step: the earlier card still answers it
-    assert "说一句话" in out.text
-    sim.say("wangwu", "取消")
-    sim.say("wangwu", "问卷")
-    sim.say("wangwu", "王五")
-    out = sim.press("wangwu", "蓝", card=old_card)       # card from the cancelled dialog
-    assert "已过期" in out.text
+    transcript(sim, [
+        ("wangwu", "返回", "请问您的昵称？"),
+        ("wangwu", "王老师", COLOUR_CARD),                              # the colour question again, same dialog
+        ("wangwu", Press("红", old_card), "最后，说一句话："),          # same dialog and step: the earlier card answers it
+        ("wangwu", "取消", "已取消「测试问卷」，没有保存任何内容。"),
+        ("wangwu", "问卷", "请问您的昵称？"),
+        ("wangwu", "王五", COLOUR_CARD),
+        ("wangwu", Press("蓝", old_card),                                # a card from the cancelled dialog
+         "这张卡片已过期，请按最新的提问回答。\n\n" + COLOUR_CARD),
+    ])
     assert saved == []
 
 
@@ -150,6 +157,6 @@ def test_idle_dialog_expires_with_a_notice(sim_with_survey, services):
     sim = sim_with_survey
     sim.say("zhaoliu", "问卷")
     services.redis.delete("conv:sim:zhaoliu")           # what the TTL does after conversation.ttl_seconds
-    out = sim.say("zhaoliu", "老赵")
-    assert "因长时间未操作已自动结束" in out.text
+    transcript(sim, [("zhaoliu", "老赵", "您之前的「测试问卷」对话因长时间未操作已自动结束，未保存的内容已丢弃。\n\n"
+                                        "没有听懂“老赵”。发送“帮助”查看可用命令。")])
     assert saved == []

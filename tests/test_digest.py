@@ -67,10 +67,11 @@ def test_each_person_gets_one_digest_with_what_they_owe(sim, services, job, cloc
     assert "五车间班组 4 人）：冯雪、卫兰、蒋涛、陈晨" in wugang and "郑毅" not in wugang   # 郑毅's talk was flagged
     liqiang = digest_of(sim, "liqiang")[0]
     assert "待确认的标记谈话 1 件" in liqiang and "待回复的员工心声 1 条" in liqiang
-    assert "谈心" not in liqiang.split("\n", 1)[1].split("（每个")[0].replace("标记谈话", "")
+    assert "谈心" not in liqiang.split("\n", 1)[1].split("【每周简报】")[0].replace("标记谈话", "")
+    assert "【每周简报】外航维修党支部" in liqiang          # a Monday: the week's summary comes in the same message
     assert "今天 14:30 活动「党史学习」（三楼会议室）" in digest_of(sim, "lisi")[0]
     assert digest_of(sim, "zhangsan") == [] and digest_of(sim, "wangwei") == []   # nothing owed: nothing sent
-    assert queued == 6   # the 4 team leaders (branch B talked to nobody yet), liqiang, lisi
+    assert queued == 7   # the 4 team leaders (branch B talked to nobody yet), liqiang, lisi; chenjing's weekly summary
 
 
 def test_mute_pauses_the_digest_and_holds_other_non_urgent_messages(sim, services, job, clock):
@@ -126,3 +127,26 @@ def test_release_rules():
     mute = datetime(2030, 3, 5, 10, 0, tzinfo=tz)
     assert release_at(datetime(2030, 3, 4, 12, 0, tzinfo=tz), rules, mute) == mute
     assert release_at(datetime(2030, 3, 4, 12, 0, tzinfo=tz), QuietRules.parse("off", False, [])) is None
+
+
+def test_the_digest_is_the_one_message_of_the_day(sim, services, job, clock):
+    """The weekly summary rides on Monday's digest; the quarter's last two weeks add the teams still
+    behind for the secretary; the quarterly reminder and weekly digest jobs are off."""
+    from handlers.digest.jobs import daily_digest
+    from scheduler.registry import job_specs
+
+    assert {"talk_reminders", "talk_reminders_mid", "talk_reminders_end", "weekly_digest"}.isdisjoint(
+        s.id for s in job_specs(services.config))
+    seed(services, clock)
+    clock.set(MONDAY_0830 + timedelta(days=1))                       # a Tuesday: no weekly summary
+    daily_digest(job)
+    [tuesday] = digest_of(sim, "liqiang")
+    assert "【每周简报】" not in tuesday and "尚未谈完" not in tuesday
+    assert digest_of(sim, "chenjing") == []                          # owes nothing on a Tuesday
+    clock.set(datetime(2030, 3, 18, 0, 30, tzinfo=UTC))              # Monday 03-18: 2030Q1 ends in two weeks
+    daily_digest(job)
+    [monday] = digest_of(sim, "liqiang")
+    assert "· 本季度将于 03-31 结束，尚未谈完：五车间班组 4 人、四车间班组 1 人" in monday
+    assert monday.count("【每日待办】") == 1 and "【每周简报】外航维修党支部" in monday
+    [chen] = digest_of(sim, "chenjing")
+    assert chen.startswith("【每日待办】03-18") and "尚未谈完：部件一班组 5 人、部件二班组 5 人" in chen

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.transcript import transcript
+
 
 @pytest.mark.parametrize("user, present, absent", [
     ("zhangsan", ["我的信息", "活动", "学习"], ["谈话 / talk", "待办", "统计", "授权", "发布活动", "通讯录"]),
@@ -21,7 +23,15 @@ def test_help_lists_only_what_the_roles_allow(sim, user, present, absent):
 
 
 def test_help_for_one_command_shows_its_usage_and_hides_what_is_not_allowed(sim):
-    assert "例：谈话 张三 季度" in sim.say("zhouli", "帮助 谈话").text
-    assert "例：报名 3" in sim.say("zhangsan", "help 活动").text
+    transcript(sim, [
+        ("zhouli", "帮助 谈话", "· 谈话 / talk — 记录谈心谈话（逐步引导，或一句话记录）\n"
+                              "  例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬"
+                              "（不是今天的谈话在姓名后写日期：昨天、11-28、上周五）"),
+        ("zhangsan", "help 活动", "· 活动 / activities — 可报名的活动；“活动 N”查看详情并报名\n  例：活动 / 活动 3\n"
+                                "· 报名 / join — 报名活动\n  例：报名 3\n"
+                                "· 取消报名 / cancel — 取消报名或候补（写活动编号）\n  例：取消报名 3\n"
+                                "· 我的报名 / mine — 我报名的活动\n"
+                                "· 签到 / checkin — 活动现场签到\n  例：签到 123456（签到码由组织者公布）"),
+    ])
     refused = sim.say("zhangsan", "帮助 谈话").text
     assert "没有您可用的“谈话”命令" in refused and "例：谈话" not in refused

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from models.db import session_scope
 from models.org import Person, Unit
-from models.pulse import common_problems, pulse, rising_concern, trend_arrow
 from models.talk import Talk, quarter_of
+from reports.queries.pulse import common_problems, pulse, rising_concern, trend_arrow
 
 NOW = datetime(2030, 11, 20, 4, 0, tzinfo=UTC)
 QUARTERS = ["2030Q2", "2030Q3", "2030Q4"]
@@ -53,3 +53,23 @@ def test_pulse_alerts_and_trend(services):
         assert [(c.team, c.category, c.flags) for c in problems] == [("四车间班组", "pay", 3)]
         assert common_problems(db, NOW, k=2, days=30, unit=branch)[-1].team == "五车间班组"   # 2 without the disputed one
         assert common_problems(db, NOW, k=3, days=30) == problems                            # whole company
+
+
+def test_stats_shows_the_pulse_with_arrows(services, sim, clock):
+    clock.set(NOW)
+    with session_scope(services.session_factory) as db:
+        p = {x.wecom_userid: x for x in db.scalars(select(Person))}
+        for i, uid in enumerate(["zhangsan", "lisi", "wangwu", "zhaoliu"]):     # 四车间: 1/4 → 3/4 worried
+            add(db, p["zhouli"], p[uid], MID["2030Q3"], mood="some_concern" if i < 1 else "stable")
+            add(db, p["zhouli"], p[uid], MID["2030Q4"], mood="serious_concern" if i < 1 else
+                "some_concern" if i < 3 else "stable")
+        add(db, p["zhouli"], p["sunqi"], MID["2030Q4"], flag="watch", category="pay")
+        add(db, p["zhouli"], p["sunqi"], MID["2030Q3"], flag="watch", category="family")
+        add(db, p["wugang"], p["zhengyi"], MID["2030Q4"])                          # 五车间: new this quarter
+    text = sim.say("liqiang", "统计 2030Q4").text
+    assert "思想动态（较2030Q3）：稳定 3 · 波动 2 · 严重 1，波动+严重 50%↑" in text
+    assert "  标记：薪酬绩效 1↑、家庭 0↓" in text
+    assert "  · 四车间班组 波动+严重 3/5↑；薪酬绩效 1↑、家庭 0↓" in text
+    assert "  · 五车间班组 波动+严重 0/1" in text                             # no previous quarter: no arrow
+    committee = sim.say("wangwei", "统计 2030Q4").text                        # the committee sees branches
+    assert "  · 外航维修党支部 波动+严重 3/6↑" in committee and "四车间班组" not in committee

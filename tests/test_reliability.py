@@ -32,7 +32,9 @@ from models.audit import AuditEvent
 from models.base import utcnow
 from models.db import make_session_factory, session_scope
 from models.outbox import OutboxMessage, OutboxStatus, ProcessedDelivery
-from tests.conftest import NOTES_KEY, PG_ADMIN_URL, REDIS_HOST, make_config, truncate_all
+from tests.conftest import NOTES_KEY, PG_ADMIN_URL, REDIS_HOST, make_config, require_or_skip, truncate_all
+from tests.helpers import AGENT_ID, text_xml
+from tests.payloads import wecom_xml
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
@@ -52,13 +54,10 @@ def signed(user: str, content: str, msg_id: int | None = None, ts: int | None = 
     """(query string, body) of a WeCom text callback, encrypted and signed as WeCom does."""
     msg_id = msg_id or next(_ids)
     ts = ts or int(time.time())
-    plain = (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
-             f"<CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-             f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>")
+    plain = text_xml(user, content, CORP_ID, msg_id=msg_id, create=ts)
     nonce = uuid.uuid4().hex[:10]
     doc = xmltodict.parse(CRYPTO.encrypt_message(plain, nonce, str(ts)))["xml"]
-    body = (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
-            f"<Encrypt><![CDATA[{doc['Encrypt']}]]></Encrypt></xml>").encode()
+    body = wecom_xml("envelope", ToUserName=CORP_ID, AgentID=AGENT_ID, Encrypt=doc["Encrypt"]).encode()
     return f"msg_signature={doc['MsgSignature']}&timestamp={ts}&nonce={nonce}", body
 
 
@@ -272,7 +271,7 @@ def own_redis(tmp_path):
     """A throwaway redis-server on a free port (never the shared one), restartable."""
     exe = shutil.which("redis-server")
     if exe is None:
-        pytest.skip("redis-server binary not installed")
+        require_or_skip("the redis-server binary")
     port = free_port()
 
     class Own:

@@ -6,17 +6,8 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from bot.cli.main import _load_plugins, cli
-from models.db import session_scope
 from reports.render.excel import SHEETS
-from tests.test_stats import NOW, seed
-
-
-@pytest.fixture
-def seeded(services, clock):
-    clock.set(NOW)
-    with session_scope(services.session_factory) as db:
-        seed(db)
-    return services
+from tests.seeded_data import NOW
 
 
 def _run(services, *args):

@@ -15,7 +15,9 @@ def _run(engine, *args):
     if "run-job" not in cli.commands:
         _load_plugins()
     env = {"LIANXIN_DATABASE__URL": engine.url.render_as_string(hide_password=False), "LIANXIN_REDIS__URL": "",
-           "LIANXIN_NOTES_KEYS": NOTES_KEY, "LIANXIN_DELIVERY__PLATFORMS": "sim"}
+           "LIANXIN_NOTES_KEYS": NOTES_KEY, "LIANXIN_DELIVERY__PLATFORMS": "sim",
+           # off in the shipped config (the daily digest carries it); a site may turn it back on
+           "LIANXIN_SCHEDULER__JOBS__TALK_REMINDERS": "cron:day=1,month=1/3,hour=9"}
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 

@@ -6,13 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from models.audit import AuditEvent
-from models.org import Person
 from models.talk import Talk, TalkVersion, quarter_of
-
-
-def _pid(services, userid: str) -> int:
-    with services.session_factory() as db:
-        return db.scalars(select(Person.id).where(Person.wecom_userid == userid)).one()
+from tests.helpers import person_id
 
 
 def _talks(services) -> list[Talk]:
@@ -62,7 +57,7 @@ def test_guided_dialog_records_a_flagged_talk(sim, services, clock, flagged):
     out = sim.press("zhouli", "保存")
     assert "已保存谈话 #1" in out.text and out.card_updates[0].done_text == "已保存"
     [talk] = _talks(services)
-    assert (talk.author_id, talk.subject_id) == (_pid(services, "zhouli"), _pid(services, "zhangsan"))
+    assert (talk.author_id, talk.subject_id) == (person_id(services, "zhouli"), person_id(services, "zhangsan"))
     assert (talk.kind, talk.mood, talk.flag, talk.category) == ("special", "some_concern", "watch", "family")
     assert talk.summary == "孩子上学的事情比较焦虑，已沟通" and talk.needs is None
     assert talk.quarter == quarter_of(clock.now())
@@ -195,9 +190,9 @@ def test_reading_is_limited_and_audited(sim, services):
     assert "工资条看不懂" in sim.say("wangwei", "history 张三").text
     reads = _audits(services, "read")
     assert [(a.actor_id, a.target_id, a.via) for a in reads] == [
-        (_pid(services, "zhouli"), str(talk.id), "谈话记录"),
-        (_pid(services, "liqiang"), str(talk.id), "谈话详情#p1"),
-        (_pid(services, "wangwei"), str(talk.id), "谈话记录")]
+        (person_id(services, "zhouli"), str(talk.id), "谈话记录"),
+        (person_id(services, "liqiang"), str(talk.id), "谈话详情#p1"),
+        (person_id(services, "wangwei"), str(talk.id), "谈话记录")]
 
 
 def test_long_talks_are_paged_to_fit_one_passive_reply(sim, services):

@@ -17,6 +17,7 @@ from models.crypto import current_cipher
 from models.db import session_scope
 from models.org import Person
 from models.voice import Voice, VoiceSeal
+from tests.helpers import person_id
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_TEXT = "车间主任克扣加班费"
@@ -44,7 +45,7 @@ def test_no_chat_dashboard_export_log_or_column_names_the_anonymous_sender(sim, 
     assert "已转纪委核实" in _all_text(sim.inbox("zhangsan"))          # yet the reply reached the sender
 
     # dashboard and the Excel export never show a voice at all, so they cannot link one to anyone
-    link = urlsplit(login_link(services.config, _pid(services, "liqiang")))
+    link = urlsplit(login_link(services.config, person_id(services, "liqiang")))
     client.get(f"{link.path}?{link.query}")
     assert SECRET_TEXT not in client.get("/dashboard").get_data(as_text=True)
     from reports.render.excel import build_workbook
@@ -71,10 +72,6 @@ def test_no_chat_dashboard_export_log_or_column_names_the_anonymous_sender(sim, 
         line = record.getMessage() + " " + repr(record.__dict__)
         assert "zhangsan" not in line and "张三" not in line and SECRET_TEXT not in line, line
 
-
-def _pid(services, uid):
-    with services.session_factory() as db:
-        return db.scalars(select(Person.id).where(Person.wecom_userid == uid)).one()
 
 
 def _readers(name: str) -> set[str]:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from bot.adapters.wecom import CallbackRejected, WeComCrypto
 from models.outbox import ProcessedDelivery
 from tests.helpers import text_xml
+from tests.payloads import wecom_xml
 
 # Official vectors from Tencent's Sample.py (PROTOCOLS.md §1.4)
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
@@ -113,11 +114,9 @@ def test_same_message_delivered_three_times_is_handled_once(wecom, services):
         assert db.scalar(select(func.count()).select_from(ProcessedDelivery)) == 0
 
 
-def test_unknown_event_is_accepted_and_ignored(wecom, clock):
-    xml = (f"<xml><ToUserName><![CDATA[{wecom.corp_id}]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName>"
-           f"<CreateTime>{int(clock.now().timestamp())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-           "<Event><![CDATA[some_future_event]]></Event><AgentID>1000002</AgentID></xml>")
-    resp = wecom.post_xml(xml)
+@pytest.mark.parametrize("event", ["enter_agent", "some_future_event"])
+def test_entering_the_app_and_unknown_events_are_accepted_and_ignored(wecom, event):
+    resp = wecom.send("enter_agent", "zhangsan", Event=event)
     assert resp.status_code == 200 and resp.data == b""
 
 
@@ -126,8 +125,9 @@ def test_message_encrypted_for_another_corp_is_rejected():
     from wechatpy.enterprise.crypto import WeChatCrypto
 
     other = WeChatCrypto(TOKEN, AES_KEY, "wwothercorp")
-    env = xmltodict.parse(other.encrypt_message("<xml><Content>x</Content></xml>", "n1", "1700000000"))["xml"]
-    body = f"<xml><Encrypt><![CDATA[{env['Encrypt']}]]></Encrypt></xml>".encode()
+    plain = wecom_xml("text", ToUserName="wwothercorp", FromUserName="zhangsan", Content="x")
+    env = xmltodict.parse(other.encrypt_message(plain, "n1", "1700000000"))["xml"]
+    body = wecom_xml("envelope", ToUserName="wwothercorp", AgentID=1000002, Encrypt=env["Encrypt"]).encode()
     with pytest.raises(CallbackRejected) as err:
         WeComCrypto(TOKEN, AES_KEY, CORP_ID).decrypt_callback(body, env["MsgSignature"], "1700000000", "n1",
                                                               now=1700000000)

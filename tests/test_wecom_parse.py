@@ -2,29 +2,10 @@
 from __future__ import annotations
 
 from bot.adapters.wecom import _safe_parse, delivery_key, parse_incoming
+from tests.payloads import wecom_sample, wecom_xml
 
-# the official template_card_event sample (path/90240), both spellings of OptionIds accepted
-CARD_EVENT = """<xml>
-<ToUserName><![CDATA[toUser]]></ToUserName>
-<FromUserName><![CDATA[FromUser]]></FromUserName>
-<CreateTime>123456789</CreateTime>
-<MsgType><![CDATA[event]]></MsgType>
-<Event><![CDATA[template_card_event]]></Event>
-<EventKey><![CDATA[key111]]></EventKey>
-<TaskId><![CDATA[taskid111]]></TaskId>
-<CardType><![CDATA[text_notice]]></CardType>
-<ResponseCode><![CDATA[ResponseCode]]></ResponseCode>
-<AgentID>1</AgentID>
-<SelectedItems>
-    <SelectedItem>
-        <QuestionKey><![CDATA[QuestionKey1]]></QuestionKey>
-        <OptionIds>
-            <OptionId><![CDATA[OptionId1]]></OptionId>
-            <OptionId><![CDATA[OptionId2]]></OptionId>
-        </OptionIds>
-    </SelectedItem>
-</SelectedItems>
-</xml>"""
+# the official template_card_event sample (path/90240), as documented
+CARD_EVENT = wecom_sample("template_card_event")
 
 
 def test_template_card_event_becomes_a_card_action():
@@ -42,12 +23,9 @@ def test_event_delivery_key_includes_event_key_and_task():
 
 
 def test_menu_click_is_typed_text_and_other_events_are_ignored_and_unreadable_messages_marked():
-    click = _safe_parse("<xml><FromUserName>u1</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType>"
-                        "<Event>click</Event><EventKey>待办</EventKey></xml>")
+    click = _safe_parse(wecom_xml("click", FromUserName="u1", EventKey="待办"))
     assert parse_incoming(click).text == "待办"
-    enter = _safe_parse("<xml><FromUserName>u1</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType>"
-                        "<Event>enter_agent</Event></xml>")
+    enter = _safe_parse(wecom_sample("enter_agent"))
     assert parse_incoming(enter) is None
-    image = _safe_parse("<xml><FromUserName>u1</FromUserName><CreateTime>1</CreateTime><MsgType>image</MsgType>"
-                        "<MsgId>5</MsgId><MediaId>MEDIA_1</MediaId><PicUrl>http://p</PicUrl></xml>")
+    image = _safe_parse(wecom_xml("image", FromUserName="u1", MediaId="MEDIA_1"))
     assert (parse_incoming(image).unsupported, parse_incoming(image).media_id) == ("image", "MEDIA_1")

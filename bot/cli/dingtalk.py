@@ -34,9 +34,10 @@ def register(cli: click.Group) -> None:
     def sync_dingtalk_cmd(obj, dry_run: bool, root_dept: int | None, full: bool, verbose: bool) -> None:
         """从钉钉通讯录同步部门和成员（部门 → 单位，成员 → 人员；不改动角色和党员信息）。"""
         from models.audit import audit
-        from models.db import make_engine, make_session_factory
+        from models.db import make_session_factory
 
         from ..adapters.dingtalk_contacts import SyncError, fetch_contacts, sync_contacts
+        from ..identity import roster_engine
 
         config = obj.config
         started = time.perf_counter()
@@ -45,7 +46,7 @@ def register(cli: click.Group) -> None:
             contacts = fetch_contacts(_client(config), root)
         except SyncError as exc:
             raise click.ClickException(str(exc)) from None
-        engine = make_engine(config.database_url)
+        engine = roster_engine(config)   # the workers' sender caches learn of the change
         try:
             with make_session_factory(engine)() as db:
                 report = sync_contacts(db, contacts, full=full, dry_run=dry_run)

@@ -55,12 +55,13 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str) -> None:
 
 def prepare_database(config: Config, seed: bool = False):
     """Migrate the database to the latest schema (and seed the demo organisation)."""
-    from models.db import make_engine, make_session_factory, session_scope
+    from models.db import make_session_factory, session_scope
     from models.migrate import upgrade
 
+    from ..identity import roster_engine
     from .demo import seed_demo
 
-    engine = make_engine(config.database_url)
+    engine = roster_engine(config)
     upgrade(engine)
     added = 0
     if seed:
@@ -137,7 +138,7 @@ def _maybe_start_demo_scheduler(services) -> None:
 
 @cli.command()
 @click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--threads", default=4, show_default=True, type=int)
+@click.option("--threads", default=32, show_default=True, type=int)
 @click.option("--bind", default=None, help="host:port (default from config)")
 @click.pass_obj
 def serve(obj: Obj, workers: int, threads: int, bind: str | None) -> None:

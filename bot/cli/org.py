@@ -10,9 +10,11 @@ __all__ = ["register"]
 
 
 def _session(config):
-    from models.db import make_engine, make_session_factory
+    from models.db import make_session_factory
 
-    engine = make_engine(config.database_url)
+    from ..identity import roster_engine
+
+    engine = roster_engine(config)   # the workers' sender caches learn of the change
     return engine, make_session_factory(engine)
 
 

@@ -9,7 +9,7 @@ from models.activity import KIND_LABELS, Activity, ActivityStatus, SignupStatus
 from models.directory import display_name, display_names
 from models.org import Person
 
-from . import seats, service
+from . import seats, service, storm
 from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, leave_confirm_card, manage_card
 
 __all__ = ["ask_or_leave", "checkin_card", "do_join", "do_leave", "do_status", "load_activity", "roster_text"]
@@ -56,8 +56,24 @@ def viewer_state(ctx: Context, act: Activity) -> tuple[str | None, int | None]:
     return signup.status, None
 
 
+# Platforms whose card clicks are settled in batches (storm.py): the card update goes through the
+# outbox and the text is the passive reply, which the batch reproduces for each click.
+BATCHED_PLATFORMS = frozenset({"wecom"})
+
+
 def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
+    if from_card and ctx.incoming.platform in BATCHED_PLATFORMS:
+        res, ctx.repeat = storm.batched_join(ctx, activity_id, _tz(ctx))
+        if not ctx.repeat:
+            _answer_join(ctx, res, card=False)
+        return
     res = seats.join(ctx.db, activity_id, ctx.person, ctx.now())
+    if res.outcome in ("confirmed", "waitlisted") and res.activity is not None:
+        ctx.audit("activity.join", "activity", res.activity.id, res.outcome)
+    _answer_join(ctx, res, card=from_card)
+
+
+def _answer_join(ctx: Context, res, *, card: bool) -> None:
     act = res.activity
     if act is None:
         ctx.reply(JOIN_TEXT["not_found"])
@@ -68,12 +84,10 @@ def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
     text = JOIN_TEXT[outcome].format(t=act.title, k=KIND_LABELS.get(act.kind, act.kind), w=fmt_when(act, _tz(ctx)),
                                      p=act.place or "地点待定", n=res.position, u=act.audience_unit.name,
                                      d=act.deadline.astimezone(ctx.tz).strftime("%m-%d %H:%M"))
-    if res.outcome in ("confirmed", "waitlisted"):
-        ctx.audit("activity.join", "activity", act.id, res.outcome)
     viewer = {"confirmed": SignupStatus.CONFIRMED, "already_confirmed": SignupStatus.CONFIRMED,
               "waitlisted": SignupStatus.WAITLISTED, "already_waitlisted": SignupStatus.WAITLISTED,
               "full": "full"}.get(res.outcome)
-    if from_card:
+    if card:
         ctx.update_card(activity_card(act, _tz(ctx), viewer=viewer, position=res.position, now=ctx.now(),
                                       card_id=ctx.incoming.card_id or ""))
     ctx.reply(text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.messages import Text
@@ -51,7 +51,8 @@ def activity_reminders(job: JobContext) -> int:
                 continue
             hours = min(due)
             key = f"act-remind:{act.id}:{hours:g}"
-            if db.scalar(select(OutboxMessage.id).where(OutboxMessage.idem_key.like(f"{key}@%")).limit(1)):
+            if db.scalar(select(OutboxMessage.id).where(or_(OutboxMessage.idem_key.like(f"{key}@%"),   # ~n: held groups
+                                                            OutboxMessage.idem_key.like(f"{key}~%"))).limit(1)):
                 continue
             confirmed, _ = service.roster(db, act)
             people = [s.person for s in confirmed]
@@ -64,7 +65,9 @@ def activity_reminders(job: JobContext) -> int:
                        f"到场后发送“签到 {act.checkin_code}”签到；不能参加请发送“取消报名 {act.id}”。")
             try:
                 with db.begin_nested():
-                    job.notify(db, people, msg, ref=f"activity:{act.id}", idem_key=key, priority=Priority.NORMAL)
+                    # the day-ahead reminder waits out quiet hours; the last one before the start goes at once
+                    job.notify(db, people, msg, ref=f"activity:{act.id}", idem_key=key,
+                               priority=Priority.URGENT if hours <= 2 else Priority.NORMAL)
                     db.flush()
             except IntegrityError:   # another run enqueued it at the same moment
                 continue

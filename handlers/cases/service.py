@@ -32,6 +32,7 @@ __all__ = [
     "fmt_time",
     "level_above",
     "name_of",
+    "open_item",
     "request_event",
     "scope_filter",
     "secretaries_for",
@@ -168,3 +169,20 @@ def subjects_in_scope(db: Session, person: Person, query: str, *, party_only: bo
     if party_only:
         people = [p for p in people if can(p, "helper.assignable")]
     return people
+
+
+def open_item(db: Session, *, unit: Unit, secretary: Person, category: str | None, now: datetime,
+              note: str) -> Case:
+    """An item followed like a flag but raised by no single talk (a team's 共性问题): opened as
+    acknowledged by the secretary, then the flag's lifecycle and SLA. The case's unit is the team;
+    with no one person concerned, the secretary stands as its subject and `note` says what it is."""
+    case = Case(subject_id=secretary.id, subject=secretary, unit_id=unit.id, unit=unit, opened_by_id=secretary.id,
+                flag="watch", category=category, state=CaseState.ACKNOWLEDGED, state_since=now, sla_since=now,
+                created_at=now, holder_id=secretary.id, secretary_id=secretary.id)
+    db.add(case)
+    db.flush()
+    db.add(CaseEvent(case_id=case.id, at=now, actor_id=secretary.id, kind="transition", from_state=None,
+                     to_state=CaseState.ACKNOWLEDGED, comment=note))
+    db.flush()
+    db.refresh(case)
+    return case

@@ -4,12 +4,14 @@ Set-based: one statement per section over the whole company, then lines grouped 
 so 12,000 people cost a handful of queries, not 12,000 (bench/bench_digest.py). Sections:
 talks still due this quarter (team leaders, with names), flags to acknowledge, care requests
 to approve, 心声 to answer and 回访 denials to check (nearest covering secretary / committee), helper progress due,
-activities joined for today and tomorrow, learning not yet studied (new, or its deadline near).
+activities joined for today and tomorrow, learning not yet studied (new, or its deadline near); in the
+quarter's last two weeks the secretaries also get the teams still behind (what the quarter-end talk
+reminder used to send).
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, exists, or_, select
@@ -21,6 +23,7 @@ from models.case import Case, CaseState
 from models.enums import Role
 from models.learning import Material, MaterialRead
 from models.org import Person, RoleAssignment, Unit
+from models.quarters import quarter_days
 from models.sampling import CheckState, TalkCheck
 from models.talk import quarter_of
 from models.voice import Voice, VoiceState
@@ -37,15 +40,32 @@ def _names(names: list[str]) -> str:
     return shown + (f" 等 {len(names)} 人" if len(names) > MAX_NAMES else "")
 
 
-def _talks_due(db: Session, quarter: str, out: Lines) -> None:
+def _talks_due(db: Session, quarter: str, out: Lines, *, last_day: date | None = None) -> None:
+    """Team leaders: who is still due this quarter. With `last_day` (the quarter's last two weeks)
+    the nearest secretaries also get the teams still behind (the former quarter-end reminder)."""
     missing = missing_by_team(db, quarter)
     if not missing:
         return
-    team_names = dict(db.execute(select(Unit.id, Unit.name).where(Unit.id.in_(list(missing)))).all())
+    teams = {tid: (name, path) for tid, name, path in
+             db.execute(select(Unit.id, Unit.name, Unit.path).where(Unit.id.in_(list(missing)))).all()}
     for team_id, leaders in leaders_by_team(db, list(missing)).items():
         names = [n for _, n in missing.get(team_id, [])]
         for leader_id, _ in leaders:
-            out[leader_id].append(f"· 本季度还需谈心（{team_names.get(team_id, '')} {len(names)} 人）：{_names(names)}")
+            out[leader_id].append(f"· 本季度还需谈心（{teams.get(team_id, ('', ''))[0]} {len(names)} 人）：{_names(names)}")
+    if last_day is None:
+        return
+    secretaries = [(pid, path) for pid, path in db.execute(
+        select(Person.id, Unit.path).join(RoleAssignment, RoleAssignment.person_id == Person.id)
+        .join(Unit, Unit.id == RoleAssignment.unit_id)
+        .where(RoleAssignment.role == Role.SECRETARY.value, Person.active.is_(True), Unit.active.is_(True)))]
+    behind: dict[int, list[str]] = defaultdict(list)
+    for team_id, people in sorted(missing.items(), key=lambda kv: teams.get(kv[0], ("", ""))[0]):
+        if team_id in teams:
+            for pid in _nearest(secretaries, teams[team_id][1]):
+                behind[pid].append(f"{teams[team_id][0]} {len(people)} 人")
+    for pid, parts in behind.items():
+        shown = "、".join(parts[:10]) + (f" 等 {len(parts)} 个班组" if len(parts) > 10 else "")
+        out[pid].append(f"· 本季度将于 {last_day:%m-%d} 结束，尚未谈完：{shown}")
 
 
 def _nearest(assignments: list[tuple[int, str]], path: str) -> list[int]:
@@ -149,7 +169,9 @@ def digests(db: Session, config: Config, now: datetime) -> Lines:
     """person id → the lines of their digest; people who owe nothing are absent."""
     tz = ZoneInfo(config.timezone)
     out: Lines = defaultdict(list)
-    _talks_due(db, quarter_of(now, config.timezone), out)
+    quarter = quarter_of(now, config.timezone)
+    last_day = quarter_days(quarter, config.timezone)[1]
+    _talks_due(db, quarter, out, last_day=last_day if (last_day - now.astimezone(tz).date()).days < 14 else None)
     _holders(db, out)
     _helper_progress(db, config, now, out)
     _activities(db, tz, now, out)
@@ -157,7 +179,8 @@ def digests(db: Session, config: Config, now: datetime) -> Lines:
     return {pid: lines for pid, lines in out.items() if lines}
 
 
-def digest_text(lines: list[str], now: datetime, tz: str) -> str:
+def digest_text(lines: list[str], now: datetime, tz: str, *, weekly: list[str] | None = None) -> str:
     day = now.astimezone(ZoneInfo(tz))
-    return "\n".join([f"【每日待办】{day:%m-%d}，您今天需要关注：", *lines[:30],
+    head = f"【每日待办】{day:%m-%d}，您今天需要关注：" if lines else f"【每日待办】{day:%m-%d}，今天没有待办事项。"
+    return "\n".join([head, *lines[:30], *(weekly or []),
                       "（每个工作日一条；发送“免打扰”可暂停非紧急消息）"])

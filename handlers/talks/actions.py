@@ -24,7 +24,10 @@ def press_confirm(ctx: Context, data: TalkConfirm) -> None:
         return
     if data.op == "save":
         talk_form.answer(ctx, state, "save")
-        ctx.update_card(_frozen(ctx, data.form_id, "已保存"))
+        if ctx.state is None:
+            ctx.update_card(_frozen(ctx, data.form_id, "已保存"))
+        elif ctx.state.step == "late_reason":          # an old talk: the reason comes next
+            ctx.update_card(_frozen(ctx, data.form_id, "待说明补录原因"))
     elif data.op == "back":
         talk_form.back(ctx, state)
     else:

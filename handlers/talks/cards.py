@@ -63,13 +63,16 @@ def preview(text: str | None, n: int) -> str:
 
 def confirm_card(form_id: str, *, subject: str, kind: str, mood: str, flag: str, category: str | None,
                  summary_len: int, needs_len: int, follows_up_id: int | None, editing: int | None,
-                 hint: str = "") -> Card:
+                 hint: str = "", day: str = "") -> Card:
     fields = [("对象", subject), ("类型", label("kind", kind)), ("思想状态", label("mood", mood)),
               ("标记", label("flag", flag) + (f"（{label('category', category)}）" if flag != "none" else "")),
               ("谈话内容", f"{summary_len} 字"), ("需求", f"{needs_len} 字" if needs_len else "无")]
     if follows_up_id:
         fields.append(("跟进", f"谈话 #{follows_up_id}"))
-    body = "请核对后保存。内容保存后加密存储，卡片中不显示正文。"
+    body = f"谈话日期：{day}\n" if day else ""
+    body += "请核对后保存。内容保存后加密存储，卡片中不显示正文。"
+    if not editing:
+        body += "\n日期不对？回复实际日期修改（如：昨天、11-28、上周五）。"
     if editing:
         body = f"修改谈话 #{editing}：" + body
     if hint:

@@ -15,12 +15,12 @@ from reports.queries.coverage import team_coverage, team_ids_for
 
 from . import service
 from .cards import coverage_text, detail_pages, history_text
-from .forms import TALK_FORM, edit_hours, person_labels, refusal_text, seal_checked, talk_form
+from .forms import TALK_FORM, checked_day, edit_hours, person_labels, refusal_text, seal_checked, talk_form
 from .vocab import TAG_HELP, parse_one_line
 
 router = Router("talks")
 
-USAGE = "例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬"
+USAGE = "例：谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬（不是今天的谈话在姓名后写日期：昨天、11-28、上周五）"
 
 
 def _may_record(ctx: Context) -> bool:
@@ -70,6 +70,14 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
         answers["person"] = found.allowed[0].id
     else:
         answers[CANDIDATES] = [list(c) for c in person_labels(ctx, found.allowed)]
+    if line.day:
+        try:
+            day = checked_day(ctx, line.day)
+        except Invalid as exc:          # no such day, a future day, a closed quarter
+            ctx.reply(str(exc))
+            return
+        if day is not None:
+            answers["date"] = day.isoformat()
     if line.kind:
         answers["kind"] = line.kind
     if line.mood:
@@ -167,10 +175,29 @@ def edit_one_field(ctx: Context, talk: Talk, rest: str, base: dict) -> None:
 
 # --- coverage ---------------------------------------------------------------------------------
 
-@router.command("我的班组", "team", help="本季度班组谈话覆盖情况", allowed=_may_cover)
+@router.command("我的班组", "team", help="本季度班组谈话覆盖情况", allowed=_may_cover, read_only=True)
 def show_team(ctx: Context, args: str) -> None:
-    """This quarter's coverage of the sender's teams (leader: every member; others: who is missing)."""
+    """This quarter's coverage of the sender's teams (leader: every member; others: who is missing).
+
+    A cached view: the same answer until a roster or talk write changes the turn's versions (or the
+    local day changes), so repeated asks cost no database work (bot.identity)."""
     quarter = current_quarter(ctx.now(), ctx.config.timezone)
+    key = (ctx.person.id, quarter, ctx.local_now().date(), ctx.versions)
+    cached = _TEAM_VIEWS.get(key) if ctx.versions else None
+    if cached is None:
+        before = len(ctx.replies)
+        _show_team(ctx, quarter)
+        if len(_TEAM_VIEWS) > 10_000:
+            _TEAM_VIEWS.clear()
+        _TEAM_VIEWS[key] = ctx.replies[before:]
+        return
+    ctx.replies.extend(cached)
+
+
+_TEAM_VIEWS: dict[tuple, list] = {}   # per worker: (person, quarter, day, versions) → the replies
+
+
+def _show_team(ctx: Context, quarter: str) -> None:
     led = team_ids_for(ctx.db, ctx.person, roles=(Role.TEAM_LEADER,))
     if led:
         teams = team_coverage(ctx.db, quarter, led)

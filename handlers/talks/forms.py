@@ -9,6 +9,7 @@ edits a talk: `_edit` holds the talk id and `_orig` the current values; every st
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option, pick_step
@@ -21,6 +22,7 @@ from models.talk import Flag, Talk
 
 from . import service
 from .cards import confirm_card, label, local_date, preview, saved_text
+from .dates import DateRules, parse_day, talk_moment
 from .vocab import (
     CATEGORY_WORDS,
     FLAG_WORDS,
@@ -196,6 +198,35 @@ def parse_follow(ctx: Context, text: str, answers: dict) -> int:
 
 # --- confirmation and saving ------------------------------------------------------------------
 
+def today(ctx: Context) -> date:
+    return ctx.local_now().date()
+
+
+def talk_day(ctx: Context, answers: dict) -> date:
+    """The day the talk took place: answers["date"] (ISO) or today."""
+    return date.fromisoformat(answers["date"]) if answers.get("date") else today(ctx)
+
+
+def day_label(ctx: Context, day: date) -> str:
+    words = {0: "今天", 1: "昨天", 2: "前天"}
+    n = (today(ctx) - day).days
+    return f"{day:%Y-%m-%d}" + (f"（{words[n]}）" if n in words else f"（{n} 天前）")
+
+
+def checked_day(ctx: Context, word: str) -> date | None:
+    """The day `word` names if it is one the talk may be dated to; raises Invalid with the reason."""
+    try:
+        day = parse_day(word, today(ctx))
+    except ValueError:
+        raise Invalid(f"“{word[:12]}”不是有效的日期，例如：昨天、11-28、上周五。") from None
+    if day is None:
+        return None
+    refusal = DateRules.from_config(ctx.config).refusal(day, ctx.now())
+    if refusal:
+        raise Invalid(refusal)
+    return day
+
+
 def ask_confirm(ctx: Context, answers: dict):
     subject = ctx.db.get(Person, answers["person"])
     summary = service.unseal(answers["summary"]) or ""
@@ -213,13 +244,44 @@ def ask_confirm(ctx: Context, answers: dict):
     return confirm_card(state.form_id if state else "", subject=person_label(ctx, subject), kind=answers["kind"],
                         mood=answers["mood"], flag=answers["flag"], category=answers.get("category"),
                         summary_len=len(summary), needs_len=len(needs), follows_up_id=answers.get("follows_up") or None,
-                        editing=answers.get("_edit"), hint=hint)
+                        editing=answers.get("_edit"), hint=hint,
+                        day="" if answers.get("_edit") else day_label(ctx, talk_day(ctx, answers)))
 
 
 def parse_confirm(ctx: Context, text: str, answers: dict) -> str:
-    if text.strip().lower() in SAVE_WORDS:
+    """保存 (then the late-entry reason if the talk is old), or a new date for the talk."""
+    t = text.strip()
+    if t.lower() in SAVE_WORDS:
+        if not answers.get("_edit"):
+            rules = DateRules.from_config(ctx.config)
+            day = talk_day(ctx, answers)
+            refusal = rules.refusal(day, ctx.now())
+            if refusal:
+                raise Invalid(refusal)
+            answers["_late"] = rules.late(day, ctx.now())
         return "save"
+    if not answers.get("_edit"):
+        word = t.removeprefix("日期").strip(" ：:")
+        day = checked_day(ctx, word)
+        if day is not None:
+            answers["date"] = day.isoformat()
+            raise Invalid(f"谈话日期已改为 {day_label(ctx, day)}。")
     raise Invalid("请点“保存”（或回复“保存”）；回复“返回”修改上一项，回复“取消”放弃。")
+
+
+def ask_late_reason(ctx: Context, answers: dict) -> str:
+    days = DateRules.from_config(ctx.config).late_after_days
+    return (f"这次谈话发生在 {answers['_late']} 天前，超过 {days} 天才记录，属于补录。"
+            "请简要说明补录原因（不超过 100 字，例如：外出培训，回来后补记）。")
+
+
+def parse_late_reason(ctx: Context, text: str, answers: dict) -> str:
+    t = " ".join(text.split())
+    if len(t) < 2:
+        raise Invalid("补录原因太短了，请至少写两个字。")
+    if len(t) > 100:
+        raise Invalid(f"补录原因共 {len(t)} 字，请控制在 100 字以内。")
+    return t
 
 
 def save_answers(ctx: Context, answers: dict) -> None:
@@ -239,10 +301,13 @@ def save_answers(ctx: Context, answers: dict) -> None:
             newly_flagged = getattr(talk, "_newly_flagged", False)
             flag_changed = not newly_flagged and (before_flag, before_category) != (talk.flag, talk.category)
         else:
+            tz = ctx.config.timezone
             talk = service.record_talk(ctx.db, author=ctx.person, subject=subject, kind=answers["kind"],
                                        summary=summary, mood=answers["mood"], flag=flag, category=category,
-                                       needs=needs, occurred_at=ctx.now(), tz=ctx.config.timezone,
-                                       follows_up_id=answers.get("follows_up") or None, via=ctx.command or "谈话")
+                                       needs=needs, occurred_at=talk_moment(talk_day(ctx, answers), ctx.now(), tz),
+                                       tz=tz, follows_up_id=answers.get("follows_up") or None,
+                                       via=ctx.command or "谈话", entered_at=ctx.now(),
+                                       late_reason=answers.get("late_reason"))
             newly_flagged, flag_changed = flag != Flag.NONE, False
     except service.TalkError as exc:
         ctx.reply(str(exc))
@@ -271,6 +336,7 @@ talk_form = Form(
         Step("needs", ask_needs, parse_needs),
         Step("follows_up", ask_follow, parse_follow, skip_if=lambda a: not a.get("_open"), fixed_if=_editing),
         Step("confirm", ask_confirm, parse_confirm),
+        Step("late_reason", ask_late_reason, parse_late_reason, skip_if=lambda a: not a.get("_late")),
     ],
     done=save_answers,
     back_to_prefilled=True,

@@ -90,8 +90,10 @@ def open_flagged(db: Session, subject_id: int, limit: int = 4) -> list[Talk]:
 
 def record_talk(db: Session, *, author: Person, subject: Person, kind: str, summary: str, mood: str,
                 flag: str, category: str | None, needs: str | None, occurred_at: datetime, tz: str,
-                follows_up_id: int | None = None, via: str = "") -> Talk:
-    """Create a talk (quarter in the company's time zone) and its audit row; the caller emits events."""
+                follows_up_id: int | None = None, via: str = "", entered_at: datetime | None = None,
+                late_reason: str | None = None) -> Talk:
+    """Create a talk (quarter of `occurred_at` in the company's time zone) and its audit row; the
+    caller emits events. `entered_at` (default: occurred_at) is when it was recorded."""
     if not can(author, "talk.record", subject):
         raise TalkError(f"您不能为{subject.name}记录谈话（不在您负责的范围内）。")
     if follows_up_id:
@@ -101,7 +103,8 @@ def record_talk(db: Session, *, author: Person, subject: Person, kind: str, summ
     talk = Talk(author_id=author.id, subject_id=subject.id, kind=kind, occurred_at=occurred_at,
                 quarter=quarter_of(occurred_at, tz), summary=summary, mood=mood, flag=flag,
                 category=category if flag != Flag.NONE else None, needs=needs or None,
-                follows_up_id=follows_up_id or None, version=1, created_at=occurred_at, updated_at=occurred_at)
+                follows_up_id=follows_up_id or None, version=1, late_reason=late_reason or None,
+                created_at=entered_at or occurred_at, updated_at=entered_at or occurred_at)
     db.add(talk)
     db.flush()
     audit(db, actor_id=author.id, action="create", target_type="talk", target_id=talk.id, via=via,

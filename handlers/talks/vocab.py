@@ -1,8 +1,9 @@
 """Words users type for talk kinds, states of mind, flags and categories, and the one-line parser.
 
-`谈话 张三 季度 稳定 本月绩效调整有疑问 #关注 #薪酬 需求:希望解释绩效规则 跟进:12`
+`谈话 张三 昨天 季度 稳定 本月绩效调整有疑问 #关注 #薪酬 需求:希望解释绩效规则 跟进:12`
 - the first word is the person's name;
-- kind and mood words may follow in any order (each once);
+- kind and mood words and the day of the talk (昨天, 11-28, 上周五; default today) may follow
+  in any order (each once);
 - the first other word starts the summary, which runs until a #tag, `需求:` or `跟进:`;
 - `#关注`/`#紧急` flag the talk, `#薪酬`/`#家庭`/`#健康`/`#工作`/`#关系`/`#其他` give the category;
 - `需求:` takes the rest of the line up to the next #tag or `跟进:`; `跟进:N` links talk N.
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 
 from bot.args import not_found, parse_item_number
 from models.talk import CATEGORY_LABELS, FLAG_LABELS, KIND_LABELS, MOOD_LABELS, Category, Flag, Mood, TalkKind
+
+from .dates import looks_like_day
 
 __all__ = [
     "CATEGORY_WORDS",
@@ -86,6 +89,7 @@ class OneLine:
     name: str = ""
     kind: str | None = None
     mood: str | None = None
+    day: str | None = None            # the date word as typed (handlers.talks.dates.parse_day reads it)
     flag: str | None = None
     category: str | None = None
     summary: str = ""
@@ -145,6 +149,9 @@ def parse_one_line(args: str) -> OneLine:
             continue
         if not started and word in MOOD_WORDS and out.mood is None:
             out.mood = MOOD_WORDS[word].value
+            continue
+        if not started and out.day is None and looks_like_day(word):
+            out.day = word
             continue
         started = True
         summary.append(word)

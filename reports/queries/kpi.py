@@ -15,6 +15,9 @@ Definitions (docs/KPI.md):
 6. learning: studied / assigned (person, material) pairs for materials published in the year.
 7. party_life: check-ins of the Party members at 主题党日 and 党课 held in the year for an audience
    containing them / the check-ins expected (each such activity × its Party members).
+8. timely: talks of the year's quarters entered within talks.late_after_days of the talk / those talks.
+9. bunched: talks of the year's quarters entered in the last 7 days of their quarter (or later) / those
+   talks (lower is better: records rushed in at quarter end).
 """
 from __future__ import annotations
 
@@ -35,11 +38,13 @@ from .activities import activity_stats, party_life
 from .cases import cases_in
 from .coverage import team_counts
 from .learning import learning_completion
+from .talks import timeliness_by_team
 from .units import LEVEL_KINDS, UnitRow, groups_of, units_in
 
 __all__ = ["KPI_KEYS", "Indicator", "kpi", "kpi_by_branch"]
 
-KPI_KEYS = ("coverage", "flags_ack_sla", "care_closed", "activities", "participation", "learning", "party_life")
+KPI_KEYS = ("coverage", "flags_ack_sla", "care_closed", "activities", "participation", "learning", "party_life",
+            "timely", "bunched")
 
 
 @dataclass
@@ -92,6 +97,11 @@ def _kpi_sets(db: Session, unit: Unit, year: int, now: datetime, config, level: 
         for team_id, (members, talked) in team_counts(db, q, unit).items():
             if team_id in units:
                 add("coverage", team_id, talked, members)
+
+    days = config.get("talks.late_after_days", int) if config is not None else 7
+    for team_id, t in timeliness_by_team(db, unit, quarters, days=days, tz=tz).items():
+        add("timely", team_id, t.on_time, t.talks)
+        add("bunched", team_id, t.bunched, t.talks)
 
     first_ack = (select(CaseEvent.case_id, func.min(CaseEvent.at).label("at"))
                  .where(CaseEvent.kind == "transition", CaseEvent.from_state == "reported")

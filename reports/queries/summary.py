@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from models.org import Unit
-from models.quarters import quarter_bounds, quarter_days, recent_quarters
+from models.quarters import previous_quarter, quarter_bounds, quarter_days, recent_quarters
 
 from .activities import ActivityRow, activity_stats
 from .cases import AgeBucket, FunnelStage, case_funnel, cases_by_state, open_case_ages, overdue_cases
 from .learning import LearningRow, learning_completion
 from .people import active_users
-from .talks import CoverageRow, coverage, coverage_total, flag_trend, flags_by_category
+from .pulse import TeamPulse, grouped, pulse, total
+from .talks import CoverageRow, Timeliness, coverage, coverage_total, flag_trend, flags_by_category, timeliness
 from .units import breakdown_level
 
 __all__ = ["DashboardData", "ScopeSummary", "WorkFigures", "dashboard", "scope_summary", "work_figures"]
@@ -44,6 +45,8 @@ class ScopeSummary:
     learning: LearningRow | None = None
     learning_rows: list[LearningRow] = field(default_factory=list)   # per branch (or per team for a branch)
     active: tuple[int, int] = (0, 0)
+    timeliness: Timeliness | None = None
+    pulse: list[tuple[TeamPulse, TeamPulse]] = field(default_factory=list)   # (this quarter, previous): unit, then groups
 
     @property
     def flag_total(self) -> int:
@@ -63,6 +66,8 @@ class DashboardData:
     learning: LearningRow
     learning_rows: list[LearningRow]
     work: WorkFigures
+    timeliness: Timeliness = field(default_factory=Timeliness)
+    pulse: dict[int, list[TeamPulse]] = field(default_factory=dict)    # group (team or branch) id → one per trend quarter
 
 
 def work_figures(db: Session, unit: Unit, quarter: str, now: datetime | None, config,
@@ -78,6 +83,35 @@ def work_figures(db: Session, unit: Unit, quarter: str, now: datetime | None, co
                        ages=open_case_ages(db, unit, now), activities=act, activity_rows=rows)
 
 
+def pulse_rows(db: Session, unit: Unit, quarters: list[str], level: str) -> dict[tuple[int, str], TeamPulse]:
+    """(team id or, above a branch, branch id; quarter) → moods and flags by category."""
+    rows = pulse(db, unit, quarters)
+    return rows if level == "team" else grouped(db, unit, rows, level)
+
+
+def pulse_compare(db: Session, unit: Unit, quarter: str, level: str) -> list[tuple[TeamPulse, TeamPulse]]:
+    """(this quarter, the previous one) for the unit as a whole, then for each group with talks."""
+    before = previous_quarter(quarter)
+    rows = pulse_rows(db, unit, [before, quarter], level)
+    out = [(total(rows, unit.id, unit.name, quarter), total(rows, unit.id, unit.name, before))]
+    for gid in sorted({g for g, q in rows if q == quarter}, key=lambda g: rows[(g, quarter)].name):
+        now = rows[(gid, quarter)]
+        out.append((now, rows.get((gid, before), TeamPulse(gid, now.name, before))))
+    return out
+
+
+def pulse_series(db: Session, unit: Unit, quarters: list[str], level: str) -> dict[int, list[TeamPulse]]:
+    """group id → its TeamPulse in each of `quarters` (empty ones for quarters without talks)."""
+    rows = pulse_rows(db, unit, quarters, level)
+    names = {g: p.name for (g, _), p in rows.items()}
+    return {g: [rows.get((g, q), TeamPulse(g, names[g], q)) for q in quarters]
+            for g in sorted(names, key=lambda g: names[g])}
+
+
+def late_after_days(config) -> int:
+    return config.get("talks.late_after_days", int) if config is not None else 7
+
+
 def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = "Asia/Shanghai", *, now: datetime | None = None,
                   config=None) -> ScopeSummary:
     """The quarter's summary of `unit` (chat 统计, report overview)."""
@@ -88,7 +122,9 @@ def scope_summary(db: Session, unit: Unit, quarter: str, tz: str = "Asia/Shangha
         unit_id=unit.id, unit_name=unit.full_name, quarter=quarter,
         coverage=coverage_total(db, unit, quarter), coverage_rows=coverage(db, unit, quarter, level),
         flags=flags_by_category(db, unit, quarter), learning=learning, learning_rows=learning_rows,
-        active=active_users(db, unit, first, last), work=work_figures(db, unit, quarter, now, config, tz))
+        active=active_users(db, unit, first, last), work=work_figures(db, unit, quarter, now, config, tz),
+        timeliness=timeliness(db, unit, quarter, days=late_after_days(config), tz=tz),
+        pulse=pulse_compare(db, unit, quarter, level))
 
 
 def dashboard(db: Session, unit: Unit, quarter: str, trend_quarters: int = 4, *, now: datetime | None = None,
@@ -101,4 +137,7 @@ def dashboard(db: Session, unit: Unit, quarter: str, trend_quarters: int = 4, *,
         coverage=coverage_total(db, unit, quarter), coverage_rows=coverage(db, unit, quarter, level),
         trend=flag_trend(db, unit, recent_quarters(quarter, trend_quarters)),
         flags=flags_by_category(db, unit, quarter), learning=learning, learning_rows=learning_rows,
-        work=work_figures(db, unit, quarter, now, config))
+        work=work_figures(db, unit, quarter, now, config),
+        timeliness=timeliness(db, unit, quarter, days=late_after_days(config),
+                              tz=config.timezone if config is not None else "Asia/Shanghai"),
+        pulse=pulse_series(db, unit, recent_quarters(quarter, trend_quarters), level))

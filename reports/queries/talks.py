@@ -7,17 +7,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.org import Person, Unit
+from models.quarters import quarter_bounds
 from models.talk import Flag, Talk
 
 from .coverage import team_counts
 from .units import LEVEL_KINDS, group_of, units_in
 
-__all__ = ["CoverageRow", "coverage", "coverage_total", "flag_trend", "flags_by_category"]
+__all__ = ["BUNCH_DAYS", "CoverageRow", "Timeliness", "coverage", "coverage_total", "flag_trend", "flags_by_category",
+           "timeliness", "timeliness_by_team"]
+
+BUNCH_DAYS = 7      # "entered at quarter end": in the last 7 days of the talk's quarter
 
 
 @dataclass
@@ -98,3 +103,53 @@ def flag_trend(db: Session, unit: Unit, quarters: list[str]) -> dict[str, dict[s
     for q, flag, n in db.execute(stmt):
         out[q][flag] = int(n)
     return out
+
+
+@dataclass
+class Timeliness:
+    """How promptly talks were recorded: within `talks.late_after_days` of the talk, and how many
+    were entered in the last BUNCH_DAYS days of their quarter (quarter-end bunching)."""
+
+    talks: int = 0
+    on_time: int = 0
+    bunched: int = 0
+
+    def add(self, other: Timeliness) -> None:
+        self.talks += other.talks
+        self.on_time += other.on_time
+        self.bunched += other.bunched
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def timeliness_by_team(db: Session, unit: Unit, quarters: list[str], *, days: int = 7,
+                       tz: str = "Asia/Shanghai") -> dict[int, Timeliness]:
+    """team (subject's unit) id → Timeliness of the talks of `quarters` about people in the subtree.
+
+    On time: entered (Talk.created_at) at most `days` days after it happened (Talk.occurred_at).
+    Bunched: entered in the last BUNCH_DAYS days of the talk's quarter (or in its grace period
+    after it). The difference of two timestamps is taken in Python: the same on SQLite and PostgreSQL.
+    """
+    ends = {q: quarter_bounds(q, tz)[1] for q in quarters}
+    out: dict[int, Timeliness] = defaultdict(Timeliness)
+    late = timedelta(days=days)
+    rows = db.execute(select(Person.unit_id, Talk.quarter, Talk.occurred_at, Talk.created_at)
+                      .join(Person, Person.id == Talk.subject_id).join(Unit, Unit.id == Person.unit_id)
+                      .where(Unit.path.like(f"{unit.path}%"), Talk.quarter.in_(quarters)))
+    for team_id, quarter, occurred, entered in rows:
+        t = out[team_id]
+        occurred, entered = _utc(occurred), _utc(entered)
+        t.talks += 1
+        t.on_time += entered - occurred <= late
+        t.bunched += entered >= ends[quarter] - timedelta(days=BUNCH_DAYS)
+    return dict(out)
+
+
+def timeliness(db: Session, unit: Unit, quarter: str, *, days: int = 7, tz: str = "Asia/Shanghai") -> Timeliness:
+    """The subtree's Timeliness for one quarter."""
+    total = Timeliness()
+    for t in timeliness_by_team(db, unit, [quarter], days=days, tz=tz).values():
+        total.add(t)
+    return total

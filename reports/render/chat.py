@@ -4,13 +4,43 @@ from __future__ import annotations
 from models.org import Unit
 
 from ..queries.kpi import Indicator
+from ..queries.pulse import TeamPulse, trend_arrow
 from ..queries.summary import ScopeSummary, WorkFigures
 from ..queries.units import UnitRow
 from .labels import KPI_LABELS, category_label, pct
 
-__all__ = ["KPI_CHAT_ROWS", "kpi_text", "number", "summary_text", "work_lines"]
+__all__ = ["KPI_CHAT_ROWS", "PULSE_CHAT_ROWS", "kpi_text", "number", "pulse_lines", "summary_text", "work_lines"]
 
 KPI_CHAT_ROWS = 30   # branches listed in chat; the Excel report has them all
+PULSE_CHAT_ROWS = 12  # teams / branches in the pulse section of 统计
+
+
+def _flag_trend(now: TeamPulse, before: TeamPulse) -> str:
+    cats = sorted(set(now.flags) | set(before.flags), key=lambda c: (-now.flags.get(c, 0), c))
+    return "、".join(f"{category_label(c)} {now.flags.get(c, 0)}{trend_arrow(before.flags.get(c, 0), now.flags.get(c, 0))}"
+                    for c in cats)
+
+
+def pulse_lines(rows: list[tuple[TeamPulse, TeamPulse]]) -> list[str]:
+    """思想动态 against the previous quarter: the unit's moods, then per team (branch) the share of
+    波动+严重 and flags by category, each with ↑↓→; nothing when no talk was recorded."""
+    if not rows or not rows[0][0].talks:
+        return []
+    (now, before), groups = rows[0], rows[1:]
+    moods = now.moods
+    head = (f"思想动态（较{before.quarter}）：稳定 {moods.get('stable', 0)} · 波动 {moods.get('some_concern', 0)}"
+            f" · 严重 {moods.get('serious_concern', 0)}，波动+严重 {now.concern_share:.0%}"
+            f"{trend_arrow(before.concern_share, now.concern_share) if before.talks else ''}")
+    lines = [head]
+    if now.flags or before.flags:
+        lines.append(f"  标记：{_flag_trend(now, before)}")
+    for g_now, g_before in groups[:PULSE_CHAT_ROWS]:
+        arrow = trend_arrow(g_before.concern_share, g_now.concern_share) if g_before.talks else ""
+        flags = _flag_trend(g_now, g_before)
+        lines.append(f"  · {g_now.name} 波动+严重 {g_now.worried}/{g_now.talks}{arrow}" + (f"；{flags}" if flags else ""))
+    if len(groups) > PULSE_CHAT_ROWS:
+        lines.append(f"  （共 {len(groups)} 个，其余见数据看板）")
+    return lines
 
 
 def work_lines(work: WorkFigures) -> list[str]:
@@ -34,6 +64,10 @@ def summary_text(summary: ScopeSummary) -> str:
         cats.append(f"{category_label(cat)} {sum(levels.values())}")
     lines.append(f"预警谈话：关注 {by_flag.get('watch', 0)} · 紧急 {by_flag.get('urgent', 0)}"
                  + (f"（{'、'.join(cats)}）" if cats else ""))
+    t = summary.timeliness
+    if t is not None and t.talks:
+        lines.append(f"及时录入：{pct(t.on_time, t.talks)} · 季末7天集中录入 {pct(t.bunched, t.talks)}")
+    lines += pulse_lines(summary.pulse)
     lines += work_lines(summary.work)
     if summary.learning is not None:
         lines.append(f"学习完成：{pct(summary.learning.studied, summary.learning.assigned)}")

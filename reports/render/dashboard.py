@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..queries.pulse import TeamPulse
 from ..queries.summary import DashboardData
 from .labels import category_label, funnel_rows
 
-__all__ = ["Bar", "bars", "build_charts", "tiles"]
+__all__ = ["MOODS", "Bar", "bars", "build_charts", "pulse_charts", "tiles"]
+
+MOODS = (("stable", "稳定", "#2e8b57"), ("some_concern", "波动", "#e0a800"), ("serious_concern", "严重", "#c0392b"))
+PULSE_TEAMS = 24       # small multiples drawn; the chat and the Excel report carry the rest
 
 
 @dataclass
@@ -29,11 +33,34 @@ def _pct(n: int, d: int) -> str:
     return f"{n / d:.0%}（{n}/{d}）" if d else "—（0/0）"
 
 
-def tiles(data: DashboardData) -> list[tuple[str, str, int]]:
+def tiles(data: DashboardData) -> list[tuple[str, str, int | str]]:
     """(id, label, value) of the case and activity tiles, after the talk and learning tiles."""
-    work, act = data.work, data.work.activities
+    work, act, t = data.work, data.work.activities, data.timeliness
     return [("cases", f"在办个案（超时 {work.overdue}）", work.open),
-            ("activities", f"本季度活动 · 参与 {act.participants}/{act.people} 人", act.held)]
+            ("activities", f"本季度活动 · 参与 {act.participants}/{act.people} 人", act.held),
+            ("timely", f"及时录入 {t.on_time}/{t.talks} · 季末集中 {t.bunched}",
+             f"{t.on_time / t.talks:.0%}" if t.talks else "—")]
+
+
+def pulse_charts(series: dict[int, list[TeamPulse]], *, col: float = 40, gap: float = 14, h: float = 90) -> list[dict]:
+    """One small chart per team (or branch): a 100 % stacked column of 稳定/波动/严重 per quarter,
+    with the flags of the quarter under it."""
+    charts = []
+    for quarters in list(series.values())[:PULSE_TEAMS]:
+        columns = []
+        for i, p in enumerate(quarters):
+            x, y, parts = i * (col + gap), h, []
+            for mood, label, color in MOODS:
+                n = p.moods.get(mood, 0)
+                height = round(h * n / p.talks, 1) if p.talks else 0
+                y -= height
+                parts.append({"mood": mood, "label": label, "color": color, "n": n, "y": round(y, 1), "h": height})
+            flags = sum(p.flags.values())
+            columns.append({"quarter": p.quarter, "x": x, "talks": p.talks, "parts": parts, "flags": flags,
+                            "share": f"{p.concern_share:.0%}" if p.talks else "—"})
+        charts.append({"name": quarters[0].name, "columns": columns, "w": len(quarters) * (col + gap), "h": h,
+                       "col": col})
+    return charts
 
 
 def build_charts(data: DashboardData) -> dict:
@@ -65,4 +92,5 @@ def build_charts(data: DashboardData) -> dict:
     return {"coverage": coverage, "trend": {"quarters": quarters, "series": series, "top": top, "w": w, "h": h,
                                             "step": step},
             "categories": categories, "funnel": funnel, "participation": participation,
-            "participation_title": participation_title, "tiles": tiles(data)}
+            "participation_title": participation_title, "tiles": tiles(data), "pulse": pulse_charts(data.pulse),
+            "moods": MOODS}

@@ -5,7 +5,7 @@ talks this week, flags raised this week (watch / urgent), open cases by state an
 overdue (already reminded or escalated by the SLA job), the quarter's talk coverage with the
 teams still behind, and the activities of the coming week open to the unit. Extra sections can
 be plugged in through SECTIONS. One message per (secretary, unit, ISO week): a re-run queues
-nothing twice.
+nothing twice. Off by default: the daily digest carries this text on Mondays (`weekly_lines`).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case as sa_case
 from sqlalchemy import func, or_, select
@@ -30,7 +31,7 @@ from ..context import JobContext
 
 log = logging.getLogger("lianxin.scheduler")
 
-__all__ = ["SECTIONS", "digest_text", "weekly_digest"]
+__all__ = ["SECTIONS", "digest_text", "weekly_digest", "weekly_lines"]
 
 # "module:function"(db, unit, since, until, *, tz) -> list[str]; optional: skipped while not importable
 SECTIONS: list[str] = [
@@ -124,6 +125,21 @@ def digest_text(db: Session, unit: Unit, since: datetime, until: datetime, quart
         if fn is not None:
             lines += fn(db, unit, since, until, tz=tz)
     return "\n".join(lines)
+
+
+def weekly_lines(db: Session, until: datetime, tz: str) -> dict[int, list[str]]:
+    """secretary id → the week's summary of each unit they hold (for the daily digest on Mondays)."""
+    quarter = quarter_of(until, tz)
+    zone = ZoneInfo(tz)
+    out: dict[int, list[str]] = {}
+    rows = db.execute(select(RoleAssignment.person_id, RoleAssignment.unit_id)
+                      .join(Person, Person.id == RoleAssignment.person_id)
+                      .where(RoleAssignment.role == Role.SECRETARY.value, Person.active.is_(True))
+                      .order_by(RoleAssignment.person_id, RoleAssignment.unit_id)).all()
+    for person_id, unit_id in rows:
+        text = digest_text(db, db.get(Unit, unit_id), until - timedelta(days=7), until, quarter, zone)
+        out.setdefault(person_id, []).extend(text.splitlines())
+    return out
 
 
 def weekly_digest(job: JobContext) -> int:

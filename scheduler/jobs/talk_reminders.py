@@ -9,6 +9,9 @@ branch that are still behind.
 Beijing time, 2026-09-30 16:30 UTC, is 2026Q4). Coverage comes from reports.queries.coverage (the one
 definition of who counts as a member and what counts as talked to).
 
+Off by default since the daily digest (handlers.digest) carries the same lists every workday
+("one non-urgent message per workday"); when turned on, these are non-urgent too (quiet hours).
+
 Idempotency: one message per (quarter, phase, recipient) — a catch-up, a retaken claim or a
 `lianxin run-job` in the same quarter and phase queues nothing twice.
 """
@@ -141,11 +144,13 @@ def send_reminders(job: JobContext, phase: str) -> int:
         for pid, gaps in plan.by_leader.items():
             if pid in people:
                 queued += job.notify(db, [people[pid]], Text(leader_text(quarter, phase, gaps, last_day)),
-                                     ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:leader:{pid}", queued=already)
+                                     ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:leader:{pid}",
+                                     queued=already)
         for pid, gaps in plan.by_secretary.items():
             if pid in people:
                 queued += job.notify(db, [people[pid]], Text(secretary_text(quarter, gaps, last_day)),
-                                     ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:secretary:{pid}", queued=already)
+                                     ref=f"talkrem:{quarter}", idem_key=f"talkrem:{quarter}:{phase}:secretary:{pid}",
+                                     queued=already)
         db.commit()
     return queued
 

@@ -1,11 +1,12 @@
 """The team's pulse (团队脉搏): states of mind and flags by category per team and quarter, and
-the common-problem (共性问题) signals. Pure queries, standalone so they can move to reports/.
+the common-problem (共性问题) signals, for 统计, the dashboard and the alert job.
 
 - `pulse(db, unit, quarters)`: per team under `unit`, per quarter, the count of talks by mood
   (稳定 / 波动 = some_concern / 严重 = serious_concern) and of flags by category; one grouped
   statement. Disputed talks (抽查回访 denied) are left out, like coverage.
 - `common_problems(db, now, k, days)`: teams with ≥ k flags of one category within `days`.
 - `rising_concern(rows, quarters)`: teams whose share of 波动 + 严重 rose two quarters in a row.
+- `grouped(db, unit, rows, level)`: the same figures summed per branch (or any level) of the subtree.
 """
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from .org import Person, Unit
-from .talk import Flag, Mood, Talk
+from models.org import Person, Unit
+from models.talk import Flag, Mood, Talk
 
-__all__ = ["CommonProblem", "TeamPulse", "common_problems", "pulse", "rising_concern", "trend_arrow"]
+from .units import group_of, units_in
+
+__all__ = ["CommonProblem", "TeamPulse", "by_team", "common_problems", "grouped", "pulse", "rising_concern", "total",
+           "trend_arrow"]
 
 
 @dataclass
@@ -42,15 +46,26 @@ class TeamPulse:
         worried = self.moods.get(Mood.SOME_CONCERN.value, 0) + self.moods.get(Mood.SERIOUS_CONCERN.value, 0)
         return worried / n if n else 0.0
 
+    @property
+    def worried(self) -> int:
+        return self.moods.get(Mood.SOME_CONCERN.value, 0) + self.moods.get(Mood.SERIOUS_CONCERN.value, 0)
 
-def pulse(db: Session, unit: Unit, quarters: Sequence[str]) -> dict[tuple[int, str], TeamPulse]:
-    """(team id, quarter) → TeamPulse for teams under `unit` with talks in `quarters`."""
+    def add(self, other: TeamPulse) -> None:
+        for table, more in ((self.moods, other.moods), (self.flags, other.flags)):
+            for k, n in more.items():
+                table[k] = table.get(k, 0) + n
+
+
+def pulse(db: Session, unit: Unit | None, quarters: Sequence[str]) -> dict[tuple[int, str], TeamPulse]:
+    """(team id, quarter) → TeamPulse for teams under `unit` (None: the whole company) with talks in `quarters`."""
     subject = aliased(Person)
-    rows = db.execute(select(Unit.id, Unit.name, Talk.quarter, Talk.mood, Talk.flag, Talk.category, func.count())
-                      .join(subject, subject.id == Talk.subject_id).join(Unit, Unit.id == subject.unit_id)
-                      .where(Unit.path.like(f"{unit.path}%"), Talk.quarter.in_(list(quarters)),
-                             Talk.disputed.is_(False))
-                      .group_by(Unit.id, Unit.name, Talk.quarter, Talk.mood, Talk.flag, Talk.category))
+    stmt = (select(Unit.id, Unit.name, Talk.quarter, Talk.mood, Talk.flag, Talk.category, func.count())
+            .join(subject, subject.id == Talk.subject_id).join(Unit, Unit.id == subject.unit_id)
+            .where(Talk.quarter.in_(list(quarters)), Talk.disputed.is_(False))
+            .group_by(Unit.id, Unit.name, Talk.quarter, Talk.mood, Talk.flag, Talk.category))
+    if unit is not None:
+        stmt = stmt.where(Unit.path.like(f"{unit.path}%"))
+    rows = db.execute(stmt)
     out: dict[tuple[int, str], TeamPulse] = {}
     for team_id, name, quarter, mood, flag, category, n in rows:
         p = out.setdefault((team_id, quarter), TeamPulse(team_id, name, quarter))
@@ -109,4 +124,27 @@ def by_team(rows: dict[tuple[int, str], TeamPulse]) -> dict[int, dict[str, TeamP
     out: dict[int, dict[str, TeamPulse]] = defaultdict(dict)
     for (t, q), p in rows.items():
         out[t][q] = p
+    return out
+
+
+def grouped(db: Session, unit: Unit, rows: dict[tuple[int, str], TeamPulse], level: str
+            ) -> dict[tuple[int, str], TeamPulse]:
+    """(group id, quarter) → the summed TeamPulse of the teams in each `level` unit (e.g. branch)."""
+    units = units_in(db, unit)
+    out: dict[tuple[int, str], TeamPulse] = {}
+    for (team_id, quarter), p in rows.items():
+        team = units.get(team_id)
+        group = group_of(team, units, level) if team else None
+        if group is None:
+            continue
+        out.setdefault((group.id, quarter), TeamPulse(group.id, group.name, quarter)).add(p)
+    return out
+
+
+def total(rows: dict[tuple[int, str], TeamPulse], unit_id: int, name: str, quarter: str) -> TeamPulse:
+    """All teams' figures of one quarter summed (the unit's own line)."""
+    out = TeamPulse(unit_id, name, quarter)
+    for (_, q), p in rows.items():
+        if q == quarter:
+            out.add(p)
     return out
