@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .args import parse_item_number
 from .callbacks import BadCallback, CallbackData
 from .messages import Button, Card, Reply
 from .state import FormState
@@ -24,8 +25,12 @@ if TYPE_CHECKING:
 __all__ = ["BACK_WORDS", "CANCEL_WORDS", "CANDIDATES", "HELP_WORDS", "Answers", "Form", "FormAnswer", "Invalid", "Step",
            "choice_card", "choice_step", "pick_option", "pick_step", "route_form"]
 
+BUTTON_CHARS = 10       # what a WeCom / DingTalk card button shows
 CANCEL_WORDS = {"取消", "cancel", "/cancel", "退出", "算了"}
 BACK_WORDS = {"返回", "back", "/back", "上一步"}
+# answers a confirmation step expects that are also command words (确认 N acknowledges an item):
+# inside a dialog they are always answers
+ANSWER_WORDS = {"确认", "是", "否", "好", "保存", "放弃", "属实"}
 HELP_WORDS = {"帮助", "help", "/help", "?", "？", "菜单"}
 
 
@@ -55,7 +60,11 @@ class Step:
     parse: Parse
     skip_if: Callable[[Answers], bool] | None = None
     fixed_if: Callable[[Answers], bool] | None = None   # 返回 never goes back to it (e.g. the person in an edit)
-    accepts_media: bool = False                         # a photo (Incoming.media_id) is an answer, not "unsupported"
+    # a command typed inside the dialog (see Form.typed_command): in a free-text answer only the bare
+    # command word counts as one ("学习 情况良好" is a note); else any text starting with a command word
+    free_text: bool = True
+    is_option: Callable[[str], bool] | None = None   # an answer that is also a command word ("走访")
+    accepts_media: bool = False                      # a photo (Incoming.media_id) is an answer, not "unsupported"
 
 
 @dataclass
@@ -177,9 +186,24 @@ class Form:
         elif lowered in HELP_WORDS:
             ctx.reply(f"您正在进行「{self.title}」。回复“返回”回到上一步，回复“取消”退出。")
             self.reask(ctx, state)
+        elif self.typed_command(ctx, state, text):
+            # never taken silently as an answer, never run behind the sender's back: say where they are
+            ctx.reply(f"您正在{self.title}（第 {len(state.history) + 1} 步），“{text[:20]}”没有作为回答记录。"
+                      f"要先做别的，请回复“取消”退出后再发送；要继续，请回答下面的问题。")
+            self.reask(ctx, state)
         else:
             self.answer(ctx, state, text)
         return True
+
+    def typed_command(self, ctx: Context, state: FormState, text: str) -> bool:
+        """Is `text` clearly a command rather than an answer to the current step?"""
+        cmd = ctx.registry.command_for_word(text)
+        if cmd is None or text.strip() in ANSWER_WORDS:
+            return False
+        step = self.step(state.step)
+        if step.is_option is not None and step.is_option(text):
+            return False
+        return not step.free_text or text.strip().lstrip("/／").lower() in (n.lower() for n in cmd.names)
 
 
 def wants_media(ctx: Context, forms: Mapping[str, Form]) -> bool:
@@ -227,7 +251,14 @@ def choice_step(name: str, title: str, options: Callable[[], list[tuple[str, str
         if kept:
             return kept
         return pick_option(clean(text) if clean else text, options(), aliases)
-    return Step(name, ask, parse, skip_if)
+
+    def is_option(text: str) -> bool:
+        try:
+            pick_option(clean(text) if clean else text, options(), aliases)
+        except Invalid:
+            return False
+        return True
+    return Step(name, ask, parse, skip_if, free_text=False, is_option=is_option)
 
 
 def choice_card(ctx: Context, title: str, options: list[tuple[str, str]], body: str = "",
@@ -235,14 +266,16 @@ def choice_card(ctx: Context, title: str, options: list[tuple[str, str]], body: 
     """A question with up to 6 answer buttons; typed answers (number or text) also work."""
     state = ctx.state
     form_id, step = (state.form_id, state.step) if state else ("", "")
-    buttons = tuple(Button(text=label[:10], key=FormAnswer(form_id, step, value).pack())
-                    for value, label in options[:6])
+    # a button shows 10 characters: longer labels (a person with unit and account id) are listed in
+    # full in the body and their buttons carry the number, so two 张伟 stay apart
+    cut = any(len(label) > BUTTON_CHARS for _, label in options)
+    buttons = tuple(Button(text=(f"{i} {label}" if cut else label)[:BUTTON_CHARS], key=FormAnswer(form_id, step, value).pack())
+                    for i, (value, label) in enumerate(options[:6], 1))
     lines = [body] if body else []
     if typed_hint:
         lines.append("可点按钮，或回复序号/文字；回复“返回”上一步，“取消”退出。")
-        # every option in full when some have no button or a cut one (a shared name's unit and account)
-        cut = len(options) > 6 or any(len(label) > 10 for _, label in options)
-        lines += [f"{i}. {label}" for i, (_, label) in enumerate(options, 1)] if cut else []
+    if len(options) > 6 or cut:
+        lines += [f"{i}. {label}" for i, (_, label) in enumerate(options, 1)]
     return Card(title=title, body="\n".join(lines), buttons=buttons,
                 # WeCom task ids must never repeat: a step asked again (返回, bad answer) gets a new one
                 card_id=f"f_{form_id}_{step}_{uuid.uuid4().hex[:6]}"[:128] if form_id else "")
@@ -254,8 +287,9 @@ def pick_option(text: str, options: list[tuple[str, str]], aliases: dict[str, st
     for value, label in options:
         if t == value or t == label:
             return value
-    if t.isdigit() and 1 <= int(t) <= len(options):
-        return options[int(t) - 1][0]
+    n = parse_item_number(t)
+    if n is not None and n <= len(options):
+        return options[n - 1][0]
     if aliases and t.lower() in aliases:
         return aliases[t.lower()]
     raise Invalid("没有这个选项，请点按钮或回复序号。")
@@ -283,12 +317,13 @@ def pick_step(name: str, *, prompt: Callable[[Context, Answers], Reply | str],
     def parse(ctx: Context, text: str, answers: Answers) -> int:
         t = text.strip()
         ids = [c[0] for c in answers.get(CANDIDATES) or []]
-        if t.startswith("id") and t[2:].isdigit() and int(t[2:]) in ids:
+        n = parse_item_number(t)
+        if t.startswith("id") and parse_item_number(t[2:]) in ids:
             pid = int(t[2:])
-        elif ids and t.isdigit():
-            if not 1 <= int(t) <= len(ids):
+        elif ids and (n is not None or t.isdigit()):
+            if n is None or n > len(ids):
                 raise Invalid("没有这个序号。")
-            pid = ids[int(t) - 1]
+            pid = ids[n - 1]
         else:
             answers.pop(CANDIDATES, None)
             found = find(ctx, t, answers)
@@ -300,4 +335,4 @@ def pick_step(name: str, *, prompt: Callable[[Context, Answers], Reply | str],
             pid = accept(ctx, pid, answers)
         answers.pop(CANDIDATES, None)
         return pid
-    return Step(name, ask, parse)
+    return Step(name, ask, parse, free_text=False)

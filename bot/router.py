@@ -14,6 +14,7 @@ from .callbacks import BadCallback, CallbackData
 if TYPE_CHECKING:
     from .context import Context
     from .forms import Form
+    from .pending import CardSource, PendingSource
 
 __all__ = ["Action", "ActionHandler", "Command", "CommandHandler", "Fallback", "Registry", "Router", "Subscriber"]
 
@@ -54,6 +55,26 @@ class Router:
     forms: dict[str, Form] = field(default_factory=dict)
     fallback_handler: Fallback | None = None
     subscribers: dict[str, list[Subscriber]] = field(default_factory=dict)
+    pending_sources: list[PendingSource] = field(default_factory=list)   # 待办 (bot.pending)
+    card_sources: dict[str, CardSource] = field(default_factory=dict)    # 卡片 N, by noun
+    default_card_noun: str = ""
+
+    def pending(self, fn: PendingSource) -> PendingSource:
+        """Register `fn(ctx) -> list[PendingItem]`: this domain's part of 待办."""
+        self.pending_sources.append(fn)
+        return fn
+
+    def card_source(self, noun: str, *, default: bool = False) -> Callable[[CardSource], CardSource]:
+        """Register `fn(ctx, number) -> Card | None` re-sending item `number`'s card (卡片 活动 3);
+        `default`: what a bare `卡片 N` means when N is none of the sender's pending items."""
+        def deco(fn: CardSource) -> CardSource:
+            if noun in self.card_sources:
+                raise ValueError(f"card source {noun!r} registered twice")
+            self.card_sources[noun] = fn
+            if default:
+                self.default_card_noun = noun
+            return fn
+        return deco
 
     def command(self, *names: str, help: str = "", usage: str = "", allowed: Allowed | None = None,
                 read_only: bool = False) -> Callable[[CommandHandler], CommandHandler]:
@@ -99,6 +120,9 @@ class Router:
                 self.forms[name] = form
             for event, fns in sub.subscribers.items():
                 self.subscribers.setdefault(event, []).extend(fns)
+            self.pending_sources += sub.pending_sources
+            for noun, fn in sub.card_sources.items():
+                self.card_source(noun, default=noun == sub.default_card_noun)(fn)
             if sub.fallback_handler and self.fallback_handler is None:
                 self.fallback_handler = sub.fallback_handler
         return self
@@ -114,7 +138,14 @@ class Registry:
         self.fallback: Fallback | None = None
         self.subscribers: dict[str, list[Subscriber]] = {}
         self.memo: dict[Any, Any] = {}   # derived views that depend only on the registry and a key (帮助 per role set)
+        self.pending_sources: list[PendingSource] = [fn for r in self.routers for fn in r.pending_sources]
+        self.card_sources: dict[str, CardSource] = {}
+        self.default_card_noun = next((r.default_card_noun for r in self.routers if r.default_card_noun), "")
         for router in self.routers:
+            for noun, fn in router.card_sources.items():
+                if noun in self.card_sources:
+                    raise ValueError(f"card source {noun!r} registered twice")
+                self.card_sources[noun] = fn
             for event, fns in router.subscribers.items():
                 self.subscribers.setdefault(event, []).extend(fns)
             for cmd in router.commands:
@@ -149,6 +180,11 @@ class Registry:
             if not name.isascii() and text.startswith(name) and len(name) >= 2:
                 return self._by_word[name], text[len(name):].strip()
         return None
+
+    def command_for_word(self, text: str) -> Command | None:
+        """The command whose word is the first word of `text` (exactly, unlike match_command)."""
+        word = text.strip().lstrip("/／").split(maxsplit=1)
+        return self._by_word.get(word[0].lower()) if word else None
 
     def match_action(self, key: str) -> tuple[Action, CallbackData] | None:
         for router in self.routers:

@@ -29,6 +29,7 @@ ROUTER_MODULES = [
     "handlers.sampling",
     "handlers.pulse",
     "handlers.stats",
+    "handlers.todo",
 ]
 
 

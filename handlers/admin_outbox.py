@@ -6,10 +6,12 @@ objects, for root admins only.
 """
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 from sqlalchemy import or_, select
 
+from bot.args import parse_item_number
 from bot.context import Context
 from bot.outbox import resend_dead
 from bot.router import Router
@@ -51,6 +53,26 @@ def _visible_dead(ctx: Context, ids: list[int] | None = None) -> tuple[list[Outb
     return mine, [r for r in rows if r.id not in mine_ids]
 
 
+PLATFORMS = {"wecom": "企业微信", "dingtalk": "钉钉", "sim": "模拟器"}
+# what an admin can act on, in words (the platform's errcode stays in the log and the row)
+ERRCODES = {
+    "60020": "服务器地址不在企业微信的可信 IP 中",
+    "81013": "接收人不在应用的可见范围内或账号无效",
+    "40014": "访问凭证失效（将自动更新）", "42001": "访问凭证过期（将自动更新）",
+    "45009": "发送太频繁，超过平台限额", "45033": "同时发送太多，超过平台限额",
+    "40003": "接收人账号无效", "301002": "接收人不存在", "48002": "应用没有发送消息的权限",
+}
+
+
+def error_text(raw: str | None) -> str:
+    """Why a message failed, in Chinese: the known platform codes, else the code, else "网络或平台暂时不可用"."""
+    found = re.search(r"errcode\D{0,4}(\d+)", raw or "", re.I)
+    if found is None:
+        return "网络或平台暂时不可用" if raw else "未知"
+    code = found.group(1)
+    return ERRCODES.get(code, f"平台拒绝（错误码 {code}）")
+
+
 @router.command("死信", "dead", help="查看发送失败的消息（管理员）", allowed=_admin)
 def dead(ctx: Context, args: str) -> None:
     """The latest dead rows: id, platform, recipients, attempts, last error (never the content)."""
@@ -64,8 +86,9 @@ def dead(ctx: Context, args: str) -> None:
     lines = [f"发送失败的消息共 {total} 条（最近 {len(rows)} 条）："]
     for r in rows:
         who = "、".join((r.recipients or [])[:3]) + ("等" if len(r.recipients or []) > 3 else "")
-        lines.append(f"#{r.id} {r.platform} → {who or '—'} 尝试{r.attempts}次 {fmt_time(r.created_at, ctx.config.timezone)}"
-                     f" {r.ref or ''} 错误：{(r.last_error or '')[:60]}")
+        when = fmt_time(r.created_at, ctx.config.timezone)
+        lines.append(f"#{r.id} {PLATFORMS.get(r.platform, '其他平台')} → {who or '—'} 尝试{r.attempts}次 {when}"
+                     f" 原因：{error_text(r.last_error)}")
     lines.append("发送“重发 编号”重新发送，或“重发 全部”。")
     ctx.reply("\n".join(lines))
 
@@ -81,10 +104,9 @@ def resend(ctx: Context, args: str) -> None:
     if words[0] in ("全部", "all"):
         asked = None
     else:
-        try:
-            asked = [int(w.lstrip("#")) for w in words]
-        except ValueError:
-            ctx.reply("编号应为数字，例如：重发 12 13")
+        asked = [parse_item_number(w) for w in words]
+        if None in asked:
+            ctx.reply("编号应为正整数，例如：重发 12 13")
             return
     mine, outside = _visible_dead(ctx, asked)
     if asked is not None and outside:

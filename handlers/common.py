@@ -9,7 +9,7 @@ router = Router("common")
 
 # router name → the topic heading shown in 帮助 (a short message a phone user can scan)
 TOPICS = {
-    "common": "基本", "org": "基本", "talks": "谈心谈话", "cases": "关爱帮扶", "activities": "活动",
+    "common": "基本", "org": "基本", "todo": "基本", "talks": "谈心谈话", "cases": "关爱帮扶", "activities": "活动",
     "learning": "学习", "stats": "统计", "admin": "管理", "admin_outbox": "管理", "voice": "心声", "digest": "基本",
     "sampling": "谈心谈话", "pulse": "关爱帮扶",
 }

@@ -73,14 +73,20 @@ def _kpi_allowed(ctx: Context) -> bool:
     return can(ctx.person, "kpi.view")
 
 
-@router.command("述职评议", "kpi", help="各支部书记述职评议指标（党委）", usage="述职评议 [年份] [单位名]",
-                allowed=_kpi_allowed)
+@router.command("述职评议", "kpi", help="各支部书记述职评议指标（党委）",
+                usage="述职评议 [年份] [单位名]；述职评议 口径：各项指标的计算方法", allowed=_kpi_allowed)
 def kpi_command(ctx: Context, args: str) -> None:
     """The review indicators of every branch in the committee's subtree (or of one unit) for a year."""
+    if args.strip() in ("口径", "说明", "定义"):
+        from reports.render.labels import KPI_LABELS, kpi_definition
+
+        ctx.reply("述职评议指标口径：\n" + "\n".join(f"· {label}：{kpi_definition(key, ctx.config)}"
+                                                    for key, label in KPI_LABELS.items()))
+        return
     unit = stats_scope(ctx.person)
     year = ctx.local_now().year
     for word in args.split():
-        if word.isdigit() and len(word) == 4:
+        if word.isascii() and word.isdigit() and len(word) == 4:
             year = int(word)
             continue
         unit = _unit_named(ctx, word, "述职评议 [年份] [单位名]")

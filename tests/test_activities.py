@@ -41,7 +41,10 @@ def statuses(services, activity_id: int) -> dict[str, str]:
 
 
 def publish(sim, line: str = LINE) -> int:
+    """One line, then the one confirmation a broadcast takes (it states how many people it reaches)."""
     out = sim.say("liqiang", line)
+    assert "确认后，活动卡片将发送给" in out.text, out.text
+    out = sim.press("liqiang", "确认发布")
     assert "已发布" in out.text, out.text
     with sim.services.session_factory() as db:
         return db.scalar(select(func.max(Activity.id)))
@@ -82,8 +85,10 @@ def test_join_full_waitlist_cancel_and_promotion(sim_at, services):
     assert "无需重复报名" in sim_at.press("zhangsan", "报名").text
     assert statuses(services, act_id) == {"zhangsan": "confirmed", "lisi": "confirmed",
                                           "wangwu": "waitlisted", "zhaoliu": "waitlisted"}
-    # zhangsan cancels by command: wangwu is promoted and told; zhaoliu moves up
+    # zhangsan cancels by command, asked once more: wangwu is promoted and told; zhaoliu moves up
     out = sim_at.say("zhangsan", f"取消报名 {act_id}")
+    assert "确认取消报名" in out.text and statuses(services, act_id)["zhangsan"] == "confirmed"
+    out = sim_at.say("zhangsan", f"取消报名 {act_id} 确认")
     assert "已取消「周末义务植树」的报名" in out.text
     promo = texts_in(sim_at.inbox("wangwu"))
     assert "候补转正" in promo and "周末义务植树" in promo
@@ -267,14 +272,17 @@ def test_dialog_accepts_typed_option_numbers_back_and_drop(sim_at, services):
         assert db.scalar(select(func.count()).select_from(Activity)) == 0
 
 
-def test_weekly_digest_section_lists_the_activities(sim_at, services):
-    from handlers.activities.service import digest_lines
-    from scheduler.jobs.digest import SECTIONS
+def test_weekly_digest_lists_each_activity_once(sim_at, services):
+    """The coming week's activity is in the digest's list once; the week after, its attendance."""
+    from scheduler.jobs.digest import SECTIONS, digest_text
 
     assert "handlers.activities.service:digest_lines" in SECTIONS
     act_id = publish(sim_at)
     sim_at.say("zhangsan", f"报名 {act_id}")
+    tz = ZoneInfo("Asia/Shanghai")
     with services.session_factory() as db:
         unit = db.scalars(select(Unit).where(Unit.name == "外航维修党支部")).one()
-        lines = digest_lines(db, unit, T0 - timedelta(days=7), T0, tz=ZoneInfo("Asia/Shanghai"))
-    assert lines == ["活动：", "· 周末义务植树（12-05）报名 1/2"]
+        coming = digest_text(db, unit, T0 - timedelta(days=7), T0, "2026Q4", tz)
+        after = digest_text(db, unit, T0, T0 + timedelta(days=7), "2026Q4", tz)
+    assert coming.count("周末义务植树") == 1 and "已报名 1/2" in coming
+    assert after.count("周末义务植树") == 1 and "本周活动：\n· 周末义务植树（12-05）签到 0/1" in after

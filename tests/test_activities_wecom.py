@@ -37,7 +37,8 @@ def activity_cards(api: FakeWeComAPI) -> list[dict]:
 def test_publish_join_full_waitlist_cancel_promotion_over_wecom(wecom, services, api, clock):
     clock.set(T0)
     drain = services.outbox_dispatcher().drain
-    assert wecom.say("liqiang", LINE) == ""          # the management card comes through the API
+    assert wecom.say("liqiang", LINE) == ""          # the confirmation card comes through the API
+    assert wecom.say("liqiang", "确认发布") == ""     # and so does the management card
     drain()
     sends = activity_cards(api)
     recipients = [u for m in sends for u in m["touser"].split("|")]
@@ -70,7 +71,10 @@ def test_publish_join_full_waitlist_cancel_promotion_over_wecom(wecom, services,
     again = wecom.click("zhaoliu", join_key, task, create=int(clock.now().timestamp()))
     assert "无需重复报名" in first and again == ""
 
-    assert "已取消" in wecom.click("zhangsan", leave_key, task)
+    assert "取消报名 1 确认" in wecom.click("zhangsan", leave_key, task)     # a confirmed seat: asked once more
+    drain()
+    confirm = [c for c in api.cards_to("zhangsan") if c["main_title"]["title"].startswith("确认取消报名")][-1]
+    assert "已取消" in wecom.click("zhangsan", confirm["button_list"][0]["key"], confirm["task_id"])
     drain()
     promoted = api.texts_to("wangwu")
     assert len(promoted) == 1 and "候补转正" in promoted[0] and "周末义务植树" in promoted[0]
@@ -94,6 +98,7 @@ def test_card_to_2500_people_goes_in_batches_of_at_most_1000(wecom, services, ap
         db.execute(insert(Person), [{"name": "离职者", "name_pinyin": "", "wecom_userid": "gone",
                                      "unit_id": unit.id, "active": False, "is_party_member": False}])
     wecom.say("liqiang", LINE)
+    wecom.say("liqiang", "确认发布")
     services.outbox_dispatcher().drain()
     sends = activity_cards(api)
     sizes = [len(m["touser"].split("|")) for m in sends]

@@ -54,6 +54,11 @@ def test_demo_serves_the_simulator(tmp_path):
                                      headers={"Content-Type": "application/json"})
         reply = json.load(urllib.request.urlopen(req, timeout=10))
         assert "可用命令" in reply["replies"][0]["text"]
+        # the dashboard link points at the port this demo listens on (--port), not the configured one
+        req = urllib.request.Request(base + "/sim/api/send", data=json.dumps({"user": "liqiang", "text": "统计"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        text = "\n".join(r.get("text", "") for r in json.load(urllib.request.urlopen(req, timeout=10))["replies"])
+        assert f"http://127.0.0.1:{port}/dashboard/login#" in text, text
     finally:
         proc.terminate()
         proc.wait(timeout=10)

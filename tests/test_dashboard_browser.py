@@ -161,3 +161,23 @@ def test_dashboard_in_chromium(services, server, browser, tmp_path):
     assert not errors
     assert all(u.startswith(server) for u in requests)                 # nothing from a CDN
     assert (tmp_path / "dashboard-secretary.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+def test_dashboard_fits_a_phone(services, server, browser, tmp_path):
+    """At 390 px (a phone) the page needs no horizontal scrolling and the charts shrink with it."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(_link(services, server, "liqiang"))
+    page.wait_for_url(f"{server}/dashboard")
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[2] and widths[1] <= widths[2], widths
+    for chart in ("#chart-coverage", "#chart-trend", "#chart-funnel", "#chart-participation"):
+        box = page.locator(f"{chart} svg").first.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (chart, box)
+    assert page.locator('#chart-coverage g.bar[data-label="四车间班组"]').get_attribute("data-text") == "50%（3/6）"
+    shot = tmp_path / "dashboard-phone.png"  # kept by pytest under its basetemp for a look
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert not errors

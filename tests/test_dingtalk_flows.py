@@ -146,6 +146,7 @@ def test_activity_publish_join_waitlist_and_promotion(chat, services, clock):
 
     clock.set(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
     chat.say("liqiang", ACT_LINE)
+    chat.say("liqiang", "确认发布")
     assert "已发布" in chat.texts("liqiang")  # the organiser's management card
     with services.session_factory() as db:
         act_id = db.scalars(select(Activity.id)).one()
@@ -162,6 +163,7 @@ def test_activity_publish_join_waitlist_and_promotion(chat, services, clock):
     assert signups(services, act_id) == {"zhangsan": "confirmed", "lisi": "confirmed", "wangwu": "waitlisted"}
 
     chat.inbox("wangwu")
-    assert "已取消「周末义务植树」的报名" in chat.say("zhangsan", f"取消报名 {act_id}")
+    assert f"取消报名 {act_id} 确认" in chat.say("zhangsan", f"取消报名 {act_id}")
+    assert "已取消「周末义务植树」的报名" in chat.say("zhangsan", f"取消报名 {act_id} 确认")
     assert "候补转正" in chat.texts("wangwu")
     assert signups(services, act_id) == {"zhangsan": "cancelled", "lisi": "confirmed", "wangwu": "confirmed"}

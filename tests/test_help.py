@@ -29,7 +29,8 @@ def test_help_for_one_command_shows_its_usage_and_hides_what_is_not_allowed(sim)
                               "（不是今天的谈话在姓名后写日期：昨天、11-28、上周五）"),
         ("zhangsan", "help 活动", "· 活动 / activities — 可报名的活动；“活动 N”查看详情并报名\n  例：活动 / 活动 3\n"
                                 "· 报名 / join — 报名活动\n  例：报名 3\n"
-                                "· 取消报名 / cancel — 取消报名或候补（写活动编号）\n  例：取消报名 3\n"
+                                "· 取消报名 / cancel — 取消报名或候补（写活动编号；已报名的会再确认一次）\n"
+                                "  例：取消报名 3；确认：取消报名 3 确认\n"
                                 "· 我的报名 / mine — 我报名的活动\n"
                                 "· 签到 / checkin — 活动现场签到\n  例：签到 123456（签到码由组织者公布）"),
     ])

@@ -18,6 +18,8 @@ def _cards(replies):
 
 def test_publish_pushes_cards_to_the_audience_only(sim, services):
     out = sim.say("liqiang", "发布学习 党章学习 | 第一章 总纲 https://example.com/dangzhang")
+    assert "将发送给 14 人" in out.text and not sim.inbox("zhangsan")   # asked first
+    out = sim.press("liqiang", "确认发布")
     assert "已发布学习材料《党章学习》" in out.text and "共 14 人" in out.text
     card = _cards(sim.inbox("zhangsan"))[-1]
     assert card.title == "学习材料：党章学习" and card.url == "https://example.com/dangzhang"
@@ -32,7 +34,9 @@ def test_publish_pushes_cards_to_the_audience_only(sim, services):
 
 def test_list_open_and_study(sim, services):
     sim.say("liqiang", "发布学习 党章学习 | 第一章 总纲")
+    sim.say("liqiang", "确认发布")
     sim.say("wangwei", "发布学习 二十大报告 | https://example.com/report")
+    sim.say("wangwei", "确认发布")
     with services.session_factory() as db:
         ids = {m.title: m.id for m in db.scalars(select(Material))}
     out = sim.say("zhangsan", "学习")
@@ -71,6 +75,7 @@ def test_refusals_and_bad_input(sim):
     assert "已取消「发布学习」" in sim.say("liqiang", "取消").text
     assert "无权向“附件修理党支部”发布" in sim.say("liqiang", "发布学习 标题 | 内容 | 附件修理党支部").text
     sim.say("chenjing", "发布学习 B支部材料 | 内容")
+    sim.say("chenjing", "确认发布")
     out = sim.say("zhangsan", "学习")
     assert "没有发给您的学习材料" in out.text
     assert "不是发给您所在单位的" in sim.say("zhangsan", "学习 1").text
@@ -94,7 +99,9 @@ def test_large_audience_is_batched_per_1000(embedded, clock):
     from bot.adapters.simulator import sim_incoming
 
     out = svc.dispatcher.handle(sim_incoming("liqiang", text="发布学习 大材料 | 内容"))
-    assert "共 2114 人" in out.text
+    assert "将发送给 2114 人" in out.text
+    out = svc.dispatcher.handle(sim_incoming("liqiang", text="确认发布"))
+    assert "已发布" in out.text
     with svc.session_factory() as db:
         rows = db.scalars(select(OutboxMessage).where(OutboxMessage.ref.like("material:%"))).all()
         assert sorted(len(r.recipients) for r in rows) == [114, 1000, 1000]

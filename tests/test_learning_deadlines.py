@@ -70,18 +70,22 @@ def test_back_and_drop_in_the_dialog_publish_nothing(sim, services):
 
 
 def test_one_line_shortcut_takes_category_and_deadline(sim, services):
-    out = sim.say("liqiang", "发布学习 两学一做 第3讲 | https://example.com/3 | 类别:两学一做 | 截止:03-10")
+    line = "发布学习 两学一做 第3讲 | https://example.com/3 | 类别:两学一做 | 截止:03-10"
+    assert "将发送给 14 人" in sim.say("liqiang", line).text
+    out = sim.say("liqiang", "确认发布")
     assert "已发布学习材料《两学一做 第3讲》" in out.text and "两学一做，截止 03-10 23:59" in out.text
     assert "共 14 人" in out.text
     m = _material(services, "两学一做 第3讲")
     assert m.category == "两学一做" and m.audience_unit.name == "外航维修党支部"
     assert "截止时间已经过去了" in sim.say("liqiang", "发布学习 旧材料 | 内容 | 截止:2030-01-01").text
-    out = sim.say("liqiang", "发布学习 无类别 | 内容")
-    assert "其他" in out.text and _material(services, "无类别").deadline is None
+    assert "类别：其他" in sim.say("liqiang", "发布学习 无类别 | 内容").text
+    sim.say("liqiang", "确认发布")
+    assert _material(services, "无类别").category == "其他" and _material(services, "无类别").deadline is None
 
 
 def test_studied_with_a_reflection_and_who_reads_reflections(sim, services):
     sim.say("liqiang", "发布学习 党章学习 | 第一章 总纲 | 类别:两学一做")
+    sim.say("liqiang", "确认发布")
     mid = _material(services, "党章学习").id
     assert f"学完 {mid} 心得" in sim.say("zhangsan", f"学习 {mid}").text
     too_long = "很" * 501
@@ -107,7 +111,9 @@ def test_studied_with_a_reflection_and_who_reads_reflections(sim, services):
 
 def test_deadline_reminders_in_the_daily_digest(sim, services, clock):
     sim.say("liqiang", "发布学习 安全规程 | 第一条 | 类别:安全 | 截止:03-30")
+    sim.say("liqiang", "确认发布")
     sim.say("liqiang", "发布学习 党史 | 内容 | 类别:党史")          # no deadline: the usual 14 days
+    sim.say("liqiang", "确认发布")
     ids = {m.title: m.id for m in (_material(services, "安全规程"), _material(services, "党史"))}
     sim.say("lisi", f"学完 {ids['安全规程']}")
     text = sim.say("zhangsan", "每日提醒").text
@@ -128,6 +134,7 @@ def test_deadline_reminders_in_the_daily_digest(sim, services, clock):
 
 def test_stats_show_learning_completion_per_unit(sim, services):
     sim.say("liqiang", "发布学习 党章学习 | 第一章")
+    sim.say("liqiang", "确认发布")
     mid = _material(services, "党章学习").id
     for user in ("zhangsan", "lisi", "wugang"):
         sim.say(user, f"学完 {mid}")

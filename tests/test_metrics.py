@@ -33,9 +33,10 @@ def test_metrics_exposed_and_counting(services, client):
     incoming = sim_incoming("liqiang", text="发布学习 党章 | 第一章")
     services.dispatcher.handle(incoming)
     assert services.dispatcher.handle(incoming).duplicate
+    services.dispatcher.handle(sim_incoming("liqiang", text="确认发布"))     # a push is confirmed first
     m = _scrape(client)
     assert m[("lianxin_requests_total", (("endpoint", "healthz"), ("status", "200")))] == 1
-    assert m[("lianxin_handler_seconds_count", ())] == 1
+    assert m[("lianxin_handler_seconds_count", ())] == 2
     assert m[("lianxin_dedupe_hits_total", (("platform", "sim"),))] == 1
     assert m[("lianxin_outbox_backlog", (("status", "pending"),))] == 1      # the card to 14 people, one row
     # a failing platform: the failure is counted and the row stays pending

@@ -74,7 +74,7 @@ def test_ambiguous_name_asks_for_the_account(sim, services):
         add_person(db, name="张三", unit=ensure_unit_path(db, f"{BRANCH_B}/部件一班组"), wecom_userid="zhangsan2")
     card = sim.say("admin", "授权 张三 班组长").replies[0]
     assert card.title == "有同名人员，请选择"
-    assert [b.text for b in card.buttons] == ["张三（四车间班组，账", "张三（部件一班组，账"]     # buttons are short
+    assert [b.text for b in card.buttons] == ["1 张三（四车间班组", "2 张三（部件一班组"]   # short, numbered as listed
     assert "1. 张三（四车间班组，账号 zhangsan）\n2. 张三（部件一班组，账号 zhangsan2）" in card.body
     confirm = sim.say("admin", "zhangsan2").replies[0]          # the account picks the person
     assert "授予 张三（部件一班组，账号 zhangsan2） 班组长（" in confirm.body and "部件一班组）" in confirm.body

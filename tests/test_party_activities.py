@@ -21,8 +21,10 @@ def _t0(clock):
 
 
 def publish(sim, user: str, line: str) -> tuple[int, str, str]:
-    """Publish by the one-line form; (activity id, check-in code, card body) from the organiser's card."""
-    out = sim.say(user, line)
+    """Publish by the one-line form and its one confirmation; (activity id, check-in code, card body)
+    from the organiser's card."""
+    assert "将发送给" in sim.say(user, line).text
+    out = sim.say(user, "确认发布")
     body = next(r for r in out.replies if isinstance(r, Card)).body
     return int(re.search(r"活动编号：(\d+)", body).group(1)), re.search(r"签到码：(\w+)", body).group(1), body
 

@@ -84,7 +84,7 @@ def test_cancellations_racing_joins_never_oversell(services, clock):
 
     def leave(user: str):
         return services.dispatcher.handle(Incoming(platform="wecom", user_id=user, time=T0,
-                                                   message_id=f"{user}-leave", action=f"act:{act_id}:leave"))
+                                                   message_id=f"{user}-leave", action=f"act:{act_id}:leaveok"))  # confirmed
     jobs = [("leave", u) for u in holders[:25]] + [("join", u) for u in users[100:]]
     random.Random(3).shuffle(jobs)
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -112,6 +112,10 @@ def demo(obj: Obj, host: str | None, port: int | None) -> None:
     from .wiring import create_app
 
     config = _demo_config(obj.config)
+    host = host or config.get("server.host")
+    port = port or config.get("server.port", int)
+    # links the bot sends (dashboard login) point at the address this demo listens on, --port included
+    config = config.with_overrides({"server.public_url": demo_public_url(host, port)})
     setup_notes_keys(config)
     engine, added = prepare_database(config, seed=True)
     app = create_app(config, engine=engine)
@@ -119,11 +123,15 @@ def demo(obj: Obj, host: str | None, port: int | None) -> None:
     services.inline_outbox = services.outbox_dispatcher()
     start_outbox_thread(services)
     _maybe_start_demo_scheduler(services)
-    host = host or config.get("server.host")
-    port = port or config.get("server.port", int)
     click.echo(f"连心演示已启动：打开 http://{host}:{port}/sim 选择身份聊天；"
                f"或在另一个终端运行 lianxin chat --as zhangsan。演示人员：{f'新导入 {added} 人' if added else '已存在'}。")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def demo_public_url(host: str, port: int) -> str:
+    """The address a browser on this machine reaches the demo at (0.0.0.0 / :: listen everywhere)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{shown}:{port}"
 
 
 def _maybe_start_demo_scheduler(services: Services) -> None:

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from models.enums import ROLE_LABELS
 from models.org import Person
 
 from ..adapters.simulator import read_inbox, sim_incoming
@@ -29,6 +30,8 @@ def _services() -> Services:
     return services
 
 
+_LABELS: dict[str, str] = {str(k): v for k, v in ROLE_LABELS.items()}   # role code → Chinese
+
 @bp.get("/sim")
 def page() -> ResponseReturnValue:
     return render_template("sim.html")
@@ -41,7 +44,7 @@ def users() -> ResponseReturnValue:
                             .order_by(Person.id).limit(500)).all()
         out = []
         for p in people:
-            roles = sorted({r.role for r in p.roles})
+            roles = sorted({_LABELS.get(r.role, "其他职务") for r in p.roles})   # shown to people: Chinese
             out.append({"id": p.wecom_userid, "name": p.name, "unit": p.unit.name if p.unit else "",
                         "roles": roles, "party": p.is_party_member})
     return jsonify(out)

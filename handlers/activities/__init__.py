@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from bot.router import Router
 
-from . import actions, commands, forms
+from . import actions, commands, forms, pending
 
 __all__ = ["router"]
 
-router = Router("activities").include(actions.router, commands.router, forms.router)
+router = Router("activities").include(actions.router, commands.router, forms.router, pending.router)

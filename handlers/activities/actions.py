@@ -1,16 +1,18 @@
 """Card buttons and the join / leave / manage steps shared by buttons and typed commands."""
 from __future__ import annotations
 
+from bot.args import not_found, split_item_number
 from bot.context import Context
 from bot.messages import Button, Card, Text
 from bot.router import Router
 from models.activity import KIND_LABELS, Activity, ActivityStatus, SignupStatus
+from models.directory import display_name, display_names
 from models.org import Person
 
 from . import seats, service, storm
-from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, manage_card
+from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, leave_confirm_card, manage_card
 
-__all__ = ["checkin_card", "do_join", "do_leave", "do_status", "load_activity", "roster_text"]
+__all__ = ["ask_or_leave", "checkin_card", "do_join", "do_leave", "do_status", "load_activity", "roster_text"]
 
 JOIN_TEXT = {
     "confirmed": "✅ 报名成功：「{t}」，{w}，{p}。活动开始前会提醒您；如有变化请点“取消报名”让出名额。",
@@ -31,13 +33,13 @@ router = Router("activities")
 
 def load_activity(ctx: Context, args: str, usage: str) -> Activity | None:
     """The activity named by "N" or "#N" in `args`, or a reply saying what is wrong."""
-    raw = args.strip().lstrip("#＃").split()
-    if not raw or not raw[0].isdigit():
+    number, _rest, typed = split_item_number(args)
+    if not typed:
         ctx.reply(f"请写上活动编号，例如：{usage}。发送“活动”可查看编号。")
         return None
-    act = ctx.db.get(Activity, int(raw[0]))
+    act = ctx.db.get(Activity, number) if number is not None else None
     if act is None:
-        ctx.reply(f"没有编号为 {raw[0]} 的活动。发送“活动”可查看编号。")
+        ctx.reply(not_found("活动", typed, "发送“活动”可查看编号。"))
     return act
 
 
@@ -91,11 +93,35 @@ def _answer_join(ctx: Context, res, *, card: bool) -> None:
     ctx.reply(text)
 
 
-def do_leave(ctx: Context, activity_id: int, *, from_card: bool) -> None:
-    res = seats.leave(ctx.db, activity_id, ctx.person, ctx.now())
+def ask_or_leave(ctx: Context, activity_id: int, *, from_card: bool, confirmed: bool = False) -> None:
+    """取消报名: a confirmed seat is given up only after one more yes (card button or "取消报名 N 确认")."""
+    signup = service.signup_of(ctx.db, activity_id, ctx.person.id)
+    if signup is not None and signup.status == SignupStatus.CONFIRMED and not confirmed:
+        act = ctx.db.get(Activity, activity_id)
+        ctx.reply(leave_confirm_card(act, _tz(ctx)))
+        ctx.reply(f"也可发送“取消报名 {activity_id} 确认”。")
+        return
+    do_leave(ctx, activity_id, from_card=from_card,
+             expect=SignupStatus.CONFIRMED if confirmed else None)
+
+
+def do_leave(ctx: Context, activity_id: int, *, from_card: bool, expect: str | None = None) -> None:
+    res = seats.leave(ctx.db, activity_id, ctx.person, ctx.now(), expect=expect)
     act = res.activity
     if act is None:
         ctx.reply("没有找到这个活动。发送“我的报名”查看您报名的活动。")
+        return
+    if res.outcome == "stale":
+        now_is = {SignupStatus.CONFIRMED: "已报名（候补已递补成功）", SignupStatus.WAITLISTED: "在候补名单中"}.get(res.was, "")
+        ctx.reply(f"这张卡片已过期，没有做任何更改：您现在{now_is or '的报名状态已变化'}。"
+                  f"如不能参加，请发送“取消报名 {act.id}”。")
+        if from_card:
+            viewer, pos = viewer_state(ctx, act)
+            ctx.update_card(activity_card(act, _tz(ctx), viewer=viewer, position=pos, now=ctx.now(),
+                                          card_id=ctx.incoming.card_id or ""))
+        return
+    if res.outcome == "checked_in":
+        ctx.reply(f"您已在「{act.title}」签到，不能再取消报名。如有变化请直接告诉组织者{act.organiser.name}。")
         return
     if res.outcome == "not_signed":
         ctx.reply(f"您没有报名「{act.title}」，无需取消。")
@@ -150,14 +176,13 @@ def roster_text(ctx: Context, act: Activity) -> str:
     seats = "不限" if act.seats is None else str(act.seats)
     lines = [f"「{act.title}」报名名单（编号 {act.id}，{manage_status(act)}，签到码 {act.checkin_code}）",
              f"已报名 {len(confirmed)}/{seats}，候补 {len(waitlisted)}，已签到 {len(came)}"]
+    label = display_names(ctx.db, [s.person for s in confirmed + waitlisted], always=True)
     for i, s in enumerate(confirmed, 1):
-        unit = s.person.unit.name if s.person.unit else ""
-        lines.append(f"{i}. {s.person.name}（{unit}）{' ✔已签到' if s.person_id in came else ''}")
+        lines.append(f"{i}. {label[s.person_id]}{' ✔已签到' if s.person_id in came else ''}")
     if waitlisted:
         lines.append("候补：")
-        lines += [f"候补{i}. {s.person.name}（{s.person.unit.name if s.person.unit else ''}）"
-                  for i, s in enumerate(waitlisted, 1)]
-    lines.append(f"导出 Excel：管理员在服务器上运行 lianxin export-signups {act.id} 名单.xlsx")
+        lines += [f"候补{i}. {label[s.person_id]}" for i, s in enumerate(waitlisted, 1)]
+    lines.append("需要 Excel 名单时，请联系管理员导出。")
     return "\n".join(lines)
 
 
@@ -166,12 +191,16 @@ def checkin_card(ctx: Context, act: Activity, *, note: str = "", card_id: str = 
     confirmed, _ = service.roster(ctx.db, act)
     came = service.attended_ids(ctx.db, act)
     waiting = [s.person for s in confirmed if s.person_id not in came]
-    buttons = [Button(p.name[:10], ActCheckin(act.id, p.id).pack()) for p in waiting[:5]]
+    label = display_names(ctx.db, waiting[:30])
+    cut = any(len(label[p.id]) > 10 for p in waiting[:5])     # numbered buttons match the list below
+    buttons = [Button((f"{i} {label[p.id]}" if cut else label[p.id])[:10], ActCheckin(act.id, p.id).pack())
+               for i, p in enumerate(waiting[:5], 1)]
     buttons.append(Button("刷新", ActManage(act.id, "checkin").pack(), 2))
     body = [x for x in (note, f"已签到 {len(came)}/{len(confirmed)}；点姓名为其签到。"
                         f"参加者也可发送“签到 {act.checkin_code}”自行签到。") if x]
     if waiting:
-        body.append("未签到：" + "、".join(p.name for p in waiting[:30]) + (" 等" if len(waiting) > 30 else ""))
+        body.append("未签到：" + "、".join((f"{i}. " if cut and i <= 5 else "") + label[p.id]
+                                         for i, p in enumerate(waiting[:30], 1)) + (" 等" if len(waiting) > 30 else ""))
     else:
         body.append("全部已签到。")
     from .cards import new_card_id
@@ -184,11 +213,14 @@ def checkin_card(ctx: Context, act: Activity, *, note: str = "", card_id: str = 
 
 @router.action(ActButton)
 def on_activity_button(ctx: Context, data: ActButton) -> None:
-    """报名 / 取消报名 pressed on an activity card: act, then update that user's card."""
+    """报名 / 取消报名 / 取消候补 pressed on an activity card: act, then update that user's card. 取消候补
+    only ever cancels a waitlist place; 取消报名 of a confirmed seat asks first (确认取消报名)."""
     if data.op == "join":
         do_join(ctx, data.id, from_card=True)
+    elif data.op == "unwait":
+        do_leave(ctx, data.id, from_card=True, expect=SignupStatus.WAITLISTED)
     else:
-        do_leave(ctx, data.id, from_card=True)
+        ask_or_leave(ctx, data.id, from_card=data.op == "leave", confirmed=data.op == "leaveok")
 
 
 @router.action(ActManage)
@@ -226,10 +258,10 @@ def on_checkin_button(ctx: Context, data: ActCheckin) -> None:
         return
     signup = service.signup_of(ctx.db, act.id, person.id)
     if signup is None or signup.status != SignupStatus.CONFIRMED:
-        note = f"{person.name} 不在已报名名单中。"
+        note = f"{display_name(ctx.db, person)} 不在已报名名单中。"
     elif service.checkin_person(ctx.db, act, person, method="organiser", by=ctx.person, now=ctx.now()):
-        note = f"✔ {person.name} 已签到。"
+        note = f"✔ {display_name(ctx.db, person)} 已签到。"
         ctx.audit("activity.checkin", "activity", act.id, f"person {person.id}")
     else:
-        note = f"{person.name} 之前已签到。"
+        note = f"{display_name(ctx.db, person)} 之前已签到。"
     ctx.update_card(checkin_card(ctx, act, note=note, card_id=ctx.incoming.card_id or ""))

@@ -17,6 +17,7 @@ __all__ = [
     "activity_card",
     "fmt_dt",
     "fmt_when",
+    "leave_confirm_card",
     "manage_card",
     "new_card_id",
     "seats_text",
@@ -27,10 +28,10 @@ WEEKDAYS = "一二三四五六日"
 
 @dataclass(frozen=True)
 class ActButton(CallbackData):
-    """报名 / 取消报名 on an activity card."""
+    """报名 / 取消报名 / 取消候补 on an activity card; leaveok confirms giving up a confirmed seat."""
 
     prefix = "act"
-    choices = {"op": ("join", "leave")}
+    choices = {"op": ("join", "leave", "unwait", "leaveok")}
     id: int
     op: str
 
@@ -105,7 +106,8 @@ def activity_card(act: Activity, tz: str, *, viewer: str | None = None, position
     body = "\n".join(x for x in (act.description, scope, state) if x)
     join = Button("报名", ActButton(act.id, "join").pack(), 1)
     leave_text = "取消候补" if viewer == SignupStatus.WAITLISTED else "取消报名"
-    leave = Button(leave_text, ActButton(act.id, "leave").pack(), 2)
+    # "取消候补" cancels a place in the queue only: pressed after a promotion it must not give the seat away
+    leave = Button(leave_text, ActButton(act.id, "unwait" if viewer == SignupStatus.WAITLISTED else "leave").pack(), 2)
     done = None
     if act.status == ActivityStatus.CANCELLED:
         buttons: tuple[Button, ...] = ()
@@ -122,6 +124,14 @@ def activity_card(act: Activity, tz: str, *, viewer: str | None = None, position
         buttons = (join,)
     return Card(title=f"【活动】{act.title}"[:36], body=body, fields=fields, buttons=buttons,
                 card_id=card_id, done_text=done)
+
+
+def leave_confirm_card(act: Activity, tz: str) -> Card:
+    """Giving up a confirmed seat is asked once more (the seat goes to the next in the queue)."""
+    return Card(title=f"确认取消报名「{act.title}」？"[:36],
+                body=f"{fmt_when(act, tz)}。取消后名额将让给候补的同志，不能恢复。",
+                buttons=(Button("确认取消报名", ActButton(act.id, "leaveok").pack(), 3),),
+                card_id=new_card_id(f"actl{act.id}"))
 
 
 def manage_card(act: Activity, tz: str, *, note: str = "", card_id: str = "") -> Card:

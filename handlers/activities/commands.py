@@ -8,7 +8,7 @@ from models.activity import ActivityStatus, SignupStatus
 from models.policy import can
 
 from . import service
-from .actions import checkin_card, do_join, do_leave, do_status, load_activity, roster_text, viewer_state
+from .actions import ask_or_leave, checkin_card, do_join, do_status, load_activity, roster_text, viewer_state
 from .cards import activity_card, fmt_when, manage_card, new_card_id
 from .forms import PUBLISH_FORM
 from .parsing import USAGE, parse_one_line
@@ -56,6 +56,9 @@ def list_activities(ctx: Context, args: str) -> None:
             ctx.reply(manage_card(act, ctx.config.timezone))
         return
     acts = service.open_activities_for(ctx.db, ctx.person, ctx.now())
+    # the organiser's own, even when published to a unit they are not in (a committee-wide activity)
+    acts += [a for a in service.organised_by(ctx.db, ctx.person, ctx.now()) if a.id not in {x.id for x in acts}]
+    acts.sort(key=lambda a: a.starts_at)
     if not acts:
         ctx.reply("目前没有面向您的活动。")
         return
@@ -63,6 +66,8 @@ def list_activities(ctx: Context, args: str) -> None:
     for act in acts:
         viewer, pos = viewer_state(ctx, act)
         mark = {"confirmed": " ✅已报名", "waitlisted": f" ⏳候补第{pos}位"}.get(viewer or "", "")
+        if act.organiser_id == ctx.person.id:
+            mark += f" 📋我组织的（“报名名单 {act.id}”）"
         if (not mark and act.status == ActivityStatus.CLOSED) or (not mark and ctx.now() > act.deadline):
             mark = " （已截止）"
         seats = "不限" if act.seats is None else f"余{max(0, act.seats - act.seats_taken)}/{act.seats}"
@@ -78,11 +83,12 @@ def join_cmd(ctx: Context, args: str) -> None:
         do_join(ctx, act.id, from_card=False)
 
 
-@router.command("取消报名", "cancel", "leave", help="取消报名或候补（写活动编号）", usage="例：取消报名 3")
+@router.command("取消报名", "cancel", "leave", help="取消报名或候补（写活动编号；已报名的会再确认一次）",
+                usage="例：取消报名 3；确认：取消报名 3 确认")
 def leave_cmd(ctx: Context, args: str) -> None:
     act = load_activity(ctx, args, "取消报名 3")
     if act is not None:
-        do_leave(ctx, act.id, from_card=False)
+        ask_or_leave(ctx, act.id, from_card=False, confirmed=args.strip().endswith(("确认", "confirm")))
 
 
 @router.command("我的报名", "mine", help="我报名的活动")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from bot.args import parse_item_number
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
 from bot.router import Router
@@ -92,10 +93,12 @@ def _ask_audience(ctx, a):
 def _parse_audience(ctx, text, a):
     t = text.strip()
     units = publishable_units(ctx)
-    if t.isdigit() and 1 <= int(t) <= len(units):        # "2": the second option
-        t = f"u{units[int(t) - 1].id}"
-    if re.fullmatch(r"u\d+", t):                         # a pressed button
-        unit = ctx.db.get(Unit, int(t[1:]))
+    n = parse_item_number(t)
+    if n is not None and n <= len(units):               # "2": the second option
+        t = f"u{units[n - 1].id}"
+    if re.fullmatch(r"u[0-9]+", t):                      # a pressed button
+        unit_id = parse_item_number(t[1:])
+        unit = ctx.db.get(Unit, unit_id) if unit_id is not None else None
         if unit is None or not can(ctx.person, "publish", unit):
             raise Invalid("您不能向这个单位发布活动，请重新选择。")
         return unit.id
@@ -125,6 +128,8 @@ def _ask_confirm(ctx, a):
              f"范围：{unit.full_name if unit else '?'}" + ("（仅党员）" if a["kind"] in PARTY_ONLY_KINDS else "")]
     if a.get("description"):
         lines.append(f"说明：{a['description'][:200]}")
+    if unit is not None:
+        lines.append(f"确认后，活动卡片将发送给 {service.audience_count(ctx.db, unit)} 人。")
     return choice_card(ctx, "确认发布这个活动？", CONFIRM_OPTIONS, body="\n".join(lines))
 
 

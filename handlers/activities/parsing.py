@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 
+from bot.args import parse_item_number
 from bot.context import Context
 from bot.forms import Invalid
 from models.activity import KIND_LABELS, ActivityKind
@@ -103,9 +104,10 @@ def parse_seats(text: str) -> int | None:
     t = text.strip().removeprefix("名额").strip(":： ").removesuffix("人").strip()
     if t in UNLIMITED:
         return None
-    if not t.isdigit() or not 1 <= int(t) <= 100000:
+    n = parse_item_number(t) if t and t[0] not in "#＃第" else None
+    if n is None or n > 100000:
         raise Invalid("名额请填一个正整数（例如 30），不限名额请回复“不限”。")
-    return int(t)
+    return n
 
 
 def parse_deadline(text: str, ctx: Context, start: datetime) -> str:
@@ -228,7 +230,7 @@ def parse_one_line(ctx: Context, text: str) -> dict:
             raise Invalid("写了报名截止，也请写上活动时间。")
         answers["deadline"] = parse_deadline(raw, ctx, datetime.fromisoformat(answers["when"]["start"]))
     if {"title", "when", "place"} <= answers.keys():
-        # a complete line: defaults for the rest, publish without further questions
+        # a complete line: defaults for the rest; one confirmation (it goes to many people) and it is out
         answers.setdefault("seats", None)
         answers.setdefault("kind", ActivityKind.TEAM)
         answers.setdefault("description", "")
@@ -237,5 +239,4 @@ def parse_one_line(ctx: Context, text: str) -> dict:
             units = publishable_units(ctx)
             if len(units) >= 1:
                 answers["audience"] = units[0].id   # the sender's own scope
-        answers["confirm"] = "publish"
     return answers

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from models.activity import PARTY_ONLY_KINDS, Activity, ActivityStatus, Signup, SignupStatus
+from models.activity import PARTY_ONLY_KINDS, Activity, ActivityStatus, Attendance, Signup, SignupStatus
 from models.org import Person, Unit
 from models.policy import can
 
@@ -212,8 +212,11 @@ def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinRe
     return JoinResult("waitlisted", act, inserted.position)
 
 
-def leave(db: Session, activity_id: int, person: Person, now: datetime) -> LeaveResult:
-    """Cancel `person`'s sign-up; a freed seat goes to the first waitlisted person at once."""
+def leave(db: Session, activity_id: int, person: Person, now: datetime, *, expect: str | None = None) -> LeaveResult:
+    """Cancel `person`'s sign-up; a freed seat goes to the first waitlisted person at once.
+
+    `expect`: the status the sender's card showed ("取消候补" → waitlisted); another status now
+    (promoted meanwhile) is "stale" and nothing changes. After check-in nothing can be cancelled."""
     act = get_activity(db, activity_id)
     if act is None:
         return LeaveResult("not_found")
@@ -223,6 +226,10 @@ def leave(db: Session, activity_id: int, person: Person, now: datetime) -> Leave
         return LeaveResult("not_signed", act)
     if now >= act.starts_at and act.status != ActivityStatus.CANCELLED:
         return LeaveResult("started", act)
+    if expect is not None and signup.status != expect:
+        return LeaveResult("stale", act, was=signup.status)
+    if db.scalar(select(Attendance.id).where(Attendance.activity_id == act.id, Attendance.person_id == person.id)):
+        return LeaveResult("checked_in", act, was=signup.status)
     was = signup.status
     if was == SignupStatus.CONFIRMED:
         _lock_activity(db, act.id)  # same lock order as join: activity row first, then sign-ups

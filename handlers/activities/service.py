@@ -60,7 +60,7 @@ class JoinResult:
 
 @dataclass
 class LeaveResult:
-    outcome: str            # left | not_signed | started | not_found
+    outcome: str            # left | not_signed | started | checked_in | stale | not_found
     activity: Activity | None = None
     was: str | None = None          # the status the sign-up had
     promoted: Person | None = None  # who got the freed seat
@@ -91,6 +91,12 @@ def audience_people(db: Session, act: Activity) -> list[Person]:
     if act.party_only:
         stmt = stmt.where(Person.is_party_member.is_(True))
     return list(db.scalars(stmt.order_by(Person.id)).unique())
+
+
+def audience_count(db: Session, unit: Unit) -> int:
+    """How many people a card to `unit`'s subtree reaches (the consequence a publish confirmation states)."""
+    return db.scalar(select(func.count()).select_from(Person).join(Unit, Person.unit_id == Unit.id)
+                     .where(Unit.path.like(f"{unit.path}%"), Person.active.is_(True))) or 0
 
 
 def signup_of(db: Session, activity_id: int, person_id: int) -> Signup | None:
@@ -204,6 +210,12 @@ def open_activities_for(db: Session, person: Person, now: datetime, limit: int =
     return list(db.scalars(stmt.order_by(Activity.starts_at).limit(limit)).unique())
 
 
+def organised_by(db: Session, person: Person, now: datetime, limit: int = 20) -> list[Activity]:
+    """Activities `person` organises that have not ended (cancelled ones too: they show as such)."""
+    return list(db.scalars(select(Activity).where(Activity.organiser_id == person.id, Activity.ends_at > now)
+                           .order_by(Activity.starts_at).limit(limit)).unique())
+
+
 def my_signups(db: Session, person: Person, now: datetime, limit: int = 20) -> list[tuple[Signup, Activity]]:
     rows = db.execute(select(Signup, Activity).join(Activity, Activity.id == Signup.activity_id)
                       .where(Signup.person_id == person.id, Signup.status.in_(ACTIVE),
@@ -213,14 +225,14 @@ def my_signups(db: Session, person: Person, now: datetime, limit: int = 20) -> l
 
 
 def digest_lines(db: Session, unit: Unit, since: datetime, until: datetime, *, tz: tzinfo) -> list[str]:
-    """Weekly digest section (scheduler.jobs.digest.SECTIONS): activities of the unit's subtree, dates in `tz`."""
+    """Weekly digest section (scheduler.jobs.digest.SECTIONS): the week's activities of the unit's subtree
+    with their attendance, dates in `tz`. The coming week's are the digest's own list (each shown once)."""
     acts = db.scalars(select(Activity).join(Unit, Unit.id == Activity.audience_unit_id)
-                      .where(Unit.path.like(f"{unit.path}%"), Activity.starts_at >= since,
-                             Activity.starts_at < until + timedelta(days=7))
+                      .where(Unit.path.like(f"{unit.path}%"), Activity.starts_at >= since, Activity.starts_at < until)
                       .order_by(Activity.starts_at)).unique().all()
     if not acts:
         return []
-    lines = ["活动："]
+    lines = ["本周活动："]
     for act in acts[:10]:
         confirmed, waitlisted = roster(db, act)
         came = len(attended_ids(db, act))

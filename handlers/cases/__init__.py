@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from bot.router import Router
 
-from . import actions, commands, events, forms, reading
+from . import actions, commands, events, forms, pending, reading
 
 __all__ = ["router"]
 
-router = Router("cases").include(reading.router, commands.router, forms.router, actions.router, events.router)
+router = Router("cases").include(reading.router, commands.router, forms.router, actions.router, events.router,
+                                 pending.router)

@@ -1,5 +1,5 @@
-"""Reading the care items: 待办 (what the sender must do, with the exact next commands), 事项 N
-(details and the whole history; `案件 N` stays as a hidden alias) and 卡片 N (re-send the card).
+"""Reading the care items: their part of 待办 (pending_items, gathered by handlers.todo), 事项 N
+(details and the whole history; `案件 N` stays as a hidden alias) and 卡片 事项 N (re-send the card).
 
 Numbering: an item keeps its own number (事项 N), always written with the word 事项, while a talk is
 always 谈话 #N; an item need not come from a talk (a direct care request, later a 心声), so the
@@ -70,24 +70,6 @@ def pending_items(ctx: Context) -> list[tuple[str, str]]:
     return out
 
 
-@router.command("待办", "todo", help="我的待办事项和审批，附下一步命令",
-                allowed=lambda ctx: ctx.can("case.read") or ctx.can("care.approve"))
-def todo(ctx: Context, args: str) -> None:
-    items = pending_items(ctx)
-    if not items:
-        ctx.reply("目前没有待办的关爱事项。")
-        return
-    lines: list[str] = []
-    section = ""
-    for title, line in items:
-        if title != section:
-            lines.append(f"【{title}】")
-            section = title
-        lines.append(line)
-    lines.append("发送“事项 编号”看详情，“卡片 编号”重发卡片。")
-    ctx.reply("\n".join(lines))
-
-
 def _event_text(ctx: Context, ev) -> str:
     what = {"progress": "进展", "reminder": "超时提醒", "escalation": "超时上报", "note": "备注", "nudge": "催办",
             "approval": "审批同意", "handover": "交接"}.get(ev.kind)
@@ -139,18 +121,14 @@ def show_item(ctx: Context, args: str) -> None:
     ctx.reply("\n".join(lines))
 
 
-@router.command("卡片", "card", help="重发某个事项的卡片（卡片丢了时用）", usage="卡片 N",
-                allowed=lambda ctx: ctx.can("case.read") or ctx.can("care.approve"))
-def resend_card(ctx: Context, args: str) -> None:
-    """The card the sender would act on now, sent again (a new card id: WeCom never reuses one),
-    under the same outbox ref so a later decision updates it like the first copy."""
-    number, _ = split_number(args)
-    if number is None:
-        ctx.reply("请写上事项编号，例如：卡片 12。")
-        return
+@router.card_source("事项", default=True)      # 卡片 N has always meant 事项 N
+def resend_card(ctx: Context, number: int) -> None:
+    """卡片 事项 N (bot.pending): the card the sender would act on now, sent again (a new card id: WeCom
+    never reuses one), under the same outbox ref so a later decision updates it like the first copy;
+    sent here rather than returned, for that ref."""
     case = flows.load_case(ctx, number)
     if case is None or not ctx.require("case.read", case):
-        return
+        return None
     tz, state = ctx.config.timezone, S(case.state)
     card = None
     if state == S.CARE_REQUESTED and ctx.can("care.approve", case):
@@ -165,7 +143,8 @@ def resend_card(ctx: Context, args: str) -> None:
         card = cards.helper_card(case, name_of(ctx.db, case.secretary_id))
     if card is None:
         ctx.reply(f"事项 {case.id} 目前没有需要您操作的卡片（状态「{case.state_label}」）。发送“事项 {case.id}”查看详情。")
-        return
+        return None
     ref = card.card_id
     ctx.notify(ctx.person, replace(card, card_id=f"{ref}_r{uuid.uuid4().hex[:6]}"), ref=ref)
     ctx.reply(f"已重发事项 {case.id} 的卡片。")
+    return None

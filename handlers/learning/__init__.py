@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from bot.router import Router
 
-from . import actions, commands, forms
+from . import actions, commands, forms, pending
 
 __all__ = ["router"]
 
-router = Router("learning").include(commands.router, actions.router, forms.router)
+router = Router("learning").include(commands.router, actions.router, forms.router, pending.router)

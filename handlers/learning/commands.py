@@ -5,6 +5,7 @@ import re
 
 from sqlalchemy import or_, select
 
+from bot.args import not_found, split_item_number
 from bot.context import Context
 from bot.forms import Invalid
 from bot.messages import Button, Card
@@ -16,7 +17,7 @@ from models.policy import can, scopes
 
 from . import service
 from .cards import LearnData
-from .forms import PUBLISH_FORM, parse_category, parse_material_deadline, publish_material
+from .forms import PUBLISH_FORM, parse_category, parse_material_deadline
 
 __all__ = ["load_material", "mark_studied", "open_material", "router"]
 
@@ -95,18 +96,17 @@ def publish(ctx: Context, args: str) -> None:
         return
     answers = _one_line(ctx, parts)
     if answers is not None:
-        publish_material(ctx, answers)
+        PUBLISH_FORM.start(ctx, answers)   # a push to many people: straight to the confirmation ("将发送给 N 人")
 
 
 def load_material(ctx: Context, raw: str | int) -> Material | None:
-    try:
-        mid = int(str(raw).strip().lstrip("#"))
-    except ValueError:
+    mid, _rest, typed = split_item_number(str(raw))
+    if not typed:
         ctx.reply("请写上材料编号，例如：学习 3。发送“学习”查看我的学习材料。")
         return None
-    m = ctx.db.get(Material, mid)
+    m = ctx.db.get(Material, mid) if mid is not None else None
     if m is None:
-        ctx.reply(f"没有编号为 {mid} 的学习材料。发送“学习”查看我的学习材料。")
+        ctx.reply(not_found("学习材料", typed, "发送“学习”查看我的学习材料。"))
         return None
     if not ctx.require("learning.study", m, what="这份学习材料不是发给您所在单位的。发送“学习”查看我的学习材料。"):
         return None
@@ -198,12 +198,13 @@ def _stats_allowed(ctx: Context) -> bool:
 def material_stats(ctx: Context, args: str) -> None:
     from reports.queries.learning import material_completion
 
-    try:
-        m = ctx.db.get(Material, int(args.strip().lstrip("#")))
-    except ValueError:
-        m = None
-    if m is None:
+    mid, _rest, typed = split_item_number(args)
+    if not typed:
         ctx.reply("请写上材料编号，例如：学习情况 3。")
+        return
+    m = ctx.db.get(Material, mid) if mid is not None else None
+    if m is None:
+        ctx.reply(not_found("学习材料", typed))
         return
     if m.publisher_id != ctx.person.id and not ctx.require("stats.view", m):
         return
@@ -224,12 +225,13 @@ def material_stats(ctx: Context, args: str) -> None:
                 allowed=_stats_allowed)
 def reflections(ctx: Context, args: str) -> None:
     """The reflections written on one material, newest first (publisher and those who see its statistics)."""
-    try:
-        m = ctx.db.get(Material, int(args.strip().lstrip("#")))
-    except ValueError:
-        m = None
-    if m is None:
+    mid, _rest, typed = split_item_number(args)
+    if not typed:
         ctx.reply("请写上材料编号，例如：学习心得 3。")
+        return
+    m = ctx.db.get(Material, mid) if mid is not None else None
+    if m is None:
+        ctx.reply(not_found("学习材料", typed))
         return
     if m.publisher_id != ctx.person.id and not ctx.require("stats.view", m):
         return

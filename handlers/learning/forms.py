@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time
 
 from sqlalchemy import func, select
 
+from bot.args import parse_item_number
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
 from bot.router import Router
@@ -47,8 +48,9 @@ def split_content(content: str) -> tuple[str, str | None, str | None]:
 def parse_category(text: str) -> str:
     """One of CATEGORIES (or its number), or a short own word such as 廉政."""
     t = text.strip().strip(":：")
-    if t.isdigit() and 1 <= int(t) <= len(CATEGORIES):
-        return CATEGORIES[int(t) - 1]
+    n = parse_item_number(t)
+    if n is not None and n <= len(CATEGORIES):
+        return CATEGORIES[n - 1]
     if not t or len(t) > 10 or any(c in t for c in "|｜\n"):
         raise Invalid(f"类别请选一个（{'、'.join(CATEGORIES)}），或写一个不超过 10 字的类别。")
     return t[:CATEGORY_MAX]
@@ -132,10 +134,12 @@ def _ask_audience(ctx: Context, a: dict):
 def _parse_audience(ctx: Context, text: str, a: dict) -> int:
     t = text.strip()
     units = audience_units(ctx)
-    if t.isdigit() and 1 <= int(t) <= len(units):
-        return units[int(t) - 1].id
-    if re.fullmatch(r"u\d+", t):
-        unit = ctx.db.get(Unit, int(t[1:]))
+    n = parse_item_number(t)
+    if n is not None and n <= len(units):
+        return units[n - 1].id
+    if re.fullmatch(r"u[0-9]+", t):
+        unit_id = parse_item_number(t[1:])
+        unit = ctx.db.get(Unit, unit_id) if unit_id is not None else None
     else:
         from handlers.activities.parsing import resolve_unit
 

@@ -1,6 +1,7 @@
 """The answer and resolve steps shared by the card buttons and the typed commands."""
 from __future__ import annotations
 
+from bot.args import not_found, split_item_number
 from bot.context import Context
 from handlers.cases.service import secretaries_for
 from models.sampling import CheckState, TalkCheck
@@ -15,13 +16,13 @@ ANSWERED = {CheckState.CONFIRMED.value: "属实", CheckState.DENIED.value: "没�
 
 
 def load_check(ctx: Context, raw: str, usage: str) -> TalkCheck | None:
-    token = raw.strip().lstrip("#＃").split(maxsplit=1)
-    if not token or not token[0].isdigit():
+    number, _rest, typed = split_item_number(raw)
+    if not typed:
         ctx.reply(f"请写上回访编号，例如：{usage}。")
         return None
-    check = ctx.db.get(TalkCheck, int(token[0]))
+    check = ctx.db.get(TalkCheck, number) if number is not None else None
     if check is None:
-        ctx.reply(f"没有编号为 {token[0]} 的回访。")
+        ctx.reply(not_found("回访", typed))
     return check
 
 

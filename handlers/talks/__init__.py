@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from bot.router import Router
 
-from . import actions, commands, forms
+from . import actions, commands, forms, pending
 
 __all__ = ["router"]
 
-router = Router("talks").include(forms.router, commands.router, actions.router)
+router = Router("talks").include(forms.router, commands.router, actions.router, pending.router)

@@ -160,7 +160,10 @@ def detail_pages(talk: Talk, tz: str) -> list[str]:
     return pages
 
 
-def coverage_text(quarter: str, teams: list[TeamCoverage], tz: str, detailed: bool) -> str:
+def coverage_text(quarter: str, teams: list[TeamCoverage], tz: str, detailed: bool,
+                  names: dict[int, str] | None = None) -> str:
+    """`names`: person id → display name (two people of one name told apart)."""
+    names = names or {}
     if not teams:
         return "您名下没有班组。"
     lines = [f"{quarter} 谈心谈话覆盖情况："]
@@ -168,13 +171,14 @@ def coverage_text(quarter: str, teams: list[TeamCoverage], tz: str, detailed: bo
         lines.append(f"【{cov.name}】已谈 {len(cov.talked)}/{cov.total}")
         if not detailed:
             if cov.missing:
-                names = "、".join(m.name for m in cov.missing[:8]) + ("等" if len(cov.missing) > 8 else "")
-                lines.append(f"  未谈：{names}")
+                shown = "、".join(names.get(m.person_id, m.name) for m in cov.missing[:8])
+                shown += "等" if len(cov.missing) > 8 else ""
+                lines.append(f"  未谈：{shown}")
             continue
         for m in cov.members:
             last = local_date(m.last_talk_at, tz) if m.last_talk_at else "从未"
             mark = "✓" if m.talked else "✗"
-            lines.append(f"  {mark} {m.name}  最近一次：{last}")
+            lines.append(f"  {mark} {names.get(m.person_id, m.name)}  最近一次：{last}")
     if detailed and any(c.missing for c in teams):
         lines.append("发送“谈话 姓名”开始记录。")
     return "\n".join(lines)

@@ -2,9 +2,11 @@
 谈话记录/history, 谈话详情/view."""
 from __future__ import annotations
 
+from bot.args import not_found, parse_item_number, split_item_number
 from bot.context import Context
 from bot.forms import CANDIDATES, Invalid
 from bot.router import Router
+from models.directory import display_names
 from models.enums import Role
 from models.policy import can
 from models.quarters import current_quarter
@@ -13,7 +15,7 @@ from reports.queries.coverage import team_coverage, team_ids_for
 
 from . import service
 from .cards import coverage_text, detail_pages, history_text
-from .forms import TALK_FORM, checked_day, edit_hours, person_label, refusal_text, seal_checked, talk_form
+from .forms import TALK_FORM, checked_day, edit_hours, person_labels, refusal_text, seal_checked, talk_form
 from .vocab import TAG_HELP, parse_one_line
 
 router = Router("talks")
@@ -67,7 +69,7 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
     if len(found.allowed) == 1:
         answers["person"] = found.allowed[0].id
     else:
-        answers[CANDIDATES] = [[p.id, person_label(p)] for p in found.allowed]
+        answers[CANDIDATES] = [list(c) for c in person_labels(ctx, found.allowed)]
     if line.day:
         try:
             day = checked_day(ctx, line.day)
@@ -116,15 +118,23 @@ def start(ctx: Context, answers: dict) -> None:
 
 # --- editing ----------------------------------------------------------------------------------
 
-@router.command("修改谈话", "edit", help="修改自己记录的谈话（记录后48小时内）", usage="例：修改谈话 12",
+EDIT_FIELDS = {"类型": "kind", "内容": "summary", "谈话内容": "summary", "状态": "mood", "思想状态": "mood",
+               "标记": "flag", "类别": "category", "问题类别": "category", "需求": "needs"}
+
+
+@router.command("修改谈话", "edit", help="修改自己记录的谈话（记录后48小时内）；只改一项可一句话写完",
+                usage="例：修改谈话 12（逐项）；修改谈话 12 状态 波动；可改：类型/内容/状态/标记/类别/需求",
                 allowed=_may_record)
 def edit(ctx: Context, args: str) -> None:
     """Run the dialog prefilled with the talk's current content; the old content becomes a version."""
-    arg = args.strip().lstrip("#")
-    if not arg.isdigit():
+    talk_id, rest, typed = split_item_number(args)
+    if not typed:
         ctx.reply("请写上谈话编号，例如：修改谈话 12（编号见保存时的回复或“谈话记录 姓名”）。")
         return
-    talk = ctx.db.get(Talk, int(arg))
+    talk = ctx.db.get(Talk, talk_id) if talk_id is not None else None
+    if talk is None:
+        ctx.reply(not_found("谈话", typed))
+        return
     try:
         service.check_editable(talk, ctx.person, ctx.now(), edit_hours(ctx))
     except service.TalkError as exc:
@@ -133,8 +143,35 @@ def edit(ctx: Context, args: str) -> None:
     service.read_talk(ctx.db, ctx.person, talk, via=ctx.command or "修改谈话")
     orig = {"kind": talk.kind, "summary": service.seal(talk.summary), "mood": talk.mood, "flag": talk.flag,
             "category": talk.category, "needs": service.seal(talk.needs) if talk.needs else ""}
+    base = {"person": talk.subject_id, "follows_up": talk.follows_up_id or 0, "_edit": talk.id, "_orig": orig}
+    if rest:
+        edit_one_field(ctx, talk, rest, base)
+        return
     ctx.reply(f"修改谈话 #{talk.id}（{talk.subject.name}）。每一步回复“不变”保留原来的内容。")
-    start(ctx, {"person": talk.subject_id, "follows_up": talk.follows_up_id or 0, "_edit": talk.id, "_orig": orig})
+    start(ctx, base)
+
+
+def edit_one_field(ctx: Context, talk: Talk, rest: str, base: dict) -> None:
+    """“修改谈话 5 状态 波动”: every other answer kept, the one field parsed as its dialog step would,
+    then straight to the confirmation card (保存 / 返回 / 取消)."""
+    word, _, value = rest.partition(" ")
+    field = EDIT_FIELDS.get(word.strip())
+    if field is None or not value.strip():
+        ctx.reply(f"请写明要改哪一项和新内容，例如：修改谈话 {talk.id} 状态 波动。"
+                  "可改：类型、内容、状态、标记、类别、需求。")
+        return
+    orig = base["_orig"]
+    answers = dict(base) | {k: v for k, v in orig.items() if v is not None and (k != "category" or v)}
+    answers.pop(field, None)
+    if field == "flag":
+        answers.pop("category", None)         # a new flag asks its category again (or drops it)
+    try:
+        answers[field] = talk_form.step(field).parse(ctx, value.strip(), answers)
+    except Invalid as exc:
+        ctx.reply(str(exc))
+        return
+    ctx.reply(f"修改谈话 #{talk.id}（{talk.subject.name}）的{word.strip()}，其余内容不变：")
+    start(ctx, answers)
 
 
 # --- coverage ---------------------------------------------------------------------------------
@@ -165,13 +202,18 @@ def _show_team(ctx: Context, quarter: str) -> None:
     led = team_ids_for(ctx.db, ctx.person, roles=(Role.TEAM_LEADER,))
     if led:
         teams = team_coverage(ctx.db, quarter, led)
-        ctx.reply(coverage_text(quarter, teams, ctx.config.timezone, detailed=True))
+        ctx.reply(coverage_text(quarter, teams, ctx.config.timezone, detailed=True, names=_names(ctx, teams)))
         return
     ids = team_ids_for(ctx.db, ctx.person, roles=(Role.SECRETARY, Role.COMMITTEE))
     if len(ids) > 30:
         ctx.reply(f"您的范围内有 {len(ids)} 个班组，请使用统计功能查看汇总。以下为前 30 个：")
         ids = ids[:30]
-    ctx.reply(coverage_text(quarter, team_coverage(ctx.db, quarter, ids), ctx.config.timezone, detailed=False))
+    teams = team_coverage(ctx.db, quarter, ids)
+    ctx.reply(coverage_text(quarter, teams, ctx.config.timezone, detailed=False, names=_names(ctx, teams)))
+
+
+def _names(ctx: Context, teams) -> dict[int, str]:
+    return display_names(ctx.db, [(m.person_id, m.name) for t in teams for m in t.members])
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -183,7 +225,7 @@ def history(ctx: Context, args: str) -> None:
     if not words:
         ctx.reply("请写上姓名，例如：谈话记录 张三")
         return
-    name, pick = words[0], (int(words[1]) if len(words) > 1 and words[1].isdigit() else None)
+    name, pick = words[0], (parse_item_number(words[1]) or 0 if len(words) > 1 else None)
     from models.directory import search_people
 
     people = search_people(ctx.db, name, limit=8)
@@ -194,7 +236,7 @@ def history(ctx: Context, args: str) -> None:
         return
     if len(people) > 1 and pick is None:
         lines = [f"“{name[:10]}”有 {len(people)} 位相符的同志，请在姓名后加序号，例如“谈话记录 {name[:10]} 1”："]
-        lines += [f"{i}. {person_label(p)}" for i, p in enumerate(people, 1)]
+        lines += [f"{i}. {label}" for i, (_pid, label) in enumerate(person_labels(ctx, people), 1)]
         ctx.reply("\n".join(lines))
         return
     if pick is not None and not 1 <= pick <= len(people):
@@ -214,18 +256,18 @@ def history(ctx: Context, args: str) -> None:
 @router.command("谈话详情", "view", help="查看一条谈话的全文", usage="例：谈话详情 12", allowed=_may_read)
 def view(ctx: Context, args: str) -> None:
     """Show one talk in full (paged), if the policy allows; the read is audited."""
-    words = args.replace("#", " ").split()
-    if not words or not words[0].isdigit():
+    talk_id, rest, typed = split_item_number(args)
+    if not typed:
         ctx.reply("请写上谈话编号，例如：谈话详情 12")
         return
-    talk = ctx.db.get(Talk, int(words[0]))
+    talk = ctx.db.get(Talk, talk_id) if talk_id is not None else None
     if talk is None:
-        ctx.reply(f"没有谈话 #{words[0]}。")
+        ctx.reply(not_found("谈话", typed))
         return
     if not ctx.require("talk.read", talk, what=f"您没有查看谈话 #{talk.id} 的权限。"):
         return
     pages = detail_pages(talk, ctx.config.timezone)
-    page = int(words[1]) if len(words) > 1 and words[1].isdigit() else 1
+    page = (parse_item_number(rest) or 0) if rest else 1
     if not 1 <= page <= len(pages):
         ctx.reply(f"谈话 #{talk.id} 共 {len(pages)} 页。")
         return

@@ -15,6 +15,7 @@ from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option, pick_step
 from bot.messages import Text
 from bot.router import Router
+from models.directory import display_name, display_names
 from models.org import Person
 from models.policy import can
 from models.talk import Flag, Talk, TalkKind
@@ -90,9 +91,14 @@ def _accept_person(ctx: Context, pid: int, answers: dict) -> int:
     return person.id
 
 
-def person_label(p: Person) -> str:
-    unit = p.unit.name if p.unit else "—"
-    return f"{p.name}（{unit}）"
+def person_label(ctx: Context, p: Person) -> str:
+    """Name, unit and account id: a list to choose from or a confirmation shows who exactly."""
+    return display_name(ctx.db, p, always=True)
+
+
+def person_labels(ctx: Context, people: list[Person]) -> list[tuple[int, str]]:
+    labels = display_names(ctx.db, people, always=True)
+    return [(p.id, labels[p.id]) for p in people]
 
 
 def find_people(ctx: Context, query: str, answers: dict) -> list[tuple[int, str]]:
@@ -101,7 +107,7 @@ def find_people(ctx: Context, query: str, answers: dict) -> list[tuple[int, str]
         raise Invalid("请输入姓名。")
     found = service.candidates(ctx.db, ctx.person, query)
     if found.allowed:
-        return [(p.id, person_label(p)) for p in found.allowed]
+        return person_labels(ctx, found.allowed)
     if found.refused:
         p = found.refused[0]
         ctx.deny("talk.record", p, what=refusal_text(p, ctx.person))
@@ -258,7 +264,7 @@ def ask_confirm(ctx: Context, answers: dict):
         # sessionWebhook on DingTalk, whereas replies to clicks can travel through the outbox table
         ctx.reply(Text(f"内容预览：{preview(summary, 200)}"))
     state = ctx.state
-    return confirm_card(state.form_id if state else "", subject=person_label(subject), kind=answers["kind"],
+    return confirm_card(state.form_id if state else "", subject=person_label(ctx, subject), kind=answers["kind"],
                         mood=answers["mood"], flag=answers["flag"], category=answers.get("category"),
                         summary_len=len(summary), needs_len=len(needs), photos=len(answers.get("photos") or []),
                         follows_up_id=answers.get("follows_up") or None,

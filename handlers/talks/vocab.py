@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bot.args import not_found, parse_item_number
 from models.talk import CATEGORY_LABELS, FLAG_LABELS, KIND_LABELS, MOOD_LABELS, Category, Flag, Mood, TalkKind
 
 from .dates import looks_like_day
@@ -129,7 +130,9 @@ def parse_one_line(args: str) -> OneLine:
         if follow:
             _end_needs(out, needs)
             needs = None
-            out.follows_up_id = int(follow.group(2))
+            out.follows_up_id = parse_item_number(follow.group(2))
+            if out.follows_up_id is None:
+                out.problems.append(not_found("谈话", follow.group(2)))
             continue
         if word.startswith(("跟进:", "跟进：")):
             out.problems.append("“跟进:”后面应是谈话编号，例如 跟进:12")

@@ -8,6 +8,6 @@ from bot.router import Router
 
 router = Router("voice")
 
-from . import actions, commands, forms  # noqa: E402,F401  (register on the router)
+from . import actions, commands, forms, pending  # noqa: E402,F401  (register on the router)
 
 __all__ = ["router"]

@@ -1,6 +1,7 @@
 """The 心声 steps shared by buttons, typed commands and the dialogs, each behind the policy."""
 from __future__ import annotations
 
+from bot.args import not_found, split_item_number
 from bot.context import Context
 from bot.messages import Text
 from models.seal import seal_ready
@@ -47,13 +48,13 @@ def submit_voice(ctx: Context, text: str, *, anonymous: bool) -> None:
 
 def load_voice(ctx: Context, raw: str, usage: str) -> Voice | None:
     """The voice numbered in `raw`, if the sender may handle it (else a reply saying why)."""
-    token = raw.strip().lstrip("#＃").split(maxsplit=1)
-    if not token or not token[0].isdigit():
+    number, _rest, typed = split_item_number(raw)
+    if not typed:
         ctx.reply(f"请写上心声编号，例如：{usage}。发送“心声列表”查看。")
         return None
-    voice = ctx.db.get(Voice, int(token[0]))
+    voice = ctx.db.get(Voice, number) if number is not None else None
     if voice is None:
-        ctx.reply(f"没有编号为 {token[0]} 的心声。")
+        ctx.reply(not_found("心声", typed))
         return None
     if not ctx.require("voice.handle", voice):
         return None

@@ -9,7 +9,7 @@ from ..queries.summary import ScopeSummary, WorkFigures
 from ..queries.units import UnitRow
 from .labels import KPI_LABELS, category_label, pct
 
-__all__ = ["KPI_CHAT_ROWS", "PULSE_CHAT_ROWS", "kpi_text", "pulse_lines", "summary_text", "work_lines"]
+__all__ = ["KPI_CHAT_ROWS", "PULSE_CHAT_ROWS", "kpi_text", "number", "pulse_lines", "summary_text", "work_lines"]
 
 KPI_CHAT_ROWS = 30   # branches listed in chat; the Excel report has them all
 PULSE_CHAT_ROWS = 12  # teams / branches in the pulse section of 统计
@@ -81,18 +81,23 @@ def summary_text(summary: ScopeSummary) -> str:
 def _indicator(i: Indicator) -> str:
     label = KPI_LABELS[i.key]
     if i.key == "activities":
-        return f"{label} {i.numerator / i.denominator:.1f}" if i.denominator else f"{label} —"
+        return f"{label} {number(i.numerator / i.denominator)}" if i.denominator else f"{label} —"
     return f"{label} {pct(i.numerator, i.denominator)}"
 
 
+def number(value: float) -> str:
+    """As people write it: 0 not 0.0, 2.5 with one decimal."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
 def kpi_text(unit_name: str, year: int, rows: list[tuple[Unit | UnitRow, list[Indicator]]]) -> str:
-    """The `述职评议` reply: one line per branch (the first KPI_CHAT_ROWS), definitions in docs/KPI.md."""
+    """The `述职评议` reply: one line per branch (the first KPI_CHAT_ROWS); `述职评议 口径` explains them."""
     if not rows:
         return f"{unit_name} 下没有支部。"
     lines = [f"{year} 年述职评议指标（{unit_name}）："]
     for branch, indicators in rows[:KPI_CHAT_ROWS]:
         lines.append(f"· {branch.name}：" + "；".join(_indicator(i) for i in indicators))
     if len(rows) > KPI_CHAT_ROWS:
-        lines.append(f"（共 {len(rows)} 个支部，完整列表请用 lianxin report 导出 Excel）")
-    lines.append("指标口径见 docs/KPI.md。")
+        lines.append(f"（共 {len(rows)} 个支部，以上为前 {KPI_CHAT_ROWS} 个，完整列表请在数据看板查看）")
+    lines.append("发送“述职评议 口径”查看各项指标的计算方法。")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
 from bot.messages import Text
+from models.directory import display_names
 from models.enums import Role, UnitKind
 from models.org import Person, RoleAssignment, Unit
 from models.quarters import quarter_bounds
@@ -63,6 +64,10 @@ def compute_reminders(db: Session, quarter: str, *, secretaries: bool = False) -
                                          .where(Unit.kind == UnitKind.TEAM.value, Unit.active.is_(True)))}
     gaps = [TeamGap(tid, teams[tid].name, teams[tid].path, people)
             for tid, people in missing.items() if tid in teams]
+    # two 张伟 in a list are told apart (unit and account id): relabel every name shown
+    labels = display_names(db, [m for g in gaps for m in g.missing])
+    for g in gaps:
+        g.missing = [(pid, labels[pid]) for pid, _ in g.missing]
     leaders = leaders_by_team(db, [g.team_id for g in gaps])
     by_leader: dict[int, list[TeamGap]] = {}
     for gap in gaps:
