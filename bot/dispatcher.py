@@ -185,10 +185,17 @@ class Dispatcher:
         inc = ctx.incoming
         db.flush()
         conn = db.info.get(_CONN)
-        if conn is None or conn.info.pop(_WRITES, 0) == 0:
-            return False   # ran nothing, or only read: no commit (close ends a read transaction)
-        if ctx.read_only:
-            log.error("turn.read_only_wrote", extra={"command": ctx.command})
+        if conn is None:
+            return False   # ran nothing: no transaction to end
+        wrote = conn.info.pop(_WRITES, 0) > 0
+        if ctx.read_only:   # a light turn's autocommit session: nothing to commit
+            if wrote:
+                log.error("turn.read_only_wrote", extra={"command": ctx.command})
+            return False
+        if not wrote:
+            # The statement count decides only whether the delivery row is written; the transaction
+            # is committed whenever the turn used one, so a write the count missed is never lost.
+            db.commit()
             return False
         # The turn changed the database: record the delivery in the same transaction, so that a
         # retry finding Redis without its "handled" mark (Redis restarted, or the worker died
