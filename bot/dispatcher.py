@@ -284,10 +284,15 @@ _CONN = "lianxin_conn"
 
 
 def _connected(session: Session, transaction: Any, connection: Connection) -> None:
-    """A turn's session took a connection: count the writes on it from here."""
-    if session.info.get(_TURN):
+    """A turn's session took a connection: count the writes on it from here.
+
+    after_begin also fires for a SAVEPOINT (begin_nested) on the same connection: that must not
+    reset the count, or the writes made before the savepoint are forgotten."""
+    if session.info.get(_TURN) and not transaction.nested:
         connection.info[_WRITES] = 0
         session.info[_CONN] = connection
+
+
 _READ_ONLY_HEADS = ("SELECT", "SHOW", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN")
 
 
