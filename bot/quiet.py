@@ -24,12 +24,14 @@ def quiet_rules(config: Config) -> QuietRules:
                             config.get("quiet.holidays", list))
 
 
-def hold_groups(db: Session, config: Config, people: Sequence[Person], now: datetime
-                ) -> list[tuple[datetime | None, list[Person]]]:
-    """[(not-before in UTC or None for now, people)], one entry per distinct moment."""
+def hold_groups(db: Session, config: Config, people: Sequence[Person], now: datetime,
+                mutes: dict[int, datetime] | None = None) -> list[tuple[datetime | None, list[Person]]]:
+    """[(not-before in UTC or None for now, people)], one entry per distinct moment; `mutes`
+    (person id → end of 免打扰), when the caller already has them, saves the query."""
     local = now.astimezone(ZoneInfo(config.timezone))
     rules = quiet_rules(config)
-    mutes = muted_until(db, [p.id for p in people], now)
+    if mutes is None:
+        mutes = muted_until(db, [p.id for p in people], now)
     groups: dict[datetime | None, list[Person]] = {}
     for p in people:
         at = release_at(local, rules, mutes.get(p.id))

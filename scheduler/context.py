@@ -16,6 +16,7 @@ from bot.messages import Reply, Text
 from bot.outbox import enqueue
 from bot.pacing import spread_time
 from bot.quiet import hold_groups
+from models.notice import Mute
 from models.org import Person
 from models.outbox import OutboxMessage, Priority
 
@@ -69,10 +70,20 @@ class JobContext:
         if priority == Priority.URGENT:
             return self._notify(db, people, message, ref=ref, idem_key=idem_key, queued=queued, priority=priority,
                                 at=None)
-        groups = hold_groups(db, self.config, people, self.now())
+        groups = hold_groups(db, self.config, people, self.now(), self._active_mutes(db))
         return sum(self._notify(db, group, message, ref=ref, at=at, queued=queued, priority=priority,
                                 idem_key=idem_key if idem_key is None or len(groups) == 1 else f"{idem_key}~{n}")
                    for n, (at, group) in enumerate(groups))
+
+    def _active_mutes(self, db: Session) -> dict[int, datetime]:
+        """Everyone's 免打扰 at the job's now, read once per session: a job that notifies thousands
+        one by one (the daily digest) must not query the mutes for each."""
+        cached = self.__dict__.get("_mutes")
+        if cached is None or cached[0] is not db:
+            rows = db.execute(select(Mute.person_id, Mute.until).where(Mute.until > self.now())).all()
+            cached = (db, {pid: until for pid, until in rows})
+            self.__dict__["_mutes"] = cached
+        return cached[1]
 
     def _notify(self, db: Session, people: Sequence[Person], message: Reply, *, ref: str, idem_key: str | None,
                 queued: set[str] | None, priority: int, at: datetime | None) -> int:
