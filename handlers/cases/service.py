@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from bot.args import MAX_ID
 from models.case import Case, CaseEvent, CaseState
 from models.directory import search_people
 from models.enums import Role
@@ -40,7 +41,7 @@ __all__ = [
     "subjects_in_scope",
 ]
 
-MAX_NUMBER = 2_147_483_647   # item numbers are 32-bit ids: a bigger number names no item (and must not overflow)
+MAX_NUMBER = MAX_ID   # item numbers are 32-bit ids: a bigger number names no item (and must not overflow)
 _NUM = re.compile(r"^[#＃]?(\d+)\s*(.*)$", re.S)
 
 
