@@ -194,12 +194,12 @@ def notify_people(db: Session, config: Config, people: Sequence[Person], message
 
     With `now`, a non-urgent message waits for each recipient until their quiet hours and 免打扰 end."""
     if now is not None and priority != Priority.URGENT:
-        from .quiet import hold_groups
+        from .quiet import group_key, hold_groups
 
         groups = hold_groups(db, config, people, now)
         for n, (at, group) in enumerate(groups):
-            key = idem_key if idem_key is None or len(groups) == 1 else f"{idem_key}~{n}"
-            _enqueue_all(db, config, group, message, ref=ref, idem_key=key, priority=priority, at=at)
+            _enqueue_all(db, config, group, message, ref=ref, idem_key=group_key(idem_key, n, len(groups)),
+                         priority=priority, at=at)
         return
     _enqueue_all(db, config, people, message, ref=ref, idem_key=idem_key, priority=priority, at=None)
 

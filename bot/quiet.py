@@ -16,12 +16,17 @@ from models.outbox import OutboxMessage, OutboxStatus
 
 from .config import Config
 
-__all__ = ["hold_groups", "quiet_rules", "release_held"]
+__all__ = ["group_key", "hold_groups", "quiet_rules", "release_held"]
 
 
 def quiet_rules(config: Config) -> QuietRules:
     return QuietRules.parse(config.get("quiet.hours", str), config.get("quiet.weekends", bool),
                             config.get("quiet.holidays", list))
+
+
+def group_key(idem_key: str | None, n: int, count: int) -> str | None:
+    """The idempotency key of the n-th of `count` hold groups (one group keeps the caller's key)."""
+    return idem_key if idem_key is None or count == 1 else f"{idem_key}~{n}"
 
 
 def hold_groups(db: Session, config: Config, people: Sequence[Person], now: datetime,

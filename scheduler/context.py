@@ -15,7 +15,7 @@ from bot.context import Clock, delivery_platforms
 from bot.messages import Reply, Text
 from bot.outbox import enqueue
 from bot.pacing import spread_time
-from bot.quiet import hold_groups
+from bot.quiet import group_key, hold_groups
 from models.notice import Mute
 from models.org import Person
 from models.outbox import OutboxMessage, Priority
@@ -72,7 +72,7 @@ class JobContext:
                                 at=None)
         groups = hold_groups(db, self.config, people, self.now(), self._active_mutes(db))
         return sum(self._notify(db, group, message, ref=ref, at=at, queued=queued, priority=priority,
-                                idem_key=idem_key if idem_key is None or len(groups) == 1 else f"{idem_key}~{n}")
+                                idem_key=group_key(idem_key, n, len(groups)))
                    for n, (at, group) in enumerate(groups))
 
     def _active_mutes(self, db: Session) -> dict[int, datetime]:
