@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "dingtalk.stream_mode": False,
     "dingtalk.sync_root_dept_id": 1,
     "dashboard.session_hours": 8.0,
+    "exports.keep_hours": 24.0,                    # a file made by chat (导出…) is kept this long, then purged
+    "exports.confidential": False,                 # WeCom: send exports as 保密消息 (watermark, no forwarding)
     "dashboard.wecom_oauth": False,
     "security.dedupe_ttl_seconds": 86400,
     "security.notes_keys_env": "LIANXIN_NOTES_KEYS",

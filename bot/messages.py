@@ -1,6 +1,6 @@
 """The internal message model shared by every platform adapter and the simulator.
 
-Handlers only ever see `Incoming` and produce `Text` / `Card`; adapters translate to and from
+Handlers only ever see `Incoming` and produce `Text` / `Card` (and `File`, through ctx.send_file); adapters translate to and from
 WeCom XML, DingTalk JSON or the simulator's JSON. Cards are plain data so they can be stored in
 the outbox as JSON and rendered natively by each platform (WeCom template card, DingTalk card,
 simulator HTML, terminal text).
@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Button", "Card", "Incoming", "Reply", "Text", "reply_from_dict", "reply_to_dict"]
+__all__ = ["Button", "Card", "File", "Incoming", "Reply", "Text", "reply_from_dict", "reply_to_dict"]
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,27 @@ class Card:
         return "\n".join(lines)
 
 
-Reply = Text | Card
+@dataclass(frozen=True)
+class File:
+    """A file for its recipient (an export), stored in `export_file` under `token`: the outbox row
+    carries only this reference; each platform's sender uploads the bytes and sends its file message."""
+
+    name: str                      # shown to the user, e.g. 报名名单-12.xlsx
+    token: str                     # export_file.token (random, unguessable)
+    size: int                      # bytes
+
+    def as_text(self) -> str:
+        return f"📎 {self.name}（{max(1, round(self.size / 1024))} KB）"
+
+
+Reply = Text | Card | File
 
 
 def reply_to_dict(reply: Reply) -> dict[str, Any]:
     if isinstance(reply, Text):
         return {"type": "text", "text": reply.text}
+    if isinstance(reply, File):
+        return {"type": "file", "name": reply.name, "token": reply.token, "size": reply.size}
     data = asdict(reply)
     data["type"] = "card"
     data["fields"] = [list(f) for f in reply.fields]
@@ -97,6 +112,8 @@ def reply_to_dict(reply: Reply) -> dict[str, Any]:
 def reply_from_dict(data: dict[str, Any]) -> Reply:
     if data.get("type") == "text":
         return Text(data["text"])
+    if data.get("type") == "file":
+        return File(name=data["name"], token=data["token"], size=int(data.get("size", 0)))
     return Card(
         title=data["title"],
         body=data.get("body", ""),

@@ -98,7 +98,12 @@ def build_relay(config: Config, session_factory: sessionmaker[Session], senders:
     return OutboxRelay(session_factory, senders, **options)
 
 
-def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
+def build_senders(config: Config, r: redis.Redis, session_factory: sessionmaker[Session] | None = None
+                  ) -> dict[str, Sender]:
+    """One sender per delivery platform; `session_factory` lets them read exported files' bytes."""
+    from .files import FileStore
+
+    files = FileStore(session_factory) if session_factory is not None else None
     senders: dict[str, Sender] = {}
     if config.get("wecom.enabled", bool) and config.get("wecom.secret", str):
         from .adapters.wecom_api import LianxinWeComClient, WeComSender
@@ -108,15 +113,16 @@ def build_senders(config: Config, r: redis.Redis) -> dict[str, Sender]:
                                     timeout=(config.get("wecom.connect_timeout_seconds", float),
                                              config.get("wecom.http_timeout_seconds", float)),
                                     api_base=config.get("wecom.api_base", str) or None)
-        senders["wecom"] = WeComSender(client, config.get("server.public_url", str))
+        senders["wecom"] = WeComSender(client, config.get("server.public_url", str), files=files,
+                                       confidential=config.get("exports.confidential", bool))
     if "sim" in config.get("delivery.platforms", list) or config.get("server.simulator", bool):
         from .adapters.simulator import SimulatorSender
 
         senders["sim"] = SimulatorSender(r)
     if config.get("dingtalk.enabled", bool):
-        from .adapters.dingtalk_api import build_dingtalk_sender
+        from .adapters.dingtalk_sender import build_dingtalk_sender
 
-        senders["dingtalk"] = build_dingtalk_sender(config, r)
+        senders["dingtalk"] = build_dingtalk_sender(config, r, files)
     return senders
 
 
@@ -139,4 +145,4 @@ def make_services(config: Config, registry: Registry, *, redis_client: redis.Red
         dispatcher.inbound_limit = InboundLimiter(r, config.get("inbound.max_turns", int),
                                                   config.get("inbound.window_seconds", float))
     return Services(config=config, engine=engine, session_factory=sf, redis=r, registry=registry,
-                    dispatcher=dispatcher, clock=clock, senders=build_senders(config, r), metrics=metrics)
+                    dispatcher=dispatcher, clock=clock, senders=build_senders(config, r, sf), metrics=metrics)

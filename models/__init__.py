@@ -20,6 +20,7 @@ MODEL_MODULES = [
     "models.sampling",
     "models.websession",
     "models.pulse_alert",
+    "models.export_file",
 ]
 
 for _name in MODEL_MODULES:

@@ -41,6 +41,7 @@ TARGETS: dict[str, str] = {
     "daily_digest": "handlers.digest.jobs:daily_digest",
     "pulse_alerts": "handlers.pulse.jobs:pulse_alerts",
     "active_days_flush": "scheduler.jobs.active_days:flush",
+    "files_purge": "scheduler.jobs.files:purge",
 }
 
 # Jobs that need no per-occurrence key: they are safe to run concurrently by construction

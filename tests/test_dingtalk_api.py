@@ -14,7 +14,9 @@ import threading
 import pytest
 import requests
 
-from bot.adapters.dingtalk_api import DingTalkClient, out_track_id, render_card_params
+from bot.adapters.dingtalk import out_track_id
+from bot.adapters.dingtalk_api import DingTalkClient
+from bot.adapters.dingtalk_sender import render_card_params
 from bot.messages import Button, Card, Text
 from bot.outbox import enqueue
 from models.outbox import OutboxMessage, OutboxStatus
@@ -228,7 +230,7 @@ def test_out_track_id_is_stable_and_bounded():
 
 
 def test_enabled_without_credentials_fails_fast(services):
-    from bot.adapters.dingtalk_api import build_dingtalk_sender
+    from bot.adapters.dingtalk_sender import build_dingtalk_sender
     from bot.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"dingtalk\.app_secret"):

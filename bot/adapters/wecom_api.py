@@ -22,11 +22,14 @@ from wechatpy.session.redisstorage import RedisStorage
 
 from models.outbox import OutboxMessage
 
-from ..messages import Card, Reply, Text
+from ..files import XLSX_MIME
+from ..messages import Card, File, Reply, Text
 from ..outbox import PermanentError, RateLimited, SendResult, TokenExpired, TransientError
 
 if TYPE_CHECKING:
     from redis import Redis
+
+    from ..files import FileStore
 
 log = logging.getLogger("lianxin.wecom")
 
@@ -116,20 +119,32 @@ class LianxinWeComClient(WeChatClient):  # type: ignore[misc]  # wechatpy ships 
         if token and self.session.get(self.access_token_key) == token:
             self.session.delete(self.access_token_key)
 
-    def call(self, endpoint: str, data: dict[str, Any]) -> dict[str, Any]:
+    def call(self, endpoint: str, data: dict[str, Any] | None, *, params: dict[str, str] | None = None,
+             files: dict[str, tuple[str, bytes, str]] | None = None) -> dict[str, Any]:
         """POST with outbox-friendly errors; a rejected token is refreshed (single flight) and the
-        call retried once (WxJava's rule: never more, a token that keeps failing is not a loop)."""
+        call retried once (WxJava's rule: never more, a token that keeps failing is not a loop).
+        `files`: a multipart upload (media/upload) instead of a JSON body."""
         token = self.access_token
         try:
-            return self._post(endpoint, token, data)
+            return self._post(endpoint, token, data, params, files)
         except TokenExpired:
             token = self.refresh_token(stale=token)
             log.info("wecom.token_refreshed", extra={"endpoint": endpoint})
-        return self._post(endpoint, token, data)
+        return self._post(endpoint, token, data, params, files)
 
-    def _post(self, endpoint: str, token: str, data: dict[str, Any]) -> dict[str, Any]:
+    def upload_file(self, name: str, content: bytes, mime: str) -> str:
+        """media/upload?type=file (5 B – 20 MB; the media id lasts three days): returns the media id."""
+        answer = self.call("media/upload", None, params={"type": "file"}, files={"media": (name, content, mime)})
+        media_id = answer.get("media_id")
+        if not media_id:
+            raise PermanentError("media/upload: no media_id in the answer")
+        return str(media_id)
+
+    def _post(self, endpoint: str, token: str, data: dict[str, Any] | None, params: dict[str, str] | None = None,
+              files: dict[str, tuple[str, bytes, str]] | None = None) -> dict[str, Any]:
         try:
-            answer: dict[str, Any] = self.post(endpoint, params={"access_token": token}, data=data)
+            answer: dict[str, Any] = self.post(endpoint, params={**(params or {}), "access_token": token},
+                                               data=data, files=files)
             return answer
         except WeChatClientException as exc:
             code = exc.errcode
@@ -182,17 +197,28 @@ def render_template_card(card: Card, agent_public_url: str = "") -> dict[str, An
 
 
 class WeComSender:
-    """Outbox sender for WeCom (message/send, message/update_template_card)."""
+    """Outbox sender for WeCom (message/send, message/update_template_card, file messages)."""
 
-    def __init__(self, client: LianxinWeComClient, public_url: str = "") -> None:
+    def __init__(self, client: LianxinWeComClient, public_url: str = "", *, files: FileStore | None = None,
+                 confidential: bool = False) -> None:
+        """`files`: where File replies' bytes are read; `confidential`: files go as 保密消息 (safe=1)."""
         self.client = client
         self.public_url = public_url
+        self.files = files
+        self.confidential = confidential
 
     def send(self, recipients: list[str], reply: Reply, row: OutboxMessage) -> SendResult:
         data: dict[str, Any] = {"touser": "|".join(recipients), "agentid": self.client.agent_id,
                                 "enable_duplicate_check": 1, "duplicate_check_interval": 1800}
         if isinstance(reply, Text):
             data.update(msgtype="text", text={"content": reply.text})
+        elif isinstance(reply, File):
+            stored = self.files.load(reply.token) if self.files is not None else None
+            if stored is None:
+                raise PermanentError("file message: the file is gone (purged or never stored)")
+            media_id = self.client.upload_file(stored[0], stored[1], XLSX_MIME if stored[0].endswith(".xlsx")
+                                               else "application/octet-stream")
+            data.update(msgtype="file", file={"media_id": media_id}, safe=1 if self.confidential else 0)
         else:
             data.update(msgtype="template_card", template_card=render_template_card(reply, self.public_url))
         result = self.client.call("message/send", data)

@@ -1,6 +1,8 @@
-"""`lianxin export-signups N FILE.xlsx`: an activity's confirmed and waitlisted people to Excel."""
+"""`lianxin export-signups N FILE.xlsx`: an activity's confirmed and waitlisted people to Excel
+(the operator's way; organisers send “导出报名 N” in chat and get the same file as a message)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -12,43 +14,18 @@ if TYPE_CHECKING:
 
 __all__ = ["export_signups_xlsx", "register"]
 
-HEADERS = ("序号", "姓名", "单位", "状态", "报名时间", "签到", "企业微信账号")
-
 
 def export_signups_xlsx(db: Session, activity_id: int, path: str, tz: str) -> tuple[int, int]:
     """Write the roster; returns (confirmed, waitlisted). Raises LookupError for a missing activity."""
-    from zoneinfo import ZoneInfo
-
-    from openpyxl import Workbook
-
     from handlers.activities import service
     from models.activity import Activity
-    from reports.render.cells import safe_row
 
     act = db.get(Activity, activity_id)
     if act is None:
         raise LookupError(activity_id)
-    confirmed, waitlisted = service.roster(db, act)
-    came = service.attended_ids(db, act)
-    wb = Workbook()
-    ws = wb.worksheets[0]   # the new workbook's one sheet
-    ws.title = "报名名单"[:31]
-    ws.append(safe_row(HEADERS))
-    for n, s in enumerate(confirmed + waitlisted, 1):
-        state = "已报名" if s in confirmed else f"候补{n - len(confirmed)}"
-        ws.append(safe_row((n, s.person.name, s.person.unit.full_name if s.person.unit else "", state,
-                   s.created_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S"),
-                   "是" if s.person_id in came else "", s.person.wecom_userid or "")))
-    for col, width in zip("ABCDEFG", (6, 10, 40, 10, 20, 6, 16), strict=False):
-        ws.column_dimensions[col].width = width
-    info = wb.create_sheet("活动")
-    starts = act.starts_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
-    for row in (("编号", act.id), ("名称", act.title), ("开始", starts),
-                ("地点", act.place), ("名额", "不限" if act.seats is None else act.seats),
-                ("范围", act.audience_unit.full_name), ("状态", act.status)):
-        info.append(safe_row(row))
-    wb.save(path)
-    return len(confirmed), len(waitlisted)
+    content, confirmed, waitlisted, _ = service.roster_xlsx(db, act, tz)
+    Path(path).write_bytes(content)
+    return confirmed, waitlisted
 
 
 def register(cli: click.Group) -> None:

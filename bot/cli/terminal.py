@@ -12,7 +12,7 @@ import click
 
 from ..adapters.simulator import read_inbox, sim_incoming
 from ..config import Config
-from ..messages import Card, Reply, reply_from_dict
+from ..messages import Card, File, Reply, reply_from_dict
 
 __all__ = ["TerminalSession", "run_terminal_chat"]
 
@@ -36,6 +36,8 @@ class TerminalSession:
             if reply.buttons and not reply.done_text:
                 self.last_card = reply
             echo(reply.as_text() + ("\n  （回复 !序号 点按钮）" if reply.buttons and not reply.done_text else ""))
+        elif isinstance(reply, File):
+            echo(reply.as_text() + "（在模拟器网页 /sim 中可下载）")
         else:
             echo(reply.text)
 

@@ -35,7 +35,7 @@ from .errors import ERROR_TEXT, dispatch
 if TYPE_CHECKING:
     from bot.services import Services
 
-    from ..adapters.dingtalk_api import DingTalkSender
+    from ..adapters.dingtalk_sender import DingTalkSender
 
 log = logging.getLogger("lianxin.dingtalk")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -73,6 +73,27 @@ def send() -> ResponseReturnValue:
         dispatcher.drain()
     return jsonify(replies=[reply_to_dict(r) for r in outcome.replies],
                    updates=[reply_to_dict(c) for c in outcome.card_updates])
+
+
+@bp.get("/sim/files/<token>")
+def download(token: str) -> ResponseReturnValue:
+    """A file sent to a simulator user (an export) as a download — the simulator's stand-in for
+    WeCom's file message: only a token that is in that user's inbox, only until it is purged."""
+    from io import BytesIO
+
+    from ..files import XLSX_MIME, FileStore
+
+    services = _services()
+    user = request.args.get("user", "")
+    sent = bool(user) and any(item.get("reply", {}).get("type") == "file" and item["reply"].get("token") == token
+                              for item in read_inbox(services.redis, user))
+    stored = FileStore(services.session_factory).load(token, now=services.clock.now()) if sent else None
+    if stored is None:
+        return Response("文件不存在或已过期，请在聊天中重新发送导出命令。", status=404,
+                        mimetype="text/plain; charset=utf-8")
+    name, content = stored
+    mime = XLSX_MIME if name.endswith(".xlsx") else "application/octet-stream"
+    return send_file(BytesIO(content), mimetype=mime, as_attachment=True, download_name=name)
 
 
 @bp.get("/sim/api/inbox")

@@ -12,7 +12,8 @@ from models.org import Person
 from . import seats, service, storm
 from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, leave_confirm_card, manage_card
 
-__all__ = ["ask_or_leave", "checkin_card", "do_join", "do_leave", "do_status", "load_activity", "roster_text"]
+__all__ = ["ask_or_leave", "checkin_card", "checkin_for", "do_export", "do_join", "do_leave", "do_status",
+           "load_activity", "roster_text"]
 
 JOIN_TEXT = {
     "confirmed": "✅ 报名成功：「{t}」，{w}，{p}。活动开始前会提醒您；如有变化请点“取消报名”让出名额。",
@@ -182,8 +183,31 @@ def roster_text(ctx: Context, act: Activity) -> str:
     if waitlisted:
         lines.append("候补：")
         lines += [f"候补{i}. {label[s.person_id]}" for i, s in enumerate(waitlisted, 1)]
-    lines.append("需要 Excel 名单时，请联系管理员导出。")
+    lines.append(f"需要 Excel 名单（含签到时间）时，发送“导出报名 {act.id}”，文件会发到本会话。")
     return "\n".join(lines)
+
+
+def do_export(ctx: Context, act: Activity) -> None:
+    """The sign-up and attendance list as an Excel file message to the organiser (the policy was checked)."""
+    from bot.files import file_name
+
+    content, confirmed, waitlisted, came = service.roster_xlsx(ctx.db, act, ctx.config.timezone)
+    file = ctx.send_file(file_name("报名名单", act.id, act.title), content)
+    ctx.audit("export", "activity_roster", act.id)
+    hours = ctx.config.get("exports.keep_hours", float)
+    ctx.reply(f"已生成「{act.title}」的报名名单：已报名 {confirmed} 人，候补 {waitlisted} 人，已签到 {came} 人。"
+              f"Excel 文件（{file.name}）随后发到本会话，{hours:g} 小时内有效。")
+
+
+def checkin_for(ctx: Context, act: Activity, person: Person) -> str:
+    """The organiser checks one participant in (button or “代签到 N 姓名”); returns the line to show."""
+    signup = service.signup_of(ctx.db, act.id, person.id)
+    if signup is None or signup.status != SignupStatus.CONFIRMED:
+        return f"{display_name(ctx.db, person)} 不在已报名名单中。"
+    if service.checkin_person(ctx.db, act, person, method="organiser", by=ctx.person, now=ctx.now()):
+        ctx.audit("activity.checkin", "activity", act.id, f"person {person.id}")
+        return f"✔ {display_name(ctx.db, person)} 已签到。"
+    return f"{display_name(ctx.db, person)} 之前已签到。"
 
 
 def checkin_card(ctx: Context, act: Activity, *, note: str = "", card_id: str = "") -> Card:
@@ -196,7 +220,7 @@ def checkin_card(ctx: Context, act: Activity, *, note: str = "", card_id: str = 
     buttons = [Button((f"{i} {label[p.id]}" if cut else label[p.id])[:10], ActCheckin(act.id, p.id).pack())
                for i, p in enumerate(waiting[:5], 1)]
     buttons.append(Button("刷新", ActManage(act.id, "checkin").pack(), 2))
-    body = [x for x in (note, f"已签到 {len(came)}/{len(confirmed)}；点姓名为其签到。"
+    body = [x for x in (note, f"已签到 {len(came)}/{len(confirmed)}；点姓名（或发送“代签到 {act.id} 姓名”）为其签到。"
                         f"参加者也可发送“签到 {act.checkin_code}”自行签到。") if x]
     if waiting:
         body.append("未签到：" + "、".join((f"{i}. " if cut and i <= 5 else "") + label[p.id]
@@ -234,6 +258,8 @@ def on_manage_button(ctx: Context, data: ActManage) -> None:
         return
     if data.op == "roster":
         ctx.reply(roster_text(ctx, act))
+    elif data.op == "export":
+        do_export(ctx, act)
     elif data.op == "checkin":
         ctx.update_card(checkin_card(ctx, act, card_id=ctx.incoming.card_id or ""))
     elif data.op == "cancel":
@@ -256,12 +282,5 @@ def on_checkin_button(ctx: Context, data: ActCheckin) -> None:
         return
     if not ctx.require("activity.manage", act, what=f"只有组织者或上级书记可以为「{act.title}」签到。"):
         return
-    signup = service.signup_of(ctx.db, act.id, person.id)
-    if signup is None or signup.status != SignupStatus.CONFIRMED:
-        note = f"{display_name(ctx.db, person)} 不在已报名名单中。"
-    elif service.checkin_person(ctx.db, act, person, method="organiser", by=ctx.person, now=ctx.now()):
-        note = f"✔ {display_name(ctx.db, person)} 已签到。"
-        ctx.audit("activity.checkin", "activity", act.id, f"person {person.id}")
-    else:
-        note = f"{display_name(ctx.db, person)} 之前已签到。"
+    note = checkin_for(ctx, act, person)
     ctx.update_card(checkin_card(ctx, act, note=note, card_id=ctx.incoming.card_id or ""))

@@ -38,10 +38,10 @@ class ActButton(CallbackData):
 
 @dataclass(frozen=True)
 class ActManage(CallbackData):
-    """Organiser buttons: roster, check-in list, close, reopen, cancel (+ confirmation)."""
+    """Organiser buttons: roster, check-in list, close, reopen, cancel (+ confirmation), Excel export."""
 
     prefix = "actm"
-    choices = {"op": ("roster", "checkin", "close", "reopen", "cancel", "cancelok")}
+    choices = {"op": ("roster", "checkin", "close", "reopen", "cancel", "cancelok", "export")}
     id: int
     op: str
 
@@ -137,7 +137,8 @@ def leave_confirm_card(act: Activity, tz: str) -> Card:
 def manage_card(act: Activity, tz: str, *, note: str = "", card_id: str = "") -> Card:
     """What the organiser sees: the activity plus roster, check-in and status buttons."""
     buttons = [Button("报名名单", ActManage(act.id, "roster").pack()),
-               Button("签到名单", ActManage(act.id, "checkin").pack())]
+               Button("签到名单", ActManage(act.id, "checkin").pack()),
+               Button("导出名单", ActManage(act.id, "export").pack(), 2)]
     if act.status == ActivityStatus.OPEN:
         buttons.append(Button("关闭报名", ActManage(act.id, "close").pack(), 2))
     elif act.status == ActivityStatus.CLOSED:

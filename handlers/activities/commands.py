@@ -1,14 +1,26 @@
 """Typed commands: publish, list, join, leave, my sign-ups, roster, manage, check in."""
 from __future__ import annotations
 
+from bot.args import split_item_number
 from bot.context import Context
 from bot.forms import Invalid
 from bot.router import Router
 from models.activity import ActivityStatus, SignupStatus
+from models.directory import display_names
 from models.policy import can
 
 from . import service
-from .actions import ask_or_leave, checkin_card, do_join, do_status, load_activity, roster_text, viewer_state
+from .actions import (
+    ask_or_leave,
+    checkin_card,
+    checkin_for,
+    do_export,
+    do_join,
+    do_status,
+    load_activity,
+    roster_text,
+    viewer_state,
+)
 from .cards import activity_card, fmt_when, manage_card, new_card_id
 from .forms import PUBLISH_FORM
 from .parsing import USAGE, parse_one_line
@@ -142,6 +154,42 @@ def checkin_list(ctx: Context, args: str) -> None:
     act = load_activity(ctx, args, "签到名单 3")
     if act is not None and ctx.require("activity.manage", act, what="只有组织者或上级书记可以签到。"):
         ctx.reply(checkin_card(ctx, act))
+
+
+@router.command("代签到", "checkin-for", help="为已报名的人签到（组织者）", usage="例：代签到 3 张三",
+                allowed=_can_manage)
+def checkin_for_cmd(ctx: Context, args: str) -> None:
+    """The text twin of the name buttons on the check-in card: same policy, same record, same answer."""
+    act = load_activity(ctx, args, "代签到 3 张三")
+    if act is None or not ctx.require("activity.manage", act, what=f"只有组织者或上级书记可以为「{act.title}」签到。"):
+        return
+    who = split_item_number(args)[1]
+    if not who:
+        ctx.reply(f"请写上要签到的人，例如：代签到 {act.id} 张三（重名时写账号）。")
+        return
+    confirmed, _ = service.roster(ctx.db, act)
+    people = [s.person for s in confirmed]
+    label = display_names(ctx.db, people, always=True)
+    found = [p for p in people if who in (p.name, p.wecom_userid, p.dingtalk_userid, label[p.id])]
+    if len(found) > 1:
+        ctx.reply(f"「{act.title}」的已报名名单里有 {len(found)} 位“{who[:20]}”：" +
+                  "、".join(label[p.id] for p in found[:5]) + f"。请写账号，例如：代签到 {act.id} "
+                  f"{found[0].wecom_userid or found[0].dingtalk_userid or found[0].name}")
+        return
+    if not found:
+        ctx.reply(f"“{who[:20]}”不在「{act.title}」的已报名名单中。发送“签到名单 {act.id}”查看未签到的人。")
+        return
+    note = checkin_for(ctx, act, found[0])
+    came = len(service.attended_ids(ctx.db, act))
+    ctx.reply(f"{note}「{act.title}」已签到 {came}/{len(confirmed)}。")
+
+
+@router.command("导出报名", "export-signups", "导出名单", help="报名和签到名单导出为 Excel 文件（组织者）",
+                usage="例：导出报名 3", allowed=_can_manage)
+def export_cmd(ctx: Context, args: str) -> None:
+    act = load_activity(ctx, args, "导出报名 3")
+    if act is not None and ctx.require("activity.manage", act, what="只有组织者或上级书记可以导出报名名单。"):
+        do_export(ctx, act)
 
 
 @router.command("签到", "checkin", help="活动现场签到", usage="例：签到 123456（签到码由组织者公布）")

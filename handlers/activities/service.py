@@ -162,6 +162,20 @@ def attended_ids(db: Session, act: Activity) -> set[int]:
     return set(db.scalars(select(Attendance.person_id).where(Attendance.activity_id == act.id)))
 
 
+def attendance(db: Session, act: Activity) -> dict[int, Attendance]:
+    """person id → their check-in (when, how), for the exported list."""
+    return {a.person_id: a for a in db.scalars(select(Attendance).where(Attendance.activity_id == act.id))}
+
+
+def roster_xlsx(db: Session, act: Activity, tz: str) -> tuple[bytes, int, int, int]:
+    """The sign-up and attendance list as .xlsx bytes, with (confirmed, waitlisted, checked in)."""
+    from reports.render.signups_excel import signups_workbook_bytes
+
+    confirmed, waitlisted = roster(db, act)
+    came = attendance(db, act)
+    return signups_workbook_bytes(act, confirmed, waitlisted, came, tz), len(confirmed), len(waitlisted), len(came)
+
+
 def checkin_person(db: Session, act: Activity, person: Person, *, method: str, by: Person | None,
                    now: datetime) -> bool:
     """Record attendance once; False if already checked in."""

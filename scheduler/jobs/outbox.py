@@ -13,7 +13,8 @@ MAX_ROUNDS = 20   # one tick sends at most MAX_ROUNDS × outbox.batch_size rows,
 def make_dispatcher(job: JobContext) -> OutboxRelay:
     from bot.services import build_relay, build_senders
 
-    return build_relay(job.config, job.session_factory, build_senders(job.config, job.redis), job.redis, job.metrics)
+    senders = build_senders(job.config, job.redis, job.session_factory)
+    return build_relay(job.config, job.session_factory, senders, job.redis, job.metrics)
 
 
 def dispatch(job: JobContext) -> int:
