@@ -46,10 +46,8 @@ def _unit_named(ctx: Context, word: str, usage: str) -> Unit | None:
     return found
 
 
-@router.command("统计", "stats", help="本支部/本单位的统计和看板链接", usage="统计 [2026Q3] [单位名]", allowed=_allowed)
-def stats(ctx: Context, args: str) -> None:
-    from bot.dashboard_login import login_link
-
+def _unit_and_quarter(ctx: Context, args: str, usage: str) -> tuple[Unit, str] | None:
+    """`[2026Q3] [单位名]` → the unit (default: the caller's widest scope) and quarter, policy checked."""
     unit = stats_scope(ctx.person)
     quarter = current_quarter(ctx.now(), ctx.config.timezone)
     for word in args.split():
@@ -57,16 +55,49 @@ def stats(ctx: Context, args: str) -> None:
         if m:
             quarter = f"{m.group(1)}Q{m.group(2)}"
             continue
-        unit = _unit_named(ctx, word, "统计 [2026Q3] [单位名]")
+        unit = _unit_named(ctx, word, usage)
         if unit is None:
-            return
+            return None
     if unit is None or not ctx.require("stats.view", unit, what="抱歉，您无权查看该单位的统计。"):
+        return None
+    return unit, quarter
+
+
+@router.command("统计", "stats", help="本支部/本单位的统计和看板链接", usage="统计 [2026Q3] [单位名]", allowed=_allowed)
+def stats(ctx: Context, args: str) -> None:
+    from bot.dashboard_login import login_link
+
+    found = _unit_and_quarter(ctx, args, "统计 [2026Q3] [单位名]")
+    if found is None:
         return
+    unit, quarter = found
     summary = scope_summary(ctx.db, unit, quarter, ctx.config.timezone, now=ctx.now(), config=ctx.config)
     ctx.audit("read", "stats", unit.id, detail=quarter)
     link = login_link(ctx.config, ctx.person.id, unit_id=unit.id, quarter=quarter)
     ttl = ctx.config.get("security.login_link_ttl_seconds", int)
-    ctx.reply(summary_text(summary) + f"\n\n数据看板（{ttl // 60} 分钟内有效，仅可使用一次）：\n{link}")
+    ctx.reply(summary_text(summary) + f"\n\n数据看板（{ttl // 60} 分钟内有效，仅可使用一次）：\n{link}"
+              f"\n需要 Excel 报表时，发送“导出统计{' ' + args.strip() if args.strip() else ''}”。")
+
+
+@router.command("导出统计", "export-stats", help="本单位的季度统计导出为 Excel 文件", usage="导出统计 [2026Q3] [单位名]",
+                allowed=_allowed)
+def export_stats(ctx: Context, args: str) -> None:
+    """The quarter's report workbook (the same sheets as the dashboard's numbers) as a file message;
+    the 述职评议 sheet only for readers who may see it (kpi.view)."""
+    from bot.files import file_name
+    from reports.render.excel import build_workbook, workbook_bytes
+
+    found = _unit_and_quarter(ctx, args, "导出统计 [2026Q3] [单位名]")
+    if found is None:
+        return
+    unit, quarter = found
+    wb = build_workbook(ctx.db, unit, quarter, ctx.config.timezone, now=ctx.now(), config=ctx.config,
+                        with_kpi=can(ctx.person, "kpi.view", unit))
+    file = ctx.send_file(file_name("统计", unit.name, quarter), workbook_bytes(wb))
+    ctx.audit("export", "stats", unit.id, detail=quarter)
+    hours = ctx.config.get("exports.keep_hours", float)
+    ctx.reply(f"已生成{unit.name} {quarter} 的统计报表（{len(wb.sheetnames)} 个工作表）。"
+              f"Excel 文件（{file.name}）随后发到本会话，{hours:g} 小时内有效。")
 
 
 def _kpi_allowed(ctx: Context) -> bool:

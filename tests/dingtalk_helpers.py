@@ -76,6 +76,7 @@ class FakeDingTalkAPI:
         self.cards: list[dict] = []           # createAndDeliver bodies
         self.updates: list[dict] = []         # PUT card/instances bodies
         self.session: list[tuple[str, dict]] = []  # (url, body) posted to sessionWebhooks
+        self.uploads: list[dict] = []         # oapi media/upload: {"type", "name", "content", "media_id"}
         self.tokens_seen: list[str] = []
         self.script: dict[str, list[Any]] = {}  # path -> queued answers: (status, dict) or Exception
         self.departments: dict[int, list[dict]] = {}
@@ -89,6 +90,7 @@ class FakeDingTalkAPI:
         rsps.add_callback(responses.PUT, f"{API}/v1.0/card/instances", callback=self._update)
         rsps.add_callback(responses.POST, re.compile(re.escape(f"{OAPI}/robot/sendBySession") + r".*"),
                           callback=self._session)
+        rsps.add_callback(responses.POST, re.compile(re.escape(f"{OAPI}/media/upload") + r".*"), callback=self._upload)
         rsps.add_callback(responses.POST, re.compile(re.escape(f"{OAPI}/topapi/v2/department/get") + r".*"),
                           callback=self._deptget)
         rsps.add_callback(responses.POST, re.compile(re.escape(f"{OAPI}/topapi/v2/department/listsub") + r".*"),
@@ -115,6 +117,16 @@ class FakeDingTalkAPI:
         self.tokens_seen.append(request.headers.get("x-acs-dingtalk-access-token", ""))
 
     # endpoints ------------------------------------------------------------------------------
+    def _upload(self, request):
+        from tests.helpers import multipart_files
+
+        name, content = multipart_files(request)["media"]
+        media_id = f"@lADPmedia{len(self.uploads) + 1}"
+        self.uploads.append({"type": request.params.get("type"), "name": name, "content": content,
+                             "media_id": media_id, "token": request.params.get("access_token")})
+        return 200, {}, json.dumps({"errcode": 0, "errmsg": "ok", "type": "file", "media_id": media_id,
+                                    "created_at": 1380000000})
+
     def _token(self, request):
         scripted = self._scripted("/v1.0/oauth2/accessToken")
         if scripted:

@@ -86,6 +86,18 @@ class WeComPlatform:
         return reply["Content"] if reply else ""
 
 
+def multipart_files(request) -> dict[str, tuple[str, bytes]]:
+    """form field → (file name, bytes) of a multipart/form-data request as the platform receives it."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    head = f"Content-Type: {request.headers['Content-Type']}\r\n\r\n".encode()
+    body = request.body if isinstance(request.body, bytes) else request.body.read()
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    return {part.get_param("name", header="content-disposition"): (part.get_filename(), part.get_payload(decode=True))
+            for part in message.iter_parts()}
+
+
 class FakeWeComAPI:
     """`responses`-based fake of qyapi.weixin.qq.com: records sends, returns msgid/response_code."""
 
@@ -93,12 +105,22 @@ class FakeWeComAPI:
         self.rsps = rsps
         self.sent: list[dict] = []
         self.updates: list[dict] = []
+        self.uploads: list[dict] = []   # media/upload: {"type", "name", "content", "media_id"}
         self.token_calls = 0
         self.script: list[Any] = []  # queued special answers for message/send: dict, Exception, int status
         self._n = itertools.count(1)
         rsps.add_callback(responses.GET, API + "gettoken", callback=self._token)
         rsps.add_callback(responses.POST, API + "message/send", callback=self._send)
         rsps.add_callback(responses.POST, API + "message/update_template_card", callback=self._update)
+        rsps.add_callback(responses.POST, API + "media/upload", callback=self._upload)
+
+    def _upload(self, request):
+        name, content = multipart_files(request)["media"]
+        media_id = f"MEDIA{len(self.uploads) + 1}"
+        self.uploads.append({"type": request.params.get("type"), "name": name, "content": content,
+                             "media_id": media_id})
+        return 200, {}, json.dumps({"errcode": 0, "errmsg": "ok", "type": "file", "media_id": media_id,
+                                    "created_at": "1380000000"})
 
     def _token(self, request):
         self.token_calls += 1

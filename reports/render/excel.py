@@ -23,7 +23,7 @@ from ..queries.talks import coverage, flag_trend
 from .cells import safe_row
 from .labels import KPI_LABELS, age_rows, category_label, funnel_rows, kpi_definition, state_rows
 
-__all__ = ["PCT", "SHEETS", "add_sheet", "build_workbook"]
+__all__ = ["PCT", "SHEETS", "add_sheet", "build_workbook", "workbook_bytes"]
 
 SHEETS = ["概览", "谈话覆盖-支部", "谈话覆盖-班组", "预警分类", "预警趋势", "学习完成", "活跃用户"]
 PCT = "0.0%"
@@ -77,8 +77,9 @@ def _work_sheets(wb, work: WorkFigures) -> None:
               + [("合计", act.held, act.signups, act.attended, act.participants, act.people, act.rate)], [6])
 
 
-def build_workbook(db, unit: Unit, quarter: str, tz: str = DEFAULT_TZ, *, now=None, config=None):
-    """The workbook for `unit`'s subtree and `quarter` (sheets in SHEETS order, then cases, activities and KPI)."""
+def build_workbook(db, unit: Unit, quarter: str, tz: str = DEFAULT_TZ, *, now=None, config=None, with_kpi: bool = True):
+    """The workbook for `unit`'s subtree and `quarter` (sheets in SHEETS order, then cases, activities and,
+    `with_kpi` — the reader may see the secretaries' review (kpi.view) —, the KPI sheet)."""
     from openpyxl import Workbook
 
     now = now or datetime.now(UTC)
@@ -131,6 +132,8 @@ def build_workbook(db, unit: Unit, quarter: str, tz: str = DEFAULT_TZ, *, now=No
               [(unit.full_name, summary.active[0], summary.active[1],
                 summary.active[0] / summary.active[1] if summary.active[1] else 0.0)], pct_columns=[3])
     _work_sheets(wb, summary.work)
+    if not with_kpi:
+        return wb
     year = int(quarter[:4])
     per_branch = ([(unit, kpi(db, unit, year, now, config))] if unit.kind == "branch"
                   else kpi_by_branch(db, unit, year, now, config))
@@ -138,3 +141,12 @@ def build_workbook(db, unit: Unit, quarter: str, tz: str = DEFAULT_TZ, *, now=No
               [(b.name, KPI_LABELS[i.key], i.numerator, i.denominator, i.rate if i.rate is not None else "—",
                 kpi_definition(i.key, config)) for b, inds in per_branch for i in inds], pct_columns=[4])
     return wb
+
+
+def workbook_bytes(wb: Any) -> bytes:
+    """The .xlsx file of `wb` (for a file message)."""
+    from io import BytesIO
+
+    out = BytesIO()
+    wb.save(out)
+    return out.getvalue()
