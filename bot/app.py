@@ -14,6 +14,8 @@ from .services import Services
 
 __all__ = ["make_app", "services_of"]
 
+PRIVATE_NETS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")   # RFC 1918, RFC 4193
+
 
 def make_app(config: Config, services: Services) -> Flask:
     """`config` decides which blueprints are served (tests pass overrides); `services` does the work."""
@@ -51,6 +53,8 @@ def make_app(config: Config, services: Services) -> Flask:
 
     @app.get("/metrics")
     def metrics_view() -> Response:
+        if not _metrics_allowed(config):
+            return Response("Not Found", status=404, mimetype="text/plain")
         with services.session_factory() as db:
             for status, n in db.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)):
                 metrics.outbox_backlog.labels(status).set(n)
@@ -64,6 +68,27 @@ def make_app(config: Config, services: Services) -> Flask:
         return resp
 
     return app
+
+
+def _metrics_allowed(config: Config) -> bool:
+    """/metrics shares the webhook port, which faces the internet: with `server.metrics_token` set,
+    only `Authorization: Bearer <token>` (Prometheus' bearer_token) is served; without one, only a
+    scraper on this host or the private network, never a request relayed by a proxy."""
+    import hmac
+    from ipaddress import ip_address, ip_network
+
+    from flask import request
+
+    token = config.get("server.metrics_token", str)
+    if token:
+        return hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode())
+    if request.headers.get("X-Forwarded-For") or request.headers.get("Forwarded") or request.headers.get("X-Real-IP"):
+        return False
+    try:
+        addr = ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return addr.is_loopback or any(addr in ip_network(net) for net in PRIVATE_NETS if ip_network(net).version == addr.version)
 
 
 def _relay_gauges(db: Session, services: Services, metrics: Metrics) -> None:

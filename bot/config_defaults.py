@@ -16,6 +16,7 @@ DEFAULTS: dict[str, Any] = {
     "server.public_url": "",
     "server.max_body_bytes": 65536,
     "server.simulator": False,
+    "server.metrics_token": "",                    # set (env LIANXIN_SERVER__METRICS_TOKEN): /metrics needs this bearer token
     "delivery.platforms": ["wecom"],
     # WeCom: corp_id, token, encoding_aes_key and agent_id are checked by Config.validate when enabled
     "wecom.enabled": False,

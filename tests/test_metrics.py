@@ -49,3 +49,22 @@ def test_metrics_exposed_and_counting(services, client):
     assert _scrape(client)[("lianxin_job_runs_total", (("job", "weekly_digest"), ("outcome", "ok")))] == 1
     # requests to /metrics itself are counted too
     assert _scrape(client)[("lianxin_requests_total", (("endpoint", "metrics_view"), ("status", "200")))] >= 3
+
+
+def test_metrics_are_not_served_to_the_internet(services, client):
+    """The webhook port faces the internet: a public address, or anything relayed by a proxy, gets 404."""
+    assert client.get("/metrics").status_code == 200                                   # this host
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200   # the scraper's LAN
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "1.2.3.4"}).status_code == 404
+    assert client.get("/metrics", headers={"X-Forwarded-For": "1.2.3.4"}).status_code == 404
+
+
+def test_metrics_token_is_required_once_set(services):
+    from bot.app import make_app
+
+    config = services.config.with_overrides({"server.metrics_token": "s3cret-scrape"})
+    client = make_app(config, services).test_client()
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 404
+    page = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape", "X-Forwarded-For": "203.0.113.5"})
+    assert page.status_code == 200 and b"lianxin_" in page.data

@@ -91,7 +91,7 @@ def test_flagged_talk_reaches_the_secretary_and_the_confirmation_comes_back(data
     env.pop("LIANXIN_CONFIG", None)
     init = subprocess.run([*_lianxin(), "init-db", "--demo"], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
-    assert init.returncode == 0 and "导入演示人员 30 人" in init.stdout, init.stderr[-2000:]
+    assert init.returncode == 0 and "导入演示人员 32 人" in init.stdout, init.stderr[-2000:]
     logs = {name: open(tmp_path / f"{name}.log", "w+") for name in ("serve", "dispatch")}
     procs = [subprocess.Popen([*_lianxin(), "serve", "--workers", "1", "--threads", "4", "--bind",
                                f"127.0.0.1:{port}"], env=env, cwd=tmp_path, stdout=logs["serve"], stderr=subprocess.STDOUT),

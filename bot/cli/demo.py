@@ -29,6 +29,8 @@ DEMO_USERS: list[tuple[str, str, str, bool, list[tuple[str, str]]]] = [
     ("zhaomin", "赵敏", COMMITTEE, True, [(Role.COMMITTEE, COMMITTEE)]),
     ("liqiang", "李强", BRANCH_A, True, [(Role.SECRETARY, BRANCH_A)]),
     ("chenjing", "陈静", BRANCH_B, True, [(Role.SECRETARY, BRANCH_B)]),
+    ("sunli", "孙丽", COMMITTEE, True, [(Role.UNION, COMMITTEE)]),        # 工会: approves 困难帮扶 with an amount
+    ("liuyang", "刘洋", COMMITTEE, True, [(Role.YOUTH, COMMITTEE)]),      # 团委: youth matters
 ]
 _TEAM_PEOPLE = {
     "四车间班组": [("zhouli", "周丽", True, True), ("zhangsan", "张三", False, False), ("lisi", "李四", True, False),
