@@ -6,7 +6,7 @@ and through the DingTalk sender (oapi media/upload, then batchSend sampleFile).
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from io import BytesIO
 
 import pytest
@@ -15,9 +15,7 @@ from sqlalchemy import func, select
 
 from bot.messages import File
 from models.activity import Activity
-from tests.test_activities import LINE, publish
-
-T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)        # 2026-12-01 10:00 in Shanghai
+from tests.test_activities import LINE, T0, publish
 
 
 @pytest.fixture
