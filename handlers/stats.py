@@ -75,8 +75,8 @@ def stats(ctx: Context, args: str) -> None:
     ctx.audit("read", "stats", unit.id, detail=quarter)
     link = login_link(ctx.config, ctx.person.id, unit_id=unit.id, quarter=quarter)
     ttl = ctx.config.get("security.login_link_ttl_seconds", int)
-    ctx.reply(summary_text(summary) + f"\n\n数据看板（{ttl // 60} 分钟内有效，仅可使用一次）：\n{link}"
-              f"\n需要 Excel 报表时，发送“导出统计{' ' + args.strip() if args.strip() else ''}”。")
+    excel = f"需要 Excel 报表时，发送“导出统计{' ' + args.strip() if args.strip() else ''}”。"
+    ctx.reply(summary_text(summary) + f"\n{excel}\n\n数据看板（{ttl // 60} 分钟内有效，仅可使用一次）：\n{link}")
 
 
 @router.command("导出统计", "export-stats", help="本单位的季度统计导出为 Excel 文件", usage="导出统计 [2026Q3] [单位名]",

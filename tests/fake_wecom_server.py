@@ -1,6 +1,6 @@
 """A local fake of the WeCom server API over real HTTP (timeouts, hangs and latency are real).
 
-Answers gettoken, message/send and message/update_template_card under /cgi-bin/, after `delay`
+Answers gettoken, message/send, message/update_template_card and media/upload under /cgi-bin/, after `delay`
 seconds; `hang()` makes it accept connections and never answer until `recover()`. Records every
 request path and every message body. Used by tests/test_relay*.py and bench/bench_relay.py.
 """
@@ -22,6 +22,7 @@ class FakeWeComServer:
         self.paths: list[str] = []
         self.sent: list[dict] = []
         self.sent_at: list[float] = []
+        self.uploads: list[bytes] = []     # media/upload request bodies (multipart), in order
         self._up = threading.Event()
         self._up.set()
         self._n = itertools.count(1)
@@ -50,7 +51,11 @@ class FakeWeComServer:
                 if fake.delay:
                     time.sleep(fake.delay)
                 out: dict = {"errcode": 0, "errmsg": "ok"}
-                if path.endswith("/gettoken"):
+                if path.endswith("/media/upload"):
+                    with fake._lock:
+                        fake.uploads.append(body)
+                        out.update(type="file", media_id=f"MEDIA{len(fake.uploads)}", created_at="1380000000")
+                elif path.endswith("/gettoken"):
                     out.update(access_token="LOCALTOKEN", expires_in=7200)
                 elif path.endswith("/message/send"):
                     n = next(fake._n)

@@ -3,7 +3,7 @@ through the real dispatcher in the simulator, on both storage stacks."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.messages import Card, Text
 from models.audit import AuditEvent
@@ -144,6 +144,11 @@ def test_committee_then_union_each_sees_who_approved_before(sim, services):
 
 
 def test_a_level_without_approvers_is_refused_before_submitting(sim, services):
+    from models.org import RoleAssignment
+
+    with services.session_factory() as db:     # the demo's one 工会 approver (孙丽) steps down
+        db.execute(delete(RoleAssignment).where(RoleAssignment.person_id == person(db, "sunli").id))
+        db.commit()
     case_id = opened(services, sim)
     text = request_care(sim_say(sim), "liqiang", case_id, "困难帮扶 2000 医疗费用高")
     assert "还没有工会审批人" in text and "未提交" in text

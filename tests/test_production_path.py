@@ -133,6 +133,13 @@ def test_flagged_talk_reaches_the_secretary_and_the_confirmation_comes_back(data
         assert wecom.say("liqiang", "确认 1").startswith("事项 1 已由李强")   # once only, said so
         assert ERROR_TEXT not in wecom.say("liqiang", "待办")
 
+        # the secretary's quarterly report arrives as a file message (uploaded first, then sent)
+        assert wecom.say("liqiang", "导出统计").startswith("已生成外航维修党支部")
+        sent = _wait_until(lambda: [m for m in fake.to("liqiang") if m.get("msgtype") == "file"], 15,
+                           "the report's file message")
+        assert sent[0]["file"] == {"media_id": "MEDIA1"} and len(fake.uploads) == 1
+        assert 'filename="统计-外航维修党支部-' in fake.uploads[0][:400].decode("utf-8", "replace")
+
         every_request = " ".join(fake.paths)
         assert "/cgi-bin/gettoken" in every_request and "/cgi-bin/message/send" in every_request
         assert all(NOTES not in str(m) for m in fake.sent)

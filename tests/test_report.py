@@ -35,8 +35,8 @@ def test_report_workbook(seeded, tmp_path):
     assert ov["谈心谈话覆盖率"] == pytest.approx(9 / 21)
     assert wb["概览"]["B7"].number_format == "0.0%"
     assert (ov["预警谈话（关注）"], ov["预警谈话（紧急）"]) == (2, 1)
-    assert (ov["学习应学人次"], ov["学习已学人次"]) == (44, 3)
-    assert (ov["活跃用户"], ov["在册人数"]) == (3, 30)
+    assert (ov["学习应学人次"], ov["学习已学人次"]) == (46, 3)
+    assert (ov["活跃用户"], ov["在册人数"]) == (3, 32)
 
     ws = wb["谈话覆盖-支部"]
     assert [c.value for c in ws[1]] == ["支部", "单位全称", "应谈人数", "已谈人数", "未谈人数", "覆盖率"]
@@ -55,14 +55,14 @@ def test_report_workbook(seeded, tmp_path):
     assert funnel == [("上报", 4), ("已处理", 2), ("关爱申请", 2), ("已同意", 1), ("已指派帮扶人", 1), ("已结案", 1)]
     assert (ov["在办个案"], ov["超时个案"]) == (3, 2)
     acts = {r[0]: r[1:6] for r in wb["活动参与"].iter_rows(min_row=2, values_only=True)}
-    assert acts == {"外航维修党支部": (2, 5, 4, 3, 14), "附件修理党支部": (0, 1, 1, 1, 13), "合计": (3, 6, 5, 4, 30)}
+    assert acts == {"外航维修党支部": (2, 5, 4, 3, 14), "附件修理党支部": (0, 1, 1, 1, 13), "合计": (3, 6, 5, 4, 32)}
     kpi = {(r[0], r[1]): (r[2], r[3]) for r in wb["述职评议指标2026"].iter_rows(min_row=2, values_only=True)}
     assert [c.value for c in wb["述职评议指标2026"][1]] == ["支部", "指标", "分子", "分母", "比率", "口径"]
     assert kpi[("外航维修党支部", "谈心谈话覆盖率")][1] == 44
     assert kpi[("外航维修党支部", "关爱帮扶结案率")] == (0, 2)
     assert kpi[("附件修理党支部", "活动参与率")] == (1, 13)
     learning = {r[0]: r[1:4] for r in wb["学习完成"].iter_rows(min_row=2, values_only=True)}
-    assert learning == {"外航维修党支部": (28, 3, 2), "附件修理党支部": (13, 2, 1), "合计": (44, 5, 3)}
+    assert learning == {"外航维修党支部": (28, 3, 2), "附件修理党支部": (13, 2, 1), "合计": (46, 5, 3)}
 
 
 def test_report_bad_arguments(seeded, tmp_path):

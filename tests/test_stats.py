@@ -63,8 +63,8 @@ def test_learning_completion(seeded):
     with seeded.session_factory() as db:
         committee = _u(db, COMMITTEE)
         total, rows = learning_completion(db, committee, Q4, "branch")
-        # M1 → branch A (14 people), M2 → committee (30 people); M3 is 2026Q3
-        assert (total.assigned, total.opened, total.studied) == (44, 5, 3)
+        # M1 → branch A (14 people), M2 → committee (32 people); M3 is 2026Q3
+        assert (total.assigned, total.opened, total.studied) == (46, 5, 3)
         by = {r.name: (r.assigned, r.opened, r.studied) for r in rows}
         assert by == {"外航维修党支部": (28, 3, 2), "附件修理党支部": (13, 2, 1)}
         a_total, _ = learning_completion(db, _u(db, BRANCH_A), Q4, "team")
@@ -73,7 +73,7 @@ def test_learning_completion(seeded):
         assert (q3.assigned, q3.studied) == (13, 1)
         m2 = db.scalars(select(Material).where(Material.title == "二十大报告")).one()
         t, rows = material_completion(db, m2)
-        assert (t.assigned, t.opened, t.studied) == (30, 3, 2)
+        assert (t.assigned, t.opened, t.studied) == (32, 3, 2)
         assert {r.name: (r.assigned, r.studied) for r in rows} == {"外航维修党支部": (14, 1), "附件修理党支部": (13, 1)}
 
 
@@ -82,8 +82,8 @@ def test_active_users_by_local_day(seeded):
         committee = _u(db, COMMITTEE)
         # Q4 local days: zhangsan (twice), lisi, chenjing (2026-12-31 23:59 local); liqiang's
         # 2026-12-31 16:30 UTC is 2027-01-01 00:30 local (Q1 2027); zhaoliu was active in Q3 only.
-        assert active_users(db, committee, date(2026, 10, 1), date(2026, 12, 31)) == (3, 30)
-        assert active_users(db, committee, date(2027, 1, 1), date(2027, 3, 31)) == (1, 30)
+        assert active_users(db, committee, date(2026, 10, 1), date(2026, 12, 31)) == (3, 32)
+        assert active_users(db, committee, date(2027, 1, 1), date(2027, 3, 31)) == (1, 32)
         assert active_users(db, _u(db, BRANCH_A), date(2026, 10, 1), date(2027, 3, 31)) == (3, 14)
 
 
@@ -134,7 +134,7 @@ def test_messages_mark_people_active(services, clock, sim):
     sim.say("zhangsan", "帮助")
     sim.say("nobody-on-the-roster", "帮助")
     with services.session_factory() as db:      # kept in Redis until the scheduler's flush
-        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 20)) == (0, 30)
+        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 20)) == (0, 32)
     assert flush(job) == 1
     sim.say("lisi", "谈话")                      # a writing turn, and another local day for zhangsan
     sim.say("lisi", "取消")
@@ -142,9 +142,9 @@ def test_messages_mark_people_active(services, clock, sim):
     sim.say("zhangsan", "我的信息")
     assert flush(job) == 2                       # lisi on day one, zhangsan on day two
     with services.session_factory() as db:
-        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 20)) == (2, 30)
-        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 21)) == (2, 30)
-        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 21), date(2026, 11, 21)) == (1, 30)
+        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 20)) == (2, 32)
+        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 20), date(2026, 11, 21)) == (2, 32)
+        assert active_users(db, _u(db, COMMITTEE), date(2026, 11, 21), date(2026, 11, 21)) == (1, 32)
     assert flush(job) == 0                       # nothing new: the day sets were written and removed
 
 
@@ -173,7 +173,7 @@ def test_activities_held_and_participation(seeded):
     start, end = quarter_bounds(Q4)
     with seeded.session_factory() as db:
         total, rows = activity_stats(db, _u(db, COMMITTEE), start, end, NOW)
-        assert (total.held, total.signups, total.attended, total.participants, total.people) == (3, 6, 5, 4, 30)
+        assert (total.held, total.signups, total.attended, total.participants, total.people) == (3, 6, 5, 4, 32)
         by = {r.name: (r.held, r.signups, r.attended, r.participants, r.people) for r in rows}
         assert by == {"外航维修党支部": (2, 5, 4, 3, 14), "附件修理党支部": (0, 1, 1, 1, 13)}
 
@@ -212,6 +212,6 @@ def test_dashboard_quarters_follow_the_configured_timezone(seeded):
     in_utc = seeded.config.with_overrides({"timezone": "UTC"})
     with seeded.session_factory() as db:
         committee = _u(db, COMMITTEE)
-        assert dashboard(db, committee, Q4, now=NOW, config=seeded.config).learning.assigned == 44 + 13
-        assert dashboard(db, committee, Q4, now=NOW, config=in_utc).learning.assigned == 44
+        assert dashboard(db, committee, Q4, now=NOW, config=seeded.config).learning.assigned == 46 + 13
+        assert dashboard(db, committee, Q4, now=NOW, config=in_utc).learning.assigned == 46
         assert dashboard(db, committee, "2026Q3", now=NOW, config=in_utc).learning.assigned == 13 + 13
