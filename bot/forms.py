@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .args import parse_item_number
 from .callbacks import BadCallback, CallbackData
@@ -49,17 +49,19 @@ class FormAnswer(CallbackData):
 
 
 Answers = dict[str, Any]   # a form's answers so far, by step name (JSON in FormState)
-Ask = Callable[["Context", Answers], Reply | str]
-Parse = Callable[["Context", str, Answers], Any]
+# the answers as a form's own functions see them: a TypedDict (total=False) per form, or Answers
+A = TypeVar("A", bound=Mapping[str, Any])
+Ask = Callable[["Context", A], Reply | str]
+Parse = Callable[["Context", str, A], Any]
 
 
 @dataclass
-class Step:
+class Step(Generic[A]):
     name: str
-    ask: Ask
-    parse: Parse
-    skip_if: Callable[[Answers], bool] | None = None
-    fixed_if: Callable[[Answers], bool] | None = None   # 返回 never goes back to it (e.g. the person in an edit)
+    ask: Ask[A]
+    parse: Parse[A]
+    skip_if: Callable[[A], bool] | None = None
+    fixed_if: Callable[[A], bool] | None = None   # 返回 never goes back to it (e.g. the person in an edit)
     # a command typed inside the dialog (see Form.typed_command): in a free-text answer only the bare
     # command word counts as one ("学习 情况良好" is a note); else any text starting with a command word
     free_text: bool = True
@@ -68,22 +70,26 @@ class Step:
 
 
 @dataclass
-class Form:
+class Form(Generic[A]):
     name: str
     title: str
-    steps: list[Step]
-    done: Callable[[Context, Answers], None]
+    steps: list[Step[A]]
+    done: Callable[[Context, A], None]
     ttl: int | None = None                        # seconds; default conversation.ttl_seconds
-    prefill: Callable[[Context, Answers], None] | None = None
+    prefill: Callable[[Context, A], None] | None = None
     back_to_prefilled: bool = False               # 返回 also reaches steps answered before the dialog began
 
-    def step(self, name: str) -> Step:
+    def step(self, name: str) -> Step[A]:
         for s in self.steps:
             if s.name == name:
                 return s
         raise KeyError(name)
 
-    def next_step(self, after: str | None, answers: Answers) -> Step | None:
+    def _answers(self, state: FormState) -> A:
+        """The state's JSON answers as the form's steps declared them (the one place they are typed)."""
+        return cast(A, state.answers)
+
+    def next_step(self, after: str | None, answers: A) -> Step[A] | None:
         names = [s.name for s in self.steps]
         start = 0 if after is None else names.index(after) + 1
         for s in self.steps[start:]:
@@ -95,7 +101,7 @@ class Form:
         return None
 
     # engine ---------------------------------------------------------------------------------
-    def start(self, ctx: Context, answers: Answers | None = None) -> None:
+    def start(self, ctx: Context, answers: Mapping[str, Any] | None = None) -> None:
         now = time.time()
         state = FormState(form=self.name, form_id=uuid.uuid4().hex[:8], step="",
                           answers=dict(answers or {}), started_at=now, updated_at=now)
@@ -105,7 +111,7 @@ class Form:
     def answer(self, ctx: Context, state: FormState, value: str) -> None:
         step = self.step(state.step)
         try:
-            parsed = step.parse(ctx, value, state.answers)
+            parsed = step.parse(ctx, value, self._answers(state))
         except Invalid as exc:
             ctx.reply(str(exc))
             self._ask(ctx, state, step)
@@ -128,10 +134,10 @@ class Form:
         self._ask(ctx, state, self.step(previous))
 
     def _advance(self, ctx: Context, state: FormState, after: str | None) -> None:
-        nxt = self.next_step(after, state.answers)
+        nxt = self.next_step(after, self._answers(state))
         if nxt is None:
             ctx.state = None
-            self.done(ctx, state.answers)
+            self.done(ctx, self._answers(state))
             return
         state.step = nxt.name
         state.updated_at = time.time()
@@ -143,7 +149,7 @@ class Form:
         names = [s.name for s in self.steps]
         if state.step not in names:
             return state.history
-        a = state.answers
+        a = self._answers(state)
         return [s.name for s in self.steps[: names.index(state.step)]
                 if s.name in a and not (s.fixed_if and s.fixed_if(a)) and not (s.skip_if and s.skip_if(a))]
 
@@ -155,8 +161,8 @@ class Form:
         ctx.state = None
         ctx.reply(f"已取消「{self.title}」，没有保存任何内容。")
 
-    def _ask(self, ctx: Context, state: FormState, step: Step) -> None:
-        question = step.ask(ctx, state.answers)
+    def _ask(self, ctx: Context, state: FormState, step: Step[A]) -> None:
+        question = step.ask(ctx, self._answers(state))
         ctx.reply(question)
 
     def handle(self, ctx: Context, state: FormState) -> bool:
@@ -206,7 +212,7 @@ class Form:
         return not step.free_text or text.strip().lstrip("/／").lower() in (n.lower() for n in cmd.names)
 
 
-def wants_media(ctx: Context, forms: Mapping[str, Form]) -> bool:
+def wants_media(ctx: Context, forms: Mapping[str, Form[Any]]) -> bool:
     """True if the running dialog's current step takes a photo (so an image message is its answer)."""
     state = ctx.state
     form = forms.get(state.form) if state is not None else None
@@ -218,7 +224,7 @@ def wants_media(ctx: Context, forms: Mapping[str, Form]) -> bool:
         return False
 
 
-def route_form(ctx: Context, forms: Mapping[str, Form]) -> bool:
+def route_form(ctx: Context, forms: Mapping[str, Form[Any]]) -> bool:
     """Give the turn to the running form, or refuse a form button whose dialog has ended; True if handled."""
     state = ctx.state
     if state is not None:
@@ -237,16 +243,16 @@ def route_form(ctx: Context, forms: Mapping[str, Form]) -> bool:
 
 
 def choice_step(name: str, title: str, options: Callable[[], list[tuple[str, str]]], *,
-                aliases: dict[str, str] | None = None, body: Callable[[Context, Answers], str] | None = None,
-                clean: Callable[[str], str] | None = None, keep: Callable[[Answers, str, str], Any] | None = None,
-                skip_if: Callable[[Answers], bool] | None = None) -> Step:
+                aliases: dict[str, str] | None = None, body: Callable[[Context, A], str] | None = None,
+                clean: Callable[[str], str] | None = None, keep: Callable[[A, str, str], Any] | None = None,
+                skip_if: Callable[[A], bool] | None = None) -> Step[A]:
     """A step answered with one of `options` (button, number, label or alias).
 
     `keep(answers, step, text)` may return a value to keep instead (an edit's “不变”)."""
-    def ask(ctx: Context, answers: Answers) -> Reply:
+    def ask(ctx: Context, answers: A) -> Reply:
         return choice_card(ctx, title, options(), body=body(ctx, answers) if body else "")
 
-    def parse(ctx: Context, text: str, answers: Answers) -> Any:
+    def parse(ctx: Context, text: str, answers: A) -> Any:
         kept = keep(answers, name, text) if keep else None
         if kept:
             return kept
@@ -298,14 +304,14 @@ def pick_option(text: str, options: list[tuple[str, str]], aliases: dict[str, st
 CANDIDATES = "_cands"    # answers key: [[id, label], …] remembered while the sender picks one
 
 
-def pick_step(name: str, *, prompt: Callable[[Context, Answers], Reply | str],
-              find: Callable[[Context, str, Answers], list[tuple[int, str]]], several: Callable[[str, int], str],
+def pick_step(name: str, *, prompt: Callable[[Context, A], Reply | str],
+              find: Callable[[Context, str, A], list[tuple[int, str]]], several: Callable[[str, int], str],
               choose_title: str, choose_body: Callable[[int], str] | None = None, buttons: bool = True,
-              accept: Callable[[Context, int, Answers], int] | None = None) -> Step:
+              accept: Callable[[Context, int, A], int] | None = None) -> Step[A]:
     """One record (a person) picked by a typed name: one match is taken; several are listed (buttons
     or numbers) and remembered between turns. `find` raises Invalid when nothing matches; `accept`
     may refuse the pick (raise Invalid) or note something in the answers."""
-    def ask(ctx: Context, answers: Answers) -> Reply | str:
+    def ask(ctx: Context, answers: A) -> Reply | str:
         cands = answers.get(CANDIDATES)
         if not cands:
             return prompt(ctx, answers)
@@ -314,8 +320,9 @@ def pick_step(name: str, *, prompt: Callable[[Context, Answers], Reply | str],
                                body=choose_body(len(cands)) if choose_body else "")
         return choose_title + "\n" + "\n".join(f"{i}. {label}" for i, (_, label) in enumerate(cands, 1))
 
-    def parse(ctx: Context, text: str, answers: Answers) -> int:
+    def parse(ctx: Context, text: str, answers: A) -> int:
         t = text.strip()
+        scratch = cast(Answers, answers)   # the engine's own key lives in the same JSON dict as the form's
         ids = [c[0] for c in answers.get(CANDIDATES) or []]
         n = parse_item_number(t)
         if t.startswith("id") and parse_item_number(t[2:]) in ids:
@@ -325,14 +332,14 @@ def pick_step(name: str, *, prompt: Callable[[Context, Answers], Reply | str],
                 raise Invalid("没有这个序号。")
             pid = ids[n - 1]
         else:
-            answers.pop(CANDIDATES, None)
+            scratch.pop(CANDIDATES, None)
             found = find(ctx, t, answers)
             if len(found) > 1:
-                answers[CANDIDATES] = [[i, label] for i, label in found]
+                scratch[CANDIDATES] = [[i, label] for i, label in found]
                 raise Invalid(several(t, len(found)))
             pid = found[0][0]
         if accept is not None:
             pid = accept(ctx, pid, answers)
-        answers.pop(CANDIDATES, None)
+        scratch.pop(CANDIDATES, None)
         return pid
     return Step(name, ask, parse, free_text=False)

@@ -20,6 +20,7 @@ __all__ = ["Action", "ActionHandler", "Command", "CommandHandler", "Fallback", "
 
 Allowed = Callable[["Context"], bool]
 AH = TypeVar("AH", bound=Callable[..., None])
+F = TypeVar("F", bound="Form[Any]")
 CommandHandler = Callable[["Context", str], None]        # (ctx, the text after the command word)
 ActionHandler = Callable[["Context", Any], None]         # (ctx, the unpacked CallbackData of the button)
 Subscriber = Callable[["Context", dict[str, Any]], None]  # (ctx, the payload given to ctx.emit)
@@ -52,7 +53,7 @@ class Router:
     name: str
     commands: list[Command] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
-    forms: dict[str, Form] = field(default_factory=dict)
+    forms: dict[str, Form[Any]] = field(default_factory=dict)
     fallback_handler: Fallback | None = None
     subscribers: dict[str, list[Subscriber]] = field(default_factory=dict)
     pending_sources: list[PendingSource] = field(default_factory=list)   # 待办 (bot.pending)
@@ -105,7 +106,7 @@ class Router:
         self.fallback_handler = fn
         return fn
 
-    def form(self, form: Form) -> Form:
+    def form(self, form: F) -> F:
         self.forms[form.name] = form
         return form
 
@@ -134,7 +135,7 @@ class Registry:
     def __init__(self, routers: Iterable[Router]) -> None:
         self.routers = list(routers)
         self._by_word: dict[str, Command] = {}
-        self.forms: dict[str, Form] = {}
+        self.forms: dict[str, Form[Any]] = {}
         self.fallback: Fallback | None = None
         self.subscribers: dict[str, list[Subscriber]] = {}
         self.memo: dict[Any, Any] = {}   # derived views that depend only on the registry and a key (帮助 per role set)
