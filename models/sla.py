@@ -19,7 +19,7 @@ SLA_DEFAULTS: dict[str, float] = {
 class ConfigLike(Protocol):
     """What the lookup needs of bot.config.Config (models do not import bot)."""
 
-    def get(self, key: str, kind: type = ..., default: Any = ...) -> Any: ...
+    def get(self, key: str, kind: type = ...) -> Any: ...
 
 
 def sla_hours(config: ConfigLike | None, name: str) -> float:

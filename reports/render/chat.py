@@ -1,6 +1,8 @@
 """Report numbers as chat text (统计, 述职评议), so handlers only choose the scope and reply."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from models.org import Unit
 
 from ..queries.kpi import Indicator
@@ -90,7 +92,7 @@ def number(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def kpi_text(unit_name: str, year: int, rows: list[tuple[Unit | UnitRow, list[Indicator]]]) -> str:
+def kpi_text(unit_name: str, year: int, rows: Sequence[tuple[Unit | UnitRow, list[Indicator]]]) -> str:
     """The `述职评议` reply: one line per branch (the first KPI_CHAT_ROWS); `述职评议 口径` explains them."""
     if not rows:
         return f"{unit_name} 下没有支部。"
