@@ -18,10 +18,12 @@ them; Party membership and team come from the roster and the next full import wi
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import or_, select
 
 from bot.context import Context
-from bot.router import Router
+from bot.router import CommandHandler, Router
 from models.enums import ROLE_LABELS, ROLE_NAMES, Role, UnitKind
 from models.org import Unit
 from models.policy import can
@@ -86,7 +88,7 @@ def _parse(ctx: Context, args: str, usage: str) -> tuple[str, Role, Unit | None]
     return words[0], role, unit
 
 
-def _role_change(ctx: Context, op: str, word: str, role: Role, unit: Unit | None) -> None:
+def _role_change(ctx: Context, op: Literal["grant", "revoke"], word: str, role: Role, unit: Unit | None) -> None:
     """Grant or revoke `role` on `unit` (left out: the person's own unit / the one held) after confirmation."""
     if unit is not None and not ctx.require("roster.admin", unit):
         return
@@ -112,7 +114,7 @@ def revoke_role(ctx: Context, args: str) -> None:
         _role_change(ctx, "revoke", *parsed)
 
 
-def _leader_cmd(op: str, usage: str):
+def _leader_cmd(op: Literal["grant", "revoke"], usage: str) -> CommandHandler:
     def handler(ctx: Context, args: str) -> None:
         words = args.split()
         if not words:
@@ -131,7 +133,7 @@ router.command("取消班组长", "clear-leader", help="取消班组长（管理
                allowed=_is_admin)(_leader_cmd("revoke", "取消班组长 姓名或账号 [班组]"))
 
 
-def _party_cmd(op: str, usage: str):
+def _party_cmd(op: Literal["party_on", "party_off"], usage: str) -> CommandHandler:
     def handler(ctx: Context, args: str) -> None:
         word = args.strip()
         if not word or len(word.split()) > 1:

@@ -8,19 +8,33 @@ person told), `取消` drops it.
 """
 from __future__ import annotations
 
+from typing import Literal, Required, TypedDict
+
 from sqlalchemy import or_, select
 
 from bot.context import Context
 from bot.forms import CANDIDATES, Form, Invalid, Step, choice_card, pick_option, pick_step
+from bot.messages import Card
 from bot.router import Router
 from models.enums import ROLE_LABELS, Role
 from models.org import Person, RoleAssignment, Unit
 
-__all__ = ["CHANGE_FORM", "candidates", "label", "start_change"]
+__all__ = ["CHANGE_FORM", "ChangeAnswers", "Op", "candidates", "label", "start_change"]
 
 router = Router("admin")
 
 ROSTER_WINS = "下次完整导入花名册时以花名册为准，会覆盖这次修改；请同时修改花名册。"
+
+Op = Literal["party_on", "party_off", "team", "grant", "revoke"]
+
+
+class ChangeAnswers(TypedDict, total=False):
+    """The change dialog's answers: what to change (given by the command), then who and 确认."""
+    op: Required[Op]
+    role: str            # a Role value (grant / revoke)
+    unit: int | None     # the team (team), the role's unit (grant / revoke: settled before the card)
+    person: int
+    confirm: str         # "yes" / "no"
 
 
 def label(p: Person) -> str:
@@ -40,7 +54,7 @@ def candidates(ctx: Context, word: str) -> list[Person]:
     return [p for p in same if p.active] or list(same)
 
 
-def _find(ctx: Context, text: str, answers: dict) -> list[tuple[int, str]]:
+def _find(ctx: Context, text: str, answers: ChangeAnswers) -> list[tuple[int, str]]:
     found = candidates(ctx, text)
     if not found:
         from models.directory import search_people
@@ -51,7 +65,7 @@ def _find(ctx: Context, text: str, answers: dict) -> list[tuple[int, str]]:
     return [(p.id, label(p)) for p in found]
 
 
-def settle(ctx: Context, p: Person, a: dict) -> str | None:
+def settle(ctx: Context, p: Person, a: ChangeAnswers) -> str | None:
     """Fill in the role's unit when it was left out (own unit; the one held, to revoke), check the
     unit is the admin's, and say why there is nothing to do; None when the change can go ahead."""
     if a["op"] in ("grant", "revoke") and not a.get("unit"):
@@ -75,7 +89,7 @@ def settle(ctx: Context, p: Person, a: dict) -> str | None:
     return unchanged(ctx, p, a)
 
 
-def _accept(ctx: Context, pid: int, answers: dict) -> int:
+def _accept(ctx: Context, pid: int, answers: ChangeAnswers) -> int:
     person = ctx.db.get(Person, pid)
     if person is None or not ctx.can("roster.admin", person):
         raise Invalid("此人不在您管理的范围内，请重新选择，或回复“取消”。")
@@ -85,16 +99,16 @@ def _accept(ctx: Context, pid: int, answers: dict) -> int:
     return pid
 
 
-def start_change(ctx: Context, word: str, change: dict) -> None:
+def start_change(ctx: Context, word: str, change: ChangeAnswers) -> None:
     """Begin the dialog for `change` on the person named `word` (picked first if the name is shared)."""
     found = candidates(ctx, word)
     if not found:
         try:
-            _find(ctx, word, {})
+            _find(ctx, word, change)
         except Invalid as exc:
             ctx.reply(str(exc))
         return
-    answers = dict(change)
+    answers = change.copy()
     if len(found) == 1:
         if not ctx.require("roster.admin", found[0]):
             return
@@ -103,20 +117,26 @@ def start_change(ctx: Context, word: str, change: dict) -> None:
             ctx.reply(why)
             return
         answers["person"] = found[0].id
+        CHANGE_FORM.start(ctx, answers)
     else:
-        answers[CANDIDATES] = [[p.id, label(p)] for p in found]
-    CHANGE_FORM.start(ctx, answers)
+        CHANGE_FORM.start(ctx, {**answers, CANDIDATES: [[p.id, label(p)] for p in found]})
 
 
 # --- what each change does ------------------------------------------------------------------------
 
-def describe(ctx: Context, p: Person, a: dict) -> tuple[str, str]:
+def _unit(ctx: Context, a: ChangeAnswers) -> Unit:
+    """The unit of a team move or a role change (settle filled it in before the card)."""
+    return ctx.db.get_one(Unit, a["unit"])
+
+
+def describe(ctx: Context, p: Person, a: ChangeAnswers) -> tuple[str, str]:
     """(what will change, what a roster import does to it) for the confirmation card."""
-    op, unit = a["op"], ctx.db.get(Unit, a["unit"]) if a.get("unit") else None
+    op = a["op"]
     if op == "party_on":
         return f"将 {label(p)} 设为中共党员。", ROSTER_WINS
     if op == "party_off":
         return f"将 {label(p)} 的政治面貌改为群众（取消党员）。", ROSTER_WINS
+    unit = _unit(ctx, a)
     if op == "team":
         now = p.unit.full_name if p.unit else "（无）"
         held = [f"{ROLE_LABELS[Role(r.role)]}（{r.unit.name}）" for r in p.roles]
@@ -132,7 +152,7 @@ def describe(ctx: Context, p: Person, a: dict) -> tuple[str, str]:
     return f"撤销 {label(p)} 的 {ROLE_LABELS[role]}（{unit.full_name}）。", note
 
 
-def unchanged(ctx: Context, p: Person, a: dict) -> str | None:
+def unchanged(ctx: Context, p: Person, a: ChangeAnswers) -> str | None:
     """Why there is nothing to do (already so), or None."""
     op = a["op"]
     if not p.active:
@@ -145,38 +165,39 @@ def unchanged(ctx: Context, p: Person, a: dict) -> str | None:
         return f"{p.name} 已在该班组，无需调动。"
     held = any(r.role == a.get("role") and r.unit_id == a.get("unit") for r in p.roles)
     if op == "grant" and held:
-        unit = ctx.db.get(Unit, a["unit"])
+        unit = _unit(ctx, a)
         return f"{p.name} 已是 {ROLE_LABELS[Role(a['role'])]}（{unit.full_name}），无需重复授权。"
     if op == "revoke" and not held:
         return f"{p.name} 没有 {ROLE_LABELS[Role(a['role'])]} 这一角色。发送“角色 {p.wecom_userid or p.name}”查看。"
     return None
 
 
-def apply(ctx: Context, p: Person, a: dict) -> str:
+def apply(ctx: Context, p: Person, a: ChangeAnswers) -> str:
     """Make the change (policy already checked), audit it, and return the one-line answer."""
-    op, unit = a["op"], ctx.db.get(Unit, a["unit"]) if a.get("unit") else None
+    op, admin = a["op"], ctx.me
     if op in ("party_on", "party_off"):
         p.is_party_member = op == "party_on"
         ctx.audit("party_" + ("set" if p.is_party_member else "clear"), "person", p.id, detail="chat")
-        ctx.notify(p, f"管理员{ctx.person.name}已将您的政治面貌登记为{'中共党员' if p.is_party_member else '群众'}。")
+        ctx.notify(p, f"管理员{admin.name}已将您的政治面貌登记为{'中共党员' if p.is_party_member else '群众'}。")
         return f"已{'设为党员' if p.is_party_member else '取消党员'}：{label(p)}。{ROSTER_WINS}"
+    unit = _unit(ctx, a)
     if op == "team":
         before = p.unit.full_name if p.unit else "（无）"
         p.unit_id, p.unit = unit.id, unit
         ctx.audit("team_move", "person", p.id, detail=f"{before} -> {unit.full_name}")
-        ctx.notify(p, f"管理员{ctx.person.name}已将您的所在班组调整为：{unit.full_name}。")
+        ctx.notify(p, f"管理员{admin.name}已将您的所在班组调整为：{unit.full_name}。")
         return f"已调班组：{p.name} 现在在 {unit.full_name}。{ROSTER_WINS}"
     role = Role(a["role"])
     if op == "grant":
         p.roles.append(RoleAssignment(role=role, unit_id=unit.id, unit=unit, source="chat"))
         ctx.audit("role_grant", "person", p.id, detail=f"{role}@{unit.id} {unit.full_name}")
-        ctx.notify(p, f"管理员{ctx.person.name}已授予您{ROLE_LABELS[role]}（{unit.full_name}）。")
+        ctx.notify(p, f"管理员{admin.name}已授予您{ROLE_LABELS[role]}（{unit.full_name}）。")
         return f"已授权：{p.name} 为 {ROLE_LABELS[role]}（{unit.full_name}）。"
     ra = next(r for r in p.roles if r.role == role and r.unit_id == unit.id)
     p.roles.remove(ra)
     ctx.db.delete(ra)
     ctx.audit("role_revoke", "person", p.id, detail=f"{role}@{unit.id} {unit.full_name} ({ra.source})")
-    ctx.notify(p, f"管理员{ctx.person.name}已撤销您的{ROLE_LABELS[role]}（{unit.full_name}）。")
+    ctx.notify(p, f"管理员{admin.name}已撤销您的{ROLE_LABELS[role]}（{unit.full_name}）。")
     note = "（此角色来自花名册，下次完整导入花名册时会按名册恢复，请同时修改花名册）" if ra.source == "roster" else ""
     return f"已撤销：{p.name} 的 {ROLE_LABELS[role]}（{unit.full_name}）。{note}"
 
@@ -186,18 +207,18 @@ def apply(ctx: Context, p: Person, a: dict) -> str:
 CONFIRM = [("yes", "确认"), ("no", "取消")]
 
 
-def _ask_confirm(ctx: Context, a: dict):
-    p = ctx.db.get(Person, a["person"])
+def _ask_confirm(ctx: Context, a: ChangeAnswers) -> Card:
+    p = ctx.db.get_one(Person, a["person"])
     what, roster = describe(ctx, p, a)
     return choice_card(ctx, "请确认这次修改", CONFIRM, body=f"{what}\n{roster}\n回复“确认”执行，“取消”放弃。",
                        typed_hint=False)
 
 
-def _ask_person(ctx: Context, a: dict) -> str:
+def _ask_person(ctx: Context, a: ChangeAnswers) -> str:
     return "请回复姓名或账号。"
 
 
-def _done(ctx: Context, a: dict) -> None:
+def _done(ctx: Context, a: ChangeAnswers) -> None:
     if a.get("confirm") != "yes":
         ctx.reply("已取消，没有修改。")
         return
@@ -213,7 +234,7 @@ def _done(ctx: Context, a: dict) -> None:
     ctx.reply(apply(ctx, p, a))
 
 
-CHANGE_FORM = router.form(Form(
+CHANGE_FORM = router.form(Form[ChangeAnswers](
     name="admin.change",
     title="人员变更",
     steps=[

@@ -41,8 +41,9 @@ def _visible_dead(ctx: Context, ids: list[int] | None = None) -> tuple[list[Outb
         for p in ctx.db.scalars(select(Person).where(or_(Person.wecom_userid.in_(wanted),
                                                          Person.dingtalk_userid.in_(wanted)))):
             for platform in ("wecom", "sim", "dingtalk"):
-                if p.platform_id(platform):
-                    people[(platform, p.platform_id(platform))] = p
+                platform_id = p.platform_id(platform)
+                if platform_id:
+                    people[(platform, platform_id)] = p
 
     def allowed(row: OutboxMessage) -> bool:
         targets = [people.get((row.platform, r)) or _COMPANY_WIDE for r in (row.recipients or [])] or [_COMPANY_WIDE]
@@ -101,11 +102,11 @@ def resend(ctx: Context, args: str) -> None:
     if not words:
         ctx.reply("用法：重发 编号（可写多个，空格分隔），或 重发 全部")
         return
-    if words[0] in ("全部", "all"):
-        asked = None
-    else:
-        asked = [parse_item_number(w) for w in words]
-        if None in asked:
+    asked: list[int] | None = None
+    if words[0] not in ("全部", "all"):
+        numbers = [parse_item_number(w) for w in words]
+        asked = [n for n in numbers if n is not None]
+        if len(asked) < len(numbers):
             ctx.reply("编号应为正整数，例如：重发 12 13")
             return
     mine, outside = _visible_dead(ctx, asked)

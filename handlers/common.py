@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bot.context import Context
-from bot.router import Router
+from bot.router import Command, Router
 
 router = Router("common")
 
@@ -15,7 +15,7 @@ TOPICS = {
 }
 
 
-def _allowed(ctx: Context):
+def _allowed(ctx: Context) -> list[Command]:
     """The commands the sender may run. `allowed` asks the policy with no target, which depends
     only on the sender's role assignments: memoised per set of (role, unit) on the registry,
     because 帮助 and the fallback hint are the most frequent messages and ~30 policy checks each."""

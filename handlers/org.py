@@ -12,7 +12,7 @@ router = Router("org")
 @router.command("我的信息", "whoami", help="我的单位和职责", read_only=True)
 def whoami(ctx: Context, args: str) -> None:
     """Show the sender's unit path, Party membership and roles with their scope."""
-    p = ctx.person
+    p = ctx.me
     lines = [f"姓名：{p.name}", f"所在单位：{p.unit.full_name if p.unit else '（未分配）'}",
              f"政治面貌：{'中共党员' if p.is_party_member else '群众'}"]
     accounts = [f"企业微信 {p.wecom_userid}" if p.wecom_userid else "", f"钉钉 {p.dingtalk_userid}" if p.dingtalk_userid else ""]
@@ -42,7 +42,7 @@ def find(ctx: Context, args: str) -> None:
     if not query:
         ctx.reply("请在命令后写上姓名，例如：通讯录 张三")
         return
-    paths = [u.path for u in scopes(ctx.person, *DIRECTORY_ROLES) if u.path]
+    paths = [u.path for u in scopes(ctx.me, *DIRECTORY_ROLES) if u.path]
     within = Person.unit_id.in_(select(Unit.id).where(or_(*[Unit.path.startswith(p) for p in paths]))) if paths else None
     people = search_people(ctx.db, query, limit=10, within=within) if paths else []
     people = [p for p in people if can(ctx.person, "directory.search", p)]

@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 from bot.context import Context
 from bot.router import Router
 from models.enums import Role
-from models.org import Unit
+from models.org import Person, Unit
 from models.policy import can, scopes
 from models.quarters import current_quarter
 from reports.queries.kpi import kpi, kpi_by_branch
@@ -30,7 +30,7 @@ def _allowed(ctx: Context) -> bool:
     return can(ctx.person, "stats.view")
 
 
-def stats_scope(person) -> Unit | None:
+def stats_scope(person: Person) -> Unit | None:
     """The widest unit `person` may see statistics of (committee beats secretary)."""
     units = scopes(person, Role.COMMITTEE, Role.SECRETARY)
     units = [u for u in units if u.path]
@@ -48,7 +48,7 @@ def _unit_named(ctx: Context, word: str, usage: str) -> Unit | None:
 
 def _unit_and_quarter(ctx: Context, args: str, usage: str) -> tuple[Unit, str] | None:
     """`[2026Q3] [单位名]` → the unit (default: the caller's widest scope) and quarter, policy checked."""
-    unit = stats_scope(ctx.person)
+    unit = stats_scope(ctx.me)
     quarter = current_quarter(ctx.now(), ctx.config.timezone)
     for word in args.split():
         m = QUARTER_RE.match(word)
@@ -73,7 +73,7 @@ def stats(ctx: Context, args: str) -> None:
     unit, quarter = found
     summary = scope_summary(ctx.db, unit, quarter, ctx.config.timezone, now=ctx.now(), config=ctx.config)
     ctx.audit("read", "stats", unit.id, detail=quarter)
-    link = login_link(ctx.config, ctx.person.id, unit_id=unit.id, quarter=quarter)
+    link = login_link(ctx.config, ctx.me.id, unit_id=unit.id, quarter=quarter)
     ttl = ctx.config.get("security.login_link_ttl_seconds", int)
     excel = f"需要 Excel 报表时，发送“导出统计{' ' + args.strip() if args.strip() else ''}”。"
     ctx.reply(summary_text(summary) + f"\n{excel}\n\n数据看板（{ttl // 60} 分钟内有效，仅可使用一次）：\n{link}")
@@ -114,7 +114,7 @@ def kpi_command(ctx: Context, args: str) -> None:
         ctx.reply("述职评议指标口径：\n" + "\n".join(f"· {label}：{kpi_definition(key, ctx.config)}"
                                                     for key, label in KPI_LABELS.items()))
         return
-    unit = stats_scope(ctx.person)
+    unit = stats_scope(ctx.me)
     year = ctx.local_now().year
     for word in args.split():
         if word.isascii() and word.isdigit() and len(word) == 4:
