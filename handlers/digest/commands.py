@@ -44,11 +44,12 @@ def _fmt(ctx: Context, moment: datetime) -> str:
                 usage="免打扰（1 天）· 免打扰 3天 · 免打扰 2小时 · 免打扰 关")
 def mute(ctx: Context, args: str) -> None:
     """Hold the sender's non-urgent messages until a moment; they arrive afterwards, not lost."""
-    current = ctx.db.get(Mute, ctx.person.id)
+    me = ctx.me
+    current = ctx.db.get(Mute, me.id)
     if args.strip().lower() in OFF_WORDS:
-        ctx.db.execute(delete(Mute).where(Mute.person_id == ctx.person.id))
+        ctx.db.execute(delete(Mute).where(Mute.person_id == me.id))
         was = current is not None and current.until > ctx.now()
-        release_held(ctx.db, ctx.config, ctx.person, ctx.now(), None)
+        release_held(ctx.db, ctx.config, me, ctx.now(), None)
         ctx.reply("已关闭免打扰，非紧急消息恢复正常送达。" if was else "您当前没有开启免打扰。")
         return
     span = parse_duration(args)
@@ -60,10 +61,10 @@ def mute(ctx: Context, args: str) -> None:
         return
     until = ctx.now() + span
     if current is None:
-        ctx.db.add(Mute(person_id=ctx.person.id, until=until))
+        ctx.db.add(Mute(person_id=me.id, until=until))
     else:
         if current.until > until:   # shortened: what was held for the old end comes at the new one
-            release_held(ctx.db, ctx.config, ctx.person, ctx.now(), until)
+            release_held(ctx.db, ctx.config, me, ctx.now(), until)
         current.until = until
     ctx.reply(f"已开启免打扰，到 {_fmt(ctx, until)} 为止。期间每日待办暂停，其他非紧急消息到时再送达；"
               "紧急标记和超时审批仍会立即通知您。发送“免打扰 关”可提前结束。")
@@ -71,11 +72,12 @@ def mute(ctx: Context, args: str) -> None:
 
 @router.command("每日提醒", "digest", help="现在查看我的每日待办汇总")
 def show_digest(ctx: Context, args: str) -> None:
-    lines = digests(ctx.db, ctx.config, ctx.now()).get(ctx.person.id)
+    me = ctx.me
+    lines = digests(ctx.db, ctx.config, ctx.now()).get(me.id)
     if not lines:
         ctx.reply("您今天没有待办事项。")
         return
     ctx.reply(digest_text(lines, ctx.now(), ctx.config.timezone))
-    muted = ctx.db.scalar(select(Mute.until).where(Mute.person_id == ctx.person.id, Mute.until > ctx.now()))
+    muted = ctx.db.scalar(select(Mute.until).where(Mute.person_id == me.id, Mute.until > ctx.now()))
     if muted:
         ctx.reply(f"（免打扰中，到 {_fmt(ctx, muted)}）")

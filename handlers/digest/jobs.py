@@ -14,6 +14,7 @@ from bot.quiet import quiet_rules
 from models.db import session_scope
 from models.notice import Mute
 from models.org import Person
+from scheduler.context import JobContext
 from scheduler.jobs.digest import weekly_lines
 
 from .service import digest_text, digests
@@ -23,7 +24,7 @@ log = logging.getLogger("lianxin.digest")
 __all__ = ["daily_digest"]
 
 
-def daily_digest(job) -> int:
+def daily_digest(job: JobContext) -> int:
     """Queue each person's digest once per local day; nothing owed, muted, or a day off: nothing sent."""
     now = job.now()
     local = now.astimezone(job.tz)

@@ -120,7 +120,8 @@ def _helper_progress(db: Session, config: Config, now: datetime, out: Lines) -> 
                              Case.sla_since <= now + timedelta(days=1) - timedelta(hours=hours))
                       .order_by(Case.id))
     for helper_id, case_id, name, _ in rows:
-        out[helper_id].append(f"· 帮扶进展待汇报：事项 {case_id}（{name}），发送“进展 {case_id} 内容”")
+        if helper_id is not None:   # (always: the query asks for a helper)
+            out[helper_id].append(f"· 帮扶进展待汇报：事项 {case_id}（{name}），发送“进展 {case_id} 内容”")
 
 
 def _activities(db: Session, tz: ZoneInfo, now: datetime, out: Lines) -> None:
