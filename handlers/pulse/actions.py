@@ -20,12 +20,13 @@ def open_item(ctx: Context, alert_id: int) -> None:
     if not ctx.require("case.handle", alert, what="只有负责该班组的支部书记可以将共性问题转为事项。"):
         return
     label = what(alert)
-    case = service.to_item(ctx.db, alert, ctx.person, ctx.now(), note=f"共性问题：{label}")
+    me = ctx.me
+    case = service.to_item(ctx.db, alert, me, ctx.now(), note=f"共性问题：{label}")
     if case is None:
         ctx.reply(f"共性问题 #{alert.id}（{label}）已转为事项 #{alert.case_id}，发送“事项 {alert.case_id}”查看。")
         return
     ctx.audit("create", "case", case.id, f"from pulse alert {alert.id}")
-    done = f"{ctx.person.name}已转为事项 #{case.id}"
+    done = f"{me.name}已转为事项 #{case.id}"
     card = alert_card(alert, f"{label}：{done}。", done_text=done)
     if ctx.incoming.action:                 # pressed: grey out the clicked card too
         ctx.update_card(card)

@@ -35,7 +35,7 @@ def problems(ctx: Context, args: str) -> None:
     if words:
         ctx.reply(f"用法：{USAGE}")
         return
-    paths = [u.path for u in scopes(ctx.person, Role.SECRETARY) if u.path]
+    paths = [u.path for u in scopes(ctx.me, Role.SECRETARY) if u.path]
     since = ctx.now() - timedelta(days=90)
     alerts = ctx.db.scalars(select(PulseAlert).join(Unit, Unit.id == PulseAlert.team_id)
                             .where(or_(*[Unit.path.like(f"{p}%") for p in paths]), PulseAlert.fired_at >= since)

@@ -6,6 +6,7 @@ import logging
 from handlers.cases.service import secretaries_for
 from models.db import session_scope
 from models.outbox import Priority
+from scheduler.context import JobContext
 
 from .cards import alert_card, alert_text
 from .service import due_alerts
@@ -15,7 +16,7 @@ log = logging.getLogger("lianxin.pulse")
 __all__ = ["pulse_alerts"]
 
 
-def pulse_alerts(job) -> int:
+def pulse_alerts(job: JobContext) -> int:
     """Fire each new alert once (PulseAlert rows are the idempotency: a re-run finds them and sends
     nothing); the card names the team and the category only. Returns alerts fired."""
     days = job.config.get("pulse.alert_days", int)

@@ -9,8 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.config import Config
 from handlers.cases.service import open_item
 from models.case import Case
+from models.db import rowcount
 from models.org import Person, Unit
 from models.pulse_alert import CONCERN, PulseAlert
 from models.quarters import current_quarter, recent_quarters
@@ -41,7 +43,7 @@ def _insert(db: Session, alert: PulseAlert) -> bool:
     return True
 
 
-def due_alerts(db: Session, config, now: datetime) -> list[Fired]:
+def due_alerts(db: Session, config: Config, now: datetime) -> list[Fired]:
     """New alerts at `now`: ≥ K flags of one category in a team within the window (none fired for
     that team and category within the window already), and teams whose 波动+严重 share rose two
     quarters in a row (once per quarter). Each is a new PulseAlert row."""
@@ -67,7 +69,7 @@ def due_alerts(db: Session, config, now: datetime) -> list[Fired]:
         if _insert(db, alert):
             fired.append(Fired(alert, " → ".join(f"{rows[(team_id, q)].concern_share:.0%}" for q in quarters)))
     for f in fired:
-        f.alert.team = db.get(Unit, f.alert.team_id)
+        f.alert.team = db.get_one(Unit, f.alert.team_id)
     return fired
 
 
@@ -80,7 +82,7 @@ def to_item(db: Session, alert: PulseAlert, secretary: Person, now: datetime, no
                          category=None if alert.category == CONCERN else alert.category, now=now, note=note)
         claimed = db.execute(update(PulseAlert).where(PulseAlert.id == alert.id, PulseAlert.case_id.is_(None))
                              .values(case_id=case.id).execution_options(synchronize_session=False))
-        if claimed.rowcount != 1:
+        if rowcount(claimed) != 1:
             nested.rollback()
             db.refresh(alert)
             return None
