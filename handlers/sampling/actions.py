@@ -55,7 +55,7 @@ def resolve_check(ctx: Context, check: TalkCheck, happened: bool, text: str) -> 
     if check.state != CheckState.DENIED.value:
         ctx.reply(f"回访 #{check.id} 没有待核实的异议。")
         return
-    if not service.resolve(ctx.db, check, ctx.person, text, happened=happened, now=ctx.now()):
+    if not service.resolve(ctx.db, check, ctx.me, text, happened=happened, now=ctx.now()):
         ctx.reply(f"回访 #{check.id} 已经核实过了。")
         return
     ctx.audit("resolve", "talk_check", check.id, detail="happened" if happened else "not_happened")

@@ -47,7 +47,7 @@ def resolve_cmd(ctx: Context, args: str) -> None:
 @router.command("回访统计", "checks", help="本季度抽查回访情况（按班组、按记录人）",
                 allowed=lambda ctx: can(ctx.person, "stats.view"))
 def show_stats(ctx: Context, args: str) -> None:
-    units = scopes(ctx.person, Role.SECRETARY, Role.COMMITTEE)
+    units = scopes(ctx.me, Role.SECRETARY, Role.COMMITTEE)
     if not units or not ctx.require("stats.view", units[0]):
         return
     quarter = current_quarter(ctx.now(), ctx.config.timezone)

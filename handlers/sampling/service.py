@@ -9,11 +9,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.config import Config
+from models.db import rowcount
 from models.org import Person, Unit
 from models.sampling import CheckState, TalkCheck
 from models.talk import Talk
@@ -26,8 +28,8 @@ def answer_window(config: Config) -> timedelta:
 
 
 def sample_share(config: Config, unit: Unit | None) -> float:
-    share = config.get("sampling.share", float)
-    overrides: dict = config.get("sampling.units", dict) or {}
+    share: float = config.get("sampling.share", float)
+    overrides: dict[str, Any] = config.get("sampling.units", dict) or {}
     best = -1
     parts = unit.full_name.split("/") if unit is not None else []
     for key, value in overrides.items():   # the deepest unit named (full name or short name) wins
@@ -59,7 +61,7 @@ def answer(db: Session, check: TalkCheck, state: CheckState, now: datetime) -> b
     """Record 属实 / 没有这次谈话 once; a denial marks the talk disputed."""
     done = db.execute(update(TalkCheck).where(TalkCheck.id == check.id, TalkCheck.state == CheckState.PENDING.value)
                       .values(state=state.value, answered_at=now).execution_options(synchronize_session=False))
-    if done.rowcount != 1:
+    if rowcount(done) != 1:
         db.refresh(check)
         return False
     if state is CheckState.DENIED:
@@ -74,7 +76,7 @@ def resolve(db: Session, check: TalkCheck, by: Person, text: str, *, happened: b
     done = db.execute(update(TalkCheck).where(TalkCheck.id == check.id, TalkCheck.state == CheckState.DENIED.value)
                       .values(state=CheckState.RESOLVED.value, resolved_by_id=by.id, resolved_at=now,
                               resolution=text).execution_options(synchronize_session=False))
-    if done.rowcount != 1:
+    if rowcount(done) != 1:
         db.refresh(check)
         return False
     if happened:
