@@ -27,7 +27,7 @@ def may_raise(ctx: Context) -> bool:
     if not ctx.require("voice.raise", branch):
         return False
     limit = ctx.config.get("voice.max_per_day", int)
-    if service.recent_count(ctx.db, ctx.person, ctx.now(), 24) >= limit:
+    if service.recent_count(ctx.db, ctx.me, ctx.now(), 24) >= limit:
         ctx.reply(f"您 24 小时内已提交 {limit} 条心声，请明天再来。紧急情况请直接联系支部书记。")
         return False
     return True
@@ -37,8 +37,11 @@ def submit_voice(ctx: Context, text: str, *, anonymous: bool) -> None:
     """Save the voice and put it before the branch secretaries."""
     if not may_raise(ctx):
         return
-    branch = service.branch_of(ctx.db, ctx.person)
-    voice = service.raise_voice(ctx.db, ctx.person, branch, text, anonymous=anonymous, now=ctx.now())
+    me = ctx.me
+    branch = service.branch_of(ctx.db, me)
+    if branch is None:   # (may_raise found one)
+        return
+    voice = service.raise_voice(ctx.db, me, branch, text, anonymous=anonymous, now=ctx.now())
     ctx.notify(service.secretaries_of(ctx.db, branch), voice_card(voice, ctx.config.timezone),
                ref=f"voice:{voice.id}")
     how = "匿名" if anonymous else "实名"
@@ -63,7 +66,7 @@ def load_voice(ctx: Context, raw: str, usage: str) -> Voice | None:
 
 def reply_voice(ctx: Context, voice: Voice, text: str) -> None:
     """Record the reply and send it to the sender, who stays unknown to the secretary."""
-    if not service.record_reply(ctx.db, voice, ctx.person, text, ctx.now()):
+    if not service.record_reply(ctx.db, voice, ctx.me, text, ctx.now()):
         ctx.reply(f"心声 #{voice.id} 已办结，不能再回复。")
         return
     message = Text(f"【心声回复】您提交的心声（编号 {voice.id}）收到{voice.unit.name}书记的回复：\n{text}")

@@ -48,7 +48,7 @@ def raise_cmd(ctx: Context, args: str) -> None:
 def list_voices(ctx: Context, args: str) -> None:
     if not ctx.require("voice.handle"):
         return
-    voices = service.voices_in_scope(ctx.db, ctx.person)
+    voices = service.voices_in_scope(ctx.db, ctx.me)
     if not voices:
         ctx.reply("本支部目前没有待处理的员工心声。")
         return

@@ -10,23 +10,25 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from bot.config import Config
 from bot.messages import Text
-from models.db import session_scope
+from models.db import rowcount, session_scope
 from models.outbox import Priority
 from models.voice import Voice, VoiceState
+from scheduler.context import JobContext
 
 from . import service
 
 __all__ = ["voice_sla"]
 
 
-def _hours(config, voice: Voice) -> float:
-    if voice.state == VoiceState.OPEN.value:
-        return config.get("sla.voice_reply_hours", float)
-    return config.get("sla.progress_hours", float)
+def _hours(config: Config, voice: Voice) -> float:
+    key = "sla.voice_reply_hours" if voice.state == VoiceState.OPEN.value else "sla.progress_hours"
+    hours: float = config.get(key, float)   # (Config.get returns Any: the kind is a runtime argument)
+    return hours
 
 
-def voice_sla(job) -> int:
+def voice_sla(job: JobContext) -> int:
     """Every 15 minutes: remind, then escalate, open 心声 past their time (no sender ever named)."""
     after = job.config.get("sla.escalate_after_reminder_hours", float)
     now = job.now()
@@ -42,7 +44,7 @@ def voice_sla(job) -> int:
             claimed = db.execute(update(Voice).where(Voice.id == voice.id, Voice.sla_step == step - 1,
                                                      Voice.sla_since == voice.sla_since)
                                  .values(sla_step=step).execution_options(synchronize_session=False))
-            if claimed.rowcount != 1:
+            if rowcount(claimed) != 1:
                 continue
             what = "待回复" if voice.state == VoiceState.OPEN.value else "已回复待办结"
             if step == 1:

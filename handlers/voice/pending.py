@@ -14,4 +14,4 @@ def pending_voices(ctx: Context) -> list[PendingItem]:
         return []
     return [PendingItem("待回复的员工心声", f"#{v.id} [{v.state_label}] {sender_label(v)}",
                         (f"回复心声 {v.id} 内容", f"办结心声 {v.id} 结果"), number=v.id)
-            for v in service.voices_in_scope(ctx.db, ctx.person)]
+            for v in service.voices_in_scope(ctx.db, ctx.me)]

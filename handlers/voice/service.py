@@ -16,6 +16,7 @@ from bot.config import Config
 from bot.context import notify_people
 from bot.messages import Reply
 from handlers.cases.service import covering_people, level_above, scope_filter
+from models.db import rowcount
 from models.enums import Role, UnitKind
 from models.org import Person, Unit
 from models.seal import seal, sender_tag, unseal
@@ -101,7 +102,7 @@ def record_reply(db: Session, voice: Voice, by: Person, text: str, now: datetime
                               sla_since=now, sla_step=0)
                       .execution_options(synchronize_session=False))
     db.refresh(voice)
-    return done.rowcount == 1
+    return rowcount(done) == 1
 
 
 def close(db: Session, voice: Voice, outcome: str | None, now: datetime) -> bool:
@@ -110,7 +111,7 @@ def close(db: Session, voice: Voice, outcome: str | None, now: datetime) -> bool
                       .values(state=VoiceState.CLOSED.value, outcome=outcome, closed_at=now)
                       .execution_options(synchronize_session=False))
     db.refresh(voice)
-    return done.rowcount == 1
+    return rowcount(done) == 1
 
 
 def voices_in_scope(db: Session, person: Person, *, open_only: bool = True, limit: int = 30) -> list[Voice]:
