@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import or_, select
 
@@ -17,7 +18,7 @@ from models.policy import can, scopes
 
 from . import service
 from .cards import LearnData
-from .forms import PUBLISH_FORM, parse_category, parse_material_deadline
+from .forms import PUBLISH_FORM, MaterialAnswers, parse_category, parse_material_deadline
 
 __all__ = ["load_material", "mark_studied", "open_material", "router"]
 
@@ -30,26 +31,27 @@ def _publish_allowed(ctx: Context) -> bool:
     return can(ctx.person, "publish")
 
 
-def _local(ctx: Context, moment) -> str:
+def _local(ctx: Context, moment: datetime) -> str:
     return moment.astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _resolve_audience(ctx: Context, name: str) -> Unit | None:
     """The unit named `name` inside the sender's publishing scopes (or the first scope if no name)."""
-    own = scopes(ctx.person, Role.SECRETARY, Role.COMMITTEE)
+    own = scopes(ctx.me, Role.SECRETARY, Role.COMMITTEE)
     if not name:
         return own[0] if own else None
     name = name.strip().strip("/")
     conds = [Unit.name == name, Unit.full_name == name, Unit.full_name.like(f"%/{name}")]
     candidates = ctx.db.scalars(select(Unit).where(or_(*conds), Unit.active.is_(True)).order_by(Unit.path)).all()
     inside = [u for u in candidates if any(s.contains(u) for s in own)]
-    return (inside or candidates or [None])[0]
+    found = inside or candidates
+    return found[0] if found else None
 
 
 KEY_RE = re.compile(r"^(类别|分类|类型|截止|截止日期)\s*[:：]\s*(.*)$")
 
 
-def _one_line(ctx: Context, parts: list[str]) -> dict | None:
+def _one_line(ctx: Context, parts: list[str]) -> MaterialAnswers | None:
     """The `|` shortcut → the dialog's answers (replies and returns None when a part is wrong)."""
     title, content = parts[0], parts[1]
     if len(title) > 200:
@@ -58,7 +60,7 @@ def _one_line(ctx: Context, parts: list[str]) -> dict | None:
     if len(content) > 5000:
         ctx.reply("内容太长了（最多 5000 字），长文请发链接。")
         return None
-    answers: dict = {"title": title, "content": content, "category": "其他", "deadline": None}
+    answers: MaterialAnswers = {"title": title, "content": content, "category": "其他", "deadline": None}
     unit_name = ""
     try:
         for part in parts[2:]:
@@ -114,7 +116,7 @@ def load_material(ctx: Context, raw: str | int) -> Material | None:
 
 
 def open_material(ctx: Context, m: Material) -> None:
-    row = service.record_open(ctx.db, ctx.person, m, ctx.now())
+    row = service.record_open(ctx.db, ctx.me, m, ctx.now())
     studied = row.studied_at is not None
     body = m.text or ("请点击链接学习。" if m.link else "")
     fields = [("类别", m.category), ("发布人", m.publisher.name), ("发布时间", _local(ctx, m.published_at))]
@@ -124,7 +126,7 @@ def open_material(ctx: Context, m: Material) -> None:
         fields.append(("链接", m.link))
     if m.file_ref:
         fields.append(("附件", m.file_ref))
-    if studied:
+    if row.studied_at is not None:   # (studied)
         fields.append(("状态", f"已于 {_local(ctx, row.studied_at)} 学完"))
     if row.reflection:
         fields.append(("我的心得", row.reflection))
@@ -136,7 +138,7 @@ def open_material(ctx: Context, m: Material) -> None:
 
 
 def mark_studied(ctx: Context, m: Material, reflection: str | None = None) -> bool:
-    row, new = service.record_studied(ctx.db, ctx.person, m, ctx.now())
+    row, new = service.record_studied(ctx.db, ctx.me, m, ctx.now())
     kept = ""
     if reflection:
         updated = row.reflection is not None
@@ -158,7 +160,7 @@ def learn(ctx: Context, args: str) -> None:
         if m is not None:
             open_material(ctx, m)
         return
-    items = service.materials_for(ctx.db, ctx.person)
+    items = service.materials_for(ctx.db, ctx.me)
     if not items:
         ctx.reply("目前没有发给您的学习材料。")
         return
@@ -206,7 +208,7 @@ def material_stats(ctx: Context, args: str) -> None:
     if m is None:
         ctx.reply(not_found("学习材料", typed))
         return
-    if m.publisher_id != ctx.person.id and not ctx.require("stats.view", m):
+    if m.publisher_id != ctx.me.id and not ctx.require("stats.view", m):
         return
     total, rows = material_completion(ctx.db, m, "team" if m.audience_unit.kind == "branch" else "branch")
     lines = [f"《{m.title}》学习情况：应学 {total.assigned} 人，已打开 {total.opened} 人，"
@@ -233,7 +235,7 @@ def reflections(ctx: Context, args: str) -> None:
     if m is None:
         ctx.reply(not_found("学习材料", typed))
         return
-    if m.publisher_id != ctx.person.id and not ctx.require("stats.view", m):
+    if m.publisher_id != ctx.me.id and not ctx.require("stats.view", m):
         return
     rows = ctx.db.execute(select(Person, MaterialRead.reflection).join(MaterialRead, MaterialRead.person_id == Person.id)
                           .where(MaterialRead.material_id == m.id, MaterialRead.reflection.is_not(None))

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, time
+from typing import TypedDict
 
 from sqlalchemy import func, select
 
 from bot.args import parse_item_number
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
+from bot.messages import Card
 from bot.router import Router
 from models.learning import CATEGORIES, CATEGORY_MAX, Material
 from models.org import Person, Unit
@@ -22,7 +24,7 @@ from models.policy import can
 from . import service
 from .cards import material_card
 
-__all__ = ["PUBLISH_FORM", "parse_category", "parse_material_deadline", "publish_material", "split_content"]
+__all__ = ["PUBLISH_FORM", "MaterialAnswers", "parse_category", "parse_material_deadline", "publish_material", "split_content"]
 
 router = Router("learning")
 
@@ -31,6 +33,16 @@ FILE_PREFIXES = ("文件:", "文件：", "file:")
 TITLE_MAX = 200
 TEXT_MAX = 5000
 NO_DEADLINE = {"无", "没有", "不限", "none", "-", "否"}
+
+
+class MaterialAnswers(TypedDict, total=False):
+    """发布学习's answers (the one-line form fills all but confirm)."""
+    title: str
+    category: str
+    content: str             # text, a link, or "文件：名称" (split_content)
+    deadline: str | None     # ISO UTC (parse_material_deadline), None: no deadline
+    audience: int            # unit id
+    confirm: str             # a value of CONFIRM_OPTIONS
 
 
 def split_content(content: str) -> tuple[str, str | None, str | None]:
@@ -85,17 +97,18 @@ def audience_count(ctx: Context, unit: Unit) -> int:
                          .where(Person.active.is_(True), Unit.path.like(f"{unit.path}%"))) or 0
 
 
-def publish_material(ctx: Context, a: dict) -> Material | None:
+def publish_material(ctx: Context, a: MaterialAnswers) -> Material | None:
     """Create the material and push its card to the whole audience (through the outbox)."""
     audience = ctx.db.get(Unit, a["audience"])
     if audience is None or not ctx.require("publish", audience,
                                            what="抱歉，您无权向这个单位发布学习材料。"):
         return None
     text, link, file_ref = split_content(a["content"])
-    deadline = datetime.fromisoformat(a["deadline"]) if a.get("deadline") else None
+    iso = a.get("deadline")
+    deadline = datetime.fromisoformat(iso) if iso else None
     m = Material(title=a["title"], category=a.get("category") or "其他", text=text, link=link, file_ref=file_ref,
                  deadline=deadline, audience_unit_id=audience.id, audience_unit=audience,
-                 publisher_id=ctx.person.id, publisher=ctx.person, published_at=ctx.now())
+                 publisher_id=ctx.me.id, publisher=ctx.me, published_at=ctx.now())
     ctx.db.add(m)
     ctx.db.flush()
     people = service.audience_of(ctx.db, audience)
@@ -110,14 +123,14 @@ def publish_material(ctx: Context, a: dict) -> Material | None:
 
 # --- the steps ----------------------------------------------------------------------------------
 
-def _parse_title(ctx: Context, text: str, a: dict) -> str:
+def _parse_title(ctx: Context, text: str, a: MaterialAnswers) -> str:
     t = text.strip()
     if not t or len(t) > TITLE_MAX:
         raise Invalid(f"标题不能为空，最多 {TITLE_MAX} 字。")
     return t
 
 
-def _parse_content(ctx: Context, text: str, a: dict) -> str:
+def _parse_content(ctx: Context, text: str, a: MaterialAnswers) -> str:
     t = text.strip()
     if not t:
         raise Invalid("请发学习内容或链接。")
@@ -126,12 +139,12 @@ def _parse_content(ctx: Context, text: str, a: dict) -> str:
     return t
 
 
-def _ask_audience(ctx: Context, a: dict):
+def _ask_audience(ctx: Context, a: MaterialAnswers) -> Card:
     return choice_card(ctx, "发给哪个范围？", [(f"u{u.id}", u.name) for u in audience_units(ctx)],
                        body="该单位及其所有下级单位的人员都会收到。也可以直接回复单位名称。")
 
 
-def _parse_audience(ctx: Context, text: str, a: dict) -> int:
+def _parse_audience(ctx: Context, text: str, a: MaterialAnswers) -> int:
     t = text.strip()
     units = audience_units(ctx)
     n = parse_item_number(t)
@@ -152,11 +165,12 @@ def _parse_audience(ctx: Context, text: str, a: dict) -> int:
 CONFIRM_OPTIONS = [("publish", "确认发布"), ("drop", "放弃")]
 
 
-def _ask_confirm(ctx: Context, a: dict):
+def _ask_confirm(ctx: Context, a: MaterialAnswers) -> Card:
     unit = ctx.db.get(Unit, a["audience"])
     n = audience_count(ctx, unit) if unit else 0
     text, link, file_ref = split_content(a["content"])
-    deadline = datetime.fromisoformat(a["deadline"]).astimezone(ctx.tz) if a.get("deadline") else None
+    iso = a.get("deadline")
+    deadline = datetime.fromisoformat(iso).astimezone(ctx.tz) if iso else None
     lines = [f"标题：{a['title']}", f"类别：{a['category']}"]
     if link:
         lines.append(f"链接：{link}")
@@ -169,19 +183,19 @@ def _ask_confirm(ctx: Context, a: dict):
     return choice_card(ctx, "确认发布这份学习材料？", CONFIRM_OPTIONS, body="\n".join(lines))
 
 
-def _parse_confirm(ctx: Context, text: str, a: dict) -> str:
+def _parse_confirm(ctx: Context, text: str, a: MaterialAnswers) -> str:
     return pick_option(text, CONFIRM_OPTIONS, {"是": "publish", "确认": "publish", "发布": "publish",
                                                "yes": "publish", "否": "drop", "no": "drop"})
 
 
-def _done(ctx: Context, a: dict) -> None:
+def _done(ctx: Context, a: MaterialAnswers) -> None:
     if a.get("confirm") != "publish":
         ctx.reply("已放弃，学习材料没有发布。")
         return
     publish_material(ctx, a)
 
 
-PUBLISH_FORM = router.form(Form(
+PUBLISH_FORM = router.form(Form[MaterialAnswers](
     name="learning.publish",
     title="发布学习",
     steps=[

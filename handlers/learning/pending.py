@@ -21,7 +21,7 @@ NOUN = "学习"
 @router.pending
 def pending_materials(ctx: Context) -> list[PendingItem]:
     items = []
-    for m, read in service.materials_for(ctx.db, ctx.person):
+    for m, read in service.materials_for(ctx.db, ctx.me):
         if read is not None and read.studied_at is not None:
             continue
         state = "已打开，未学完" if read is not None else "未读"
@@ -35,7 +35,7 @@ def material_card_for(ctx: Context, number: int) -> Card | None:
     m = load_material(ctx, number)        # replies "没有编号为 N …" or the refusal itself
     if m is None:
         return None
-    read = service.materials_for(ctx.db, ctx.person, limit=200)
+    read = service.materials_for(ctx.db, ctx.me, limit=200)
     studied = any(mm.id == m.id and r is not None and r.studied_at is not None for mm, r in read)
     # a WeCom task id is single-use: a re-sent card gets a new one
     return replace(material_card(m, studied=studied), card_id=f"learn-{m.id}-{uuid.uuid4().hex[:8]}")
