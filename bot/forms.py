@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
 from .args import parse_item_number
 from .callbacks import BadCallback, CallbackData
@@ -88,6 +88,10 @@ class Form(Generic[A]):
     def _answers(self, state: FormState) -> A:
         """The state's JSON answers as the form's steps declared them (the one place they are typed)."""
         return cast(A, state.answers)
+
+    def parse_step(self, ctx: Context, name: str, text: str, answers: Answers) -> Any:
+        """Parse `text` as step `name` would inside the dialog, for a command that fills answers by step name."""
+        return self.step(name).parse(ctx, text, cast(A, answers))
 
     def next_step(self, after: str | None, answers: A) -> Step[A] | None:
         names = [s.name for s in self.steps]
@@ -301,7 +305,7 @@ def pick_option(text: str, options: list[tuple[str, str]], aliases: dict[str, st
     raise Invalid("没有这个选项，请点按钮或回复序号。")
 
 
-CANDIDATES = "_cands"    # answers key: [[id, label], …] remembered while the sender picks one
+CANDIDATES: Final = "_cands"    # answers key: [[id, label], …] remembered while the sender picks one
 
 
 def pick_step(name: str, *, prompt: Callable[[Context, A], Reply | str],
