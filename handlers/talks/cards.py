@@ -9,8 +9,11 @@ are paged), so it is never split into outbox rows either.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.callbacks import CallbackData
@@ -46,8 +49,10 @@ class TalkConfirm(CallbackData):
 def label(kind: str, value: str | None) -> str:
     if value is None:
         return "—"
-    table = {"kind": (TalkKind, KIND_LABELS), "mood": (Mood, MOOD_LABELS), "flag": (Flag, FLAG_LABELS),
-             "category": (Category, CATEGORY_LABELS)}[kind]
+    tables: dict[str, tuple[type[StrEnum], Mapping[Any, str]]] = {   # (each label table is keyed by its own enum)
+        "kind": (TalkKind, KIND_LABELS), "mood": (Mood, MOOD_LABELS), "flag": (Flag, FLAG_LABELS),
+        "category": (Category, CATEGORY_LABELS)}
+    table = tables[kind]
     try:
         return table[1][table[0](value)]
     except ValueError:

@@ -2,20 +2,25 @@
 谈话记录/history, 谈话详情/view."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
 from bot.args import not_found, parse_item_number, split_item_number
 from bot.context import Context
-from bot.forms import CANDIDATES, Invalid
+from bot.forms import CANDIDATES, Answers, Invalid
+from bot.messages import Reply
 from bot.router import Router
 from models.directory import display_names
 from models.enums import Role
 from models.policy import can
 from models.quarters import current_quarter
 from models.talk import Flag, Talk, TalkKind
-from reports.queries.coverage import team_coverage, team_ids_for
+from reports.queries.coverage import TeamCoverage, team_coverage, team_ids_for
 
 from . import service
 from .cards import coverage_text, detail_pages, history_text
-from .forms import TALK_FORM, checked_day, edit_hours, person_labels, refusal_text, seal_checked, talk_form
+from .forms import TALK_FORM, TalkAnswers, checked_day, edit_hours, person_labels, refusal_text, seal_checked, talk_form
 from .vocab import TAG_HELP, parse_one_line
 
 router = Router("talks")
@@ -51,7 +56,7 @@ def start_visit(ctx: Context, args: str) -> None:
 
 
 def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> None:
-    answers: dict = {"kind": default_kind} if preset_kind else {}
+    answers: TalkAnswers = {"kind": default_kind} if preset_kind else {}
     if not args.strip():
         start(ctx, answers)
         return
@@ -59,10 +64,10 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
     if line.problems:
         ctx.reply("这句话有些部分没看懂：\n· " + "\n· ".join(line.problems) + f"\n{USAGE}\n{TAG_HELP}")
         return
-    found = service.candidates(ctx.db, ctx.person, line.name)
+    found = service.candidates(ctx.db, ctx.me, line.name)
     if not found.allowed:
         if found.refused:
-            ctx.deny("talk.record", found.refused[0], what=refusal_text(found.refused[0], ctx.person))
+            ctx.deny("talk.record", found.refused[0], what=refusal_text(found.refused[0], ctx.me))
         else:
             ctx.reply(f"在您负责的班组中没有找到“{line.name[:10]}”。请检查姓名，或只发送“谈话”逐步填写。")
         return
@@ -110,7 +115,7 @@ def begin(ctx: Context, args: str, default_kind: str, *, preset_kind: bool) -> N
     start(ctx, answers)
 
 
-def start(ctx: Context, answers: dict) -> None:
+def start(ctx: Context, answers: Mapping[str, Any]) -> None:
     if ctx.state is not None and ctx.state.form != TALK_FORM:
         ctx.reply("已结束之前未完成的对话。")
     talk_form.start(ctx, answers)
@@ -136,14 +141,14 @@ def edit(ctx: Context, args: str) -> None:
         ctx.reply(not_found("谈话", typed))
         return
     try:
-        service.check_editable(talk, ctx.person, ctx.now(), edit_hours(ctx))
+        service.check_editable(talk, ctx.me, ctx.now(), edit_hours(ctx))
     except service.TalkError as exc:
         ctx.reply(str(exc))
         return
-    service.read_talk(ctx.db, ctx.person, talk, via=ctx.command or "修改谈话")
-    orig = {"kind": talk.kind, "summary": service.seal(talk.summary), "mood": talk.mood, "flag": talk.flag,
+    service.read_talk(ctx.db, ctx.me, talk, via=ctx.command or "修改谈话")
+    orig: dict[str, str | None] = {"kind": talk.kind, "summary": service.seal(talk.summary), "mood": talk.mood, "flag": talk.flag,
             "category": talk.category, "needs": service.seal(talk.needs) if talk.needs else ""}
-    base = {"person": talk.subject_id, "follows_up": talk.follows_up_id or 0, "_edit": talk.id, "_orig": orig}
+    base: TalkAnswers = {"person": talk.subject_id, "follows_up": talk.follows_up_id or 0, "_edit": talk.id, "_orig": orig}
     if rest:
         edit_one_field(ctx, talk, rest, base)
         return
@@ -151,7 +156,7 @@ def edit(ctx: Context, args: str) -> None:
     start(ctx, base)
 
 
-def edit_one_field(ctx: Context, talk: Talk, rest: str, base: dict) -> None:
+def edit_one_field(ctx: Context, talk: Talk, rest: str, base: TalkAnswers) -> None:
     """“修改谈话 5 状态 波动”: every other answer kept, the one field parsed as its dialog step would,
     then straight to the confirmation card (保存 / 返回 / 取消)."""
     word, _, value = rest.partition(" ")
@@ -161,12 +166,13 @@ def edit_one_field(ctx: Context, talk: Talk, rest: str, base: dict) -> None:
                   "可改：类型、内容、状态、标记、类别、需求。")
         return
     orig = base["_orig"]
-    answers = dict(base) | {k: v for k, v in orig.items() if v is not None and (k != "category" or v)}
+    # filled by step name (the field typed): a plain dict, parsed through the form (Form.parse_step)
+    answers: Answers = dict(base) | {k: v for k, v in orig.items() if v is not None and (k != "category" or v)}
     answers.pop(field, None)
     if field == "flag":
         answers.pop("category", None)         # a new flag asks its category again (or drops it)
     try:
-        answers[field] = talk_form.step(field).parse(ctx, value.strip(), answers)
+        answers[field] = talk_form.parse_step(ctx, field, value.strip(), answers)
     except Invalid as exc:
         ctx.reply(str(exc))
         return
@@ -183,7 +189,7 @@ def show_team(ctx: Context, args: str) -> None:
     A cached view: the same answer until a roster or talk write changes the turn's versions (or the
     local day changes), so repeated asks cost no database work (bot.identity)."""
     quarter = current_quarter(ctx.now(), ctx.config.timezone)
-    key = (ctx.person.id, quarter, ctx.local_now().date(), ctx.versions)
+    key = (ctx.me.id, quarter, ctx.local_now().date(), ctx.versions)
     cached = _TEAM_VIEWS.get(key) if ctx.versions else None
     if cached is None:
         before = len(ctx.replies)
@@ -195,16 +201,17 @@ def show_team(ctx: Context, args: str) -> None:
     ctx.replies.extend(cached)
 
 
-_TEAM_VIEWS: dict[tuple, list] = {}   # per worker: (person, quarter, day, versions) → the replies
+# per worker: (person, quarter, day, versions) → the replies
+_TEAM_VIEWS: dict[tuple[int, str, date, tuple[Any, ...]], list[Reply]] = {}
 
 
 def _show_team(ctx: Context, quarter: str) -> None:
-    led = team_ids_for(ctx.db, ctx.person, roles=(Role.TEAM_LEADER,))
+    led = team_ids_for(ctx.db, ctx.me, roles=(Role.TEAM_LEADER,))
     if led:
         teams = team_coverage(ctx.db, quarter, led)
         ctx.reply(coverage_text(quarter, teams, ctx.config.timezone, detailed=True, names=_names(ctx, teams)))
         return
-    ids = team_ids_for(ctx.db, ctx.person, roles=(Role.SECRETARY, Role.COMMITTEE))
+    ids = team_ids_for(ctx.db, ctx.me, roles=(Role.SECRETARY, Role.COMMITTEE))
     if len(ids) > 30:
         ctx.reply(f"您的范围内有 {len(ids)} 个班组，请使用统计功能查看汇总。以下为前 30 个：")
         ids = ids[:30]
@@ -212,7 +219,7 @@ def _show_team(ctx: Context, quarter: str) -> None:
     ctx.reply(coverage_text(quarter, teams, ctx.config.timezone, detailed=False, names=_names(ctx, teams)))
 
 
-def _names(ctx: Context, teams) -> dict[int, str]:
+def _names(ctx: Context, teams: Sequence[TeamCoverage]) -> dict[int, str]:
     return display_names(ctx.db, [(m.person_id, m.name) for t in teams for m in t.members])
 
 
@@ -243,13 +250,13 @@ def history(ctx: Context, args: str) -> None:
         ctx.reply(f"序号应在 1 到 {len(people)} 之间。")
         return
     subject = people[(pick or 1) - 1]
-    talks = service.readable_talks(ctx.db, ctx.person, [subject.id])
+    talks = service.readable_talks(ctx.db, ctx.me, [subject.id])
     if not talks:
         ctx.reply(f"没有您可以查看的{subject.name}的谈话记录。")
         return
     text, shown = history_text(subject.name, talks, ctx.config.timezone)
     for t in shown:
-        service.read_talk(ctx.db, ctx.person, t, via=ctx.command or "谈话记录")
+        service.read_talk(ctx.db, ctx.me, t, via=ctx.command or "谈话记录")
     ctx.reply(text)
 
 
@@ -271,6 +278,6 @@ def view(ctx: Context, args: str) -> None:
     if not 1 <= page <= len(pages):
         ctx.reply(f"谈话 #{talk.id} 共 {len(pages)} 页。")
         return
-    service.read_talk(ctx.db, ctx.person, talk, via=f"{ctx.command or '谈话详情'}#p{page}")
+    service.read_talk(ctx.db, ctx.me, talk, via=f"{ctx.command or '谈话详情'}#p{page}")
     ctx.reply(pages[page - 1])
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.config import Config
 from models.quarters import quarter_bounds
 from models.talk import quarter_of
 
@@ -71,7 +72,7 @@ class DateRules:
     tz: str = "Asia/Shanghai"
 
     @classmethod
-    def from_config(cls, config) -> DateRules:
+    def from_config(cls, config: Config) -> DateRules:
         return cls(config.get("talks.late_after_days", int), config.get("talks.quarter_grace_days", int),
                    config.timezone)
 

@@ -8,12 +8,14 @@ edits a talk: `_edit` holds the talk id and `_orig` the current values; every st
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from typing import Any, Literal, TypedDict
 
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option, pick_step
-from bot.messages import Text
+from bot.messages import Card, Text
 from bot.router import Router
 from models.directory import display_name, display_names
 from models.org import Person
@@ -36,54 +38,79 @@ from .vocab import (
     mood_options,
 )
 
-__all__ = ["TALK_FORM", "router", "save_answers", "summary_max", "talk_form"]
+__all__ = ["TALK_FORM", "TalkAnswers", "router", "save_answers", "summary_max", "talk_form"]
 
 TALK_FORM = "talk.record"
 SAVE_WORDS = {"保存", "确认", "确定", "是", "好", "save", "ok", "yes", "1"}
 PHOTOS_DONE = {"好了", "好", "完成", "发完了", "没有", "无", "跳过", "不用", "done", "ok", "skip", "no", "none"}
 
 
+class TalkAnswers(TypedDict, total=False):
+    """The talk dialog's answers (JSON in the dialog state): the steps, then the dialog's own notes."""
+    person: int
+    kind: str                        # a TalkKind value
+    summary: str                     # a Fernet token (service.seal)
+    mood: str                        # a Mood value
+    flag: str                        # a Flag value
+    category: str | None             # a Category value (flagged talks)
+    needs: str                       # a Fernet token, "" for none
+    photos: list[str]                # media ids (home visits)
+    follows_up: int                  # the talk followed up, 0: none
+    confirm: Literal["save"]
+    late_reason: str
+    date: str                        # ISO day of the talk (absent: today)
+    _edit: int                       # the talk being edited
+    _orig: dict[str, str | None]     # its current values, by step name (“不变”)
+    _open: list[list[int | str]]     # [talk id, label] of the person's open flagged talks
+    _media: list[str]                # photos received so far
+    _late: int                       # days since the talk, when entered late
+    _cands: list[list[int | str]]    # bot.forms.CANDIDATES: [person id, label] to pick from
+
+
 def summary_max(ctx: Context) -> int:
-    return ctx.config.get("talks.summary_max_chars", int)
+    limit: int = ctx.config.get("talks.summary_max_chars", int)
+    return limit
 
 
 def edit_hours(ctx: Context) -> int:
-    return ctx.config.get("talks.edit_window_hours", int)
+    hours: int = ctx.config.get("talks.edit_window_hours", int)
+    return hours
 
 
-def _keep(answers: dict, step: str, text: str):
+def _keep(answers: TalkAnswers, step: str, text: str) -> tuple[bool, str | None]:
     """In an edit, “不变” keeps the current value of this step."""
     if answers.get("_edit") and text.strip().lower() in KEEP_WORDS:
         return True, answers["_orig"][step]
     return False, None
 
 
-def _kept(answers: dict, step: str, text: str):
+def _kept(answers: TalkAnswers, step: str, text: str) -> str | None:
     return _keep(answers, step, text)[1]
 
 
-def _was(answers: dict, step: str, shown: str) -> str:
+def _was(answers: TalkAnswers, step: str, shown: str) -> str:
     return f"（原为：{shown}；回复“不变”保留）" if answers.get("_edit") else ""
 
 
-def _choice(name: str, title: str, options, words: dict, intro: str = "", **kw) -> Step:
+def _choice(name: str, title: str, options: Callable[[], list[tuple[str, str]]], words: dict[str, Any],
+            intro: str = "", **kw: Any) -> Step[TalkAnswers]:
     """A choice step of the talk dialog; in an edit it shows the old value and accepts “不变”."""
-    def body(ctx: Context, answers: dict) -> str:
+    def body(ctx: Context, answers: TalkAnswers) -> str:
         return intro + _was(answers, name, label(name, answers.get("_orig", {}).get(name)))
     return choice_step(name, title, options, aliases=_aliases(words), body=body, keep=_kept, **kw)
 
 
-def _aliases(words: dict) -> dict[str, str]:
+def _aliases(words: dict[str, Any]) -> dict[str, str]:
     return {k.lower(): v.value for k, v in words.items()}
 
 
 # --- person -----------------------------------------------------------------------------------
 
-def _ask_person(ctx: Context, answers: dict) -> str:
+def _ask_person(ctx: Context, answers: TalkAnswers) -> str:
     return "请输入谈话对象的姓名（可只写名字的一部分或拼音）。回复“取消”退出。"
 
 
-def _accept_person(ctx: Context, pid: int, answers: dict) -> int:
+def _accept_person(ctx: Context, pid: int, answers: TalkAnswers) -> int:
     person = ctx.db.get(Person, pid)
     if person is None or not can(ctx.person, "talk.record", person):
         raise Invalid("无法为这位同志记录谈话，请重新输入姓名。")
@@ -101,11 +128,11 @@ def person_labels(ctx: Context, people: list[Person]) -> list[tuple[int, str]]:
     return [(p.id, labels[p.id]) for p in people]
 
 
-def find_people(ctx: Context, query: str, answers: dict) -> list[tuple[int, str]]:
+def find_people(ctx: Context, query: str, answers: TalkAnswers) -> list[tuple[int, str]]:
     """The people the sender may record a talk with matching `query`; none → a clear error (refusals audited)."""
     if not query:
         raise Invalid("请输入姓名。")
-    found = service.candidates(ctx.db, ctx.person, query)
+    found = service.candidates(ctx.db, ctx.me, query)
     if found.allowed:
         return person_labels(ctx, found.allowed)
     if found.refused:
@@ -115,7 +142,7 @@ def find_people(ctx: Context, query: str, answers: dict) -> list[tuple[int, str]
     raise Invalid(f"在您负责的班组中没有找到“{query[:10]}”，请检查姓名后重新输入。")
 
 
-def _editing(answers: dict) -> bool:
+def _editing(answers: TalkAnswers) -> bool:
     return bool(answers.get("_edit"))
 
 
@@ -131,7 +158,7 @@ def refusal_text(p: Person, author: Person | None = None) -> str:
     return f"{p.name}不在您负责的班组（或支部）中，您不能为其记录谈话。"
 
 
-def note_open_flags(ctx: Context, person: Person, answers: dict) -> None:
+def note_open_flags(ctx: Context, person: Person, answers: TalkAnswers) -> None:
     if answers.get("_edit") or "follows_up" in answers:
         return
     open_talks = service.open_flagged(ctx.db, person.id)
@@ -142,7 +169,7 @@ def note_open_flags(ctx: Context, person: Person, answers: dict) -> None:
 
 # --- kind, summary, mood, flag, category, needs, follow-up ------------------------------------
 
-def ask_summary(ctx: Context, answers: dict):
+def ask_summary(ctx: Context, answers: TalkAnswers) -> str:
     head = f"请输入谈话内容（不超过 {summary_max(ctx)} 字）。内容加密保存，只有您、支部书记和上级党委可以查看。"
     if answers.get("_edit"):
         old = service.unseal(answers["_orig"]["summary"]) or ""
@@ -150,7 +177,7 @@ def ask_summary(ctx: Context, answers: dict):
     return head
 
 
-def parse_summary(ctx: Context, text: str, answers: dict) -> str:
+def parse_summary(ctx: Context, text: str, answers: TalkAnswers) -> str | None:
     kept, value = _keep(answers, "summary", text)
     if kept:
         return value
@@ -167,7 +194,7 @@ def seal_checked(ctx: Context, text: str, what: str) -> str:
     return service.seal(t)
 
 
-def ask_needs(ctx: Context, answers: dict):
+def ask_needs(ctx: Context, answers: TalkAnswers) -> str:
     text = "对方有什么需求或诉求？没有请回复“无”（或“跳过”）。"
     if answers.get("_edit"):
         old = service.unseal(answers["_orig"].get("needs") or None)
@@ -175,7 +202,7 @@ def ask_needs(ctx: Context, answers: dict):
     return text
 
 
-def parse_needs(ctx: Context, text: str, answers: dict) -> str:
+def parse_needs(ctx: Context, text: str, answers: TalkAnswers) -> str | None:
     kept, value = _keep(answers, "needs", text)
     if kept:
         return value
@@ -184,13 +211,13 @@ def parse_needs(ctx: Context, text: str, answers: dict) -> str:
     return seal_checked(ctx, text, "需求")
 
 
-def ask_photos(ctx: Context, answers: dict) -> str:
+def ask_photos(ctx: Context, answers: TalkAnswers) -> str:
     n = len(answers.get("_media") or [])
     got = f"（已收到 {n} 张）" if n else ""
     return f"如有走访照片请发送{got}；发完或没有请回复“好了”。"
 
 
-def parse_photos(ctx: Context, text: str, answers: dict) -> list:
+def parse_photos(ctx: Context, text: str, answers: TalkAnswers) -> list[str]:
     """A photo is kept (its media id only) and the step asked again; “好了” ends the step."""
     media = answers.setdefault("_media", [])
     media_id = getattr(ctx.incoming, "media_id", None)
@@ -202,18 +229,18 @@ def parse_photos(ctx: Context, text: str, answers: dict) -> list:
     return list(media)
 
 
-def _no_photos(answers: dict) -> bool:
+def _no_photos(answers: TalkAnswers) -> bool:
     return answers.get("kind") != TalkKind.HOME_VISIT or bool(answers.get("_edit"))
 
 
-def ask_follow(ctx: Context, answers: dict):
-    options = [(str(tid), text) for tid, text in answers["_open"]][:5] + [("0", "不是跟进")]
+def ask_follow(ctx: Context, answers: TalkAnswers) -> Card:
+    options = [(str(tid), str(text)) for tid, text in answers["_open"]][:5] + [("0", "不是跟进")]
     return choice_card(ctx, "这次谈话是跟进以前的标记谈话吗？", options,
                        body="该同志有尚未跟进的标记谈话：")
 
 
-def parse_follow(ctx: Context, text: str, answers: dict) -> int:
-    options = [(str(tid), text) for tid, text in answers["_open"]][:5] + [("0", "不是跟进")]
+def parse_follow(ctx: Context, text: str, answers: TalkAnswers) -> int:
+    options = [(str(tid), str(text)) for tid, text in answers["_open"]][:5] + [("0", "不是跟进")]
     aliases = {"否": "0", "不是": "0", "no": "0", "无": "0"}
     t = text.strip().lstrip("#")
     return int(pick_option(t, options, aliases))
@@ -225,7 +252,7 @@ def today(ctx: Context) -> date:
     return ctx.local_now().date()
 
 
-def talk_day(ctx: Context, answers: dict) -> date:
+def talk_day(ctx: Context, answers: TalkAnswers) -> date:
     """The day the talk took place: answers["date"] (ISO) or today."""
     return date.fromisoformat(answers["date"]) if answers.get("date") else today(ctx)
 
@@ -250,8 +277,8 @@ def checked_day(ctx: Context, word: str) -> date | None:
     return day
 
 
-def ask_confirm(ctx: Context, answers: dict):
-    subject = ctx.db.get(Person, answers["person"])
+def ask_confirm(ctx: Context, answers: TalkAnswers) -> Card:
+    subject = ctx.db.get_one(Person, answers["person"])
     summary = service.unseal(answers["summary"]) or ""
     needs = service.unseal(answers.get("needs") or None) or ""
     hint = ""
@@ -272,7 +299,7 @@ def ask_confirm(ctx: Context, answers: dict):
                         day="" if answers.get("_edit") else day_label(ctx, talk_day(ctx, answers)))
 
 
-def parse_confirm(ctx: Context, text: str, answers: dict) -> str:
+def parse_confirm(ctx: Context, text: str, answers: TalkAnswers) -> Literal["save"]:
     """保存 (then the late-entry reason if the talk is old), or a new date for the talk."""
     t = text.strip()
     if t.lower() in SAVE_WORDS:
@@ -286,20 +313,20 @@ def parse_confirm(ctx: Context, text: str, answers: dict) -> str:
         return "save"
     if not answers.get("_edit"):
         word = t.removeprefix("日期").strip(" ：:")
-        day = checked_day(ctx, word)
-        if day is not None:
-            answers["date"] = day.isoformat()
-            raise Invalid(f"谈话日期已改为 {day_label(ctx, day)}。")
+        new_day = checked_day(ctx, word)
+        if new_day is not None:
+            answers["date"] = new_day.isoformat()
+            raise Invalid(f"谈话日期已改为 {day_label(ctx, new_day)}。")
     raise Invalid("请点“保存”（或回复“保存”）；回复“返回”修改上一项，回复“取消”放弃。")
 
 
-def ask_late_reason(ctx: Context, answers: dict) -> str:
+def ask_late_reason(ctx: Context, answers: TalkAnswers) -> str:
     days = DateRules.from_config(ctx.config).late_after_days
     return (f"这次谈话发生在 {answers['_late']} 天前，超过 {days} 天才记录，属于补录。"
             "请简要说明补录原因（不超过 100 字，例如：外出培训，回来后补记）。")
 
 
-def parse_late_reason(ctx: Context, text: str, answers: dict) -> str:
+def parse_late_reason(ctx: Context, text: str, answers: TalkAnswers) -> str:
     t = " ".join(text.split())
     if len(t) < 2:
         raise Invalid("补录原因太短了，请至少写两个字。")
@@ -308,25 +335,25 @@ def parse_late_reason(ctx: Context, text: str, answers: dict) -> str:
     return t
 
 
-def save_answers(ctx: Context, answers: dict) -> None:
+def save_answers(ctx: Context, answers: TalkAnswers) -> None:
     """Create or edit the talk from the confirmed answers; emit talk.flagged for a flagged talk."""
-    subject = ctx.db.get(Person, answers["person"])
+    subject = ctx.db.get_one(Person, answers["person"])
     flag = answers["flag"]
     category = answers.get("category") if flag != Flag.NONE else None
     summary = service.unseal(answers["summary"])
     needs = service.unseal(answers.get("needs") or None) or None
     try:
         if answers.get("_edit"):
-            talk = ctx.db.get(Talk, answers["_edit"])
+            talk = ctx.db.get_one(Talk, answers["_edit"])
             before_flag, before_category = talk.flag, talk.category
-            talk = service.edit_talk(ctx.db, talk, editor=ctx.person, now=ctx.now(), hours=edit_hours(ctx),
+            talk = service.edit_talk(ctx.db, talk, editor=ctx.me, now=ctx.now(), hours=edit_hours(ctx),
                                      kind=answers["kind"], summary=summary, mood=answers["mood"], flag=flag,
                                      category=category, needs=needs, via=ctx.command or "修改谈话")
             newly_flagged = getattr(talk, "_newly_flagged", False)
             flag_changed = not newly_flagged and (before_flag, before_category) != (talk.flag, talk.category)
         else:
             tz = ctx.config.timezone
-            talk = service.record_talk(ctx.db, author=ctx.person, subject=subject, kind=answers["kind"],
+            talk = service.record_talk(ctx.db, author=ctx.me, subject=subject, kind=answers["kind"],
                                        summary=summary, mood=answers["mood"], flag=flag, category=category,
                                        needs=needs, occurred_at=talk_moment(talk_day(ctx, answers), ctx.now(), tz),
                                        tz=tz, follows_up_id=answers.get("follows_up") or None,
@@ -346,7 +373,7 @@ def save_answers(ctx: Context, answers: dict) -> None:
         ctx.emit("talk.saved", talk_id=talk.id)     # 抽查回访 may sample it (handlers.sampling)
 
 
-talk_form = Form(
+talk_form = Form[TalkAnswers](
     name=TALK_FORM,
     title="记录谈心谈话",
     steps=[

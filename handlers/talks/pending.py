@@ -18,7 +18,7 @@ router = Router("talks")
 
 @router.pending
 def pending_talks(ctx: Context) -> list[PendingItem]:
-    led = team_ids_for(ctx.db, ctx.person, roles=(Role.TEAM_LEADER,))
+    led = team_ids_for(ctx.db, ctx.me, roles=(Role.TEAM_LEADER,))
     if not led:
         return []
     quarter = current_quarter(ctx.now(), ctx.config.timezone)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import overload
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -43,12 +44,20 @@ class TalkError(ValueError):
 
 # --- note text inside dialog state: sealed with the notes cipher (Redis never holds plaintext) --
 
+@overload
+def seal(text: str) -> str: ...
+@overload
+def seal(text: None) -> None: ...
 def seal(text: str | None) -> str | None:
     if text is None:
         return None
     return current_cipher().encrypt(text.encode("utf-8")).decode("ascii")
 
 
+@overload
+def unseal(token: str) -> str: ...
+@overload
+def unseal(token: str | None) -> str | None: ...
 def unseal(token: str | None) -> str | None:
     if token is None:
         return None
