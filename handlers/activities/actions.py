@@ -11,6 +11,7 @@ from models.org import Person
 
 from . import seats, service, storm
 from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, leave_confirm_card, manage_card
+from .service import JoinResult
 
 __all__ = ["ask_or_leave", "checkin_card", "checkin_for", "do_export", "do_join", "do_leave", "do_status",
            "load_activity", "roster_text"]
@@ -31,6 +32,8 @@ JOIN_TEXT = {
 
 router = Router("activities")
 
+_KIND_LABELS = {k.value: label for k, label in KIND_LABELS.items()}   # by the kind as stored (a str)
+
 
 def load_activity(ctx: Context, args: str, usage: str) -> Activity | None:
     """The activity named by "N" or "#N" in `args`, or a reply saying what is wrong."""
@@ -49,7 +52,7 @@ def _tz(ctx: Context) -> str:
 
 
 def viewer_state(ctx: Context, act: Activity) -> tuple[str | None, int | None]:
-    signup = service.signup_of(ctx.db, act.id, ctx.person.id)
+    signup = service.signup_of(ctx.db, act.id, ctx.me.id)
     if signup is None or signup.status == SignupStatus.CANCELLED:
         return None, None
     if signup.status == SignupStatus.WAITLISTED:
@@ -68,21 +71,21 @@ def do_join(ctx: Context, activity_id: int, *, from_card: bool) -> None:
         if not ctx.repeat:
             _answer_join(ctx, res, card=False)
         return
-    res = seats.join(ctx.db, activity_id, ctx.person, ctx.now())
+    res = seats.join(ctx.db, activity_id, ctx.me, ctx.now())
     if res.outcome in ("confirmed", "waitlisted") and res.activity is not None:
         ctx.audit("activity.join", "activity", res.activity.id, res.outcome)
     _answer_join(ctx, res, card=from_card)
 
 
-def _answer_join(ctx: Context, res, *, card: bool) -> None:
+def _answer_join(ctx: Context, res: JoinResult, *, card: bool) -> None:
     act = res.activity
     if act is None:
         ctx.reply(JOIN_TEXT["not_found"])
         return
-    outcome = res.outcome
-    if outcome == "not_audience" and act.party_only and not ctx.person.is_party_member:
+    outcome: str = res.outcome
+    if outcome == "not_audience" and act.party_only and not ctx.me.is_party_member:
         outcome = "party_only"
-    text = JOIN_TEXT[outcome].format(t=act.title, k=KIND_LABELS.get(act.kind, act.kind), w=fmt_when(act, _tz(ctx)),
+    text = JOIN_TEXT[outcome].format(t=act.title, k=_KIND_LABELS.get(act.kind, act.kind), w=fmt_when(act, _tz(ctx)),
                                      p=act.place or "地点待定", n=res.position, u=act.audience_unit.name,
                                      d=act.deadline.astimezone(ctx.tz).strftime("%m-%d %H:%M"))
     viewer = {"confirmed": SignupStatus.CONFIRMED, "already_confirmed": SignupStatus.CONFIRMED,
@@ -96,9 +99,9 @@ def _answer_join(ctx: Context, res, *, card: bool) -> None:
 
 def ask_or_leave(ctx: Context, activity_id: int, *, from_card: bool, confirmed: bool = False) -> None:
     """取消报名: a confirmed seat is given up only after one more yes (card button or "取消报名 N 确认")."""
-    signup = service.signup_of(ctx.db, activity_id, ctx.person.id)
+    signup = service.signup_of(ctx.db, activity_id, ctx.me.id)
     if signup is not None and signup.status == SignupStatus.CONFIRMED and not confirmed:
-        act = ctx.db.get(Activity, activity_id)
+        act = ctx.db.get_one(Activity, activity_id)
         ctx.reply(leave_confirm_card(act, _tz(ctx)))
         ctx.reply(f"也可发送“取消报名 {activity_id} 确认”。")
         return
@@ -107,13 +110,15 @@ def ask_or_leave(ctx: Context, activity_id: int, *, from_card: bool, confirmed: 
 
 
 def do_leave(ctx: Context, activity_id: int, *, from_card: bool, expect: str | None = None) -> None:
-    res = seats.leave(ctx.db, activity_id, ctx.person, ctx.now(), expect=expect)
+    res = seats.leave(ctx.db, activity_id, ctx.me, ctx.now(), expect=expect)
     act = res.activity
     if act is None:
         ctx.reply("没有找到这个活动。发送“我的报名”查看您报名的活动。")
         return
     if res.outcome == "stale":
-        now_is = {SignupStatus.CONFIRMED: "已报名（候补已递补成功）", SignupStatus.WAITLISTED: "在候补名单中"}.get(res.was, "")
+        states: dict[str | None, str] = {SignupStatus.CONFIRMED: "已报名（候补已递补成功）",
+                                         SignupStatus.WAITLISTED: "在候补名单中"}
+        now_is = states.get(res.was, "")
         ctx.reply(f"这张卡片已过期，没有做任何更改：您现在{now_is or '的报名状态已变化'}。"
                   f"如不能参加，请发送“取消报名 {act.id}”。")
         if from_card:

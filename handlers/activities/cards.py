@@ -4,11 +4,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.callbacks import CallbackData
 from bot.messages import Button, Card
 from models.activity import KIND_LABELS, Activity, ActivityKind, ActivityStatus, SignupStatus
+
+if TYPE_CHECKING:
+    from .seats import ActivityView
 
 __all__ = [
     "ActButton",
@@ -60,21 +64,21 @@ def fmt_dt(moment: datetime, tz: str) -> str:
     return f"{local:%m-%d}（周{WEEKDAYS[local.weekday()]}）{local:%H:%M}"
 
 
-def fmt_when(act: Activity, tz: str) -> str:
+def fmt_when(act: Activity | ActivityView, tz: str) -> str:
     start = act.starts_at.astimezone(ZoneInfo(tz))
     end = act.ends_at.astimezone(ZoneInfo(tz))
     head = f"{start:%Y-%m-%d}（周{WEEKDAYS[start.weekday()]}）{start:%H:%M}"
     return f"{head}–{end:%H:%M}" if start.date() == end.date() else f"{head} 至 {end:%Y-%m-%d %H:%M}"
 
 
-def seats_text(act: Activity) -> str:
+def seats_text(act: Activity | ActivityView) -> str:
     if act.seats is None:
         return f"不限（已报 {act.seats_taken} 人）"
     left = act.seats - act.seats_taken
     return f"{act.seats} 人，已报 {act.seats_taken}，剩余 {left}" + ("" if left else "（已满）")
 
 
-def _state_line(act: Activity, viewer: str | None, position: int | None, now: datetime | None) -> str:
+def _state_line(act: Activity | ActivityView, viewer: str | None, position: int | None, now: datetime | None) -> str:
     if act.status == ActivityStatus.CANCELLED:
         return "❌ 活动已取消"
     if viewer == SignupStatus.CONFIRMED:
@@ -90,7 +94,7 @@ def _state_line(act: Activity, viewer: str | None, position: int | None, now: da
     return ""
 
 
-def activity_card(act: Activity, tz: str, *, viewer: str | None = None, position: int | None = None,
+def activity_card(act: Activity | ActivityView, tz: str, *, viewer: str | None = None, position: int | None = None,
                   now: datetime | None = None, card_id: str = "", broadcast: bool = False) -> Card:
     """The card people join from; `viewer` is the reader's sign-up status (or "full")."""
     fields = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 from bot.args import split_item_number
 from bot.context import Context
 from bot.forms import Invalid
-from bot.router import Router
+from bot.router import CommandHandler, Router
 from models.activity import ActivityStatus, SignupStatus
 from models.directory import display_names
 from models.policy import can
@@ -23,7 +23,7 @@ from .actions import (
 )
 from .cards import activity_card, fmt_when, manage_card, new_card_id
 from .forms import PUBLISH_FORM
-from .parsing import USAGE, parse_one_line
+from .parsing import USAGE, ActivityAnswers, parse_one_line
 
 router = Router("activities")
 
@@ -40,7 +40,7 @@ def _can_manage(ctx: Context) -> bool:
                 allowed=_can_publish)
 def publish(ctx: Context, args: str) -> None:
     """Start the publish dialog, prefilled with whatever the one-line form gave."""
-    answers: dict = {}
+    answers: ActivityAnswers = {}
     if args:
         try:
             answers = parse_one_line(ctx, args)
@@ -58,7 +58,7 @@ def list_activities(ctx: Context, args: str) -> None:
         if act is None:
             return
         if not can(ctx.person, "activity.join", act) and not can(ctx.person, "activity.manage", act):
-            ctx.reply(f"「{act.title}」仅限党员参加。" if act.party_only and not ctx.person.is_party_member
+            ctx.reply(f"「{act.title}」仅限党员参加。" if act.party_only and not ctx.me.is_party_member
                       else f"「{act.title}」不在您的报名范围内。")
             return
         viewer, pos = viewer_state(ctx, act)
@@ -67,9 +67,9 @@ def list_activities(ctx: Context, args: str) -> None:
         if can(ctx.person, "activity.manage", act):
             ctx.reply(manage_card(act, ctx.config.timezone))
         return
-    acts = service.open_activities_for(ctx.db, ctx.person, ctx.now())
+    acts = service.open_activities_for(ctx.db, ctx.me, ctx.now())
     # the organiser's own, even when published to a unit they are not in (a committee-wide activity)
-    acts += [a for a in service.organised_by(ctx.db, ctx.person, ctx.now()) if a.id not in {x.id for x in acts}]
+    acts += [a for a in service.organised_by(ctx.db, ctx.me, ctx.now()) if a.id not in {x.id for x in acts}]
     acts.sort(key=lambda a: a.starts_at)
     if not acts:
         ctx.reply("目前没有面向您的活动。")
@@ -78,7 +78,7 @@ def list_activities(ctx: Context, args: str) -> None:
     for act in acts:
         viewer, pos = viewer_state(ctx, act)
         mark = {"confirmed": " ✅已报名", "waitlisted": f" ⏳候补第{pos}位"}.get(viewer or "", "")
-        if act.organiser_id == ctx.person.id:
+        if act.organiser_id == ctx.me.id:
             mark += f" 📋我组织的（“报名名单 {act.id}”）"
         if (not mark and act.status == ActivityStatus.CLOSED) or (not mark and ctx.now() > act.deadline):
             mark = " （已截止）"
@@ -105,7 +105,7 @@ def leave_cmd(ctx: Context, args: str) -> None:
 
 @router.command("我的报名", "mine", help="我报名的活动")
 def mine(ctx: Context, args: str) -> None:
-    rows = service.my_signups(ctx.db, ctx.person, ctx.now())
+    rows = service.my_signups(ctx.db, ctx.me, ctx.now())
     if not rows:
         ctx.reply("您目前没有报名的活动。发送“活动”看看有哪些活动。")
         return
@@ -132,7 +132,7 @@ def roster_cmd(ctx: Context, args: str) -> None:
         ctx.reply(roster_text(ctx, act))
 
 
-def _status_cmd(op: str, usage: str):
+def _status_cmd(op: str, usage: str) -> CommandHandler:
     def handler(ctx: Context, args: str) -> None:
         act = load_activity(ctx, args, usage)
         if act is not None:
@@ -198,8 +198,8 @@ def checkin(ctx: Context, args: str) -> None:
     if not code:
         ctx.reply("请在“签到”后写上组织者公布的签到码，例如：签到 123456")
         return
-    outcome, act = service.checkin_by_code(ctx.db, ctx.person, code, ctx.now())
-    if outcome == "bad_code":
+    outcome, act = service.checkin_by_code(ctx.db, ctx.me, code, ctx.now())
+    if outcome == "bad_code" or act is None:   # (only bad_code comes without an activity)
         ctx.reply(f"签到码“{code[:12]}”不对，请向组织者确认。")
     elif outcome == "not_signed":
         ctx.reply(f"您没有报名「{act.title}」（或仍在候补），不能签到。请联系组织者{act.organiser.name}。")

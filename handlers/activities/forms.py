@@ -7,6 +7,7 @@ from datetime import datetime
 from bot.args import parse_item_number
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
+from bot.messages import Card
 from bot.router import Router
 from models.activity import PARTY_ONLY_KINDS, Activity
 from models.org import Person, Unit
@@ -14,21 +15,30 @@ from models.policy import can
 
 from . import service
 from .cards import activity_card, manage_card, new_card_id
-from .parsing import KIND_ALIASES, KIND_OPTIONS, parse_deadline, parse_seats, parse_when, publishable_units, resolve_unit
+from .parsing import (
+    KIND_ALIASES,
+    KIND_OPTIONS,
+    ActivityAnswers,
+    parse_deadline,
+    parse_seats,
+    parse_when,
+    publishable_units,
+    resolve_unit,
+)
 
 __all__ = ["PUBLISH_FORM", "publish_from_answers"]
 
 router = Router("activities")
 
 
-def publish_from_answers(ctx: Context, a: dict) -> Activity:
+def publish_from_answers(ctx: Context, a: ActivityAnswers) -> Activity | None:
     """Create the activity and send its card to everyone in the audience (via the outbox)."""
     audience = ctx.db.get(Unit, a["audience"])
     if audience is None or not ctx.require("publish", audience):
         return None
-    organiser = ctx.db.get(Person, a["organiser"]) if a.get("organiser") else ctx.person
+    organiser = ctx.db.get_one(Person, a["organiser"]) if a.get("organiser") else ctx.me
     act = service.create_activity(
-        ctx.db, creator=ctx.person, organiser=organiser, title=a["title"], kind=a["kind"],
+        ctx.db, creator=ctx.me, organiser=organiser, title=a["title"], kind=a["kind"],
         starts_at=datetime.fromisoformat(a["when"]["start"]), ends_at=datetime.fromisoformat(a["when"]["end"]),
         place=a["place"], seats=a["seats"], deadline=datetime.fromisoformat(a["deadline"]),
         audience=audience, description=a.get("description", ""), waitlist=a.get("waitlist", True))
@@ -36,9 +46,9 @@ def publish_from_answers(ctx: Context, a: dict) -> Activity:
     card = activity_card(act, ctx.config.timezone, card_id=new_card_id(f"act{act.id}"), broadcast=True)
     ctx.broadcast(people, card, ref=f"activity:{act.id}", idem_key=f"act-publish:{act.id}")
     ctx.audit("activity.publish", "activity", act.id, f"audience {audience.id}, {len(people)} people")
-    if organiser.id != ctx.person.id:
+    if organiser.id != ctx.me.id:
         ctx.notify(organiser, manage_card(act, ctx.config.timezone,
-                                          note=f"{ctx.person.name}发布了这个活动，由您担任组织者。"),
+                                          note=f"{ctx.me.name}发布了这个活动，由您担任组织者。"),
                    ref=f"activity:{act.id}")
     who = f"{len(people)} 名党员" if act.party_only else f"{len(people)} 人"
     ctx.reply(manage_card(act, ctx.config.timezone,
@@ -46,51 +56,51 @@ def publish_from_answers(ctx: Context, a: dict) -> Activity:
     return act
 
 
-def _ask_title(ctx, a):
+def _ask_title(ctx: Context, a: ActivityAnswers) -> str:
     return "发布活动：请输入活动名称（例如：周末义务植树）。随时回复“取消”退出。"
 
 
-def _parse_title(ctx, text, a):
+def _parse_title(ctx: Context, text: str, a: ActivityAnswers) -> str:
     t = text.strip()
     if not t or len(t) > 100:
         raise Invalid("活动名称不能为空，最多 100 字。")
     return t
 
 
-def _ask_when(ctx, a):
+def _ask_when(ctx: Context, a: ActivityAnswers) -> str:
     return "活动时间？例如：2026-12-05 09:00-12:00（跨天：2026-12-05 09:00 到 2026-12-06 17:00）"
 
 
-def _ask_place(ctx, a):
+def _ask_place(ctx: Context, a: ActivityAnswers) -> str:
     return "活动地点？（例如：浦东基地三号机库）"
 
 
-def _parse_place(ctx, text, a):
+def _parse_place(ctx: Context, text: str, a: ActivityAnswers) -> str:
     t = text.strip().lstrip("@＠")
     if not t or len(t) > 200:
         raise Invalid("地点不能为空，最多 200 字。")
     return t
 
 
-def _ask_seats(ctx, a):
+def _ask_seats(ctx: Context, a: ActivityAnswers) -> str:
     return "名额多少人？回复数字，例如 30；不限名额回复“不限”。"
 
 
-def _ask_deadline(ctx, a):
+def _ask_deadline(ctx: Context, a: ActivityAnswers) -> str:
     return "报名截止时间？例如 12-03 或 12-03 18:00；活动开始前都可报名请回复“开始前”。"
 
 
-def _parse_deadline(ctx, text, a):
+def _parse_deadline(ctx: Context, text: str, a: ActivityAnswers) -> str:
     return parse_deadline(text, ctx, datetime.fromisoformat(a["when"]["start"]))
 
 
-def _ask_audience(ctx, a):
+def _ask_audience(ctx: Context, a: ActivityAnswers) -> Card:
     units = publishable_units(ctx)
     return choice_card(ctx, "发给哪个范围？", [(f"u{u.id}", u.name) for u in units],
                        body="该单位及其所有下级单位的人员都会收到活动卡片。也可以直接回复单位名称。")
 
 
-def _parse_audience(ctx, text, a):
+def _parse_audience(ctx: Context, text: str, a: ActivityAnswers) -> int:
     t = text.strip()
     units = publishable_units(ctx)
     n = parse_item_number(t)
@@ -105,11 +115,11 @@ def _parse_audience(ctx, text, a):
     return resolve_unit(ctx, t).id
 
 
-def _ask_description(ctx, a):
+def _ask_description(ctx: Context, a: ActivityAnswers) -> str:
     return "活动说明（集合地点、着装、携带物品等），不需要请回复“无”。"
 
 
-def _parse_description(ctx, text, a):
+def _parse_description(ctx: Context, text: str, a: ActivityAnswers) -> str:
     t = text.strip()
     return "" if t in ("无", "没有", "none", "-") else t[:2000]
 
@@ -117,7 +127,7 @@ def _parse_description(ctx, text, a):
 CONFIRM_OPTIONS = [("publish", "确认发布"), ("drop", "放弃")]
 
 
-def _ask_confirm(ctx, a):
+def _ask_confirm(ctx: Context, a: ActivityAnswers) -> Card:
     start = datetime.fromisoformat(a["when"]["start"]).astimezone(ctx.tz)
     end = datetime.fromisoformat(a["when"]["end"]).astimezone(ctx.tz)
     unit = ctx.db.get(Unit, a["audience"])
@@ -133,19 +143,19 @@ def _ask_confirm(ctx, a):
     return choice_card(ctx, "确认发布这个活动？", CONFIRM_OPTIONS, body="\n".join(lines))
 
 
-def _parse_confirm(ctx, text, a):
+def _parse_confirm(ctx: Context, text: str, a: ActivityAnswers) -> str:
     return pick_option(text, CONFIRM_OPTIONS, {"是": "publish", "确认": "publish", "发布": "publish",
                                                "yes": "publish", "否": "drop", "no": "drop"})
 
 
-def _done(ctx: Context, a: dict) -> None:
+def _done(ctx: Context, a: ActivityAnswers) -> None:
     if a.get("confirm") != "publish":
         ctx.reply("已放弃，活动没有发布。")
         return
     publish_from_answers(ctx, a)
 
 
-PUBLISH_FORM = router.form(Form(
+PUBLISH_FORM = router.form(Form[ActivityAnswers](
     name="activity.publish",
     title="发布活动",
     steps=[

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypedDict
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -23,7 +25,7 @@ from models.enums import Role
 from models.org import Person, Unit
 from models.policy import can, scopes
 
-__all__ = ["USAGE", "parse_deadline", "parse_one_line", "parse_when"]
+__all__ = ["USAGE", "ActivityAnswers", "When", "parse_deadline", "parse_one_line", "parse_when"]
 
 USAGE = ("发布活动 周末义务植树 2026-12-05 09:00-12:00 @浦东基地 名额30 截止12-03 范围:外航维修党支部"
          "（可选：类型:志愿 组织者:张三 不候补 说明:…；只发“发布活动”则逐项引导）")
@@ -35,6 +37,29 @@ KIND_ALIASES = {"主题党日": "party_day", "党日": "party_day", "party-day":
                 "团建": "team"}
 KIND_OPTIONS = [(k.value, KIND_LABELS[k]) for k in ActivityKind]
 
+
+
+class When(TypedDict):
+    start: str     # ISO, UTC
+    end: str
+
+
+class ActivityAnswers(TypedDict, total=False):
+    """The publish dialog's answers (the one-line form prefills them)."""
+    title: str
+    kind: str                 # an ActivityKind value
+    when: When
+    place: str
+    seats: int | None         # None: no limit
+    deadline: str             # ISO, UTC
+    audience: int             # unit id
+    description: str
+    confirm: str              # a value of forms.CONFIRM_OPTIONS
+    organiser: int            # person id (one-line form; else the sender)
+    waitlist: bool            # False: 不候补 (one-line form)
+    _deadline_raw: str        # parse_one_line's own, read once the time is known
+
+
 DATE_RE = re.compile(r"^(?:(\d{4})[-/.年])?(\d{1,2})[-/.月](\d{1,2})日?$")
 TIME_RE = re.compile(r"^(\d{1,2})[:：](\d{2})$")
 RANGE_RE = re.compile(r"^(\d{1,2}[:：]\d{2})(?:\s*[-~～至到]\s*(\d{1,2}[:：]\d{2}))?$")
@@ -44,7 +69,7 @@ UNLIMITED = {"不限", "无限", "不限名额", "unlimited", "无", "0"}
 
 # --- small parsers (local time in, UTC out) -----------------------------------------------------
 
-def _tz(ctx: Context):
+def _tz(ctx: Context) -> ZoneInfo:
     return ctx.tz
 
 
@@ -69,22 +94,20 @@ def parse_time(text: str) -> time:
     return time(int(m.group(1)), int(m.group(2)))
 
 
-def _utc(d: date, t: time, tz) -> datetime:
+def _utc(d: date, t: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(d, t, tzinfo=tz).astimezone(UTC)
 
 
-def parse_when(text: str, ctx: Context) -> dict:
+def parse_when(text: str, ctx: Context) -> When:
     """"2026-12-05 09:00-12:00" (or "12-05 09:00", or "12-05 09:00 到 12-06 17:00") → ISO start/end."""
     tz = _tz(ctx)
     today = ctx.local_now().date()
     parts = re.split(r"\s+|(?<=\d)\s*(?:到|至)\s*(?=\d)", text.strip())
     parts = [p for p in parts if p and p not in ("到", "至", "-")]
-    if len(parts) >= 4 and parse_date(parts[0], today) and parse_date(parts[2], today):
-        start = _utc(parse_date(parts[0], today), parse_time(parts[1]), tz)
-        end = _utc(parse_date(parts[2], today), parse_time(parts[3]), tz)
-    elif len(parts) >= 2 and parse_date(parts[0], today) and RANGE_RE.match(parts[1]):
-        day = parse_date(parts[0], today)
-        m = RANGE_RE.match(parts[1])
+    if len(parts) >= 4 and (first := parse_date(parts[0], today)) and (last := parse_date(parts[2], today)):
+        start = _utc(first, parse_time(parts[1]), tz)
+        end = _utc(last, parse_time(parts[3]), tz)
+    elif len(parts) >= 2 and (day := parse_date(parts[0], today)) and (m := RANGE_RE.match(parts[1])):
         start = _utc(day, parse_time(m.group(1)), tz)
         end = _utc(day, parse_time(m.group(2)), tz) if m.group(2) else start + timedelta(hours=2)
     else:
@@ -92,7 +115,7 @@ def parse_when(text: str, ctx: Context) -> dict:
     return _check_when(start, end, ctx)
 
 
-def _check_when(start: datetime, end: datetime, ctx: Context) -> dict:
+def _check_when(start: datetime, end: datetime, ctx: Context) -> When:
     if end <= start:
         raise Invalid("结束时间要晚于开始时间。")
     if start <= ctx.now():
@@ -132,14 +155,19 @@ def parse_deadline(text: str, ctx: Context, start: datetime) -> str:
 
 def publishable_units(ctx: Context) -> list[Unit]:
     """Units the sender may publish to: their role scopes and the units directly below them."""
-    roots = scopes(ctx.person, Role.SECRETARY, Role.COMMITTEE)
+    roots = scopes(ctx.me, Role.SECRETARY, Role.COMMITTEE)
     out: list[Unit] = []
     for root in roots:
         out.append(root)
         out += ctx.db.scalars(select(Unit).where(Unit.parent_id == root.id, Unit.active.is_(True))
                               .order_by(Unit.id)).all()
     seen: set[int] = set()
-    return [u for u in out if not (u.id in seen or seen.add(u.id))]
+    unique: list[Unit] = []
+    for u in out:
+        if u.id not in seen:
+            seen.add(u.id)
+            unique.append(u)
+    return unique
 
 
 def resolve_unit(ctx: Context, text: str) -> Unit:
@@ -170,9 +198,9 @@ def resolve_person(ctx: Context, name: str) -> Person:
 
 # --- one line ---------------------------------------------------------------------------------
 
-def parse_one_line(ctx: Context, text: str) -> dict:
+def parse_one_line(ctx: Context, text: str) -> ActivityAnswers:
     """Turn the one-line form into dialog answers (prefilled steps are skipped by the engine)."""
-    answers: dict = {}
+    answers: ActivityAnswers = {}
     text = text.strip()
     m = re.search(r"(?:^|\s)(?:说明|描述|desc)[:：]", text)
     if m:

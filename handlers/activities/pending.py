@@ -23,7 +23,7 @@ NOUN = "活动"
 
 @router.pending
 def pending_activities(ctx: Context) -> list[PendingItem]:
-    now, tz, me = ctx.now(), ctx.config.timezone, ctx.person
+    now, tz, me = ctx.now(), ctx.config.timezone, ctx.me
     items: list[PendingItem] = []
     organised = ctx.db.scalars(select(Activity).where(Activity.organiser_id == me.id, Activity.ends_at > now,
                                                       Activity.status != ActivityStatus.CANCELLED)

@@ -1,15 +1,20 @@
 """Join and leave: the hot path of a sign-up storm (seats, waitlist, promotion), see RELIABILITY.md §4."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Integer, and_, bindparam, delete, literal_column, or_, select, update
+from sqlalchemy import Integer, Row, Table, and_, bindparam, delete, literal_column, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from models.activity import PARTY_ONLY_KINDS, Activity, ActivityStatus, Attendance, Signup, SignupStatus
+from models.db import rowcount
 from models.org import Person, Unit
 from models.policy import can
 
@@ -33,7 +38,7 @@ __all__ = ["ActivityView", "join", "leave"]
 # expire-and-reload), built once here: one read, then the seat UPDATE … RETURNING or the share
 # lock, then one INSERT … RETURNING that also counts the queue position.
 
-_A, _U, _P, _S = Activity.__table__, Unit.__table__, Person.__table__, Signup.__table__
+_A, _U, _P, _S = (cast(Table, m.__table__) for m in (Activity, Unit, Person, Signup))   # Core tables of the mapped classes
 _OPEN, _CONFIRMED = ActivityStatus.OPEN, SignupStatus.CONFIRMED
 _WAITLISTED, _CANCELLED = SignupStatus.WAITLISTED, SignupStatus.CANCELLED
 
@@ -114,7 +119,7 @@ _POSITION = literal_column(
     f"AND ahead.status = '{_WAITLISTED}' AND ahead.id < signup.id) + 1", Integer).label("position")
 
 
-def _insert_stmt(insert):
+def _insert_stmt(insert: Callable[[Table], postgresql.Insert | sqlite.Insert]) -> ReturningInsert[tuple[int, int]]:
     """INSERT … ON CONFLICT DO NOTHING on UNIQUE(activity, person) RETURNING (id, position)."""
     return (insert(_S).values(activity_id=bindparam("activity"), person_id=bindparam("person"),
                               status=bindparam("st"), created_at=bindparam("now"), updated_at=bindparam("now"))
@@ -129,7 +134,7 @@ def _take_seat(db: Session, activity_id: int) -> int | None:
     return db.execute(_TAKE, {"activity": activity_id}).scalar()
 
 
-def _share_lock_or_take(db: Session, activity_id: int):
+def _share_lock_or_take(db: Session, activity_id: int) -> tuple[int | None, Row[Any, Any, Any]]:
     """PostgreSQL, activity full: hold a SHARE lock on it until commit (so a cancellation waits
     for us and then promotes us), unless a seat was freed while we waited for the lock. Then the
     share lock is dropped (rollback to the savepoint releases it) before the seat UPDATE: two
@@ -186,7 +191,7 @@ def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinRe
     taken = None
     if act.seats is None or act.seats_taken < act.seats:
         taken = _take_seat(db, act.id)
-    if taken is None and db.bind.dialect.name != "sqlite":
+    if taken is None and db.get_bind().dialect.name != "sqlite":
         taken, locked = _share_lock_or_take(db, act.id)
         act.status, act.seats_taken = locked.status, locked.seats_taken
     if taken is not None:
@@ -195,7 +200,7 @@ def join(db: Session, activity_id: int, person: Person, now: datetime) -> JoinRe
         return JoinResult("cancelled" if act.status == ActivityStatus.CANCELLED else "closed", act)
     elif not act.waitlist:
         return JoinResult("full", act)
-    inserted = db.execute(_INSERT[db.bind.dialect.name], {
+    inserted = db.execute(_INSERT[db.get_bind().dialect.name], {
         "activity": act.id, "person": person.id, "st": _WAITLISTED if taken is None else _CONFIRMED,
         "now": now}).first()
     if inserted is None:
@@ -235,9 +240,9 @@ def leave(db: Session, activity_id: int, person: Person, now: datetime, *, expec
         _lock_activity(db, act.id)  # same lock order as join: activity row first, then sign-ups
     changed = db.execute(update(Signup).where(Signup.id == signup.id, Signup.status == was)
                          .values(status=SignupStatus.CANCELLED, updated_at=now)
-                         .execution_options(synchronize_session=False)).rowcount
+                         .execution_options(synchronize_session=False))
     db.expire(signup)
-    if changed != 1:
+    if rowcount(changed) != 1:
         return LeaveResult("not_signed", act)
     promoted = None
     if was == SignupStatus.CONFIRMED:
@@ -258,9 +263,9 @@ def _promote_or_free(db: Session, act: Activity, now: datetime) -> Person | None
             moved = db.execute(update(Signup).where(Signup.id == first.id,
                                                     Signup.status == SignupStatus.WAITLISTED)
                                .values(status=SignupStatus.CONFIRMED, updated_at=now)
-                               .execution_options(synchronize_session=False)).rowcount
+                               .execution_options(synchronize_session=False))
             db.expire(first)
-            if moved == 1:
+            if rowcount(moved) == 1:
                 return first.person
     db.execute(update(Activity).where(Activity.id == act.id, Activity.seats_taken > 0)
                .values(seats_taken=Activity.seats_taken - 1).execution_options(synchronize_session=False))

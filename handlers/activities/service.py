@@ -16,13 +16,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from models.activity import PARTY_ONLY_KINDS, Activity, ActivityStatus, Attendance, Signup, SignupStatus
+from models.db import rowcount
 from models.org import Person, Unit
 
 if TYPE_CHECKING:
@@ -30,7 +31,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKIN_EARLY",
+    "CheckinOutcome",
+    "JoinOutcome",
     "JoinResult",
+    "LeaveOutcome",
     "LeaveResult",
     "attended_ids",
     "audience_people",
@@ -50,17 +54,22 @@ ACTIVE = (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED)
 CHECKIN_EARLY = timedelta(minutes=30)   # check-in opens this long before the start
 
 
+JoinOutcome = Literal["confirmed", "waitlisted", "already_confirmed", "already_waitlisted", "full", "closed",
+                      "cancelled", "deadline", "not_audience", "not_found"]
+LeaveOutcome = Literal["left", "not_signed", "started", "checked_in", "stale", "not_found"]
+CheckinOutcome = Literal["ok", "again", "not_now", "not_signed", "bad_code"]
+
+
 @dataclass
 class JoinResult:
-    outcome: str            # confirmed | waitlisted | already_confirmed | already_waitlisted | full |
-                            # closed | cancelled | deadline | not_audience | not_found
+    outcome: JoinOutcome
     activity: ActivityView | None = None   # what the answer shows (a plain view, not ORM)
     position: int | None = None   # waitlist position (1 = next to get a seat)
 
 
 @dataclass
 class LeaveResult:
-    outcome: str            # left | not_signed | started | checked_in | stale | not_found
+    outcome: LeaveOutcome
     activity: Activity | None = None
     was: str | None = None          # the status the sign-up had
     promoted: Person | None = None  # who got the freed seat
@@ -118,7 +127,7 @@ def _position(db: Session, activity_id: int, signup_id: int) -> int:
 def _lock_activity(db: Session, activity_id: int, *, shared: bool = False) -> None:
     """Row lock on PostgreSQL (SQLite has no FOR UPDATE: its write transactions are serialised
     by BEGIN IMMEDIATE, which gives the same guarantee)."""
-    if db.bind.dialect.name != "sqlite":
+    if db.get_bind().dialect.name != "sqlite":
         db.execute(select(Activity.id).where(Activity.id == activity_id).with_for_update(read=shared))
 
 
@@ -139,9 +148,9 @@ def set_status(db: Session, act: Activity, new: ActivityStatus) -> bool:
         ActivityStatus.CANCELLED: (ActivityStatus.OPEN, ActivityStatus.CLOSED),
     }[new]
     changed = db.execute(update(Activity).where(Activity.id == act.id, Activity.status.in_(allowed_from))
-                         .values(status=new).execution_options(synchronize_session=False)).rowcount
+                         .values(status=new).execution_options(synchronize_session=False))
     _refresh_counters(db, act)
-    return changed == 1
+    return rowcount(changed) == 1
 
 
 def roster(db: Session, act: Activity) -> tuple[list[Signup], list[Signup]]:
@@ -192,7 +201,7 @@ def checkin_person(db: Session, act: Activity, person: Person, *, method: str, b
     return True
 
 
-def checkin_by_code(db: Session, person: Person, code: str, now: datetime) -> tuple[str, Activity | None]:
+def checkin_by_code(db: Session, person: Person, code: str, now: datetime) -> tuple[CheckinOutcome, Activity | None]:
     """Participant check-in: (outcome, activity); outcome ok | again | not_now | not_signed | bad_code."""
     acts = db.scalars(select(Activity).where(Activity.checkin_code == code.strip(),
                                              Activity.status != ActivityStatus.CANCELLED)

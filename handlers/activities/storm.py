@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -33,19 +36,20 @@ from bot.context import Context, queue_card_update
 from bot.messages import Incoming
 from models.activity import Activity, ActivityStatus, Signup, SignupStatus
 from models.audit import audit
+from models.db import rowcount
 from models.org import Person, Unit
 from models.outbox import ProcessedDelivery
 from models.policy import can
 
 from .cards import activity_card
 from .seats import ActivityView, PersonRef, UnitRef
-from .service import JoinResult
+from .service import JoinOutcome, JoinResult
 
 __all__ = ["batched_join"]
 
 MAX_BATCH = 1000    # a batch this large is settled without waiting out the window
 
-_A, _U, _P, _S = Activity.__table__, Unit.__table__, Person.__table__, Signup.__table__
+_A, _U, _P, _S = (cast(Table, m.__table__) for m in (Activity, Unit, Person, Signup))   # Core tables of the mapped classes
 _OPEN, _CONFIRMED = ActivityStatus.OPEN, SignupStatus.CONFIRMED
 _WAITLISTED, _CANCELLED = SignupStatus.WAITLISTED, SignupStatus.CANCELLED
 _VIEWER = {"confirmed": _CONFIRMED, "already_confirmed": _CONFIRMED, "waitlisted": _WAITLISTED,
@@ -63,7 +67,9 @@ _QUEUED = select(func.count()).select_from(_S).where(_S.c.activity_id == bindpar
 _SEATS = (update(_A).where(_A.c.id == bindparam("activity"),
                            (_A.c.seats.is_(None)) | (_A.c.seats_taken + bindparam("n") <= _A.c.seats))
           .values(seats_taken=_A.c.seats_taken + bindparam("n")))
-_INSERTS = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+_AGAIN: dict[JoinOutcome, JoinOutcome] = {"confirmed": "already_confirmed", "waitlisted": "already_waitlisted"}
+_INSERTS: dict[str, Callable[[Table | type[ProcessedDelivery]], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
 @dataclass
@@ -90,7 +96,7 @@ class _Gather:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.open: dict[tuple, _Batch] = {}
+        self.open: dict[tuple[int, int], _Batch] = {}   # (id of the engine, activity id)
 
 
 _GATHER = _Gather()
@@ -99,13 +105,13 @@ _GATHER = _Gather()
 def batched_join(ctx: Context, activity_id: int, tz: str) -> tuple[JoinResult, bool]:
     """Settle this click together with the others on `activity_id`; (result, was a repeat)."""
     inc = ctx.incoming
-    click = Click(ctx.person, f"{inc.platform}:{inc.message_id}"[:200], inc, ctx.command or "activity")
+    click = Click(ctx.me, f"{inc.platform}:{inc.message_id}"[:200], inc, ctx.command or "activity")
     bind = ctx.db.get_bind()
     key = (id(bind), activity_id)
     with _GATHER.lock:
         batch = _GATHER.open.get(key)
         leader = batch is None
-        if leader:
+        if batch is None:
             batch = _GATHER.open[key] = _Batch()
         batch.clicks.append(click)
         if len(batch.clicks) >= MAX_BATCH:
@@ -160,7 +166,7 @@ def settle(db: Session, activity_id: int, clicks: list[Click], now: datetime, tz
     ids = list({c.person.id for c in live})
     existing = {r.person_id: r for r in db.execute(
         select(_S.c.id, _S.c.person_id, _S.c.status).where(_S.c.activity_id == activity_id, _S.c.person_id.in_(ids)))}
-    positions = {}
+    positions: dict[int, int] = {}
     if any(r.status == _WAITLISTED for r in existing.values()):
         waiting = db.scalars(select(_S.c.id).where(_S.c.activity_id == activity_id, _S.c.status == _WAITLISTED)
                              .order_by(_S.c.id)).all()
@@ -198,7 +204,7 @@ def settle(db: Session, activity_id: int, clicks: list[Click], now: datetime, tz
             c.result = JoinResult("full", act)
         rest = []
     if seated:
-        if db.execute(_SEATS, {"activity": activity_id, "n": len(seated)}).rowcount != 1:
+        if rowcount(db.execute(_SEATS, {"activity": activity_id, "n": len(seated)})) != 1:
             raise RuntimeError("seat count moved under the activity lock")
         act.seats_taken += len(seated)
     if seated or rest:
@@ -214,14 +220,14 @@ def settle(db: Session, activity_id: int, clicks: list[Click], now: datetime, tz
         place = {sid: queued + n for n, sid in enumerate(order, 1)}
         for c in rest:
             c.result = JoinResult("waitlisted", act, place[inserted[c.person.id]])
-    first = {}
+    first: dict[int, JoinResult] = {}
     for c in live:
         if c.result is not None:
             first.setdefault(c.person.id, c.result)
     for c in live:
         if c.result is None:                  # a second click of the same person
             r = first[c.person.id]
-            again = {"confirmed": "already_confirmed", "waitlisted": "already_waitlisted"}.get(r.outcome, r.outcome)
+            again: JoinOutcome = _AGAIN.get(r.outcome, r.outcome)
             c.result = JoinResult(again, act, r.position)
         if c.result.outcome in ("confirmed", "waitlisted"):
             audit(db, actor_id=c.person.id, action="activity.join", target_type="activity", target_id=act.id,
