@@ -7,7 +7,7 @@ send them passively, goes through the transactional outbox in the handler's own 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -168,7 +168,7 @@ class Context:
             fn(self, payload)
 
     # forms ----------------------------------------------------------------------------------
-    def start_form(self, name: str, answers: dict[str, Any] | None = None) -> None:
+    def start_form(self, name: str, answers: Mapping[str, Any] | None = None) -> None:
         self.registry.forms[name].start(self, answers)
 
 
