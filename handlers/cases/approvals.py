@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, update
 
 from bot.context import Context
+from bot.messages import Card
 from models.case import Case, CaseEvent, CaseState, approve_level, move
+from models.db import rowcount
 from models.enums import Role
 from models.org import Person
 from models.outbox import Priority
 
 from . import cards, chain
 from .flows import last_actor, try_move
-from .service import approvals_so_far, approvers_for, fmt_time, name_of, request_event, secretaries_for
+from .service import Placed, approvals_so_far, approvers_for, fmt_time, name_of, request_event, secretaries_for
+
+if TYPE_CHECKING:
+    from .forms import CareAnswers
 
 S = CaseState
 NUDGE_EVERY = timedelta(hours=24)
@@ -28,13 +34,13 @@ _CARD_LEVEL = re.compile(r"_care(\d+)_L(\d+)")
 __all__ = ["decide", "level_card", "level_people", "may_decide_now", "nudge", "refresh_level_cards", "submit_care", "withdraw"]
 
 
-def level_people(ctx: Context, case: Case, role: Role) -> list[Person]:
+def level_people(ctx: Context, case: Placed, role: Role) -> list[Person]:
     if role is Role.SECRETARY:
         return secretaries_for(ctx.db, case.unit)
     return approvers_for(ctx.db, case, role)
 
 
-def level_card(ctx: Context, case: Case, level: int, status: str | None = None, done: str | None = None):
+def level_card(ctx: Context, case: Case, level: int, status: str | None = None, done: str | None = None) -> Card:
     req = request_event(case)
     return cards.care_card(case, name_of(ctx.db, req.actor_id if req else case.secretary_id),
                            fmt_time(req.at if req else case.state_since, ctx.config.timezone),
@@ -62,7 +68,7 @@ def refresh_level_cards(ctx: Context, case: Case, upto: int, status: str, done: 
 
 # --- submit ------------------------------------------------------------------------------------
 
-def plan_levels(ctx: Context, case: Case, answers: dict) -> tuple[Role, ...]:
+def plan_levels(ctx: Context, case: Placed, answers: CareAnswers) -> tuple[Role, ...]:
     return chain.levels_for(ctx.config, care_type=answers["care_type"], amount=answers.get("amount"),
                             youth=bool(answers.get("youth")), unit_name=case.unit.full_name if case.unit else "")
 
@@ -77,7 +83,7 @@ def missing_level(ctx: Context, case: Case, levels: tuple[Role, ...]) -> Role | 
     return None
 
 
-def submit_care(ctx: Context, case: Case, answers: dict) -> bool:
+def submit_care(ctx: Context, case: Case, answers: CareAnswers) -> bool:
     """Submit (or resubmit) the request described by the care form's answers."""
     if not ctx.require("case.handle", case):
         return False
@@ -89,7 +95,7 @@ def submit_care(ctx: Context, case: Case, answers: dict) -> bool:
         return False
     from_reported = case.state == S.REPORTED
     if not try_move(ctx, case, S.CARE_REQUESTED, "发起关爱申请", need=answers["need"], holder_id=None,
-                    secretary_id=case.secretary_id or ctx.person.id, decision=None, decided_by_id=None,
+                    secretary_id=case.secretary_id or ctx.me.id, decision=None, decided_by_id=None,
                     decided_at=None, reject_reason=None, care_type=answers["care_type"],
                     care_reason=answers.get("care_reason"), amount=answers.get("amount"),
                     youth=bool(answers.get("youth")), discreet=bool(answers.get("discreet")),
@@ -168,7 +174,7 @@ def may_decide_now(ctx: Context, case: Case, response_code: str | None = None) -
     if stale or case.state != S.CARE_REQUESTED or (level and not ctx.can("care.approve", case)):
         if not ctx.require("case.read", case):
             return False
-        seen = clicked[1] if stale and clicked[0] == cards.care_round(case) else level
+        seen = clicked[1] if stale and clicked is not None and clicked[0] == cards.care_round(case) else level
         if case.state == S.CARE_REQUESTED and not stale:
             seen = level - 1   # an approver of an earlier level typing 同意 N
         refuse_decided(ctx, case, max(0, min(seen, len(case.chain) - 1)), response_code)
@@ -176,7 +182,7 @@ def may_decide_now(ctx: Context, case: Case, response_code: str | None = None) -
     if not ctx.require("care.approve", case):
         return False
     req = request_event(case)
-    if any(ev.kind == "approval" and ev.actor_id == ctx.person.id and req is not None and ev.id > req.id
+    if any(ev.kind == "approval" and ev.actor_id == ctx.me.id and req is not None and ev.id > req.id
            for ev in case.events):
         ctx.reply(f"您已审批过本申请的上一级，本级（{chain.LEVEL_LABELS[case.approver_role]}）请由其他审批人办理。")
         return False
@@ -195,27 +201,27 @@ def decide(ctx: Context, case: Case, approve: bool, reason: str = "", response_c
     clicked_card = _on_case_card(ctx) or from_card
     last = level + 1 >= len(case.chain)
     if approve and not last:
-        if not approve_level(ctx.db, case, level, actor=ctx.person, now=now, comment=label):
+        if not approve_level(ctx.db, case, level, actor=ctx.me, now=now, comment=label):
             refuse_decided(ctx, case, level, response_code)
             return False
         nxt = chain.LEVEL_LABELS[case.approver_role]
-        refresh_level_cards(ctx, case, level, f"{ctx.person.name} {fmt_time(now, ctx.config.timezone)} 已同意，转{nxt}",
+        refresh_level_cards(ctx, case, level, f"{ctx.me.name} {fmt_time(now, ctx.config.timezone)} 已同意，转{nxt}",
                             "已同意", clicked=clicked_card, response_code=response_code)
         people = _send_level(ctx, case)
         ctx.reply(f"已同意关爱申请（事项 {case.id}，{case.subject.name}），已转{nxt}审批"
                   f"（{'、'.join(p.name for p in people) or '—'}）。")
         return True
     to = S.APPROVED if approve else S.REJECTED
-    values = dict(decision=to, decided_by_id=ctx.person.id, decided_at=now, holder_id=case.secretary_id)
+    values = dict(decision=to, decided_by_id=ctx.me.id, decided_at=now, holder_id=case.secretary_id)
     if not approve:
         values["reject_reason"] = reason
-    ok = move(ctx.db, case, to, actor=ctx.person, now=now, comment=label if approve else (reason or None),
+    ok = move(ctx.db, case, to, actor=ctx.me, now=now, comment=label if approve else (reason or None),
               expected=S.CARE_REQUESTED, step=level, **values)
     if not ok:
         refuse_decided(ctx, case, level, response_code)
         return False
     done = "已同意" if approve else "已驳回"
-    refresh_level_cards(ctx, case, level, f"{ctx.person.name} {fmt_time(now, ctx.config.timezone)} {done}"
+    refresh_level_cards(ctx, case, level, f"{ctx.me.name} {fmt_time(now, ctx.config.timezone)} {done}"
                         + (f"：{reason[:40]}" if reason else ""), done, clicked=clicked_card, response_code=response_code)
     secretary = case.secretary
     secretary_name = secretary.name if secretary else "支部书记"
@@ -223,8 +229,8 @@ def decide(ctx: Context, case: Case, approve: bool, reason: str = "", response_c
         if not quiet:
             ctx.reply(f"已同意关爱申请（事项 {case.id}，{case.subject.name}）。已通知{secretary_name}指派帮扶人。")
         if secretary is not None:
-            c = cards.approved_card(case, ctx.person.name, ctx.config.timezone)
-            if secretary.id == ctx.person.id:
+            c = cards.approved_card(case, ctx.me.name, ctx.config.timezone)
+            if secretary.id == ctx.me.id:
                 ctx.reply(c)
             else:
                 ctx.notify(secretary, c, ref=c.card_id, idem_key=f"case:{case.id}:approved:{case.version}",
@@ -232,7 +238,7 @@ def decide(ctx: Context, case: Case, approve: bool, reason: str = "", response_c
     else:
         ctx.reply(f"已驳回关爱申请（事项 {case.id}），理由已转告{secretary_name}。")
         if secretary is not None:
-            ctx.notify(secretary, f"关爱申请（事项 {case.id}，{case.subject.name}）被{ctx.person.name}驳回。理由：{reason}\n"
+            ctx.notify(secretary, f"关爱申请（事项 {case.id}，{case.subject.name}）被{ctx.me.name}驳回。理由：{reason}\n"
                                   f"可修改后重新申请（关爱 {case.id}）或结案（结案 {case.id} 结果）。", ref=f"case:{case.id}")
     return True
 
@@ -246,7 +252,7 @@ def _requester_only(ctx: Context, case: Case, what: str) -> bool:
         ctx.reply(f"事项 {case.id} 当前状态「{case.state_label}」（{last_actor(ctx, case)}），不能{what}。")
         return False
     req = request_event(case)
-    if what == "撤回" and req is not None and req.actor_id != ctx.person.id:
+    if what == "撤回" and req is not None and req.actor_id != ctx.me.id:
         ctx.reply(f"只有申请人{name_of(ctx.db, req.actor_id)}可以撤回这份关爱申请。")
         return False
     return True
@@ -258,9 +264,9 @@ def withdraw(ctx: Context, case: Case) -> None:
         return
     level = case.approval_step
     if not try_move(ctx, case, S.ACKNOWLEDGED, "撤回", expected=S.CARE_REQUESTED, step=level,
-                    holder_id=ctx.person.id, comment="申请人撤回关爱申请"):
+                    holder_id=ctx.me.id, comment="申请人撤回关爱申请"):
         return
-    refresh_level_cards(ctx, case, level, f"{ctx.person.name} {fmt_time(ctx.now(), ctx.config.timezone)} 已撤回",
+    refresh_level_cards(ctx, case, level, f"{ctx.me.name} {fmt_time(ctx.now(), ctx.config.timezone)} 已撤回",
                         "已撤回", clicked=False)
     ctx.reply(f"已撤回关爱申请（事项 {case.id}，{case.subject.name}）。如需重新申请，发送“关爱 {case.id}”。")
 
@@ -273,16 +279,16 @@ def nudge(ctx: Context, case: Case) -> None:
     claimed = ctx.db.execute(update(Case).where(Case.id == case.id, Case.state == S.CARE_REQUESTED.value,
                                                 or_(Case.nudged_at.is_(None), Case.nudged_at <= now - NUDGE_EVERY))
                              .values(nudged_at=now).execution_options(synchronize_session=False))
-    if claimed.rowcount != 1:
+    if rowcount(claimed) != 1:
         ctx.db.refresh(case)
         ctx.reply(f"事项 {case.id} 已于{fmt_time(case.nudged_at, ctx.config.timezone)}催办过，每天最多催办一次。")
         return
     ctx.db.refresh(case)
     people = level_people(ctx, case, case.approver_role)
-    ctx.db.add(CaseEvent(case_id=case.id, at=now, actor_id=ctx.person.id, kind="nudge", from_state=case.state,
+    ctx.db.add(CaseEvent(case_id=case.id, at=now, actor_id=ctx.me.id, kind="nudge", from_state=case.state,
                          to_state=case.state, comment="、".join(p.name for p in people)))
     hours = max(1, int((now - case.state_since).total_seconds() // 3600))
-    ctx.notify(people, f"【催办】{ctx.person.name}提醒您审批关爱申请（事项 {case.id}，{case.subject.name}），"
+    ctx.notify(people, f"【催办】{ctx.me.name}提醒您审批关爱申请（事项 {case.id}，{case.subject.name}），"
                        f"已等待约{hours}小时。请发送“同意 {case.id}”或“驳回 {case.id} 理由”，“卡片 {case.id}”可重发审批卡片。",
                ref=f"case:{case.id}", priority=Priority.URGENT)
     ctx.reply(f"已提醒{chain.LEVEL_LABELS[case.approver_role]}审批人：{'、'.join(p.name for p in people)}。")

@@ -6,6 +6,7 @@ Every button has a text command doing the same (shown on the card: 确认 N, 同
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.callbacks import CallbackData
 from bot.messages import Button, Card
@@ -32,11 +33,23 @@ class CaseAction(CallbackData):
 
 def flag_label(case: Case) -> str:
     flag = FLAG_LABELS.get(Flag(case.flag), case.flag) if case.flag in Flag._value2member_map_ else case.flag
-    cat = CATEGORY_LABELS.get(Category(case.category)) if case.category in Category._value2member_map_ else None
+    cat = (CATEGORY_LABELS.get(Category(case.category))
+           if case.category is not None and case.category in Category._value2member_map_ else None)
     return f"{flag}·{cat}" if cat else flag
 
 
-def care_label(case: Case) -> str:
+class CareFields(Protocol):
+    """What care_label reads: a Case, or the answers of a care request being confirmed."""
+
+    @property
+    def care_type(self) -> str | None: ...
+    @property
+    def care_reason(self) -> str | None: ...
+    @property
+    def amount(self) -> int | None: ...
+
+
+def care_label(case: CareFields) -> str:
     """困难帮扶 ¥2000 · 慰问（生病住院）¥300 · 心理疏导."""
     if not case.care_type:
         return "—"
@@ -107,7 +120,8 @@ def care_card(case: Case, requester: str, submitted_at: str, approvals: list[tup
                  for i, r in enumerate(chain)]
         fields.append(("审批", f"第 {level + 1}/{len(chain)} 级：" + " → ".join(steps)))
     n = case.id
-    buttons = (Button("同意", CaseAction(n, "approve").pack(), 1), Button("驳回", CaseAction(n, "reject").pack(), 2))
+    buttons: tuple[Button, ...] = (Button("同意", CaseAction(n, "approve").pack(), 1),
+                                   Button("驳回", CaseAction(n, "reject").pack(), 2))
     if role in (Role.SECRETARY, Role.COMMITTEE):   # those who may read the talk (access policy: talk.read)
         buttons += _talk_button(case)
     body = (f"请{LEVEL_LABELS[role]}审批。文字也可：同意 {n} · 驳回 {n} 理由。" if not done

@@ -75,14 +75,14 @@ def care(ctx: Context, args: str) -> None:
     if not name:
         ctx.reply("用法：关爱 事项号，或 关爱申请 姓名 需求。")
         return
-    people = subjects_in_scope(ctx.db, ctx.person, name)
+    people = subjects_in_scope(ctx.db, ctx.me, name)
     people = [p for p in people if p.name == name or p.wecom_userid == name] or people
     if not people:
         ctx.reply(f"在您负责的范围内没有找到“{name}”。")
         return
     if len(people) > 1:
-        ctx.reply("找到多人，请写全名或账号：" + "、".join(f"{p.name}（{p.unit.full_name.split('/')[-1]}，{p.wecom_userid}）"
-                                                   for p in people))
+        ctx.reply("找到多人，请写全名或账号：" + "、".join(
+            f"{p.name}（{p.unit.full_name.split('/')[-1] if p.unit else '—'}，{p.wecom_userid}）" for p in people))
         return
     if not ctx.require("case.handle", people[0]):
         return
@@ -136,7 +136,7 @@ def assign(ctx: Context, args: str) -> None:
     case, name = _item(ctx, args, "指派 12 李四")
     if case is None:
         return
-    people = subjects_in_scope(ctx.db, ctx.person, name, party_only=True) if name else []
+    people = subjects_in_scope(ctx.db, ctx.me, name, party_only=True) if name else []
     people = [p for p in people if p.name == name] or people
     start_assign_for(ctx, case, people[0] if len(people) == 1 else None)
 
@@ -149,7 +149,7 @@ def close_case(ctx: Context, args: str) -> None:
     if case.state == S.CLOSED:
         flows.already(ctx, case, "结案")
         return
-    answers = {"case_id": case.id}
+    answers: forms.CloseAnswers = {"case_id": case.id}
     if outcome:
         answers["outcome"] = outcome[:500]
     ctx.start_form("case_close", answers)
@@ -158,7 +158,7 @@ def close_case(ctx: Context, args: str) -> None:
 @router.command("进展", "progress", help="汇报帮扶进展", usage="进展 [事项号] 内容",
                 allowed=lambda ctx: ctx.can("case.progress"))
 def progress(ctx: Context, args: str) -> None:
-    mine = list(ctx.db.scalars(select(Case).where(Case.helper_id == ctx.person.id,
+    mine = list(ctx.db.scalars(select(Case).where(Case.helper_id == ctx.me.id,
                                                   Case.state.in_([S.HELPER_ASSIGNED, S.IN_PROGRESS]))
                                .order_by(Case.id)))
     case_id, text = split_number(args)

@@ -7,6 +7,8 @@ who acted and when. A button and its text command call the same function here.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from bot.context import Context
@@ -40,9 +42,9 @@ def already(ctx: Context, case: Case, wanted: str) -> None:
     ctx.reply(f"事项 {case.id} 已由{last_actor(ctx, case)}处理，当前状态「{case.state_label}」，无需再{wanted}。")
 
 
-def try_move(ctx: Context, case: Case, to: S, wanted: str, **kw) -> bool:
+def try_move(ctx: Context, case: Case, to: S, wanted: str, **kw: Any) -> bool:
     try:
-        ok = move(ctx.db, case, to, actor=ctx.person, now=ctx.now(), **kw)
+        ok = move(ctx.db, case, to, actor=ctx.me, now=ctx.now(), **kw)
     except InvalidTransition as exc:
         if CaseState(case.state) == to:
             already(ctx, case, wanted)
@@ -62,7 +64,7 @@ def tell_reporter(ctx: Context, case: Case, what: str) -> None:
     reporter = ctx.db.get(Person, reporter_id)
     if reporter is not None:
         ctx.notify(reporter, f"您在谈话 #{case.talk_id} 中对{case.subject.name}的标记（{cards.flag_label(case)}）"
-                             f"已由{ctx.person.name}{what}。", ref=f"case:{case.id}")
+                             f"已由{ctx.me.name}{what}。", ref=f"case:{case.id}")
 
 
 def _author_name(ctx: Context, case: Case) -> str:
@@ -108,7 +110,7 @@ def open_for_talk(ctx: Context, talk_id: int) -> Case | None:
                          from_state=None, to_state=S.REPORTED, comment=f"谈话 #{talk.id} 标记"))
     ctx.db.flush()
     ctx.db.refresh(case)
-    targets = secretaries or committee_for(ctx.db, subject.unit)
+    targets = secretaries or (committee_for(ctx.db, subject.unit) if subject.unit else [])
     card = cards.flag_card(case, talk.author.name, ctx.config.timezone)
     ctx.notify(targets, card, ref=card.card_id, idem_key=f"case:{case.id}:flag", priority=Priority.URGENT)
     ctx.audit("create", "case", case.id, f"from talk {talk.id}")
@@ -121,12 +123,12 @@ def open_direct(ctx: Context, subject: Person) -> Case | None:
         return None
     now = ctx.now()
     case = Case(subject_id=subject.id, subject=subject, unit_id=subject.unit_id, unit=subject.unit,
-                opened_by_id=ctx.person.id, flag=Flag.WATCH, state=S.ACKNOWLEDGED,
-                state_since=now, sla_since=now, created_at=now, holder_id=ctx.person.id,
-                secretary_id=ctx.person.id)
+                opened_by_id=ctx.me.id, flag=Flag.WATCH, state=S.ACKNOWLEDGED,
+                state_since=now, sla_since=now, created_at=now, holder_id=ctx.me.id,
+                secretary_id=ctx.me.id)
     ctx.db.add(case)
     ctx.db.flush()
-    ctx.db.add(CaseEvent(case_id=case.id, at=now, actor_id=ctx.person.id, kind="transition", from_state=None,
+    ctx.db.add(CaseEvent(case_id=case.id, at=now, actor_id=ctx.me.id, kind="transition", from_state=None,
                          to_state=S.ACKNOWLEDGED, comment="书记直接立项"))
     ctx.db.flush()
     ctx.db.refresh(case)
@@ -139,13 +141,13 @@ def open_direct(ctx: Context, subject: Person) -> Case | None:
 def acknowledge(ctx: Context, case: Case) -> None:
     if not ctx.require("case.handle", case):
         return
-    if not try_move(ctx, case, S.ACKNOWLEDGED, "确认", holder_id=ctx.person.id, secretary_id=ctx.person.id):
+    if not try_move(ctx, case, S.ACKNOWLEDGED, "确认", holder_id=ctx.me.id, secretary_id=ctx.me.id):
         if case.state != S.REPORTED and ctx.clicked_card_code:
             ctx.update_card(cards.flag_card(case, _author_name(ctx, case), ctx.config.timezone,
                                             status=f"{case.state_label}（{last_actor(ctx, case)}）"))
         return
-    status = f"{ctx.person.name} {fmt_time(ctx.now(), ctx.config.timezone)} 已确认"
-    refresh_flag_card(ctx, case, status, others_done=f"{ctx.person.name}已确认")
+    status = f"{ctx.me.name} {fmt_time(ctx.now(), ctx.config.timezone)} 已确认"
+    refresh_flag_card(ctx, case, status, others_done=f"{ctx.me.name}已确认")
     tell_reporter(ctx, case, "确认收到")
     ctx.reply(f"已确认收到事项 {case.id}（{case.subject.name}）。下一步：跟进 {case.id}（安排跟进谈话）"
               f"或 关爱 {case.id}（发起关爱申请）。")
@@ -155,10 +157,10 @@ def follow_up(ctx: Context, case: Case) -> None:
     if not ctx.require("case.handle", case):
         return
     from_reported = case.state == S.REPORTED
-    if not try_move(ctx, case, S.FOLLOW_UP, "安排跟进谈话", holder_id=ctx.person.id,
-                    secretary_id=case.secretary_id or ctx.person.id, comment="安排跟进谈话"):
+    if not try_move(ctx, case, S.FOLLOW_UP, "安排跟进谈话", holder_id=ctx.me.id,
+                    secretary_id=case.secretary_id or ctx.me.id, comment="安排跟进谈话"):
         return
-    refresh_flag_card(ctx, case, f"{ctx.person.name} {fmt_time(ctx.now(), ctx.config.timezone)} 安排跟进谈话",
+    refresh_flag_card(ctx, case, f"{ctx.me.name} {fmt_time(ctx.now(), ctx.config.timezone)} 安排跟进谈话",
                       done="已安排跟进谈话")
     if from_reported:
         tell_reporter(ctx, case, "确认收到")
@@ -182,10 +184,10 @@ def assign_helper(ctx: Context, case: Case, helper: Person) -> None:
     if not try_move(ctx, case, S.HELPER_ASSIGNED, "指派帮扶人", helper_id=helper.id, holder_id=helper.id,
                     comment=f"帮扶人：{helper.name}" + (f"（接替{previous.name}）" if previous else "")):
         return
-    ctx.notify(helper, cards.helper_card(case, ctx.person.name), ref=f"case{case.id}_help_v{case.version}",
+    ctx.notify(helper, cards.helper_card(case, ctx.me.name), ref=f"case{case.id}_help_v{case.version}",
                idem_key=f"case:{case.id}:help:{case.version}")
     if previous is not None and previous.id != helper.id:
-        ctx.notify(previous, f"事项 {case.id}（{case.subject.name}）已由{ctx.person.name}改派{helper.name}帮扶，"
+        ctx.notify(previous, f"事项 {case.id}（{case.subject.name}）已由{ctx.me.name}改派{helper.name}帮扶，"
                              f"感谢您的付出。", ref=f"case:{case.id}")
     if not case.discreet and case.subject.active:
         ctx.notify(case.subject, f"您好，组织已同意为您提供关爱帮扶，{helper.name}将与您联系。", ref=f"case:{case.id}")
@@ -204,8 +206,8 @@ def close(ctx: Context, case: Case, outcome: str) -> None:
     if not try_move(ctx, case, S.CLOSED, "结案", outcome=outcome, closed_at=ctx.now(), holder_id=None,
                     comment=outcome):
         return
-    if case.helper is not None and case.helper_id != ctx.person.id:
-        ctx.notify(case.helper, f"事项 {case.id}（{case.subject.name}）已由{ctx.person.name}结案。感谢您的帮扶！",
+    if case.helper is not None and case.helper_id != ctx.me.id:
+        ctx.notify(case.helper, f"事项 {case.id}（{case.subject.name}）已由{ctx.me.name}结案。感谢您的帮扶！",
                    ref=f"case:{case.id}")
     tell_reporter(ctx, case, "办结")
     ctx.reply(f"事项 {case.id} 已结案。")
@@ -225,14 +227,14 @@ def report_progress(ctx: Context, case: Case, text: str) -> None:
         if not try_move(ctx, case, S.IN_PROGRESS, "汇报", comment=text, expected=S.HELPER_ASSIGNED):
             return
     elif case.state == S.IN_PROGRESS:
-        add_event(ctx.db, case, kind="progress", actor=ctx.person, now=now, comment=text)
+        add_event(ctx.db, case, kind="progress", actor=ctx.me, now=now, comment=text)
         case.sla_since = now
         case.sla_step = 0
     else:
         ctx.reply(f"事项 {case.id} 当前状态「{case.state_label}」，不能再汇报进展。")
         return
     if case.secretary is not None:
-        ctx.notify(case.secretary, f"帮扶进展 · 事项 {case.id}（{case.subject.name}）{ctx.person.name}：{text[:200]}",
+        ctx.notify(case.secretary, f"帮扶进展 · 事项 {case.id}（{case.subject.name}）{ctx.me.name}：{text[:200]}",
                    ref=f"case:{case.id}")
     ctx.reply(f"已记录事项 {case.id} 的帮扶进展。")
 
@@ -244,7 +246,7 @@ def talk_changed(ctx: Context, talk_id: int) -> None:
     flag or category changed → the item follows, with a note in its history."""
     talk = ctx.db.get(Talk, talk_id)
     case = ctx.db.scalars(select(Case).where(Case.talk_id == talk_id)).first() if talk else None
-    if case is None or case.state == S.CLOSED:
+    if talk is None or case is None or case.state == S.CLOSED:   # (no talk: no case either)
         if talk is not None and talk.flag not in (None, Flag.NONE) and case is None:
             open_for_talk(ctx, talk_id)
         return
@@ -252,14 +254,14 @@ def talk_changed(ctx: Context, talk_id: int) -> None:
     tell = case.secretary if case.secretary is not None and case.secretary.active else None
     people = [tell] if tell else secretaries_for(ctx.db, case.unit)
     if talk.flag in (None, Flag.NONE):
-        note = f"谈话 #{talk.id} 已由{ctx.person.name}取消标记"
+        note = f"谈话 #{talk.id} 已由{ctx.me.name}取消标记"
         if S(case.state) in EARLY:
-            move(ctx.db, case, S.CLOSED, actor=ctx.person, now=now, comment=note + "，事项随之结束",
+            move(ctx.db, case, S.CLOSED, actor=ctx.me, now=now, comment=note + "，事项随之结束",
                  outcome="记录人取消了谈话标记", closed_at=now, holder_id=None)
             refresh_flag_card(ctx, case, "已取消标记", done="已取消标记")
             ctx.notify(people, f"事项 {case.id}（{case.subject.name}）：{note}，事项已自动结束。", ref=f"case:{case.id}")
         else:
-            add_event(ctx.db, case, kind="note", actor=ctx.person, now=now, comment=note + "（关爱流程继续）")
+            add_event(ctx.db, case, kind="note", actor=ctx.me, now=now, comment=note + "（关爱流程继续）")
             ctx.notify(people, f"事项 {case.id}（{case.subject.name}）：{note}。关爱流程（{case.state_label}）继续，"
                                f"如需结束请发送“结案 {case.id} 结果”。", ref=f"case:{case.id}")
         return
@@ -267,7 +269,7 @@ def talk_changed(ctx: Context, talk_id: int) -> None:
         before = cards.flag_label(case)
         case.flag, case.category = talk.flag, talk.category
         ctx.db.flush()
-        add_event(ctx.db, case, kind="note", actor=ctx.person, now=now,
+        add_event(ctx.db, case, kind="note", actor=ctx.me, now=now,
                   comment=f"谈话 #{talk.id} 的标记由「{before}」改为「{cards.flag_label(case)}」")
         if case.state == S.REPORTED:
             refresh_flag_card(ctx, case, f"{STATE_LABELS[S.REPORTED]}（标记已改为{cards.flag_label(case)}）")

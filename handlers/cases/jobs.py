@@ -5,6 +5,7 @@ import logging
 
 from models.db import session_scope
 from models.outbox import Priority
+from scheduler.context import JobContext
 
 from .sla import run_sla
 
@@ -13,7 +14,7 @@ log = logging.getLogger("lianxin.cases")
 __all__ = ["sla_escalation"]
 
 
-def sla_escalation(job) -> int:
+def sla_escalation(job: JobContext) -> int:
     """Every 15 minutes: reminders and escalations for overdue cases, through the outbox."""
     with session_scope(job.session_factory) as db:
         n = run_sla(db, job.config, job.now(),

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.context import Context
 from bot.router import Router
-from models.case import CARE_TYPES, STATE_LABELS, Case, CaseState
+from models.case import CARE_TYPES, STATE_LABELS, Case, CaseEvent, CaseState
 from models.enums import APPROVER_ROLES, Role
 
 from . import approvals, cards, chain, flows
@@ -39,8 +39,8 @@ _NEXT = {S.REPORTED: "确认 {n} · 跟进 {n} · 关爱 {n}", S.ACKNOWLEDGED: "
 
 def _awaiting_me(ctx: Context) -> list[Case]:
     """Requests waiting for a level whose role the sender holds over the subject's unit."""
-    roles = [r for r in APPROVER_ROLES if any(Role(a.role) is r for a in ctx.person.roles)]
-    found = cases_in_scope(ctx.db, ctx.person, [S.CARE_REQUESTED], *roles) if roles else []
+    roles = [r for r in APPROVER_ROLES if any(Role(a.role) is r for a in ctx.me.roles)]
+    found = cases_in_scope(ctx.db, ctx.me, [S.CARE_REQUESTED], *roles) if roles else []
     return [c for c in found if ctx.can("care.approve", c)]
 
 
@@ -70,7 +70,7 @@ def pending_items(ctx: Context) -> list[tuple[str, str]]:
     return out
 
 
-def _event_text(ctx: Context, ev) -> str:
+def _event_text(ctx: Context, ev: CaseEvent) -> str:
     what = {"progress": "进展", "reminder": "超时提醒", "escalation": "超时上报", "note": "备注", "nudge": "催办",
             "approval": "审批同意", "handover": "交接"}.get(ev.kind)
     if what is None:
@@ -139,12 +139,12 @@ def resend_card(ctx: Context, number: int) -> None:
                                status=None if state == S.REPORTED else case.state_label)
     elif state == S.APPROVED and ctx.can("case.handle", case):
         card = cards.approved_card(case, name_of(ctx.db, case.decided_by_id), tz)
-    elif state in (S.HELPER_ASSIGNED, S.IN_PROGRESS) and case.helper_id == ctx.person.id:
+    elif state in (S.HELPER_ASSIGNED, S.IN_PROGRESS) and case.helper_id == ctx.me.id:
         card = cards.helper_card(case, name_of(ctx.db, case.secretary_id))
     if card is None:
         ctx.reply(f"事项 {case.id} 目前没有需要您操作的卡片（状态「{case.state_label}」）。发送“事项 {case.id}”查看详情。")
         return None
     ref = card.card_id
-    ctx.notify(ctx.person, replace(card, card_id=f"{ref}_r{uuid.uuid4().hex[:6]}"), ref=ref)
+    ctx.notify(ctx.me, replace(card, card_id=f"{ref}_r{uuid.uuid4().hex[:6]}"), ref=ref)
     ctx.reply(f"已重发事项 {case.id} 的卡片。")
     return None

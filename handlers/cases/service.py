@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from bot.args import MAX_ID
@@ -139,12 +140,19 @@ def approvals_so_far(db: Session, case: Case, tz: str) -> list[tuple[str, str]]:
     return out
 
 
-def approvers_for(db: Session, case: Case, role: Role) -> list[Person]:
+class Placed(Protocol):
+    """What the approver lookup reads of an item: a Case, or a care request not yet created."""
+
+    @property
+    def unit(self) -> Unit: ...
+
+
+def approvers_for(db: Session, case: Placed, role: Role) -> list[Person]:
     """Who approves `role`'s level of `case`: the nearest holders of that role covering the subject's unit."""
     return _nearest(covering_people(db, role, case.unit))
 
 
-def scope_filter(person: Person, *roles: Role):
+def scope_filter(person: Person, *roles: Role) -> ColumnElement[bool] | None:
     """SQL condition: the case's unit lies under one of `person`'s scopes for `roles`."""
     paths = [r.unit.path for r in person.roles if Role(r.role) in roles and r.unit is not None]
     if not paths:

@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.messages import Text
 from models import sla
 from models.case import Case, CaseState, add_event
+from models.db import rowcount
 from models.enums import Role
 from models.org import Person
 
@@ -29,7 +30,7 @@ __all__ = ["SlaStep", "allowed_hours", "escalation_targets", "holders", "overdue
 S = CaseState
 SLA_STATES = (S.REPORTED, S.CARE_REQUESTED, S.APPROVED, S.HELPER_ASSIGNED, S.IN_PROGRESS)
 
-Notify = Callable[[Sequence[Person], Text, str, str], None]   # (people, message, ref, idem_key)
+Notify = Callable[[Sequence[Person], Text, str, str], object]   # (people, message, ref, idem_key); its answer unused
 
 
 def allowed_hours(config: Config, case: Case) -> float | None:
@@ -106,7 +107,7 @@ def run_sla(db: Session, config: Config, now: datetime, notify: Notify) -> int:
         claimed = db.execute(update(Case).where(Case.id == case.id, Case.state == case.state,
                                                 Case.sla_since == case.sla_since, Case.sla_step == item.step - 1)
                              .values(sla_step=item.step).execution_options(synchronize_session=False))
-        if claimed.rowcount != 1:
+        if rowcount(claimed) != 1:
             continue  # another run took it, or the case moved on
         people = holders(db, case) if item.step == 1 else escalation_targets(db, case)
         kind = "reminder" if item.step == 1 else "escalation"
