@@ -7,8 +7,14 @@ Chinese input methods) are accepted, so are a leading "#" / "＃" / "第" and a 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, TypeVar
 
-__all__ = ["MAX_ID", "not_found", "parse_item_number", "split_item_number"]
+if TYPE_CHECKING:
+    from .context import Context
+
+__all__ = ["MAX_ID", "load_numbered", "not_found", "parse_item_number", "split_item_number"]
+
+M = TypeVar("M")
 
 MAX_ID = 2**31 - 1          # the largest value of the INTEGER primary keys on PostgreSQL and SQLite
 
@@ -47,3 +53,16 @@ def not_found(noun: str, typed: str, hint: str = "") -> str:
     """The one answer for a number that names nothing: "没有编号为 N 的活动。…"."""
     shown = typed if len(typed) <= 12 else typed[:12] + "…"
     return f"没有编号为 {shown} 的{noun}。{hint}".rstrip()
+
+
+def load_numbered(ctx: Context, model: type[M], text: str, *, noun: str, ask: str, hint: str = "") -> tuple[M | None, str]:
+    """The row numbered at the start of `text` and the rest of `text`, or None once the sender is told
+    why: no number typed (`ask`), or one that names nothing (not_found) — every "命令 N" says it alike."""
+    number, rest, typed = split_item_number(text)
+    if not typed:
+        ctx.reply(ask)
+        return None, rest
+    row = ctx.db.get(model, number) if number is not None else None
+    if row is None:
+        ctx.reply(not_found(noun, typed, hint))
+    return row, rest

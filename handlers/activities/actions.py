@@ -1,7 +1,7 @@
 """Card buttons and the join / leave / manage steps shared by buttons and typed commands."""
 from __future__ import annotations
 
-from bot.args import not_found, split_item_number
+from bot.args import load_numbered
 from bot.context import Context
 from bot.messages import Button, Card, Text
 from bot.router import Router
@@ -37,14 +37,8 @@ _KIND_LABELS = {k.value: label for k, label in KIND_LABELS.items()}   # by the k
 
 def load_activity(ctx: Context, args: str, usage: str) -> Activity | None:
     """The activity named by "N" or "#N" in `args`, or a reply saying what is wrong."""
-    number, _rest, typed = split_item_number(args)
-    if not typed:
-        ctx.reply(f"请写上活动编号，例如：{usage}。发送“活动”可查看编号。")
-        return None
-    act = ctx.db.get(Activity, number) if number is not None else None
-    if act is None:
-        ctx.reply(not_found("活动", typed, "发送“活动”可查看编号。"))
-    return act
+    return load_numbered(ctx, Activity, args, noun="活动", ask=f"请写上活动编号，例如：{usage}。发送“活动”可查看编号。",
+                         hint="发送“活动”可查看编号。")[0]
 
 
 def _tz(ctx: Context) -> str:

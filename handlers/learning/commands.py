@@ -6,14 +6,14 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 
-from bot.args import not_found, split_item_number
+from bot.args import load_numbered
 from bot.context import Context
 from bot.forms import Invalid
 from bot.messages import Button, Card
 from bot.router import Router
 from models.enums import Role
-from models.learning import REFLECTION_MAX, Material, MaterialRead
-from models.org import Person, Unit
+from models.learning import REFLECTION_MAX, Material
+from models.org import Unit
 from models.policy import can, scopes
 
 from . import service
@@ -102,15 +102,9 @@ def publish(ctx: Context, args: str) -> None:
 
 
 def load_material(ctx: Context, raw: str | int) -> Material | None:
-    mid, _rest, typed = split_item_number(str(raw))
-    if not typed:
-        ctx.reply("请写上材料编号，例如：学习 3。发送“学习”查看我的学习材料。")
-        return None
-    m = ctx.db.get(Material, mid) if mid is not None else None
-    if m is None:
-        ctx.reply(not_found("学习材料", typed, "发送“学习”查看我的学习材料。"))
-        return None
-    if not ctx.require("learning.study", m, what="这份学习材料不是发给您所在单位的。发送“学习”查看我的学习材料。"):
+    hint = "发送“学习”查看我的学习材料。"
+    m, _rest = load_numbered(ctx, Material, str(raw), noun="学习材料", ask=f"请写上材料编号，例如：学习 3。{hint}", hint=hint)
+    if m is None or not ctx.require("learning.study", m, what=f"这份学习材料不是发给您所在单位的。{hint}"):
         return None
     return m
 
@@ -195,20 +189,21 @@ def _stats_allowed(ctx: Context) -> bool:
     return can(ctx.person, "publish") or can(ctx.person, "stats.view")
 
 
+def _published_material(ctx: Context, args: str, usage: str) -> Material | None:
+    """The material numbered in `args` if the sender published it or may see its statistics (学习情况, 学习心得)."""
+    m, _rest = load_numbered(ctx, Material, args, noun="学习材料", ask=f"请写上材料编号，例如：{usage}。")
+    if m is None or (m.publisher_id != ctx.me.id and not ctx.require("stats.view", m)):
+        return None
+    return m
+
+
 @router.command("学习情况", "material-stats", help="学习材料的完成情况（按单位）", usage="学习情况 N",
                 allowed=_stats_allowed)
 def material_stats(ctx: Context, args: str) -> None:
     from reports.queries.learning import material_completion
 
-    mid, _rest, typed = split_item_number(args)
-    if not typed:
-        ctx.reply("请写上材料编号，例如：学习情况 3。")
-        return
-    m = ctx.db.get(Material, mid) if mid is not None else None
+    m = _published_material(ctx, args, "学习情况 3")
     if m is None:
-        ctx.reply(not_found("学习材料", typed))
-        return
-    if m.publisher_id != ctx.me.id and not ctx.require("stats.view", m):
         return
     total, rows = material_completion(ctx.db, m, "team" if m.audience_unit.kind == "branch" else "branch")
     lines = [f"《{m.title}》学习情况：应学 {total.assigned} 人，已打开 {total.opened} 人，"
@@ -227,19 +222,10 @@ def material_stats(ctx: Context, args: str) -> None:
                 allowed=_stats_allowed)
 def reflections(ctx: Context, args: str) -> None:
     """The reflections written on one material, newest first (publisher and those who see its statistics)."""
-    mid, _rest, typed = split_item_number(args)
-    if not typed:
-        ctx.reply("请写上材料编号，例如：学习心得 3。")
-        return
-    m = ctx.db.get(Material, mid) if mid is not None else None
+    m = _published_material(ctx, args, "学习心得 3")
     if m is None:
-        ctx.reply(not_found("学习材料", typed))
         return
-    if m.publisher_id != ctx.me.id and not ctx.require("stats.view", m):
-        return
-    rows = ctx.db.execute(select(Person, MaterialRead.reflection).join(MaterialRead, MaterialRead.person_id == Person.id)
-                          .where(MaterialRead.material_id == m.id, MaterialRead.reflection.is_not(None))
-                          .order_by(MaterialRead.studied_at.desc(), MaterialRead.id.desc()).limit(20)).all()
+    rows = service.reflections(ctx.db, m, limit=20)
     ctx.audit("read", "material_reflections", m.id, detail=f"n={len(rows)}")
     if not rows:
         ctx.reply(f"《{m.title}》还没有人写心得。")

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.learning import Material, MaterialRead
 from models.org import Person, Unit
 
-__all__ = ["ancestor_ids", "audience_of", "materials_for", "record_open", "record_studied", "reflection_count"]
+__all__ = ["ancestor_ids", "audience_of", "materials_for", "record_open", "record_studied", "reflection_count", "reflections"]
 
 
 def ancestor_ids(unit: Unit | None) -> list[int]:
@@ -72,7 +72,19 @@ def record_studied(db: Session, person: Person, material: Material, now: datetim
     return row, True
 
 
+def _written(material: Material) -> ColumnElement[bool]:
+    """The reads of `material` that carry a reflection (心得): what is counted and what is shown."""
+    return and_(MaterialRead.material_id == material.id, MaterialRead.reflection.is_not(None))
+
+
 def reflection_count(db: Session, material: Material) -> int:
     """How many people wrote a reflection (心得) on `material`."""
-    return db.scalar(select(func.count()).select_from(MaterialRead)
-                     .where(MaterialRead.material_id == material.id, MaterialRead.reflection.is_not(None))) or 0
+    return db.scalar(select(func.count()).select_from(MaterialRead).where(_written(material))) or 0
+
+
+def reflections(db: Session, material: Material, *, limit: int) -> list[tuple[Person, str]]:
+    """The newest reflections on `material` with their writers (学习心得 N)."""
+    rows = db.execute(select(Person, MaterialRead.reflection).join(MaterialRead, MaterialRead.person_id == Person.id)
+                      .where(_written(material))
+                      .order_by(MaterialRead.studied_at.desc(), MaterialRead.id.desc()).limit(limit)).all()
+    return [(p, text or "") for p, text in rows]

@@ -1,7 +1,7 @@
 """The answer and resolve steps shared by the card buttons and the typed commands."""
 from __future__ import annotations
 
-from bot.args import not_found, split_item_number
+from bot.args import load_numbered
 from bot.context import Context
 from handlers.cases.service import secretaries_for
 from models.sampling import CheckState, TalkCheck
@@ -16,14 +16,7 @@ ANSWERED = {CheckState.CONFIRMED.value: "属实", CheckState.DENIED.value: "没�
 
 
 def load_check(ctx: Context, raw: str, usage: str) -> TalkCheck | None:
-    number, _rest, typed = split_item_number(raw)
-    if not typed:
-        ctx.reply(f"请写上回访编号，例如：{usage}。")
-        return None
-    check = ctx.db.get(TalkCheck, number) if number is not None else None
-    if check is None:
-        ctx.reply(not_found("回访", typed))
-    return check
+    return load_numbered(ctx, TalkCheck, raw, noun="回访", ask=f"请写上回访编号，例如：{usage}。")[0]
 
 
 def answer_check(ctx: Context, check: TalkCheck, state: CheckState) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from bot.args import not_found, parse_item_number, split_item_number
+from bot.args import load_numbered, parse_item_number
 from bot.context import Context
 from bot.forms import CANDIDATES, Answers, Invalid
 from bot.messages import Reply
@@ -132,13 +132,9 @@ EDIT_FIELDS = {"类型": "kind", "内容": "summary", "谈话内容": "summary",
                 allowed=_may_record)
 def edit(ctx: Context, args: str) -> None:
     """Run the dialog prefilled with the talk's current content; the old content becomes a version."""
-    talk_id, rest, typed = split_item_number(args)
-    if not typed:
-        ctx.reply("请写上谈话编号，例如：修改谈话 12（编号见保存时的回复或“谈话记录 姓名”）。")
-        return
-    talk = ctx.db.get(Talk, talk_id) if talk_id is not None else None
+    talk, rest = load_numbered(ctx, Talk, args, noun="谈话",
+                               ask="请写上谈话编号，例如：修改谈话 12（编号见保存时的回复或“谈话记录 姓名”）。")
     if talk is None:
-        ctx.reply(not_found("谈话", typed))
         return
     try:
         service.check_editable(talk, ctx.me, ctx.now(), edit_hours(ctx))
@@ -263,13 +259,8 @@ def history(ctx: Context, args: str) -> None:
 @router.command("谈话详情", "view", help="查看一条谈话的全文", usage="例：谈话详情 12", allowed=_may_read)
 def view(ctx: Context, args: str) -> None:
     """Show one talk in full (paged), if the policy allows; the read is audited."""
-    talk_id, rest, typed = split_item_number(args)
-    if not typed:
-        ctx.reply("请写上谈话编号，例如：谈话详情 12")
-        return
-    talk = ctx.db.get(Talk, talk_id) if talk_id is not None else None
+    talk, rest = load_numbered(ctx, Talk, args, noun="谈话", ask="请写上谈话编号，例如：谈话详情 12")
     if talk is None:
-        ctx.reply(not_found("谈话", typed))
         return
     if not ctx.require("talk.read", talk, what=f"您没有查看谈话 #{talk.id} 的权限。"):
         return

@@ -1,7 +1,7 @@
 """The 心声 steps shared by buttons, typed commands and the dialogs, each behind the policy."""
 from __future__ import annotations
 
-from bot.args import not_found, split_item_number
+from bot.args import load_numbered
 from bot.context import Context
 from bot.messages import Text
 from models.seal import seal_ready
@@ -51,15 +51,8 @@ def submit_voice(ctx: Context, text: str, *, anonymous: bool) -> None:
 
 def load_voice(ctx: Context, raw: str, usage: str) -> Voice | None:
     """The voice numbered in `raw`, if the sender may handle it (else a reply saying why)."""
-    number, _rest, typed = split_item_number(raw)
-    if not typed:
-        ctx.reply(f"请写上心声编号，例如：{usage}。发送“心声列表”查看。")
-        return None
-    voice = ctx.db.get(Voice, number) if number is not None else None
-    if voice is None:
-        ctx.reply(not_found("心声", typed))
-        return None
-    if not ctx.require("voice.handle", voice):
+    voice, _rest = load_numbered(ctx, Voice, raw, noun="心声", ask=f"请写上心声编号，例如：{usage}。发送“心声列表”查看。")
+    if voice is None or not ctx.require("voice.handle", voice):
         return None
     return voice
 
