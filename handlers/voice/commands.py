@@ -1,6 +1,7 @@
 """Typed 心声 commands: raise one (dialog or one line), and the secretary's list, reply, close."""
 from __future__ import annotations
 
+from bot.args import split_item_number
 from bot.context import Context
 from models.policy import can
 
@@ -66,12 +67,12 @@ def reply_cmd(ctx: Context, args: str) -> None:
     voice = load_voice(ctx, args, "回复心声 3 已向车间反映")
     if voice is None:
         return
-    text = args.strip().lstrip("#＃").split(maxsplit=1)[1:] or [""]
-    if not text[0].strip():
+    text = split_item_number(args)[1]   # what follows the number, as load_voice read it
+    if not text:
         ctx.start_form("voice.reply", {"voice_id": voice.id})
         return
     try:
-        reply_voice(ctx, voice, parse_text(ctx, text[0], {}))
+        reply_voice(ctx, voice, parse_text(ctx, text, {}))
     except ValueError as exc:
         ctx.reply(str(exc))
 
@@ -82,5 +83,5 @@ def close_cmd(ctx: Context, args: str) -> None:
     voice = load_voice(ctx, args, "办结心声 3 已调整交接时间")
     if voice is None:
         return
-    rest = args.strip().lstrip("#＃").split(maxsplit=1)[1:]
-    close_voice(ctx, voice, rest[0].strip()[:TEXT_MAX] if rest else None)
+    rest = split_item_number(args)[1]
+    close_voice(ctx, voice, rest[:TEXT_MAX] or None)
