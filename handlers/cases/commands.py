@@ -3,19 +3,20 @@ running the same function (same policy, same state machine, same replies).
 
 确认 N/ack · 跟进 N/follow · 关爱 N, 关爱申请 N|姓名 …/care · 同意 N/approve · 驳回 N [理由]/reject ·
 撤回 N/withdraw · 催办 N/remind · 指派 N [姓名]/assign · 结案 N [结果]/close · 进展 [N] 内容/progress.
-Numbers are parsed with bounds (service.split_number): an absurd number names no item.
+Numbers are parsed with bounds (bot.args): an absurd number names no item.
 """
 from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.args import not_found, split_item_number
 from bot.context import Context
 from bot.router import Router
 from models.case import Case, CaseState
 from models.org import Person
 
 from . import approvals, flows, forms
-from .service import MAX_NUMBER, split_number, subjects_in_scope
+from .service import subjects_in_scope
 
 S = CaseState
 router = Router("cases")
@@ -29,24 +30,16 @@ def _may_approve(ctx: Context) -> bool:
     return ctx.can("care.approve")
 
 
-def _item(ctx: Context, args: str, usage: str) -> tuple[Case | None, str]:
-    number, rest = split_number(args)
-    if number is None:
-        ctx.reply(f"请写上事项编号，例如：{usage}。发送“待办”查看您的事项。")
-        return None, rest
-    return flows.load_case(ctx, number), rest
-
-
 @router.command("确认", "ack", help="确认收到谈话标记（同卡片“确认收到”）", usage="确认 事项号", allowed=_may_handle)
 def ack(ctx: Context, args: str) -> None:
-    case, _ = _item(ctx, args, "确认 12")
+    case, _ = flows.numbered_case(ctx, args, "确认 12")
     if case is not None:
         flows.acknowledge(ctx, case)
 
 
 @router.command("跟进", "follow", help="安排跟进谈话（同卡片“安排跟进谈话”）", usage="跟进 事项号", allowed=_may_handle)
 def follow(ctx: Context, args: str) -> None:
-    case, _ = _item(ctx, args, "跟进 12")
+    case, _ = flows.numbered_case(ctx, args, "跟进 12")
     if case is not None:
         flows.follow_up(ctx, case)
 
@@ -65,13 +58,12 @@ def start_care_for(ctx: Context, case: Case, rest: str = "") -> None:
                 usage="关爱 事项号，或 关爱申请 姓名 [类型] [金额] 需求，例：关爱申请 杨帆 困难帮扶 2000 父亲重病",
                 allowed=_may_handle)
 def care(ctx: Context, args: str) -> None:
-    number, rest = split_number(args)
-    if number is not None:
-        case = flows.load_case(ctx, number)
+    if split_item_number(args)[2]:         # 关爱 N …
+        case, rest = flows.numbered_case(ctx, args, "关爱 12")
         if case is not None:
             start_care_for(ctx, case, rest)
         return
-    name, _, line = rest.partition(" ")
+    name, _, line = args.strip().partition(" ")
     if not name:
         ctx.reply("用法：关爱 事项号，或 关爱申请 姓名 需求。")
         return
@@ -91,7 +83,7 @@ def care(ctx: Context, args: str) -> None:
 
 @router.command("同意", "approve", help="同意关爱申请（同卡片“同意”）", usage="同意 事项号", allowed=_may_approve)
 def approve(ctx: Context, args: str) -> None:
-    case, _ = _item(ctx, args, "同意 12")
+    case, _ = flows.numbered_case(ctx, args, "同意 12")
     if case is not None:
         approvals.decide(ctx, case, approve=True)
 
@@ -99,7 +91,7 @@ def approve(ctx: Context, args: str) -> None:
 @router.command("驳回", "reject", help="驳回关爱申请并写明理由（同卡片“驳回”）", usage="驳回 事项号 理由",
                 allowed=_may_approve)
 def reject(ctx: Context, args: str) -> None:
-    case, reason = _item(ctx, args, "驳回 12 请补充证明材料")
+    case, reason = flows.numbered_case(ctx, args, "驳回 12 请补充证明材料")
     if case is None:
         return
     if reason:
@@ -110,14 +102,14 @@ def reject(ctx: Context, args: str) -> None:
 
 @router.command("撤回", "withdraw", help="撤回自己提交、尚未审批完的关爱申请", usage="撤回 事项号", allowed=_may_handle)
 def withdraw(ctx: Context, args: str) -> None:
-    case, _ = _item(ctx, args, "撤回 12")
+    case, _ = flows.numbered_case(ctx, args, "撤回 12")
     if case is not None:
         approvals.withdraw(ctx, case)
 
 
 @router.command("催办", "remind", help="提醒审批人审批关爱申请（每天最多一次）", usage="催办 事项号", allowed=_may_handle)
 def remind(ctx: Context, args: str) -> None:
-    case, _ = _item(ctx, args, "催办 12")
+    case, _ = flows.numbered_case(ctx, args, "催办 12")
     if case is not None:
         approvals.nudge(ctx, case)
 
@@ -133,7 +125,7 @@ def start_assign_for(ctx: Context, case: Case, helper: Person | None = None) -> 
 
 @router.command("指派", "assign", help="指派或改派一对一帮扶人（改派前确认）", usage="指派 事项号 姓名", allowed=_may_handle)
 def assign(ctx: Context, args: str) -> None:
-    case, name = _item(ctx, args, "指派 12 李四")
+    case, name = flows.numbered_case(ctx, args, "指派 12 李四")
     if case is None:
         return
     people = subjects_in_scope(ctx.db, ctx.me, name, party_only=True) if name else []
@@ -143,7 +135,7 @@ def assign(ctx: Context, args: str) -> None:
 
 @router.command("结案", "close", help="结案并记录结果（结案前确认）", usage="结案 事项号 结果", allowed=_may_handle)
 def close_case(ctx: Context, args: str) -> None:
-    case, outcome = _item(ctx, args, "结案 12 已发放困难补助，家属康复出院")
+    case, outcome = flows.numbered_case(ctx, args, "结案 12 已发放困难补助，家属康复出院")
     if case is None or not ctx.require("case.handle", case):
         return
     if case.state == S.CLOSED:
@@ -161,18 +153,17 @@ def progress(ctx: Context, args: str) -> None:
     mine = list(ctx.db.scalars(select(Case).where(Case.helper_id == ctx.me.id,
                                                   Case.state.in_([S.HELPER_ASSIGNED, S.IN_PROGRESS]))
                                .order_by(Case.id)))
-    case_id, text = split_number(args)
-    if case_id is not None and case_id not in {c.id for c in mine}:
+    case_id, text, typed = split_item_number(args)
+    if typed and case_id not in {c.id for c in mine}:
         # "进展 3 天后再去" without an item number: the number is text if it is not one of mine
-        exists = 0 < case_id <= MAX_NUMBER and ctx.db.get(Case, case_id) is not None
-        if len(mine) == 1 and not exists:
+        other = ctx.db.get(Case, case_id) if case_id is not None else None
+        if len(mine) == 1 and other is None:
             case_id, text = None, args.strip()
         else:
-            case = ctx.db.get(Case, case_id) if exists else None
-            if case is None:
-                ctx.reply(f"没有编号为 {case_id} 的关爱事项。")
+            if other is None:
+                ctx.reply(not_found("关爱事项", typed))
             else:
-                ctx.require("case.progress", case, what=f"您不是事项 {case_id} 的帮扶人，或该事项已结束。")
+                ctx.require("case.progress", other, what=f"您不是事项 {other.id} 的帮扶人，或该事项已结束。")
             return
     if case_id is None:
         text = args.strip()

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.args import MAX_ID, load_numbered, not_found
 from bot.context import Context
 from models.case import STATE_LABELS, Case, CaseEvent, CaseState, InvalidTransition, add_event, move
 from models.org import Person
@@ -18,17 +19,27 @@ from models.outbox import Priority
 from models.talk import Flag, Talk
 
 from . import cards
-from .service import MAX_NUMBER, committee_for, fmt_time, name_of, secretaries_for
+from .service import committee_for, fmt_time, name_of, secretaries_for
 
 S = CaseState
 EARLY = (S.REPORTED, S.ACKNOWLEDGED, S.FOLLOW_UP, S.REJECTED)   # no care request running
 
 
+NOT_FOUND_HINT = "发送“待办”查看您的事项。"
+
+
 def load_case(ctx: Context, case_id: int) -> Case | None:
-    case = ctx.db.get(Case, case_id) if 0 < case_id <= MAX_NUMBER else None
+    """The item behind a button or 卡片 N (a typed command reads its number with numbered_case)."""
+    case = ctx.db.get(Case, case_id) if 0 < case_id <= MAX_ID else None
     if case is None:
-        ctx.reply(f"没有编号为 {case_id} 的关爱事项。发送“待办”查看您的事项。")
+        ctx.reply(not_found("关爱事项", str(case_id), NOT_FOUND_HINT))
     return case
+
+
+def numbered_case(ctx: Context, args: str, usage: str) -> tuple[Case | None, str]:
+    """The item numbered in a typed command ("结案 12 …") and the rest of the line (a reason, a name, an outcome)."""
+    return load_numbered(ctx, Case, args, noun="关爱事项", ask=f"请写上事项编号，例如：{usage}。{NOT_FOUND_HINT}",
+                         hint=NOT_FOUND_HINT)
 
 
 def last_actor(ctx: Context, case: Case) -> str:

@@ -18,7 +18,7 @@ from models.case import CARE_TYPES, STATE_LABELS, Case, CaseEvent, CaseState
 from models.enums import APPROVER_ROLES, Role
 
 from . import approvals, cards, chain, flows
-from .service import cases_in_scope, fmt_time, name_of, request_event, split_number
+from .service import cases_in_scope, fmt_time, name_of, request_event
 
 S = CaseState
 router = Router("cases")
@@ -84,11 +84,7 @@ def _event_text(ctx: Context, ev: CaseEvent) -> str:
 @router.command("事项", "item", "案件", "case", help="查看关爱事项详情和全部处理记录", usage="事项 N",
                 allowed=lambda ctx: ctx.can("case.read"))
 def show_item(ctx: Context, args: str) -> None:
-    number, _ = split_number(args)
-    if number is None:
-        ctx.reply("请写上事项编号，例如：事项 12。发送“待办”查看您的事项。")
-        return
-    case = flows.load_case(ctx, number)
+    case, _rest = flows.numbered_case(ctx, args, "事项 12")
     if case is None or not ctx.require("case.read", case):
         return
     tz = ctx.config.timezone

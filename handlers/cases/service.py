@@ -7,7 +7,6 @@ clicker, ctx.update_card_for_others for the rest; the response-code mechanics li
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
@@ -16,7 +15,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from bot.args import MAX_ID
 from models.case import Case, CaseEvent, CaseState
 from models.directory import search_people
 from models.enums import Role
@@ -24,7 +22,6 @@ from models.org import Person, RoleAssignment, Unit
 from models.policy import can
 
 __all__ = [
-    "MAX_NUMBER",
     "approvals_so_far",
     "approvers_for",
     "cases_in_scope",
@@ -38,23 +35,8 @@ __all__ = [
     "request_event",
     "scope_filter",
     "secretaries_for",
-    "split_number",
     "subjects_in_scope",
 ]
-
-MAX_NUMBER = MAX_ID   # item numbers are 32-bit ids: a bigger number names no item (and must not overflow)
-_NUM = re.compile(r"^[#＃]?(\d+)\s*(.*)$", re.S)
-
-
-def split_number(args: str) -> tuple[int | None, str]:
-    """'12 rest' → (12, 'rest'); no leading number → (None, args). The number may be out of range
-    (load_case answers "没有编号为 N" without querying: PostgreSQL would overflow on it)."""
-    m = _NUM.match(args.strip())
-    if not m:
-        return None, args.strip()
-    digits = m.group(1)[:30]
-    return int(digits), m.group(2).strip()
-
 
 def fmt_time(moment: datetime | None, tz: str) -> str:
     if moment is None:
