@@ -6,9 +6,10 @@ from datetime import datetime
 
 from bot.args import parse_item_number
 from bot.context import Context
-from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
+from bot.forms import Form, Invalid, Step, choice_card, choice_step
 from bot.messages import Card
 from bot.router import Router
+from bot.steps import publish_done, publish_step
 from models.activity import PARTY_ONLY_KINDS, Activity
 from models.org import Person, Unit
 from models.policy import can
@@ -124,10 +125,7 @@ def _parse_description(ctx: Context, text: str, a: ActivityAnswers) -> str:
     return "" if t in ("无", "没有", "none", "-") else t[:2000]
 
 
-CONFIRM_OPTIONS = [("publish", "确认发布"), ("drop", "放弃")]
-
-
-def _ask_confirm(ctx: Context, a: ActivityAnswers) -> Card:
+def _confirm_body(ctx: Context, a: ActivityAnswers) -> str:
     start = datetime.fromisoformat(a["when"]["start"]).astimezone(ctx.tz)
     end = datetime.fromisoformat(a["when"]["end"]).astimezone(ctx.tz)
     unit = ctx.db.get(Unit, a["audience"])
@@ -140,19 +138,7 @@ def _ask_confirm(ctx: Context, a: ActivityAnswers) -> Card:
         lines.append(f"说明：{a['description'][:200]}")
     if unit is not None:
         lines.append(f"确认后，活动卡片将发送给 {service.audience_count(ctx.db, unit)} 人。")
-    return choice_card(ctx, "确认发布这个活动？", CONFIRM_OPTIONS, body="\n".join(lines))
-
-
-def _parse_confirm(ctx: Context, text: str, a: ActivityAnswers) -> str:
-    return pick_option(text, CONFIRM_OPTIONS, {"是": "publish", "确认": "publish", "发布": "publish",
-                                               "yes": "publish", "否": "drop", "no": "drop"})
-
-
-def _done(ctx: Context, a: ActivityAnswers) -> None:
-    if a.get("confirm") != "publish":
-        ctx.reply("已放弃，活动没有发布。")
-        return
-    publish_from_answers(ctx, a)
+    return "\n".join(lines)
 
 
 PUBLISH_FORM = router.form(Form[ActivityAnswers](
@@ -167,7 +153,7 @@ PUBLISH_FORM = router.form(Form[ActivityAnswers](
         Step("deadline", _ask_deadline, _parse_deadline),
         Step("audience", _ask_audience, _parse_audience),
         Step("description", _ask_description, _parse_description),
-        Step("confirm", _ask_confirm, _parse_confirm),
+        publish_step("确认发布这个活动？", _confirm_body),
     ],
-    done=_done,
+    done=publish_done("已放弃，活动没有发布。", publish_from_answers),
 ))

@@ -54,7 +54,7 @@ class ActivityAnswers(TypedDict, total=False):
     deadline: str             # ISO, UTC
     audience: int             # unit id
     description: str
-    confirm: str              # a value of forms.CONFIRM_OPTIONS
+    confirm: str              # a value of bot.steps.PUBLISH_OPTIONS
     organiser: int            # person id (one-line form; else the sender)
     waitlist: bool            # False: 不候补 (one-line form)
     _deadline_raw: str        # parse_one_line's own, read once the time is known

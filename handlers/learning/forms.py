@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 
 from bot.args import parse_item_number
 from bot.context import Context
-from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option
+from bot.forms import Form, Invalid, Step, choice_card, choice_step
 from bot.messages import Card
 from bot.router import Router
+from bot.steps import publish_done, publish_step
 from models.learning import CATEGORIES, CATEGORY_MAX, Material
 from models.org import Person, Unit
 from models.outbox import Priority
@@ -42,7 +43,7 @@ class MaterialAnswers(TypedDict, total=False):
     content: str             # text, a link, or "文件：名称" (split_content)
     deadline: str | None     # ISO UTC (parse_material_deadline), None: no deadline
     audience: int            # unit id
-    confirm: str             # a value of CONFIRM_OPTIONS
+    confirm: str             # a value of bot.steps.PUBLISH_OPTIONS
 
 
 def split_content(content: str) -> tuple[str, str | None, str | None]:
@@ -162,10 +163,7 @@ def _parse_audience(ctx: Context, text: str, a: MaterialAnswers) -> int:
     return unit.id
 
 
-CONFIRM_OPTIONS = [("publish", "确认发布"), ("drop", "放弃")]
-
-
-def _ask_confirm(ctx: Context, a: MaterialAnswers) -> Card:
+def _confirm_body(ctx: Context, a: MaterialAnswers) -> str:
     unit = ctx.db.get(Unit, a["audience"])
     n = audience_count(ctx, unit) if unit else 0
     text, link, file_ref = split_content(a["content"])
@@ -180,19 +178,7 @@ def _ask_confirm(ctx: Context, a: MaterialAnswers) -> Card:
         lines.append(f"内容：{text[:100]}{'…' if len(text) > 100 else ''}")
     lines += [f"截止：{deadline:%Y-%m-%d %H:%M}" if deadline else "截止：不设",
               f"范围：{unit.full_name if unit else '?'}", f"将发送给 {n} 人。"]
-    return choice_card(ctx, "确认发布这份学习材料？", CONFIRM_OPTIONS, body="\n".join(lines))
-
-
-def _parse_confirm(ctx: Context, text: str, a: MaterialAnswers) -> str:
-    return pick_option(text, CONFIRM_OPTIONS, {"是": "publish", "确认": "publish", "发布": "publish",
-                                               "yes": "publish", "否": "drop", "no": "drop"})
-
-
-def _done(ctx: Context, a: MaterialAnswers) -> None:
-    if a.get("confirm") != "publish":
-        ctx.reply("已放弃，学习材料没有发布。")
-        return
-    publish_material(ctx, a)
+    return "\n".join(lines)
 
 
 PUBLISH_FORM = router.form(Form[MaterialAnswers](
@@ -208,7 +194,7 @@ PUBLISH_FORM = router.form(Form[MaterialAnswers](
         Step("deadline", lambda ctx, a: "学习截止日期？例如 12-05 或 2026-12-05 18:00；截止前未学完的人会在每日待办中收到提醒。"
              "不设截止请回复“无”。", lambda ctx, text, a: parse_material_deadline(ctx, text)),
         Step("audience", _ask_audience, _parse_audience),
-        Step("confirm", _ask_confirm, _parse_confirm),
+        publish_step("确认发布这份学习材料？", _confirm_body),
     ],
-    done=_done,
+    done=publish_done("已放弃，学习材料没有发布。", publish_material),
 ))
