@@ -12,6 +12,7 @@ from bot.context import Context
 from bot.forms import A, Form, Invalid, Step, choice_card, choice_step, pick_step
 from bot.messages import Card
 from bot.router import Router
+from bot.steps import photo_step
 from models.case import CARE_REASONS, CARE_TYPES, Case
 from models.enums import Role
 from models.org import Person, Unit
@@ -38,7 +39,7 @@ class CareAnswers(CaseRef, total=False):
     youth: bool
     need: str
     media: list[str]      # media ids of the proofs
-    _media: list[str]     # the photos received so far
+    _media: list[str]     # the photos received so far (bot.steps.photo_step)
     discreet: bool
     confirm: str          # "yes"
 
@@ -152,22 +153,6 @@ def _ask_amount(ctx: Context, answers: CareAnswers) -> str:
     return "涉及金额多少元？（整数，例如 2000；不涉及金额请回复“无”）"
 
 
-def _ask_photos(ctx: Context, answers: CareAnswers) -> str:
-    n = len(answers.get("_media") or [])
-    got = f"（已收到 {n} 张）" if n else ""
-    return (f"如有证明材料（诊断书、证明等），请发送照片{got}；"
-            "发完或没有请回复“好了”。")
-
-
-def _parse_photos(ctx: Context, text: str, answers: CareAnswers) -> list[str]:
-    media = answers.setdefault("_media", [])
-    media_id = getattr(ctx.incoming, "media_id", None)
-    if media_id:
-        media.append(media_id)
-        raise Invalid(f"已收到第 {len(media)} 张照片。")
-    return list(media)
-
-
 def _levels_text(ctx: Context, answers: CareAnswers) -> str:
     case = _case_of(ctx, answers)
     subject = case.subject if case else ctx.db.get_one(Person, answers["subject_id"])
@@ -234,7 +219,7 @@ router.form(Form[CareAnswers]("case_care", "关爱申请", [
     _bool_step(choice_step("youth", "对象是团员或 35 岁以下青年吗？", lambda: [("yes", "是"), ("no", "否")],
                            aliases={"是": "yes", "否": "no", "不是": "no"}), "yes"),
     Step("need", _ask_need, _parse_text(500)),
-    Step("media", _ask_photos, _parse_photos, accepts_media=True),
+    photo_step("media", "如有证明材料（诊断书、证明等），请发送照片"),   # any text ends it
     _bool_step(choice_step("discreet", "帮扶人确定后，是否告知本人由谁联系？",
                            lambda: [("tell", "告知本人"), ("discreet", "保密，不告知")],
                            aliases={"保密": "discreet", "告知": "tell"}), "discreet"),

@@ -17,6 +17,7 @@ from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step, pick_option, pick_step
 from bot.messages import Card, Text
 from bot.router import Router
+from bot.steps import photo_step
 from models.directory import display_name, display_names
 from models.org import Person
 from models.policy import can
@@ -62,7 +63,7 @@ class TalkAnswers(TypedDict, total=False):
     _edit: int                       # the talk being edited
     _orig: dict[str, str | None]     # its current values, by step name (“不变”)
     _open: list[list[int | str]]     # [talk id, label] of the person's open flagged talks
-    _media: list[str]                # photos received so far
+    _media: list[str]                # photos received so far (bot.steps.photo_step)
     _late: int                       # days since the talk, when entered late
     _cands: list[list[int | str]]    # bot.forms.CANDIDATES: [person id, label] to pick from
 
@@ -209,24 +210,6 @@ def parse_needs(ctx: Context, text: str, answers: TalkAnswers) -> str | None:
     if text.strip().lower() in SKIP_WORDS:
         return ""
     return seal_checked(ctx, text, "需求")
-
-
-def ask_photos(ctx: Context, answers: TalkAnswers) -> str:
-    n = len(answers.get("_media") or [])
-    got = f"（已收到 {n} 张）" if n else ""
-    return f"如有走访照片请发送{got}；发完或没有请回复“好了”。"
-
-
-def parse_photos(ctx: Context, text: str, answers: TalkAnswers) -> list[str]:
-    """A photo is kept (its media id only) and the step asked again; “好了” ends the step."""
-    media = answers.setdefault("_media", [])
-    media_id = getattr(ctx.incoming, "media_id", None)
-    if media_id:
-        media.append(media_id)
-        raise Invalid(f"已收到第 {len(media)} 张照片。")
-    if text.strip().lower() not in PHOTOS_DONE:
-        raise Invalid("这一步只收照片。发完或没有照片请回复“好了”。")
-    return list(media)
 
 
 def _no_photos(answers: TalkAnswers) -> bool:
@@ -386,7 +369,7 @@ talk_form = Form[TalkAnswers](
         _choice("category", "问题属于哪一类？", category_options, CATEGORY_WORDS, clean=lambda t: t.lstrip("#＃"),
                 skip_if=lambda a: a.get("flag") in (None, Flag.NONE)),
         Step("needs", ask_needs, parse_needs),
-        Step("photos", ask_photos, parse_photos, skip_if=_no_photos, accepts_media=True),
+        photo_step("photos", "如有走访照片请发送", done_words=PHOTOS_DONE, skip_if=_no_photos),
         Step("follows_up", ask_follow, parse_follow, skip_if=lambda a: not a.get("_open"), fixed_if=_editing),
         Step("confirm", ask_confirm, parse_confirm),
         Step("late_reason", ask_late_reason, parse_late_reason, skip_if=lambda a: not a.get("_late")),
