@@ -9,7 +9,7 @@ from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step
 from bot.messages import Card
 from bot.router import Router
-from bot.steps import publish_done, publish_step
+from bot.steps import publish_done, publish_step, required_text
 from models.activity import PARTY_ONLY_KINDS, Activity
 from models.org import Person, Unit
 from models.policy import can
@@ -19,6 +19,8 @@ from .cards import activity_card, manage_card, new_card_id
 from .parsing import (
     KIND_ALIASES,
     KIND_OPTIONS,
+    PLACE_MAX,
+    TITLE_MAX,
     ActivityAnswers,
     parse_deadline,
     parse_seats,
@@ -62,10 +64,7 @@ def _ask_title(ctx: Context, a: ActivityAnswers) -> str:
 
 
 def _parse_title(ctx: Context, text: str, a: ActivityAnswers) -> str:
-    t = text.strip()
-    if not t or len(t) > 100:
-        raise Invalid("活动名称不能为空，最多 100 字。")
-    return t
+    return required_text(text, "活动名称", TITLE_MAX)
 
 
 def _ask_when(ctx: Context, a: ActivityAnswers) -> str:
@@ -77,10 +76,7 @@ def _ask_place(ctx: Context, a: ActivityAnswers) -> str:
 
 
 def _parse_place(ctx: Context, text: str, a: ActivityAnswers) -> str:
-    t = text.strip().lstrip("@＠")
-    if not t or len(t) > 200:
-        raise Invalid("地点不能为空，最多 200 字。")
-    return t
+    return required_text(text.strip().lstrip("@＠"), "地点", PLACE_MAX)
 
 
 def _ask_seats(ctx: Context, a: ActivityAnswers) -> str:

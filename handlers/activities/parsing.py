@@ -20,6 +20,7 @@ from sqlalchemy import select
 from bot.args import parse_item_number
 from bot.context import Context
 from bot.forms import Invalid
+from bot.steps import required_text
 from models.activity import KIND_LABELS, ActivityKind
 from models.enums import Role
 from models.org import Person, Unit
@@ -36,6 +37,8 @@ KIND_ALIASES = {"主题党日": "party_day", "党日": "party_day", "party-day":
                 "volunteer": "volunteer", "义务": "volunteer", "青年": "youth", "青年活动": "youth", "youth": "youth",
                 "团建": "team"}
 KIND_OPTIONS = [(k.value, KIND_LABELS[k]) for k in ActivityKind]
+TITLE_MAX = 100     # the same rule in the dialog and the one line (bot.steps.required_text)
+PLACE_MAX = 200     # the column's size
 
 
 
@@ -216,9 +219,7 @@ def parse_one_line(ctx: Context, text: str) -> ActivityAnswers:
         kv = KEYVAL_RE.match(tok) if not RANGE_RE.match(tok) else None
         key, val = (kv.group(1), kv.group(2)) if kv else (tok, None)
         if tok.startswith(("@", "＠")) and len(tok) > 1:
-            if len(tok) > 201:   # the dialog's rule (forms._parse_place); the column holds 200
-                raise Invalid("地点不能为空，最多 200 字。")
-            answers["place"] = tok[1:]
+            answers["place"] = required_text(tok[1:], "地点", PLACE_MAX)
         elif tok.startswith("名额") or tok in ("不限名额",):
             answers["seats"] = parse_seats(tok if tok != "不限名额" else "不限")
         elif tok.startswith("截止"):
@@ -245,9 +246,7 @@ def parse_one_line(ctx: Context, text: str) -> ActivityAnswers:
             title.append(tok)
         i += 1
     if title:
-        if len(" ".join(title)) > 100:   # the dialog's rule (forms._parse_title), not a silent cut
-            raise Invalid("活动名称不能为空，最多 100 字。")
-        answers["title"] = " ".join(title)
+        answers["title"] = required_text(" ".join(title), "活动名称", TITLE_MAX)   # not a silent cut
     if day_tok and time_tok:
         answers["when"] = parse_when(f"{day_tok} {time_tok}", ctx)
     elif day_tok or time_tok:

@@ -16,7 +16,7 @@ from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step
 from bot.messages import Card
 from bot.router import Router
-from bot.steps import publish_done, publish_step
+from bot.steps import publish_done, publish_step, required_text
 from models.learning import CATEGORIES, CATEGORY_MAX, Material
 from models.org import Person, Unit
 from models.outbox import Priority
@@ -125,10 +125,7 @@ def publish_material(ctx: Context, a: MaterialAnswers) -> Material | None:
 # --- the steps ----------------------------------------------------------------------------------
 
 def _parse_title(ctx: Context, text: str, a: MaterialAnswers) -> str:
-    t = text.strip()
-    if not t or len(t) > TITLE_MAX:
-        raise Invalid(f"标题不能为空，最多 {TITLE_MAX} 字。")
-    return t
+    return required_text(text, "标题", TITLE_MAX)
 
 
 def _parse_content(ctx: Context, text: str, a: MaterialAnswers) -> str:
