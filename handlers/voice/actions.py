@@ -49,12 +49,12 @@ def submit_voice(ctx: Context, text: str, *, anonymous: bool) -> None:
               + ("；书记看不到您的身份。" if anonymous else "。"))
 
 
-def load_voice(ctx: Context, raw: str, usage: str) -> Voice | None:
-    """The voice numbered in `raw`, if the sender may handle it (else a reply saying why)."""
-    voice, _rest = load_numbered(ctx, Voice, raw, noun="心声", ask=f"请写上心声编号，例如：{usage}。发送“心声列表”查看。")
+def load_voice(ctx: Context, raw: str, usage: str) -> tuple[Voice | None, str]:
+    """The voice numbered in `raw` if the sender may handle it (else a reply saying why), and the rest of `raw`."""
+    voice, rest = load_numbered(ctx, Voice, raw, noun="心声", ask=f"请写上心声编号，例如：{usage}。发送“心声列表”查看。")
     if voice is None or not ctx.require("voice.handle", voice):
-        return None
-    return voice
+        return None, rest
+    return voice, rest
 
 
 def reply_voice(ctx: Context, voice: Voice, text: str) -> None:
@@ -85,7 +85,7 @@ def close_voice(ctx: Context, voice: Voice, outcome: str | None) -> None:
 @router.action(VoiceButton)
 def on_voice_button(ctx: Context, data: VoiceButton) -> None:
     """回复 asks for the reply text; 办结 closes at once."""
-    voice = load_voice(ctx, str(data.id), "回复心声 3 已反映给车间")
+    voice, _ = load_voice(ctx, str(data.id), "回复心声 3 已反映给车间")
     if voice is None:
         return
     if voice.state == VoiceState.CLOSED.value:

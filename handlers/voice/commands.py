@@ -1,7 +1,6 @@
 """Typed 心声 commands: raise one (dialog or one line), and the secretary's list, reply, close."""
 from __future__ import annotations
 
-from bot.args import split_item_number
 from bot.context import Context
 from models.policy import can
 
@@ -64,10 +63,9 @@ def list_voices(ctx: Context, args: str) -> None:
 @router.command("回复心声", "answer-voice", help="回复一条员工心声（回复送达提出人）", allowed=_handle_allowed,
                 usage="回复心声 3 已向车间反映，下周起调整交接时间")
 def reply_cmd(ctx: Context, args: str) -> None:
-    voice = load_voice(ctx, args, "回复心声 3 已向车间反映")
+    voice, text = load_voice(ctx, args, "回复心声 3 已向车间反映")
     if voice is None:
         return
-    text = split_item_number(args)[1]   # what follows the number, as load_voice read it
     if not text:
         ctx.start_form("voice.reply", {"voice_id": voice.id})
         return
@@ -80,8 +78,6 @@ def reply_cmd(ctx: Context, args: str) -> None:
 @router.command("办结心声", "close-voice", help="办结一条员工心声", allowed=_handle_allowed,
                 usage="办结心声 3 已调整交接时间")
 def close_cmd(ctx: Context, args: str) -> None:
-    voice = load_voice(ctx, args, "办结心声 3 已调整交接时间")
-    if voice is None:
-        return
-    rest = split_item_number(args)[1]
-    close_voice(ctx, voice, rest[:TEXT_MAX] or None)
+    voice, outcome = load_voice(ctx, args, "办结心声 3 已调整交接时间")
+    if voice is not None:
+        close_voice(ctx, voice, outcome[:TEXT_MAX] or None)
