@@ -9,16 +9,15 @@ import re
 from datetime import UTC, datetime, time
 from typing import TypedDict
 
-from sqlalchemy import func, select
-
 from bot.args import parse_item_number
 from bot.context import Context
 from bot.forms import Form, Invalid, Step, choice_card, choice_step
 from bot.messages import Card
 from bot.router import Router
 from bot.steps import publish_done, publish_step, required_text
+from handlers.activities.service import audience_count  # who a push to a unit's subtree reaches
 from models.learning import CATEGORIES, CATEGORY_MAX, Material
-from models.org import Person, Unit
+from models.org import Unit
 from models.outbox import Priority
 from models.policy import can
 
@@ -93,11 +92,6 @@ def audience_units(ctx: Context) -> list[Unit]:
     return publishable_units(ctx)
 
 
-def audience_count(ctx: Context, unit: Unit) -> int:
-    return ctx.db.scalar(select(func.count()).select_from(Person).join(Unit, Unit.id == Person.unit_id)
-                         .where(Person.active.is_(True), Unit.path.like(f"{unit.path}%"))) or 0
-
-
 def publish_material(ctx: Context, a: MaterialAnswers) -> Material | None:
     """Create the material and push its card to the whole audience (through the outbox)."""
     audience = ctx.db.get(Unit, a["audience"])
@@ -162,7 +156,7 @@ def _parse_audience(ctx: Context, text: str, a: MaterialAnswers) -> int:
 
 def _confirm_body(ctx: Context, a: MaterialAnswers) -> str:
     unit = ctx.db.get(Unit, a["audience"])
-    n = audience_count(ctx, unit) if unit else 0
+    n = audience_count(ctx.db, unit) if unit else 0
     text, link, file_ref = split_content(a["content"])
     iso = a.get("deadline")
     deadline = datetime.fromisoformat(iso).astimezone(ctx.tz) if iso else None
