@@ -1,18 +1,14 @@
 """The publish dialog: one step per part the one-line form may leave out, then the card goes out."""
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
-from bot.args import parse_item_number
 from bot.context import Context
-from bot.forms import Form, Invalid, Step, choice_card, choice_step
-from bot.messages import Card
+from bot.forms import Form, Step, choice_step
 from bot.router import Router
 from bot.steps import publish_done, publish_step, required_text
 from models.activity import PARTY_ONLY_KINDS, Activity
 from models.org import Person, Unit
-from models.policy import can
 
 from . import service
 from .cards import activity_card, manage_card, new_card_id
@@ -22,11 +18,10 @@ from .parsing import (
     PLACE_MAX,
     TITLE_MAX,
     ActivityAnswers,
+    audience_step,
     parse_deadline,
     parse_seats,
     parse_when,
-    publishable_units,
-    resolve_unit,
 )
 
 __all__ = ["PUBLISH_FORM", "publish_from_answers"]
@@ -91,27 +86,6 @@ def _parse_deadline(ctx: Context, text: str, a: ActivityAnswers) -> str:
     return parse_deadline(text, ctx, datetime.fromisoformat(a["when"]["start"]))
 
 
-def _ask_audience(ctx: Context, a: ActivityAnswers) -> Card:
-    units = publishable_units(ctx)
-    return choice_card(ctx, "发给哪个范围？", [(f"u{u.id}", u.name) for u in units],
-                       body="该单位及其所有下级单位的人员都会收到活动卡片。也可以直接回复单位名称。")
-
-
-def _parse_audience(ctx: Context, text: str, a: ActivityAnswers) -> int:
-    t = text.strip()
-    units = publishable_units(ctx)
-    n = parse_item_number(t)
-    if n is not None and n <= len(units):               # "2": the second option
-        t = f"u{units[n - 1].id}"
-    if re.fullmatch(r"u[0-9]+", t):                      # a pressed button
-        unit_id = parse_item_number(t[1:])
-        unit = ctx.db.get(Unit, unit_id) if unit_id is not None else None
-        if unit is None or not can(ctx.person, "publish", unit):
-            raise Invalid("您不能向这个单位发布活动，请重新选择。")
-        return unit.id
-    return resolve_unit(ctx, t).id
-
-
 def _ask_description(ctx: Context, a: ActivityAnswers) -> str:
     return "活动说明（集合地点、着装、携带物品等），不需要请回复“无”。"
 
@@ -147,7 +121,7 @@ PUBLISH_FORM = router.form(Form[ActivityAnswers](
         Step("place", _ask_place, _parse_place),
         Step("seats", _ask_seats, lambda ctx, text, a: parse_seats(text)),
         Step("deadline", _ask_deadline, _parse_deadline),
-        Step("audience", _ask_audience, _parse_audience),
+        audience_step("活动", "活动卡片"),
         Step("description", _ask_description, _parse_description),
         publish_step("确认发布这个活动？", _confirm_body),
     ],

@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from bot.args import parse_item_number
 from bot.context import Context
-from bot.forms import Invalid
+from bot.forms import A, Invalid, Step, choice_card
+from bot.messages import Card
 from bot.steps import required_text
 from models.activity import KIND_LABELS, ActivityKind
 from models.enums import Role
@@ -188,6 +189,29 @@ def resolve_unit(ctx: Context, text: str) -> Unit:
     if not can(ctx.person, "publish", unit):
         raise Invalid(f"您不能向“{unit.name}”发布活动（只能发布到您负责的单位及其下级）。")
     return unit
+
+
+def audience_step(what: str, receives: str) -> Step[A]:
+    """The 发给哪个范围 step of a publish dialog (活动, 学习材料): a unit the sender may publish to,
+    by button, number or name; `receives` is what its people get, `what` what is published."""
+    def ask(ctx: Context, answers: A) -> Card:
+        return choice_card(ctx, "发给哪个范围？", [(f"u{u.id}", u.name) for u in publishable_units(ctx)],
+                           body=f"该单位及其所有下级单位的人员都会收到{receives}。也可以直接回复单位名称。")
+
+    def parse(ctx: Context, text: str, answers: A) -> int:
+        t = text.strip()
+        units = publishable_units(ctx)
+        n = parse_item_number(t)
+        if n is not None and n <= len(units):               # "2": the second option
+            t = f"u{units[n - 1].id}"
+        if re.fullmatch(r"u[0-9]+", t):                      # a pressed button
+            unit_id = parse_item_number(t[1:])
+            unit = ctx.db.get(Unit, unit_id) if unit_id is not None else None
+            if unit is None or not can(ctx.person, "publish", unit):
+                raise Invalid(f"您不能向这个单位发布{what}，请重新选择。")
+            return unit.id
+        return resolve_unit(ctx, t).id
+    return Step("audience", ask, parse)
 
 
 def resolve_person(ctx: Context, name: str) -> Person:

@@ -11,15 +11,14 @@ from typing import TypedDict
 
 from bot.args import parse_item_number
 from bot.context import Context
-from bot.forms import Form, Invalid, Step, choice_card, choice_step
-from bot.messages import Card
+from bot.forms import Form, Invalid, Step, choice_step
 from bot.router import Router
 from bot.steps import publish_done, publish_step, required_text
+from handlers.activities.parsing import audience_step
 from handlers.activities.service import audience_count  # who a push to a unit's subtree reaches
 from models.learning import CATEGORIES, CATEGORY_MAX, Material
 from models.org import Unit
 from models.outbox import Priority
-from models.policy import can
 
 from . import service
 from .cards import material_card
@@ -86,12 +85,6 @@ def parse_material_deadline(ctx: Context, text: str) -> str | None:
     return at.isoformat()
 
 
-def audience_units(ctx: Context) -> list[Unit]:
-    from handlers.activities.parsing import publishable_units
-
-    return publishable_units(ctx)
-
-
 def publish_material(ctx: Context, a: MaterialAnswers) -> Material | None:
     """Create the material and push its card to the whole audience (through the outbox)."""
     audience = ctx.db.get(Unit, a["audience"])
@@ -131,29 +124,6 @@ def _parse_content(ctx: Context, text: str, a: MaterialAnswers) -> str:
     return t
 
 
-def _ask_audience(ctx: Context, a: MaterialAnswers) -> Card:
-    return choice_card(ctx, "发给哪个范围？", [(f"u{u.id}", u.name) for u in audience_units(ctx)],
-                       body="该单位及其所有下级单位的人员都会收到。也可以直接回复单位名称。")
-
-
-def _parse_audience(ctx: Context, text: str, a: MaterialAnswers) -> int:
-    t = text.strip()
-    units = audience_units(ctx)
-    n = parse_item_number(t)
-    if n is not None and n <= len(units):
-        return units[n - 1].id
-    if re.fullmatch(r"u[0-9]+", t):
-        unit_id = parse_item_number(t[1:])
-        unit = ctx.db.get(Unit, unit_id) if unit_id is not None else None
-    else:
-        from handlers.activities.parsing import resolve_unit
-
-        unit = resolve_unit(ctx, t)
-    if unit is None or not can(ctx.person, "publish", unit):
-        raise Invalid("您不能向这个单位发布学习材料，请重新选择。")
-    return unit.id
-
-
 def _confirm_body(ctx: Context, a: MaterialAnswers) -> str:
     unit = ctx.db.get(Unit, a["audience"])
     n = audience_count(ctx.db, unit) if unit else 0
@@ -184,7 +154,7 @@ PUBLISH_FORM = router.form(Form[MaterialAnswers](
              _parse_content),
         Step("deadline", lambda ctx, a: "学习截止日期？例如 12-05 或 2026-12-05 18:00；截止前未学完的人会在每日待办中收到提醒。"
              "不设截止请回复“无”。", lambda ctx, text, a: parse_material_deadline(ctx, text)),
-        Step("audience", _ask_audience, _parse_audience),
+        audience_step("学习材料", ""),
         publish_step("确认发布这份学习材料？", _confirm_body),
     ],
     done=publish_done("已放弃，学习材料没有发布。", publish_material),
