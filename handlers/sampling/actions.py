@@ -15,8 +15,9 @@ ANSWERED = {CheckState.CONFIRMED.value: "属实", CheckState.DENIED.value: "没�
             CheckState.RESOLVED.value: "没有这次谈话"}
 
 
-def load_check(ctx: Context, raw: str, usage: str) -> TalkCheck | None:
-    return load_numbered(ctx, TalkCheck, raw, noun="回访", ask=f"请写上回访编号，例如：{usage}。")[0]
+def load_check(ctx: Context, raw: str, usage: str) -> tuple[TalkCheck | None, str]:
+    """The 回访 numbered in `raw` (else a reply saying why) and the rest of `raw`."""
+    return load_numbered(ctx, TalkCheck, raw, noun="回访", ask=f"请写上回访编号，例如：{usage}。")
 
 
 def answer_check(ctx: Context, check: TalkCheck, state: CheckState) -> None:
@@ -58,7 +59,7 @@ def resolve_check(ctx: Context, check: TalkCheck, happened: bool, text: str) -> 
 
 @router.action(CheckButton)
 def on_check_button(ctx: Context, data: CheckButton) -> None:
-    check = load_check(ctx, str(data.id), "属实 3")
+    check, _ = load_check(ctx, str(data.id), "属实 3")
     if check is None:
         return
     if data.op == "resolve":

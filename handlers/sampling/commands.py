@@ -18,14 +18,14 @@ NO = {"不属实", "否", "no", "false"}
 
 @router.command("属实", "confirm", help="确认回访中的谈话属实", usage="属实 3")
 def confirm(ctx: Context, args: str) -> None:
-    check = load_check(ctx, args, "属实 3")
+    check, _ = load_check(ctx, args, "属实 3")
     if check is not None:
         answer_check(ctx, check, CheckState.CONFIRMED)
 
 
 @router.command("没有这次谈话", "deny", help="回访中的谈话没有发生", usage="没有这次谈话 3")
 def deny(ctx: Context, args: str) -> None:
-    check = load_check(ctx, args, "没有这次谈话 3")
+    check, _ = load_check(ctx, args, "没有这次谈话 3")
     if check is not None:
         answer_check(ctx, check, CheckState.DENIED)
 
@@ -33,15 +33,15 @@ def deny(ctx: Context, args: str) -> None:
 @router.command("核实回访", "resolve-check", help="核实员工否认的谈话", allowed=lambda ctx: can(ctx.person, "case.handle"),
                 usage="核实回访 3 属实 已电话确认 · 核实回访 3 不属实 记录有误已删改")
 def resolve_cmd(ctx: Context, args: str) -> None:
-    check = load_check(ctx, args, "核实回访 3 属实 说明")
+    check, rest = load_check(ctx, args, "核实回访 3 属实 说明")
     if check is None:
         return
-    parts = args.strip().lstrip("#＃").split(maxsplit=2)
-    verdict = parts[1].lower() if len(parts) > 1 else ""
+    verdict, note = (rest.split(maxsplit=1) + ["", ""])[:2]
+    verdict = verdict.lower()
     if verdict not in YES | NO:
         ctx.reply(f"请写明核实结果：核实回访 {check.id} 属实 说明，或 核实回访 {check.id} 不属实 说明")
         return
-    resolve_check(ctx, check, verdict in YES, parts[2].strip()[:500] if len(parts) > 2 else "")
+    resolve_check(ctx, check, verdict in YES, note.strip()[:500])
 
 
 @router.command("回访统计", "checks", help="本季度抽查回访情况（按班组、按记录人）",
