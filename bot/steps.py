@@ -38,8 +38,7 @@ def publish_done(dropped: str, publish: Callable[[Context, A], object]) -> Calla
 
 def photo_step(name: str, invite: str, *, done_words: Collection[str] | None = None,
                skip_if: Callable[[A], bool] | None = None) -> Step[A]:
-    """Photos sent one by one, each kept (its media id) and the step asked again, until a text ends it:
-    any text, or with `done_words` only one of them. The answer is the list of media ids."""
+    """Photos one per turn (media ids kept, step re-asked) until a text ends it (any, or one of `done_words`)."""
     def ask(ctx: Context, answers: A) -> str:
         n = len(answers.get(MEDIA) or [])
         got = f"（已收到 {n} 张）" if n else ""

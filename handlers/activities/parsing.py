@@ -192,8 +192,7 @@ def resolve_unit(ctx: Context, text: str) -> Unit:
 
 
 def audience_step(what: str, receives: str) -> Step[A]:
-    """The 发给哪个范围 step of a publish dialog (活动, 学习材料): a unit the sender may publish to,
-    by button, number or name; `receives` is what its people get, `what` what is published."""
+    """发给哪个范围 of a publish dialog: a unit the sender may publish `what` to (button, number or name)."""
     def ask(ctx: Context, answers: A) -> Card:
         return choice_card(ctx, "发给哪个范围？", [(f"u{u.id}", u.name) for u in publishable_units(ctx)],
                            body=f"该单位及其所有下级单位的人员都会收到{receives}。也可以直接回复单位名称。")
