@@ -56,7 +56,7 @@ def not_found(noun: str, typed: str, hint: str = "") -> str:
 
 
 def load_numbered(ctx: Context, model: type[M], text: str, *, noun: str, ask: str, hint: str = "") -> tuple[M | None, str]:
-    """(row numbered at the start of `text` or None once told why — `ask` / not_found, rest): every "命令 N" alike."""
+    """The row numbered at the start of `text` (None once the sender is told why) and the rest: every "命令 N" alike."""
     number, rest, typed = split_item_number(text)
     if not typed:
         ctx.reply(ask)
