@@ -29,7 +29,7 @@ from .dedupe import Deduper
 from .forms import CANCEL_WORDS, route_form, wants_media
 from .identity import Identities, person_for
 from .messages import Card, Incoming, Reply, Text
-from .outbox import enqueue
+from .outbox import enqueue_now
 from .router import Registry
 from .state import ConversationStore, FormState
 from .turn import Turn, TurnGate
@@ -219,13 +219,13 @@ class Dispatcher:
             queue_all = inc.is_action and not traits.passive_action_text  # keeps text and cards in order
             for r in ctx.replies:
                 if isinstance(r, Card) or queue_all:
-                    enqueue(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=r,
+                    enqueue_now(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=r,
                             ref=f"reply:{inc.message_id}"[:80])
                 else:
                     kept.append(r)
             ctx.replies = kept
             for card in ctx.card_updates:
-                enqueue(ctx.db, platform=inc.platform, kind="update_card", recipients=[inc.user_id],
+                enqueue_now(ctx.db, platform=inc.platform, kind="update_card", recipients=[inc.user_id],
                         reply=card, response_code=inc.response_code, ref=f"update:{inc.card_id or ''}"[:80])
             ctx.card_updates = []
         limit = traits.passive_text_bytes
@@ -235,7 +235,7 @@ class Dispatcher:
                 head, rest = _split_bytes(text, limit)
                 ctx.replies = [Text(head)]
                 for part in rest:
-                    enqueue(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=Text(part),
+                    enqueue_now(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=Text(part),
                             ref=f"reply:{inc.message_id}"[:80])
 
     def _route(self, ctx: Context) -> None:

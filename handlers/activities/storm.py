@@ -32,8 +32,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot.context import Context, queue_card_update
-from bot.messages import Incoming
+from bot.context import Context, queue_card_updates
+from bot.messages import Card, Incoming
 from models.activity import Activity, ActivityStatus, Signup, SignupStatus
 from models.audit import audit
 from models.db import rowcount
@@ -221,6 +221,7 @@ def settle(db: Session, activity_id: int, clicks: list[Click], now: datetime, tz
         for c in rest:
             c.result = JoinResult("waitlisted", act, place[inserted[c.person.id]])
     first: dict[int, JoinResult] = {}
+    cards: list[tuple[Incoming, Card]] = []
     for c in live:
         if c.result is not None:
             first.setdefault(c.person.id, c.result)
@@ -232,7 +233,7 @@ def settle(db: Session, activity_id: int, clicks: list[Click], now: datetime, tz
         if c.result.outcome in ("confirmed", "waitlisted"):
             audit(db, actor_id=c.person.id, action="activity.join", target_type="activity", target_id=act.id,
                   via=c.via, detail=c.result.outcome)
-        queue_card_update(db, c.incoming, activity_card(act, tz, viewer=_VIEWER.get(c.result.outcome),
-                                                        position=c.result.position, now=now,
-                                                        card_id=c.incoming.card_id or ""))
-    db.flush()   # the audit and outbox rows go out as one batch (multi-row INSERT)
+        cards.append((c.incoming, activity_card(act, tz, viewer=_VIEWER.get(c.result.outcome),
+                                                position=c.result.position, now=now, card_id=c.incoming.card_id or "")))
+    db.flush()   # the audit rows go out as one batch (multi-row INSERT)
+    queue_card_updates(db, cards)   # and the card updates as another
