@@ -16,7 +16,8 @@ thread pool in this process (signature check, AES decrypt, parse, dispatcher, en
 reply); --via dispatcher calls the dispatcher directly (no crypto, no Flask). In these two modes the
 app CPU is this process's and the SQL statements per click are counted (SQLAlchemy cursor events;
 on PostgreSQL each transaction adds BEGIN and COMMIT round trips and each pool checkout a pre-ping).
---profile: cProfile of 200 sequential clicks through the dispatcher or the WSGI client.
+--profile: cProfile of the clicks of --threads client threads (200 each at most) through the dispatcher or
+the WSGI client, every thread's profile added up (--threads 1: sequential clicks, batches of one).
 
 Prints total time, throughput, p50/p99 latency per click, app CPU per click, the 1-minute load
 average, and the confirmed/waitlisted counts read from the database after the run (goal: < 5 s
@@ -172,18 +173,33 @@ def run_inprocess(db: str, people: int, seats: int, threads: int, via: str, prof
             with lock:
                 latencies.append(dt)
 
-        if profile:
+        if profile:   # every client thread profiles its own clicks; the profiles are added up
             import cProfile
             import pstats
-            prof = cProfile.Profile(time.process_time)  # CPU, not waits
-            prof.enable()
-            for u in users[:200]:
-                one(u)
-            prof.disable()
-            pstats.Stats(prof).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "40")))
+            profiles: list[cProfile.Profile] = []
+            local = threading.local()
+
+            def profiled(user: str) -> None:
+                prof = getattr(local, "prof", None)
+                if prof is None:
+                    prof = local.prof = cProfile.Profile(time.thread_time)  # this thread's CPU, not waits
+                    with lock:
+                        profiles.append(prof)
+                prof.enable()
+                try:
+                    one(user)
+                finally:
+                    prof.disable()
+            sample = users[:max(200, min(len(users), 200 * threads))]
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(profiled, sample))
+            stats = pstats.Stats(profiles[0])
+            for extra in profiles[1:]:
+                stats.add(extra)
+            stats.sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "40")))
             n = counter.snapshot()
-            print(f"per click: {n['sql'] / 200:.1f} statements, {n['txn'] / 200:.1f} transactions, "
-                  f"{n['checkout'] / 200:.1f} pool checkouts")
+            print(f"{len(sample)} clicks from {threads} threads; per click: {n['sql'] / len(sample):.1f} statements, "
+                  f"{n['txn'] / len(sample):.1f} transactions, {n['checkout'] / len(sample):.1f} pool checkouts")
             engine.dispose()
             return {}
         start = time.perf_counter()
@@ -328,7 +344,7 @@ def main() -> int:
     p.add_argument("--wthreads", type=int, default=1, help="threads per gunicorn worker (>1: gthread)")
     p.add_argument("--concurrency", type=int, default=16, help="HTTP clients (gunicorn)")
     p.add_argument("--threads", type=int, default=16, help="client threads (wsgi, dispatcher)")
-    p.add_argument("--profile", action="store_true", help="profile 200 sequential clicks instead")
+    p.add_argument("--profile", action="store_true", help="profile the clicks (per client thread, added up) instead")
     a = p.parse_args()
     people = a.people or (500 if os.environ.get("LIANXIN_BENCH_QUICK") else 2000)
     via = a.via or ("gunicorn" if a.db == "postgres" and not a.profile else "wsgi")

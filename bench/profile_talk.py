@@ -122,6 +122,8 @@ def main() -> int:
             if prof is not None:
                 import pstats
                 prof.disable()
+                if os.environ.get("PROFILE_OUT"):
+                    prof.dump_stats(os.environ["PROFILE_OUT"])
                 pstats.Stats(prof).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(
                     int(os.environ.get("TOP", "40")))
             after = counter.snapshot()
