@@ -196,6 +196,8 @@ def run_inprocess(db: str, people: int, seats: int, threads: int, via: str, prof
             stats = pstats.Stats(profiles[0])
             for extra in profiles[1:]:
                 stats.add(extra)
+            if os.environ.get("PROFILE_OUT"):
+                stats.dump_stats(os.environ["PROFILE_OUT"])
             stats.sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "40")))
             n = counter.snapshot()
             print(f"{len(sample)} clicks from {threads} threads; per click: {n['sql'] / len(sample):.1f} statements, "

@@ -28,11 +28,12 @@ from .context import Clock, Context
 from .dedupe import Deduper
 from .forms import CANCEL_WORDS, route_form, wants_media
 from .identity import Identities, person_for
+from .inbound_limit import TOO_FAST_TEXT
 from .messages import Card, Incoming, Reply, Text
 from .outbox import enqueue_now
 from .router import Registry
 from .state import ConversationStore, FormState
-from .turn import Turn, TurnGate
+from .turn import TooFast, Turn, TurnGate
 
 if TYPE_CHECKING:
     from .inbound_limit import InboundLimiter
@@ -90,12 +91,14 @@ class Dispatcher:
 
     def handle(self, incoming: Incoming) -> Outcome:
         platform, user = incoming.platform, incoming.user_id
-        refusal = self.inbound_limit.refusal(platform, user, self.clock.now()) if self.inbound_limit else None
-        if refusal is not None:   # a burst: one polite answer, the rest dropped
-            return Outcome(replies=[Text(refusal)] if refusal else [])
-        day = self.clock.now().astimezone(self._tz).date().isoformat()
+        now = self.clock.now()
+        limit = self.inbound_limit
+        day = now.astimezone(self._tz).date().isoformat()
         turn = self.turns.begin(platform, incoming.message_id, user, read_only=self._read_only(incoming),
-                                active=(day, f"{platform}:{user}"))
+                                active=(day, f"{platform}:{user}"),
+                                limit=(limit.keys(platform, user), limit.args(now)) if limit else None)
+        if isinstance(turn, TooFast):   # a burst: one polite answer, the rest dropped
+            return Outcome(replies=[Text(TOO_FAST_TEXT)] if turn.warned else [])
         if turn is None:
             log.info("dedupe.hit", extra={"platform": platform, "delivery": incoming.message_id})
             if self.metrics:
