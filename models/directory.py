@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from pypinyin import lazy_pinyin
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from .org import Person
@@ -65,6 +65,11 @@ def _with_detail(person: Person, account: bool = True) -> str:
     return f"{person.name}（{unit}" + (f"·{acc}）" if acc else f"·#{person.id}）")
 
 
+# built once (every confirmation card and list of people asks it)
+_SHARED_NAMES = (select(Person.name).where(Person.name.in_(bindparam("names", expanding=True)), Person.active.is_(True))
+                 .group_by(Person.name).having(func.count() > 1))
+
+
 def display_names(db: Session, people: Iterable[Person | tuple[int, str]], *, always: bool = False) -> dict[int, str]:
     """person id → the name to show: the bare name, or "张伟（部件二班组·zhangwei2）" when another active
     person has the same name. `always` (a list to choose from, a confirmation): "张三（四车间班组）" for
@@ -77,9 +82,7 @@ def display_names(db: Session, people: Iterable[Person | tuple[int, str]], *, al
     if names:
         listed = sorted(names)
         for i in range(0, len(listed), 5000):
-            shared.update(db.scalars(select(Person.name).where(Person.name.in_(listed[i:i + 5000]),
-                                                               Person.active.is_(True))
-                                     .group_by(Person.name).having(func.count() > 1)))
+            shared.update(db.scalars(_SHARED_NAMES, {"names": listed[i:i + 5000]}))
     wanted = {pid for pid, name in pairs if always or name in shared}
     loaded = {p.id: p for p in rows if isinstance(p, Person) and p.id in wanted}
     if wanted - loaded.keys():

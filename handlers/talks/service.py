@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import cast, overload
 
 from sqlalchemy import Table, bindparam, exists, insert, or_, select
-from sqlalchemy.orm import Session, aliased, lazyload, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased, defer, lazyload, make_transient_to_detached
 
 from models.audit import audit, audit_values, write_audits
 from models.crypto import current_cipher
@@ -92,14 +92,18 @@ def candidates(db: Session, author: Person, query: str, limit: int = 8) -> Candi
 
 
 _FOLLOW = aliased(Talk)
-# built once: adapting a fresh alias cost more CPU than the query itself (every one-line 谈话 asks it)
+# built once: adapting a fresh alias cost more CPU than the query itself (every one-line 谈话 asks
+# it); one table, no notes: the subject (for the policy) is in the session already, the author is
+# read by id, and nobody shows these talks' notes
 _OPEN_FLAGGED = (select(Talk).where(Talk.subject_id == bindparam("subject_id"), Talk.flag != Flag.NONE,
                                     ~exists().where(_FOLLOW.follows_up_id == Talk.id))
+                 .options(lazyload(Talk.author), lazyload(Talk.subject), defer(Talk.summary), defer(Talk.needs))
                  .order_by(Talk.occurred_at.desc()).limit(bindparam("limit")))
 
 
 def open_flagged(db: Session, subject_id: int, limit: int = 4) -> list[Talk]:
-    """Flagged talks with the person that no later talk follows up yet (newest first)."""
+    """Flagged talks with the person that no later talk follows up yet (newest first; their notes
+    are loaded only if read)."""
     return list(db.scalars(_OPEN_FLAGGED, {"subject_id": subject_id, "limit": limit}))
 
 
