@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_signup_storm.py --db postgres --via wsgi --threads 8
     .venv/bin/python bench/bench_signup_storm.py --db sqlite                    # SQLite file + fakeredis
     options: --people 2000 --seats 50 --via gunicorn|wsgi|dispatcher --workers 2 --concurrency 16
-             --threads 16 --profile
+             --threads 16 --profile --peer
 
 --via gunicorn (default on PostgreSQL) runs the storm the way production runs: `bench.lianxin_wsgi:app`
 under gunicorn (sync workers, --workers N) against a throwaway PostgreSQL database and a claimed
@@ -16,7 +16,8 @@ thread pool in this process (signature check, AES decrypt, parse, dispatcher, en
 reply); --via dispatcher calls the dispatcher directly (no crypto, no Flask). In these two modes the
 app CPU is this process's and the SQL statements per click are counted (SQLAlchemy cursor events;
 on PostgreSQL each transaction adds BEGIN and COMMIT round trips and each pool checkout a pre-ping).
---profile: cProfile of 200 sequential clicks through the dispatcher or the WSGI client.
+--profile: cProfile of the clicks of --threads client threads (200 each at most) through the dispatcher or
+the WSGI client, every thread's profile added up (--threads 1: sequential clicks, batches of one).
 
 Prints total time, throughput, p50/p99 latency per click, app CPU per click, the 1-minute load
 average, and the confirmed/waitlisted counts read from the database after the run (goal: < 5 s
@@ -172,18 +173,35 @@ def run_inprocess(db: str, people: int, seats: int, threads: int, via: str, prof
             with lock:
                 latencies.append(dt)
 
-        if profile:
+        if profile:   # every client thread profiles its own clicks; the profiles are added up
             import cProfile
             import pstats
-            prof = cProfile.Profile(time.process_time)  # CPU, not waits
-            prof.enable()
-            for u in users[:200]:
-                one(u)
-            prof.disable()
-            pstats.Stats(prof).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "40")))
+            profiles: list[cProfile.Profile] = []
+            local = threading.local()
+
+            def profiled(user: str) -> None:
+                prof = getattr(local, "prof", None)
+                if prof is None:
+                    prof = local.prof = cProfile.Profile(time.thread_time)  # this thread's CPU, not waits
+                    with lock:
+                        profiles.append(prof)
+                prof.enable()
+                try:
+                    one(user)
+                finally:
+                    prof.disable()
+            sample = users[:max(200, min(len(users), 200 * threads))]
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(profiled, sample))
+            stats = pstats.Stats(profiles[0])
+            for extra in profiles[1:]:
+                stats.add(extra)
+            if os.environ.get("PROFILE_OUT"):
+                stats.dump_stats(os.environ["PROFILE_OUT"])
+            stats.sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "40")))
             n = counter.snapshot()
-            print(f"per click: {n['sql'] / 200:.1f} statements, {n['txn'] / 200:.1f} transactions, "
-                  f"{n['checkout'] / 200:.1f} pool checkouts")
+            print(f"{len(sample)} clicks from {threads} threads; per click: {n['sql'] / len(sample):.1f} statements, "
+                  f"{n['txn'] / len(sample):.1f} transactions, {n['checkout'] / len(sample):.1f} pool checkouts")
             engine.dispose()
             return {}
         start = time.perf_counter()
@@ -279,7 +297,8 @@ def _cpu_seconds(master_pid: int) -> float:
     return total / tick
 
 
-def run_gunicorn(people: int, seats: int, workers: int, concurrency: int, wthreads: int = 1) -> dict:
+def run_gunicorn(people: int, seats: int, workers: int, concurrency: int, wthreads: int = 1,
+                 peer: bool = False) -> dict:
     from models.crypto import generate_key
     from models.db import make_engine, make_session_factory
 
@@ -314,7 +333,25 @@ def run_gunicorn(people: int, seats: int, workers: int, concurrency: int, wthrea
                   "empty_replies": res.empty_bodies, "warmup_ok": warm.ok}
         result.update(_counts(engine, act_id))
         engine.dispose()
+        if peer:
+            result.update(_peer(settings, users, concurrency))
         return result
+
+
+def _peer(settings: GunicornSettings, users: list[str], concurrency: int) -> dict:
+    """The same clicks against the echo bot (bench/echo_bot.py: verify, decrypt, echo; no storage)
+    under the same gunicorn settings: the floor of HTTP + gunicorn + Flask + crypto on this host."""
+    srv = start_gunicorn("bench.echo_bot:app", settings, {})
+    try:
+        payloads = make_payloads(len(users), [(u, "act:0:join") for u in users], clicks=True)
+        cpu0, gen0 = _cpu_seconds(srv.proc.pid), time.process_time()
+        res = run_async(closed_loop(srv.base, payloads, concurrency))
+        cpu, gen = _cpu_seconds(srv.proc.pid) - cpu0, time.process_time() - gen0
+    finally:
+        srv.stop()
+    return {"echo_total_s": round(res.elapsed, 2), "echo_non_200": sum(v for k, v in res.statuses.items() if k != 200),
+            "echo_app_cpu_ms_per_click": round(cpu / max(res.ok, 1) * 1000, 2),
+            "echo_loadgen_cpu_ms_per_click": round(gen / max(res.ok, 1) * 1000, 2)}
 
 
 def main() -> int:
@@ -328,7 +365,8 @@ def main() -> int:
     p.add_argument("--wthreads", type=int, default=1, help="threads per gunicorn worker (>1: gthread)")
     p.add_argument("--concurrency", type=int, default=16, help="HTTP clients (gunicorn)")
     p.add_argument("--threads", type=int, default=16, help="client threads (wsgi, dispatcher)")
-    p.add_argument("--profile", action="store_true", help="profile 200 sequential clicks instead")
+    p.add_argument("--profile", action="store_true", help="profile the clicks (per client thread, added up) instead")
+    p.add_argument("--peer", action="store_true", help="gunicorn: then the same clicks against bench/echo_bot.py")
     a = p.parse_args()
     people = a.people or (500 if os.environ.get("LIANXIN_BENCH_QUICK") else 2000)
     via = a.via or ("gunicorn" if a.db == "postgres" and not a.profile else "wsgi")
@@ -340,7 +378,7 @@ def main() -> int:
     import logging
     logging.disable(logging.WARNING)
     if via == "gunicorn":
-        res = run_gunicorn(people, a.seats, a.workers, a.concurrency, a.wthreads)
+        res = run_gunicorn(people, a.seats, a.workers, a.concurrency, a.wthreads, a.peer)
     else:
         res = run_inprocess(a.db, people, a.seats, a.threads, via, a.profile)
     if not res:
@@ -358,6 +396,9 @@ def main() -> int:
     emit("signup.p99", res["p99_ms"], "ms")
     emit("signup.clicks_per_s", res["clicks_per_s"], "clicks/s")
     emit("signup.app_cpu_per_click", res["app_cpu_ms_per_click"], "ms")
+    if "echo_total_s" in res:
+        emit("signup.echo_total", res["echo_total_s"], f"s/{people} clicks")
+        emit("signup.echo_app_cpu_per_click", res["echo_app_cpu_ms_per_click"], "ms")
     if "sql_per_click" in res:
         emit("signup.sql_per_click", res["sql_per_click"], "statements")
     return 0 if res["failed"] == 0 else 1

@@ -22,7 +22,7 @@ from models.policy import can
 from . import card_refs
 from .config import Config
 from .messages import Card, File, Incoming, Reply, Text
-from .outbox import Priority, enqueue
+from .outbox import Priority, enqueue, enqueue_now, outbox_rows, write_rows
 from .state import FormState
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lianxin.handlers")
 
-__all__ = ["DENIED_TEXT", "Clock", "Context", "queue_card_update"]
+__all__ = ["DENIED_TEXT", "Clock", "Context", "queue_card_updates"]
 
 DENIED_TEXT = "抱歉，您没有权限进行此操作。如有疑问请联系所在支部书记或管理员。"
 
@@ -191,12 +191,13 @@ def delivery_platforms(config: Config) -> list[str]:
     return platforms
 
 
-def queue_card_update(db: Session, incoming: Incoming, card: Card) -> None:
-    """The clicker's card replaced through the outbox, in `db`'s transaction (the dispatcher does
-    this for ctx.update_card; a handler settling many clicks in one transaction of its own, such as
-    handlers/activities/storm.py, does it for each click)."""
-    enqueue(db, platform=incoming.platform, kind="update_card", recipients=[incoming.user_id], reply=card,
-            response_code=incoming.response_code, ref=f"update:{incoming.card_id or ''}"[:80])
+def queue_card_updates(db: Session, updates: Iterable[tuple[Incoming, Card]]) -> int:
+    """Each clicker's card replaced through the outbox, in `db`'s transaction, in one INSERT (the
+    dispatcher does this for ctx.update_card; a handler settling many clicks in one transaction of
+    its own, such as handlers/activities/storm.py, does it for all of its clicks at once)."""
+    return write_rows(db, [row for incoming, card in updates for row in outbox_rows(
+        platform=incoming.platform, kind="update_card", recipients=[incoming.user_id], reply=card,
+        response_code=incoming.response_code, ref=f"update:{incoming.card_id or ''}"[:80])])
 
 
 def notify_people(db: Session, config: Config, people: Sequence[Person], message: Reply, *,
@@ -221,5 +222,5 @@ def _enqueue_all(db: Session, config: Config, people: Sequence[Person], message:
     for platform in delivery_platforms(config):
         ids = [i for i in (p.platform_id(platform) for p in people) if i]
         if ids:
-            enqueue(db, platform=platform, recipients=ids, reply=message, ref=ref,
+            enqueue_now(db, platform=platform, recipients=ids, reply=message, ref=ref,
                     idem_key=f"{idem_key}@{platform}" if idem_key else None, priority=priority, not_before=at)

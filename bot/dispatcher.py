@@ -28,11 +28,12 @@ from .context import Clock, Context
 from .dedupe import Deduper
 from .forms import CANCEL_WORDS, route_form, wants_media
 from .identity import Identities, person_for
+from .inbound_limit import TOO_FAST_TEXT
 from .messages import Card, Incoming, Reply, Text
-from .outbox import enqueue
+from .outbox import enqueue_now
 from .router import Registry
 from .state import ConversationStore, FormState
-from .turn import Turn, TurnGate
+from .turn import TooFast, Turn, TurnGate
 
 if TYPE_CHECKING:
     from .inbound_limit import InboundLimiter
@@ -90,12 +91,14 @@ class Dispatcher:
 
     def handle(self, incoming: Incoming) -> Outcome:
         platform, user = incoming.platform, incoming.user_id
-        refusal = self.inbound_limit.refusal(platform, user, self.clock.now()) if self.inbound_limit else None
-        if refusal is not None:   # a burst: one polite answer, the rest dropped
-            return Outcome(replies=[Text(refusal)] if refusal else [])
-        day = self.clock.now().astimezone(self._tz).date().isoformat()
+        now = self.clock.now()
+        limit = self.inbound_limit
+        day = now.astimezone(self._tz).date().isoformat()
         turn = self.turns.begin(platform, incoming.message_id, user, read_only=self._read_only(incoming),
-                                active=(day, f"{platform}:{user}"))
+                                active=(day, f"{platform}:{user}"),
+                                limit=(limit.keys(platform, user), limit.args(now)) if limit else None)
+        if isinstance(turn, TooFast):   # a burst: one polite answer, the rest dropped
+            return Outcome(replies=[Text(TOO_FAST_TEXT)] if turn.warned else [])
         if turn is None:
             log.info("dedupe.hit", extra={"platform": platform, "delivery": incoming.message_id})
             if self.metrics:
@@ -219,13 +222,13 @@ class Dispatcher:
             queue_all = inc.is_action and not traits.passive_action_text  # keeps text and cards in order
             for r in ctx.replies:
                 if isinstance(r, Card) or queue_all:
-                    enqueue(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=r,
+                    enqueue_now(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=r,
                             ref=f"reply:{inc.message_id}"[:80])
                 else:
                     kept.append(r)
             ctx.replies = kept
             for card in ctx.card_updates:
-                enqueue(ctx.db, platform=inc.platform, kind="update_card", recipients=[inc.user_id],
+                enqueue_now(ctx.db, platform=inc.platform, kind="update_card", recipients=[inc.user_id],
                         reply=card, response_code=inc.response_code, ref=f"update:{inc.card_id or ''}"[:80])
             ctx.card_updates = []
         limit = traits.passive_text_bytes
@@ -235,7 +238,7 @@ class Dispatcher:
                 head, rest = _split_bytes(text, limit)
                 ctx.replies = [Text(head)]
                 for part in rest:
-                    enqueue(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=Text(part),
+                    enqueue_now(ctx.db, platform=inc.platform, recipients=[inc.user_id], reply=Text(part),
                             ref=f"reply:{inc.message_id}"[:80])
 
     def _route(self, ctx: Context) -> None:

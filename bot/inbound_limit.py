@@ -8,8 +8,8 @@ served again as soon as the window has room.
 """
 from __future__ import annotations
 
-import math
 from datetime import datetime
+from typing import Any
 
 from redis import Redis
 
@@ -21,15 +21,16 @@ TOO_FAST_TEXT = "您发送得太快了，请稍后再试。"
 
 
 class InboundLimiter:
+    """The window's keys and arguments; the slot is taken inside the turn's begin script (bot.turn),
+    in the same Redis round trip as the dedupe claim, before anything else of the turn."""
+
     def __init__(self, redis: Redis, max_turns: int, window_seconds: float) -> None:
         self.redis = redis
         self.window = SlidingWindow(redis, [(window_seconds, max_turns)], "lianxin:inbound:")
 
-    def refusal(self, platform: str, user: str, now: datetime) -> str | None:
-        """None: handle the message; otherwise the answer instead ("" for silence)."""
-        wait = self.window.take(f"{platform}:{user}", now)
-        if wait <= 0:
-            return None
-        if self.redis.set(f"lianxin:inbound:warned:{platform}:{user}", 1, nx=True, ex=max(1, math.ceil(wait))):
-            return TOO_FAST_TEXT
-        return ""
+    def keys(self, platform: str, user: str) -> list[str]:
+        """The user's log, and the marker that the user was told to slow down."""
+        return [self.window.key(f"{platform}:{user}"), f"lianxin:inbound:warned:{platform}:{user}"]
+
+    def args(self, now: datetime) -> list[Any]:
+        return self.window.args(now)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
@@ -32,7 +32,10 @@ __all__ = [
     "TransientError",
     "chunked",
     "enqueue",
+    "enqueue_now",
+    "outbox_rows",
     "resend_dead",
+    "write_rows",
 ]
 
 WECOM_MAX_RECIPIENTS = 1000
@@ -62,6 +65,38 @@ def enqueue(db: Session, *, platform: str, recipients: Sequence[str], reply: Rep
         db.add(row)
         rows.append(row)
     return rows
+
+
+def outbox_rows(*, platform: str, recipients: Sequence[str], reply: Reply, kind: str = "send", ref: str = "",
+                idem_key: str | None = None, response_code: str | None = None, priority: int = Priority.NORMAL,
+                not_before: datetime | None = None) -> list[dict[str, Any]]:
+    """The rows `enqueue` would add, as values for one Core INSERT (`write_rows`)."""
+    recipients = list(dict.fromkeys(r for r in recipients if r))
+    if not recipients and kind == "send":
+        return []
+    payload = reply_to_dict(reply)
+    return [{"platform": platform, "kind": kind, "recipients": part, "payload": payload, "ref": ref,
+             "idem_key": f"{idem_key}#{n}" if idem_key else None, "response_code": response_code,
+             "priority": priority, "next_attempt_at": not_before or utcnow()}
+            for n, part in enumerate(chunked(recipients, WECOM_MAX_RECIPIENTS) if recipients else [[]])]
+
+
+_INSERT = insert(cast(Table, OutboxMessage.__table__))   # built once (a Core statement: no unit of work, no RETURNING)
+
+
+def write_rows(db: Session, rows: list[dict[str, Any]]) -> int:
+    """Write outbox rows at once in one INSERT (the payload still encrypted by its column type).
+    The session's pending objects are flushed first, so rows keep the order they were queued in."""
+    if rows:
+        db.flush()
+        db.execute(_INSERT, rows)
+    return len(rows)
+
+
+def enqueue_now(db: Session, **kwargs: Any) -> int:
+    """`enqueue` without ORM objects, for the turn's hot path where nobody reads the rows back as
+    objects (the dispatcher's replies and card updates, ctx.notify); returns how many rows."""
+    return write_rows(db, outbox_rows(**kwargs))
 
 
 # --- the sender contract -------------------------------------------------------------------------

@@ -19,28 +19,37 @@ from typing import Any
 
 from redis import Redis
 
-__all__ = ["Pacer", "SlidingWindow", "merge_texts", "spread_time"]
+__all__ = ["Pacer", "SlidingWindow", "merge_texts", "spread_time", "take_lua"]
 
-# KEYS[1] the log (a sorted set of send times); ARGV: now, member, then (window, limit) pairs.
-# Returns "0" when a slot was taken, else the seconds until one frees (as a string: Lua numbers
-# become integers on the way back).
-_TAKE = """
-local now = tonumber(ARGV[1])
+def take_lua(key: str, now: str, member: str, first: int) -> str:
+    """The sliding-window take as a Lua fragment (also inside bot.turn's begin script): the log
+    `key` (a sorted set of times), the time `now`, a unique `member`, then (window, limit) pairs
+    from ARGV[first] on; leaves `wait` = 0 when a slot was taken, else the seconds until one frees."""
+    return f"""
+local now = tonumber({now})
 local wait, longest = 0, 0
-for i = 3, #ARGV, 2 do
+for i = {first}, #ARGV, 2 do
   local w, lim = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   if w > longest then longest = w end
-  local n = redis.call('ZCOUNT', KEYS[1], '(' .. (now - w), '+inf')
+  local n = redis.call('ZCOUNT', {key}, '(' .. (now - w), '+inf')
   if n >= lim then
-    local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - w), '+inf', 'WITHSCORES', 'LIMIT', n - lim, 1)
+    local oldest = redis.call('ZRANGEBYSCORE', {key}, '(' .. (now - w), '+inf', 'WITHSCORES', 'LIMIT', n - lim, 1)
     local free = tonumber(oldest[2]) + w - now
     if free > wait then wait = free end
   end
 end
+if wait <= 0 then
+  redis.call('ZREMRANGEBYSCORE', {key}, '-inf', now - longest)
+  redis.call('ZADD', {key}, now, {member})
+  redis.call('EXPIRE', {key}, math.ceil(longest) + 60)
+end
+"""
+
+
+# KEYS[1] the log; ARGV: now, member, then (window, limit) pairs. Returns "0" when a slot was taken,
+# else the seconds until one frees (as a string: Lua numbers become integers on the way back).
+_TAKE = take_lua("KEYS[1]", "ARGV[1]", "ARGV[2]", 3) + """
 if wait > 0 then return tostring(wait) end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - longest)
-redis.call('ZADD', KEYS[1], now, ARGV[2])
-redis.call('EXPIRE', KEYS[1], math.ceil(longest) + 60)
 return '0'
 """
 
@@ -58,10 +67,17 @@ class SlidingWindow:
         """Take a slot: 0.0 if taken, else the seconds to wait for one."""
         if not self.limits:
             return 0.0
+        return float(self._script(keys=[self.key(key)], args=self.args(now)))
+
+    def key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def args(self, now: datetime) -> list[Any]:
+        """now, a unique member, then the (window, limit) pairs: the arguments of `take_lua`."""
         args: list[Any] = [now.timestamp(), uuid.uuid4().hex]
         for w, n in self.limits:
             args += [w, n]
-        return float(self._script(keys=[f"{self.prefix}{key}"], args=args))
+        return args
 
 
 class Pacer:

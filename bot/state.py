@@ -9,7 +9,7 @@ expiry can be told to the user at their next message.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -32,7 +32,8 @@ class FormState:
     updated_at: float = 0.0
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        # the fields as they are (answers are JSON primitives): asdict's deep copy showed on the talk path
+        return json.dumps(vars(self), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> FormState:

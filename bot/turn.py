@@ -31,13 +31,24 @@ import redis
 from .active_days import ACTIVE_DAYS_KEY, ACTIVE_PREFIX, ACTIVE_TTL_SECONDS
 from .dedupe import HANDLED, IN_PROGRESS, Deduper
 from .identity import ROSTER_VERSION_KEY, TALKS_VERSION_KEY
+from .pacing import take_lua
 from .state import ConversationBusy, ConversationStore, FormState
 
-__all__ = ["Turn", "TurnGate"]
+__all__ = ["TooFast", "Turn", "TurnGate"]
 
 log = logging.getLogger("lianxin.dispatch")
 
+# With ARGV[10] set, the user's inbound window (bot.inbound_limit) comes first: KEYS[9] its log,
+# KEYS[10] the "told to slow down" marker, ARGV[10..] the window's arguments; a refused message
+# takes no slot and claims nothing ({4, 1}: tell the user, {4, 0}: stay silent).
 _BEGIN = """
+if ARGV[10] and ARGV[10] ~= '' then
+""" + take_lua("KEYS[9]", "ARGV[10]", "ARGV[11]", 12) + """
+  if wait > 0 then
+    if redis.call('SET', KEYS[10], 1, 'NX', 'EX', math.max(1, math.ceil(wait))) then return {4, 1} end
+    return {4, 0}
+  end
+end
 local d = redis.call('GET', KEYS[1])
 if d == ARGV[4] then return {0} end
 local v = redis.call('GET', KEYS[5])
@@ -117,6 +128,12 @@ class Turn:
     talks_version: object = None    # cached views that count talks are rebuilt when it changes
 
 
+@dataclass
+class TooFast:
+    """The user's inbound window is full: the message is not handled (`warned`: tell them once)."""
+    warned: bool
+
+
 class TurnGate:
     def __init__(self, store: ConversationStore, deduper: Deduper, poll_seconds: float = 0.02) -> None:
         self.store = store
@@ -128,8 +145,10 @@ class TurnGate:
         self._abort = _Script(self.r, _ABORT)
 
     def begin(self, platform: str, delivery_key: str, user: str, *, read_only: bool = False,
-              active: tuple[str, str] | None = None) -> Turn | None:
-        """None for a repeat of a delivery already handled; else the started turn.
+              active: tuple[str, str] | None = None,
+              limit: tuple[list[str], list[Any]] | None = None) -> Turn | TooFast | None:
+        """None for a repeat of a delivery already handled; TooFast when `limit` (the keys and
+        arguments of bot.inbound_limit) refuses the message; else the started turn.
 
         read_only: the message is a command that only reads. If the user has no dialog going, the
         delivery is marked handled at once and no lock is taken: the turn is light, nothing ends it
@@ -147,10 +166,16 @@ class TurnGate:
         deadline = time.monotonic() + self.store.lock_timeout + 1
         args = [self.deduper.ttl, token, lock_ms, HANDLED, IN_PROGRESS, "1" if read_only else "",
                 member, ACTIVE_TTL_SECONDS, day]
+        if limit is not None:
+            keys += limit[0]
+            args += limit[1]
         while True:
             res = self._begin(keys=keys, args=args)
             if res[0] == 0:
                 return None
+            if res[0] == 4:
+                return TooFast(bool(res[1]))
+            del args[9:]   # the window's slot is taken once, not again while waiting for the lock
             if res[0] >= 2:
                 raw, seen, version = res[1], res[2], res[3]
                 return Turn(keys[:4], token, FormState.from_json(raw) if raw else None,

@@ -2,10 +2,10 @@
 display name that tells two people of the same name apart (issue 15: 张伟 and 张伟 are common)."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pypinyin import lazy_pinyin
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from .org import Person
@@ -24,9 +24,9 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_people(db: Session, query: str, *, limit: int = 10, within=None) -> list[Person]:
+def search_people(db: Session, query: str, *, limit: int = 10, within=None, options: Sequence = ()) -> list[Person]:
     """People matching `query`: the one whose account id it is, else names containing it literally
-    (exact, prefix, partial, pinyin); `within` narrows the search."""
+    (exact, prefix, partial, pinyin); `within` narrows the search, `options` are loader options."""
     q = query.strip()
     if not q:
         return []
@@ -35,7 +35,7 @@ def search_people(db: Session, query: str, *, limit: int = 10, within=None) -> l
                                                                   Person.dingtalk_userid == q))
         if within is not None:
             stmt = stmt.where(within)
-        by_account = db.scalars(stmt.limit(2)).all()
+        by_account = db.scalars(stmt.options(*options).limit(2)).all()
         if len(by_account) == 1:
             return list(by_account)
     like = f"%{escape_like(q.lower() if q.isascii() else q)}%"
@@ -44,7 +44,7 @@ def search_people(db: Session, query: str, *, limit: int = 10, within=None) -> l
     stmt = select(Person).where(Person.active.is_(True), or_(*conds))
     if within is not None:
         stmt = stmt.where(within)
-    people = list(db.scalars(stmt.order_by(Person.name, Person.id).limit(limit * 3)))
+    people = list(db.scalars(stmt.options(*options).order_by(Person.name, Person.id).limit(limit * 3)))
     # exact names first, then prefix matches, then the rest
     people.sort(key=lambda p: (p.name != q, not p.name.startswith(q), p.name, p.id))   # same names: a stable order
     return people[:limit]
@@ -65,6 +65,11 @@ def _with_detail(person: Person, account: bool = True) -> str:
     return f"{person.name}（{unit}" + (f"·{acc}）" if acc else f"·#{person.id}）")
 
 
+# built once (every confirmation card and list of people asks it)
+_SHARED_NAMES = (select(Person.name).where(Person.name.in_(bindparam("names", expanding=True)), Person.active.is_(True))
+                 .group_by(Person.name).having(func.count() > 1))
+
+
 def display_names(db: Session, people: Iterable[Person | tuple[int, str]], *, always: bool = False) -> dict[int, str]:
     """person id → the name to show: the bare name, or "张伟（部件二班组·zhangwei2）" when another active
     person has the same name. `always` (a list to choose from, a confirmation): "张三（四车间班组）" for
@@ -77,9 +82,7 @@ def display_names(db: Session, people: Iterable[Person | tuple[int, str]], *, al
     if names:
         listed = sorted(names)
         for i in range(0, len(listed), 5000):
-            shared.update(db.scalars(select(Person.name).where(Person.name.in_(listed[i:i + 5000]),
-                                                               Person.active.is_(True))
-                                     .group_by(Person.name).having(func.count() > 1)))
+            shared.update(db.scalars(_SHARED_NAMES, {"names": listed[i:i + 5000]}))
     wanted = {pid for pid, name in pairs if always or name in shared}
     loaded = {p.id: p for p in rows if isinstance(p, Person) and p.id in wanted}
     if wanted - loaded.keys():

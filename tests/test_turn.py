@@ -77,3 +77,35 @@ def test_a_dialog_that_expired_is_reported_once(gate, services):
     again = gate.begin("wecom", "m3", "sunqi")
     assert again.expired_form is None
     gate.end(again, state=None)
+
+
+def test_the_inbound_window_is_checked_in_the_begin_script_once_per_message(gate, services):
+    """Two turns per window: the third message is refused before it claims anything (told once, then
+    silence), and a message that waited for the user's lock took one slot, not one per poll."""
+    from datetime import UTC, datetime
+
+    from bot.inbound_limit import InboundLimiter
+    from bot.turn import TooFast
+
+    limiter = InboundLimiter(services.redis, max_turns=2, window_seconds=60)
+
+    def begin(msg):
+        return gate.begin("wecom", msg, "sunqi", limit=(limiter.keys("wecom", "sunqi"),
+                                                        limiter.args(datetime.now(UTC))))
+
+    first = begin("m1")
+    seen = {}
+
+    def second():
+        seen["turn"] = begin("m2")           # polls while m1 holds sunqi's lock
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    time.sleep(0.1)
+    gate.end(first, state=None)
+    worker.join(3)
+    gate.end(seen["turn"], state=None)
+    assert services.redis.zcard("lianxin:inbound:wecom:sunqi") == 2
+    assert begin("m3") == TooFast(warned=True)
+    assert begin("m4") == TooFast(warned=False)
+    assert services.redis.get("dedupe:wecom:m3") is None          # refused before the claim: a retry is handled

@@ -1,8 +1,10 @@
 """Group commit for sign-up storms: join clicks on one activity that reach a worker together are settled
 in one transaction, then each click is answered.
 
-A click on 报名 waits up to `activities.storm_window_ms` for other clicks on the same activity in this process;
-the first one (the leader) then settles them all in one transaction of its own:
+A click on 报名 waits up to `activities.storm_window_ms` for other clicks on the same activity in this process,
+and longer while this process's previous batch on the activity is still settling (classic group commit: the
+busier the worker, the larger its batches, so the per-batch statements are shared by more clicks); the first
+one (the leader) then settles them all in one transaction of its own:
 
   INSERT … processed_delivery (every click's delivery key; ON CONFLICT DO NOTHING RETURNING: a
   retried delivery that was settled before is found here and takes nothing) → the activity row
@@ -24,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,10 +34,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot.context import Context, queue_card_update
-from bot.messages import Incoming
+from bot.context import Context, queue_card_updates
+from bot.messages import Card, Incoming
 from models.activity import Activity, ActivityStatus, Signup, SignupStatus
-from models.audit import audit
+from models.audit import audit_values, write_audits
 from models.db import rowcount
 from models.org import Person, Unit
 from models.outbox import ProcessedDelivery
@@ -70,6 +72,11 @@ _SEATS = (update(_A).where(_A.c.id == bindparam("activity"),
 _AGAIN: dict[JoinOutcome, JoinOutcome] = {"confirmed": "already_confirmed", "waitlisted": "already_waitlisted"}
 _INSERTS: dict[str, Callable[[Table | type[ProcessedDelivery]], postgresql.Insert | sqlite.Insert]] = {
     "postgresql": pg_insert, "sqlite": sqlite_insert}
+# constant statements run with a list of rows (one multi-row INSERT each, "insertmanyvalues"): compiled
+# once, where `.values(rows)` compiled a new statement for every batch
+_PD = cast(Table, ProcessedDelivery.__table__)
+_DELIVERIES = {d: ins(_PD).on_conflict_do_nothing().returning(_PD.c.key) for d, ins in _INSERTS.items()}
+_SIGNUPS = {d: ins(_S).on_conflict_do_nothing().returning(_S.c.person_id, _S.c.id) for d, ins in _INSERTS.items()}
 
 
 @dataclass
@@ -97,6 +104,7 @@ class _Gather:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.open: dict[tuple[int, int], _Batch] = {}   # (id of the engine, activity id)
+        self.settling: dict[tuple[int, int], threading.Lock] = {}   # one batch of an activity in flight at a time
 
 
 _GATHER = _Gather()
@@ -119,17 +127,20 @@ def batched_join(ctx: Context, activity_id: int, tz: str) -> tuple[JoinResult, b
     if leader:
         time.sleep(ctx.config.get("activities.storm_window_ms", float) / 1000)
         with _GATHER.lock:
-            if _GATHER.open.get(key) is batch:
-                del _GATHER.open[key]
-        try:
-            with Session(bind=bind, expire_on_commit=False) as db:
-                settle(db, activity_id, batch.clicks, ctx.now(), tz)
-                db.commit()
-        except BaseException as exc:
-            batch.error = exc
-            raise
-        finally:
-            batch.done.set()
+            turn = _GATHER.settling.setdefault(key, threading.Lock())
+        with turn:   # the batch stays open (and grows) while the previous one commits
+            with _GATHER.lock:
+                if _GATHER.open.get(key) is batch:
+                    del _GATHER.open[key]
+            try:
+                with Session(bind=bind, expire_on_commit=False) as db:
+                    settle(db, activity_id, batch.clicks, ctx.now(), tz)
+                    db.commit()
+            except BaseException as exc:
+                batch.error = exc
+                raise
+            finally:
+                batch.done.set()
     else:
         batch.done.wait()
         if batch.error is not None:
@@ -141,10 +152,8 @@ def batched_join(ctx: Context, activity_id: int, tz: str) -> tuple[JoinResult, b
 def settle(db: Session, activity_id: int, clicks: list[Click], now: datetime, tz: str) -> None:
     """The batch's transaction (the caller commits): see the module docstring."""
     dialect = db.get_bind().dialect.name
-    insert = _INSERTS[dialect]
     keys = [c.delivery for c in clicks]
-    fresh = set(db.scalars(insert(ProcessedDelivery).values([{"key": k, "at": now} for k in keys])
-                           .on_conflict_do_nothing().returning(ProcessedDelivery.key)))
+    fresh = set(db.scalars(_DELIVERIES[dialect], [{"key": k, "at": now} for k in keys]))
     live = []
     for c in clicks:
         if c.delivery in fresh:
@@ -210,8 +219,7 @@ def settle(db: Session, activity_id: int, clicks: list[Click], now: datetime, tz
     if seated or rest:
         rows = [{"activity_id": activity_id, "person_id": c.person.id, "status": st, "created_at": now,
                  "updated_at": now} for st, group in ((_CONFIRMED, seated), (_WAITLISTED, rest)) for c in group]
-        inserted = dict((r.person_id, r.id) for r in db.execute(
-            insert(_S).values(rows).on_conflict_do_nothing().returning(_S.c.person_id, _S.c.id)))
+        inserted = dict((r.person_id, r.id) for r in db.execute(_SIGNUPS[dialect], rows))
         if len(inserted) != len(rows):        # the activity row lock makes this impossible; refuse loudly
             raise RuntimeError("a sign-up of this batch already existed")
         for c in seated:
@@ -221,6 +229,8 @@ def settle(db: Session, activity_id: int, clicks: list[Click], now: datetime, tz
         for c in rest:
             c.result = JoinResult("waitlisted", act, place[inserted[c.person.id]])
     first: dict[int, JoinResult] = {}
+    cards: list[tuple[Incoming, Card]] = []
+    audits: list[dict[str, Any]] = []
     for c in live:
         if c.result is not None:
             first.setdefault(c.person.id, c.result)
@@ -230,9 +240,9 @@ def settle(db: Session, activity_id: int, clicks: list[Click], now: datetime, tz
             again: JoinOutcome = _AGAIN.get(r.outcome, r.outcome)
             c.result = JoinResult(again, act, r.position)
         if c.result.outcome in ("confirmed", "waitlisted"):
-            audit(db, actor_id=c.person.id, action="activity.join", target_type="activity", target_id=act.id,
-                  via=c.via, detail=c.result.outcome)
-        queue_card_update(db, c.incoming, activity_card(act, tz, viewer=_VIEWER.get(c.result.outcome),
-                                                        position=c.result.position, now=now,
-                                                        card_id=c.incoming.card_id or ""))
-    db.flush()   # the audit and outbox rows go out as one batch (multi-row INSERT)
+            audits.append(audit_values(actor_id=c.person.id, action="activity.join", target_type="activity",
+                                       target_id=act.id, via=c.via, detail=c.result.outcome))
+        cards.append((c.incoming, activity_card(act, tz, viewer=_VIEWER.get(c.result.outcome),
+                                                position=c.result.position, now=now, card_id=c.incoming.card_id or "")))
+    write_audits(db, audits)          # one multi-row INSERT
+    queue_card_updates(db, cards)     # and the card updates another

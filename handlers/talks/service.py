@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import overload
+from typing import cast, overload
 
-from sqlalchemy import exists, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Table, bindparam, exists, insert, or_, select
+from sqlalchemy.orm import Session, aliased, defer, lazyload, make_transient_to_detached
 
-from models.audit import audit
+from models.audit import audit, audit_values, write_audits
 from models.crypto import current_cipher
 from models.directory import search_people
 from models.enums import Role
@@ -36,6 +36,10 @@ __all__ = [
     "seal",
     "unseal",
 ]
+
+
+# a talk's subject as the policy reads it (unit, not roles): no second query for the roles
+SUBJECT_ONLY = (lazyload(Person.roles),)
 
 
 class TalkError(ValueError):
@@ -78,7 +82,8 @@ def candidates(db: Session, author: Person, query: str, limit: int = 8) -> Candi
     allowed: list[Person] = []
     if paths:
         within = Person.unit_id.in_(select(Unit.id).where(or_(*[Unit.path.like(f"{p}%") for p in paths])))
-        allowed = [p for p in search_people(db, query, limit=limit, within=within) if can(author, "talk.record", p)]
+        allowed = [p for p in search_people(db, query, limit=limit, within=within, options=SUBJECT_ONLY)
+                   if can(author, "talk.record", p)]
     refused: list[Person] = []
     if not allowed:
         refused = [p for p in search_people(db, query, limit=3) if not can(author, "talk.record", p)]
@@ -86,16 +91,30 @@ def candidates(db: Session, author: Person, query: str, limit: int = 8) -> Candi
     return Candidates(allowed=exact if len(exact) == 1 else allowed, refused=refused)
 
 
+_FOLLOW = aliased(Talk)
+# built once: adapting a fresh alias cost more CPU than the query itself (every one-line 谈话 asks
+# it); one table, no notes: the subject (for the policy) is in the session already, the author is
+# read by id, and nobody shows these talks' notes
+_OPEN_FLAGGED = (select(Talk).where(Talk.subject_id == bindparam("subject_id"), Talk.flag != Flag.NONE,
+                                    ~exists().where(_FOLLOW.follows_up_id == Talk.id))
+                 .options(lazyload(Talk.author), lazyload(Talk.subject), defer(Talk.summary), defer(Talk.needs))
+                 .order_by(Talk.occurred_at.desc()).limit(bindparam("limit")))
+
+
 def open_flagged(db: Session, subject_id: int, limit: int = 4) -> list[Talk]:
-    """Flagged talks with the person that no later talk follows up yet (newest first)."""
-    follow = aliased(Talk)
-    stmt = (select(Talk).where(Talk.subject_id == subject_id, Talk.flag != Flag.NONE,
-                               ~exists().where(follow.follows_up_id == Talk.id))
-            .order_by(Talk.occurred_at.desc()).limit(limit))
-    return list(db.scalars(stmt))
+    """Flagged talks with the person that no later talk follows up yet (newest first; their notes
+    are loaded only if read)."""
+    return list(db.scalars(_OPEN_FLAGGED, {"subject_id": subject_id, "limit": limit}))
 
 
 # --- writing ----------------------------------------------------------------------------------
+
+# Core statements, built once: a talk is one INSERT … RETURNING id, a version one INSERT, without
+# the unit of work (summary and needs are still encrypted by their column type, EncryptedText)
+_TALK, _VERSION = cast(Table, Talk.__table__), cast(Table, TalkVersion.__table__)
+_INSERT_TALK = insert(_TALK).returning(_TALK.c.id)
+_INSERT_VERSION = insert(_VERSION)
+
 
 def record_talk(db: Session, *, author: Person, subject: Person, kind: str, summary: str, mood: str,
                 flag: str, category: str | None, needs: str | None, occurred_at: datetime, tz: str,
@@ -110,16 +129,21 @@ def record_talk(db: Session, *, author: Person, subject: Person, kind: str, summ
         original = db.get(Talk, follows_up_id)
         if original is None or original.subject_id != subject.id or not can(author, "talk.read", original):
             raise TalkError(f"跟进的谈话 #{follows_up_id} 不存在或不是与{subject.name}的谈话。")
-    talk = Talk(author_id=author.id, subject_id=subject.id, kind=kind, occurred_at=occurred_at,
-                quarter=quarter_of(occurred_at, tz), summary=summary, mood=mood, flag=flag,
-                category=category if flag != Flag.NONE else None, needs=needs or None,
-                follows_up_id=follows_up_id or None, version=1, late_reason=late_reason or None,
-                media_ids=list(media_ids or []),
-                created_at=entered_at or occurred_at, updated_at=entered_at or occurred_at)
+    values = dict(author_id=author.id, subject_id=subject.id, kind=kind, occurred_at=occurred_at,
+                  quarter=quarter_of(occurred_at, tz), summary=summary, mood=mood, flag=flag,
+                  category=category if flag != Flag.NONE else None, needs=needs or None,
+                  follows_up_id=follows_up_id or None, version=1, disputed=False, late_reason=late_reason or None,
+                  media_ids=list(media_ids or []),
+                  created_at=entered_at or occurred_at, updated_at=entered_at or occurred_at)
+    # One INSERT … RETURNING id instead of the unit of work (the summary and needs are still
+    # encrypted by their column type); the row then joins the session as if loaded, so that
+    # db.get(Talk, id) later in the turn (events, 抽查回访) finds it without a query.
+    talk = Talk(id=db.execute(_INSERT_TALK, values).scalar_one(), **values)
+    make_transient_to_detached(talk)
     db.add(talk)
-    db.flush()
-    audit(db, actor_id=author.id, action="create", target_type="talk", target_id=talk.id, via=via,
-          detail=f"subject={subject.id} kind={kind} flag={flag}" + (f" photos={len(media_ids)}" if media_ids else ""))
+    write_audits(db, [audit_values(actor_id=author.id, action="create", target_type="talk", target_id=talk.id,
+                                   via=via, detail=f"subject={subject.id} kind={kind} flag={flag}"
+                                   + (f" photos={len(media_ids)}" if media_ids else ""))])
     log.info("talk.recorded", extra={"talk": talk.id, "author": author.id, "subject": subject.id, "flag": flag})
     return talk
 
@@ -143,9 +167,9 @@ def edit_talk(db: Session, talk: Talk, *, editor: Person, now: datetime, hours: 
               mood: str, flag: str, category: str | None, needs: str | None, via: str = "") -> Talk:
     """Keep the current content as a TalkVersion, then apply the new content (author, within the window)."""
     check_editable(talk, editor, now, hours)
-    db.add(TalkVersion(talk_id=talk.id, version=talk.version, edited_by_id=editor.id, edited_at=now,
-                       kind=talk.kind, summary=talk.summary, mood=talk.mood, flag=talk.flag,
-                       category=talk.category, needs=talk.needs))
+    db.execute(_INSERT_VERSION, dict(talk_id=talk.id, version=talk.version, edited_by_id=editor.id, edited_at=now,
+                                     kind=talk.kind, summary=talk.summary, mood=talk.mood, flag=talk.flag,
+                                     category=talk.category, needs=talk.needs))
     was_flagged = talk.flag != Flag.NONE
     talk.kind, talk.summary, talk.mood, talk.flag = kind, summary, mood, flag
     talk.category = category if flag != Flag.NONE else None
