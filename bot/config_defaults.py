@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "security.login_link_ttl_seconds": 900,
     "conversation.ttl_seconds": 1800,
     "conversation.lock_timeout_seconds": 10,
+    "views.ttl_seconds": 3600,                     # bot.views: a shared cached view (我的班组) kept in Redis this long
     "identity.max_age_seconds": 300.0,             # bot.identity: a cached sender is reloaded at least this often
     "activities.storm_window_ms": 4.0,             # handlers/activities/storm.py: how long a batch gathers clicks
     "talks.edit_window_hours": 48,

@@ -27,6 +27,7 @@ from .state import FormState
 
 if TYPE_CHECKING:
     from .router import Registry
+    from .views import Views
 
 log = logging.getLogger("lianxin.handlers")
 
@@ -57,6 +58,7 @@ class Context:
     read_only: bool = False                # the running command only reads (Router.command(read_only=True))
     versions: tuple[Any, ...] = ()         # (roster, talks) versions of this turn: keys for cached views
     repeat: bool = False                   # a handler found this delivery settled already (storm batches)
+    views: Views | None = field(default=None, repr=False)   # cached read-only views shared by workers (bot.views)
     opener: Callable[[Context], Session] | None = field(default=None, repr=False)
 
     @property

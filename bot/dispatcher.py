@@ -34,6 +34,7 @@ from .outbox import enqueue_now
 from .router import Registry
 from .state import ConversationStore, FormState
 from .turn import TooFast, Turn, TurnGate
+from .views import Views
 
 if TYPE_CHECKING:
     from .inbound_limit import InboundLimiter
@@ -83,6 +84,7 @@ class Dispatcher:
         engine = session_factory.kw.get("bind")
         self.read_sf = read_session_factory(engine) if engine is not None else session_factory
         self.identities = Identities(self.read_sf, max_age=config.get("identity.max_age_seconds", float))
+        self.views = Views(store.r, config.get("views.ttl_seconds", int))
         if engine is not None and not event.contains(engine, "before_cursor_execute", _count_writes):
             event.listen(engine, "before_cursor_execute", _count_writes)
         for factory in {session_factory, self.read_sf}:
@@ -143,7 +145,7 @@ class Dispatcher:
         ctx = Context(incoming=incoming, person=person, db=None,  # type: ignore[arg-type]  # opened lazily by `opener`
                       config=self.config, registry=self.registry,
                       clock=self.clock, state=turn.state, opener=self._open, read_only=turn.light,
-                      versions=(turn.roster_version, turn.talks_version))
+                      versions=(turn.roster_version, turn.talks_version), views=self.views)
         if not turn.light:
             ctx.db = self._open(ctx)
         try:

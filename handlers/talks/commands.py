@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Any
 
 from bot.args import load_numbered, parse_item_number
 from bot.context import Context
 from bot.forms import CANDIDATES, Answers, Invalid
-from bot.messages import Reply
 from bot.router import Router
 from models.directory import display_names
 from models.enums import Role
@@ -182,23 +180,21 @@ def edit_one_field(ctx: Context, talk: Talk, rest: str, base: TalkAnswers) -> No
 def show_team(ctx: Context, args: str) -> None:
     """This quarter's coverage of the sender's teams (leader: every member; others: who is missing).
 
-    A cached view: the same answer until a roster or talk write changes the turn's versions (or the
-    local day changes), so repeated asks cost no database work (bot.identity)."""
+    A cached view shared by every worker (bot.views): the same answer until a roster or talk write
+    changes the turn's versions, or the local day changes. The answer depends only on the units
+    of the sender's covering roles (which teams, and whether as their leader), so senders with the
+    same roles on the same units share it: the hundred leaders of a team cost one build, not one
+    per leader and worker."""
     quarter = current_quarter(ctx.now(), ctx.config.timezone)
-    key = (ctx.me.id, quarter, ctx.local_now().date(), ctx.versions)
-    cached = _TEAM_VIEWS.get(key) if ctx.versions else None
-    if cached is None:
-        before = len(ctx.replies)
+    if ctx.views is None:
         _show_team(ctx, quarter)
-        if len(_TEAM_VIEWS) > 10_000:
-            _TEAM_VIEWS.clear()
-        _TEAM_VIEWS[key] = ctx.replies[before:]
         return
-    ctx.replies.extend(cached)
+    scope = tuple(sorted((ra.role, ra.unit_id) for ra in ctx.me.roles if ra.role in _COVERING))
+    ctx.views.show(ctx, "team", (quarter, ctx.local_now().date().isoformat(), scope),
+                   lambda: _show_team(ctx, quarter))
 
 
-# per worker: (person, quarter, day, versions) → the replies
-_TEAM_VIEWS: dict[tuple[int, str, date, tuple[Any, ...]], list[Reply]] = {}
+_COVERING = frozenset(str(r) for r in (Role.TEAM_LEADER, Role.SECRETARY, Role.COMMITTEE))
 
 
 def _show_team(ctx: Context, quarter: str) -> None:
