@@ -159,3 +159,32 @@ def test_my_team_is_a_cached_view_that_a_new_talk_refreshes_on_every_worker(work
     b.services.dispatcher.handle(sim_incoming("zhouli", text="保存"))
     after = a.say("zhouli", "我的班组")
     assert after != before and after == b.say("zhouli", "我的班组")
+
+
+def test_the_core_sender_load_builds_what_the_orm_load_would(services):
+    """bot.identity.load_sender (one Core statement, objects built by hand) against person_for (the ORM)."""
+    from bot.identity import load_sender, person_for
+    from models.db import read_session_factory
+
+    def snapshot(p):
+        cols = lambda o: {k: getattr(o, k) for k in o.__table__.c.keys()}  # noqa: E731
+        return (cols(p), p.unit and cols(p.unit),
+                sorted((cols(r), cols(r.unit), r.person is p) for r in p.roles) if p.roles else [])
+
+    with session_scope(services.session_factory) as db:
+        db.scalars(select(Person).where(Person.wecom_userid == "sunqi")).one().wecom_userid = "SunQi"
+        db.scalars(select(Person).where(Person.wecom_userid == "wangwu")).one().active = False
+    rsf = read_session_factory(services.engine)
+    with rsf() as db:
+        conn = db.connection()
+        people = db.scalars(select(Person).where(Person.wecom_userid.is_not(None))).all()
+        assert len(people) > 25
+        for p in people:
+            uid = p.wecom_userid.lower()
+            built = load_sender(conn, "wecom", uid)
+            loaded = person_for(db, "wecom", uid)
+            assert (built is None) == (loaded is None) == (uid == "wangwu"), uid
+            if built is not None:
+                assert snapshot(built) == snapshot(loaded)
+        assert load_sender(conn, "dingtalk", "dt_liqiang").name == "李强"
+        assert load_sender(conn, "wecom", "nobody") is None
