@@ -76,6 +76,8 @@ def main() -> int:
             if prof is not None:
                 import pstats
                 prof.disable()
+                if os.environ.get("PROFILE_OUT"):
+                    prof.dump_stats(os.environ["PROFILE_OUT"])
                 pstats.Stats(prof).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(40)
             emit(f"team.cpu_{'team' if text == '我的班组' else 'help'}_{'new' if fresh else 'known'}",
                  f"{cpu:.3f}", "ms")

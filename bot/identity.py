@@ -1,7 +1,7 @@
 """The sender of a turn without a database query: a per-worker cache checked against the roster version.
 
 Every turn used to load the sender with unit and roles from the database (~1 ms of a read-only
-turn's ~3). Now each worker keeps what it loaded, stamped with the roster version that the turn
+turn's ~3); a miss now loads it with one Core statement (load_sender). Now each worker keeps what it loaded, stamped with the roster version that the turn
 gate's begin script returns (bot.turn, the same round trip as the dedupe claim). The version is a
 token in Redis (ROSTER_VERSION_KEY) replaced whenever a transaction that wrote `person`, `unit` or
 `role_assignment` commits, whatever wrote it — roster import, WeCom or DingTalk sync, grant, revoke,
@@ -88,8 +88,7 @@ def load_sender(conn: Connection, platform: str, user_id: str) -> Person | None:
 
     The same detached objects (person, its unit, its roles and their units, every column loaded,
     nothing pending) for ~30 % less CPU than the relationship load (0.30 against 0.43 ms on the
-    bench host, PostgreSQL): every sender that is new to a
-    worker costs one (a sign-up storm's every click)."""
+    bench host, PostgreSQL): every sender new to a worker costs one (a sign-up storm's every click)."""
     rows = conn.execute(_ROWS_BY.get(platform, _ROWS_BY["wecom"]), {"uid": user_id}).all()
     if not rows and platform != "dingtalk":
         rows = conn.execute(_ROWS_ANY_CASE, {"uid": user_id.lower()}).all()
