@@ -1,14 +1,15 @@
 """The sender of a turn without a database query: a per-worker cache checked against the roster version.
 
 Every turn used to load the sender with unit and roles from the database (~1 ms of a read-only
-turn's ~3); a miss now loads it with one Core statement (load_sender). Now each worker keeps what it loaded, stamped with the roster version that the turn
-gate's begin script returns (bot.turn, the same round trip as the dedupe claim). The version is a
-token in Redis (ROSTER_VERSION_KEY) replaced whenever a transaction that wrote `person`, `unit` or
-`role_assignment` commits, whatever wrote it — roster import, WeCom or DingTalk sync, grant, revoke,
-deactivation, the demo seed, a hand-written UPDATE through the app's engine — because the watcher
-below looks at the statements themselves, not at a list of call sites. A stamp that differs from
-the current version reloads the sender, so authorization is decided on current data: the turn
-after a revoke's reply is answered with the roles as they are now, on every worker.
+turn's ~3). Now each worker keeps what it loaded (a miss: one Core statement, load_sender), stamped
+with the roster version that the turn gate's begin script returns (bot.turn, the same round trip as
+the dedupe claim). The version is a token in Redis (ROSTER_VERSION_KEY) replaced whenever a
+transaction that wrote `person`, `unit` or `role_assignment` commits, whatever wrote it — roster
+import, WeCom or DingTalk sync, grant, revoke, deactivation, the demo seed, a hand-written UPDATE
+through the app's engine — because the watcher below looks at the statements themselves, not at a
+list of call sites. A stamp that differs from the current version reloads the sender, so
+authorization is decided on current data: the turn after a revoke's reply is answered with the roles
+as they are now, on every worker.
 
 The token is replaced before the commit and again after it (when the connection returns to the
 pool): a worker that loaded between the two saw the old rows under the first token, and the second
