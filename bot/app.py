@@ -6,7 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.outbox import OutboxMessage
+from models.outbox import OutboxMessage, OutboxStatus
 
 from .config import Config
 from .metrics import Metrics
@@ -15,6 +15,7 @@ from .services import Services
 __all__ = ["make_app", "services_of"]
 
 PRIVATE_NETS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")   # RFC 1918, RFC 4193
+OUTBOX_STATUSES = (OutboxStatus.PENDING, OutboxStatus.SENT, OutboxStatus.DEAD, OutboxStatus.MERGED)
 
 
 def make_app(config: Config, services: Services) -> Flask:
@@ -56,8 +57,11 @@ def make_app(config: Config, services: Services) -> Flask:
         if not _metrics_allowed(config):
             return Response("Not Found", status=404, mimetype="text/plain")
         with services.session_factory() as db:
-            for status, n in db.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)):
-                metrics.outbox_backlog.labels(status).set(n)
+            counts = dict(db.execute(select(OutboxMessage.status, func.count())
+                                     .group_by(OutboxMessage.status)).all())
+            # every status, 0 included: a gauge that is only set when rows exist keeps the last backlog
+            for status in (*OUTBOX_STATUSES, *counts):
+                metrics.outbox_backlog.labels(status).set(counts.get(status, 0))
             _relay_gauges(db, services, metrics)
         return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 

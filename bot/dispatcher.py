@@ -88,8 +88,12 @@ class Dispatcher:
         if engine is not None and not event.contains(engine, "before_cursor_execute", _count_writes):
             event.listen(engine, "before_cursor_execute", _count_writes)
         for factory in {session_factory, self.read_sf}:
-            if not event.contains(factory, "after_begin", _connected):
+            # marked on the factory itself, not asked of event.contains: SQLAlchemy keys a sessionmaker's
+            # listeners by id(), and a new factory that reuses a collected one's id looks registered
+            # already, so its turns would record no connection and end without a commit
+            if not getattr(factory, _HOOKED, False):
                 event.listen(factory, "after_begin", _connected)
+                setattr(factory, _HOOKED, True)
 
     def handle(self, incoming: Incoming) -> Outcome:
         platform, user = incoming.platform, incoming.user_id
@@ -191,6 +195,9 @@ class Dispatcher:
         db.flush()
         conn = db.info.get(_CONN)
         if conn is None:
+            if db.in_transaction():   # statements ran, but the listener did not see them begin: keep them
+                log.error("turn.connection_unrecorded", extra={"command": ctx.command})
+                db.commit()
             return False   # ran nothing: no transaction to end
         wrote = conn.info.pop(_WRITES, 0) > 0
         if ctx.read_only:   # a light turn's autocommit session: nothing to commit
@@ -286,6 +293,7 @@ class Dispatcher:
 _WRITES = "lianxin_writes"
 _TURN = "lianxin_turn"
 _CONN = "lianxin_conn"
+_HOOKED = "_lianxin_turn_listener"   # set on a session factory once _connected listens to it
 
 
 def _connected(session: Session, transaction: Any, connection: Connection) -> None:

@@ -7,6 +7,7 @@ test pushes CALLBACK frames and waits for their acks, as DingTalk would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import responses
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
 
 from bot.adapters.dingtalk_stream import CARD_TOPIC, ROBOT_TOPIC, LianxinStreamClient
 from tests.dingtalk_helpers import API, DingTalkPlatform, card_callback_body
@@ -25,15 +27,18 @@ _ids = itertools.count(1)
 
 
 class FakeStreamGateway:
-    """The server side. `silent`: connections are accepted but get nothing (a dead subscription)."""
+    """The server side. `ping_every`: each connection gets a SYSTEM ping that often, as DingTalk keeps
+    a live subscription talking; `go_silent()` turns the newest connection into a dead subscription
+    (no pings, nothing it sends is read), while connections opened afterwards are healthy."""
 
-    def __init__(self) -> None:
+    def __init__(self, ping_every: float | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.sockets: list[Any] = []
+        self.dead: set[int] = set()      # id() of the sockets whose subscription died
+        self.ping_every = ping_every
         self.acks: dict[str, dict] = {}
         self.ack_seen: dict[str, threading.Event] = {}
         self.tickets: list[str] = []
-        self.silent = False
         self.on_ack = None          # callback(ack) run in the loop when an ack arrives
         self.port = 0
         self._server = None
@@ -55,8 +60,23 @@ class FakeStreamGateway:
             return
         self.tickets.remove(ticket)              # a ticket is good for one connection
         self.sockets.append(ws)
+        pinger = asyncio.create_task(self._keepalive(ws)) if self.ping_every else None
+        try:
+            await self._read(ws)
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+
+    async def _keepalive(self, ws) -> None:
+        assert self.ping_every
+        with contextlib.suppress(ConnectionClosed):
+            while id(ws) not in self.dead:
+                await ws.send(json.dumps(self._system_frame("ping", {"opaque": uuid.uuid4().hex})))
+                await asyncio.sleep(self.ping_every)
+
+    async def _read(self, ws) -> None:
         async for raw in ws:
-            if self.silent:
+            if id(ws) in self.dead:
                 continue
             ack = json.loads(raw)
             mid = ack.get("headers", {}).get("messageId")
@@ -72,6 +92,10 @@ class FakeStreamGateway:
         ticket = uuid.uuid4().hex
         self.tickets.append(ticket)
         return 200, {}, json.dumps({"endpoint": f"ws://127.0.0.1:{self.port}/connect", "ticket": ticket})
+
+    def go_silent(self) -> None:
+        """The newest connection's subscription dies: the socket stays open, nothing more happens on it."""
+        self.dead.add(id(self.sockets[-1]))
 
     # pushing ---------------------------------------------------------------------------------
     def wait_connections(self, n: int, timeout: float = 10) -> None:
@@ -99,11 +123,14 @@ class FakeStreamGateway:
         assert self.ack_seen[mid].wait(timeout), f"no ack for {mid}"
         return self.acks[mid]
 
+    @staticmethod
+    def _system_frame(topic: str, data: dict) -> dict:
+        return {"specVersion": "1.0", "type": "SYSTEM",
+                "headers": {"contentType": "application/json", "messageId": uuid.uuid4().hex, "topic": topic},
+                "data": json.dumps(data)}
+
     def system(self, topic: str, data: dict) -> None:
-        frame = {"specVersion": "1.0", "type": "SYSTEM",
-                 "headers": {"contentType": "application/json", "messageId": uuid.uuid4().hex, "topic": topic},
-                 "data": json.dumps(data)}
-        self.call(self.sockets[-1].send(json.dumps(frame)))
+        self.call(self.sockets[-1].send(json.dumps(self._system_frame(topic, data))))
 
     def close(self) -> None:
         async def shutdown():
@@ -134,8 +161,8 @@ class StreamRun:
         self.client.pool.shutdown(wait=True)
 
 
-def start_stream(services, dt_api, **kw) -> tuple[FakeStreamGateway, StreamRun]:
-    gateway = FakeStreamGateway()
+def start_stream(services, dt_api, *, ping_every: float | None = None, **kw) -> tuple[FakeStreamGateway, StreamRun]:
+    gateway = FakeStreamGateway(ping_every)
     dt_api.rsps.add_callback(responses.POST, f"{API}/v1.0/gateway/connections/open", callback=gateway.open_connection)
     c = services.config
     client = LianxinStreamClient(c.get("dingtalk.app_key", str), c.get("dingtalk.app_secret", str), api_base=API, **kw)

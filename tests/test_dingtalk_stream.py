@@ -49,11 +49,12 @@ def test_cards_are_delivered_with_stream_callbacks(dingtalk_stream, dt_api, serv
 
 
 def test_watchdog_reconnects_a_silent_connection(services, dt_api, clock):
-    gateway, run = start_stream(services, dt_api, watchdog_seconds=0.5)
+    # a live connection is pinged every 0.1 s (ten times within the watchdog's second), so only the
+    # dead one is closed, however long the turn below takes on a loaded machine
+    gateway, run = start_stream(services, dt_api, watchdog_seconds=1, ping_every=0.1)
     try:
-        gateway.silent = True          # the subscription died: nothing arrives, acks go nowhere
+        gateway.go_silent()            # the subscription died: no pings arrive, acks go nowhere
         gateway.wait_connections(2)    # the watchdog closed the silent socket and opened another
-        gateway.silent = False
         body = message_body("dt_zhangsan", "我的信息", now_ms=int(clock.now().timestamp() * 1000))
         assert gateway.push(ROBOT_TOPIC, body)["code"] == 200
         assert "张三" in answers(dt_api, body)[0]

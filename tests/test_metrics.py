@@ -2,11 +2,14 @@
 dedupe hits, job runs (prometheus text format, parsed back with prometheus_client)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.adapters.simulator import sim_incoming
+from bot.adapters.simulator import SimulatorSender, sim_incoming
 from bot.outbox import TransientError
 from bot.relay import OutboxRelay
+from models.base import utcnow
 
 
 def _scrape(client) -> dict[tuple[str, tuple], float]:
@@ -44,6 +47,12 @@ def test_metrics_exposed_and_counting(services, client):
     m = _scrape(client)
     assert m[("lianxin_outbox_failures_total", (("platform", "sim"),))] == 1
     assert m[("lianxin_outbox_backlog", (("status", "pending"),))] == 1
+    # the platform is back: the row is sent and the pending backlog reads 0, not the last value seen
+    later = utcnow() + timedelta(minutes=1)                 # past the failed attempt's backoff, whatever the load
+    OutboxRelay(services.session_factory, {"sim": SimulatorSender(services.redis)}).drain(now=later)
+    m = _scrape(client)
+    assert m[("lianxin_outbox_backlog", (("status", "pending"),))] == 0
+    assert m[("lianxin_outbox_backlog", (("status", "sent"),))] == 1
     assert m[("family", (("name", "lianxin_job_runs"), ("type", "counter")))] == 1
     services.metrics.job_runs.labels("weekly_digest", "ok").inc()
     assert _scrape(client)[("lianxin_job_runs_total", (("job", "weekly_digest"), ("outcome", "ok")))] == 1

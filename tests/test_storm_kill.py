@@ -105,15 +105,18 @@ def test_kill_9_while_a_batch_gathers_then_retries_settle_each_click_once(pg, re
     ts = int(time.time())
     clicks = [clicked(u, f"act:{act_id}:join", ts) for u in users]
 
-    base, master = _gunicorn(pg, redis_db, window_ms=3000)   # the batch gathers for 3 s
+    # the batch gathers for 10 s and the worker is killed after 1 s: the kill comes long before the batch
+    # could commit even on a loaded machine (with 3 s, a slow start of the threads and of `ps` left ~2 s)
+    base, master = _gunicorn(pg, redis_db, window_ms=10_000)
     try:
+        workers = _workers(master.pid)
         first = [None] * PEOPLE
         threads = [threading.Thread(target=lambda i=i: first.__setitem__(i, _post(base, *clicks[i])))
                    for i in range(PEOPLE)]
         for t in threads:
             t.start()
-        time.sleep(1.0)                                        # every click is waiting in the batch
-        for pid in _workers(master.pid):
+        time.sleep(1.0)                                        # the clicks are waiting in the batch
+        for pid in workers:
             os.kill(pid, signal.SIGKILL)
         for t in threads:
             t.join(30)

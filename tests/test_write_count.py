@@ -25,3 +25,33 @@ def test_a_write_before_a_read_only_savepoint_still_counts(services):
     finally:
         db.rollback()
         db.close()
+
+
+def test_a_confirmed_change_is_saved_by_every_new_dispatcher_on_the_engine(services):
+    """Each Services builds its own session factory; one built after an earlier one was collected
+    (the next test, a tool) reuses its id(), and event.contains took it for hooked: its turns
+    recorded no connection and closed without a commit — 已设为党员 answered, nothing saved."""
+    import gc
+
+    from bot.adapters.simulator import sim_incoming
+    from bot.dispatcher import Dispatcher
+    from models.db import make_session_factory
+    from models.org import Person
+
+    old = services.dispatcher
+
+    def member(userid: str) -> bool:
+        with services.session_factory() as db:
+            return db.scalars(select(Person.is_party_member).where(Person.wecom_userid == userid)).one()
+
+    for n in range(30):
+        dispatcher = Dispatcher(config=services.config, registry=old.registry, clock=services.clock,
+                                session_factory=make_session_factory(services.engine), store=old.store,
+                                deduper=old.deduper)
+        on = not member("zhangsan")
+        dispatcher.handle(sim_incoming("admin", text=("设为党员" if on else "取消党员") + " zhangsan"))
+        answer = dispatcher.handle(sim_incoming("admin", text="确认")).text
+        assert answer.startswith("已设为党员" if on else "已取消党员"), answer
+        assert member("zhangsan") is on, f"round {n}: {answer!r} was answered, the change was not saved"
+        del dispatcher
+        gc.collect()          # the factory goes; the next one may get its id()
