@@ -2,7 +2,7 @@
 
 `Config.get(key, kind)` falls back to this table; a key that is neither in the file nor here is
 required, and its absence is the one-line ConfigError naming it. config.yaml ships the same
-values except where the shipped file deliberately says otherwise (see tests/test_config.py).
+values except where the shipped file deliberately says otherwise (see tests/core/test_config.py).
 """
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ def reply_to_dict(reply: Reply) -> dict[str, Any]:
     if isinstance(reply, File):
         return {"type": "file", "name": reply.name, "token": reply.token, "size": reply.size}
     # written out rather than dataclasses.asdict (its deep copy was ~4 % of a sign-up click's CPU);
-    # tests/test_messages_dict.py keeps it equal to asdict for every field of Card and Button
+    # tests/core/test_messages_dict.py keeps it equal to asdict for every field of Card and Button
     return {"title": reply.title, "body": reply.body, "fields": [list(f) for f in reply.fields],
             "buttons": tuple({"text": b.text, "key": b.key, "style": b.style} for b in reply.buttons),
             "card_id": reply.card_id, "done_text": reply.done_text, "url": reply.url, "type": "card"}

@@ -1,5 +1,5 @@
 """Reports: numbers about a unit's subtree (queries) and their Chinese presentation (render), kept apart to test each alone.
 
 Layering: reports import models only; handlers, the scheduler, the dashboard and the CLI
-import reports (tests/test_import_graph.py checks it).
+import reports (tests/core/test_import_graph.py checks it).
 """

@@ -219,7 +219,7 @@ def make_config(db_url: str = "sqlite:///:memory:", **overrides):
               "quiet.hours": "off",   # tests run at any hour; quiet-hour tests turn it on
               "sampling.share": 0,    # no random 回访 cards; the sampling tests turn it on
               "inbound.max_turns": 0,   # per-user turn limit off: scripted users type faster than people
-              "outbox.spread_window_seconds": 0}  # scheduled sends leave at once (tests/test_relay.py spreads)
+              "outbox.spread_window_seconds": 0}  # scheduled sends leave at once (tests/delivery/test_relay.py spreads)
     values.update(overrides)
     return base.with_overrides(values)
 

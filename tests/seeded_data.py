@@ -2,7 +2,7 @@
 
 Demo organisation (bot.cli.demo) plus, relative to NOW = 2026-11-20 02:00 UTC: talks in 2026Q3/Q4
 with flags, three learning materials and who studied them, active days, four cases at known SLA
-positions and five activities with sign-ups and attendance. tests/test_stats.py computes the
+positions and five activities with sign-ups and attendance. tests/reports/test_stats.py computes the
 expected numbers by hand.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ from models.org import Person
 from models.voice import Voice, VoiceSeal
 from tests.helpers import person_id
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SECRET_TEXT = "车间主任克扣加班费"
 
 

@@ -16,7 +16,7 @@ from bot.web.dashboard import login_link
 from models.db import session_scope
 from models.org import Person
 from models.talk import Talk
-from tests.test_stats import NOW, seed
+from tests.reports.test_stats import NOW, seed
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -36,7 +36,7 @@ from tests.conftest import NOTES_KEY, PG_ADMIN_URL, REDIS_HOST, make_config, req
 from tests.helpers import AGENT_ID, text_xml
 from tests.payloads import wecom_xml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
 AES_KEY = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
 CORP_ID = "ww1436e0e65a779aee"
@@ -96,7 +96,7 @@ def gunicorn_app(pg, real_redis, redis_db):
         "PYTHONPATH": str(ROOT),
     })
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync", "-b", f"127.0.0.1:{port}",
-                             "--timeout", "30", "--log-level", "warning", "tests.test_reliability_app:create()"],
+                             "--timeout", "30", "--log-level", "warning", "tests.delivery.test_reliability_app:create()"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -305,7 +305,7 @@ def own_redis(tmp_path):
 @pytest.fixture
 def inproc(pg, own_redis):
     """lianxin in-process (Flask test client) on the real PostgreSQL and the throwaway Redis,
-    with the two-step test dialog of tests/test_reliability_app.py registered."""
+    with the two-step test dialog of tests/delivery/test_reliability_app.py registered."""
     import importlib
 
     import handlers
@@ -316,7 +316,7 @@ def inproc(pg, own_redis):
     config = make_config(pg.url.render_as_string(hide_password=False), **{"delivery.platforms": ["wecom"]})
     services = build_services(config, redis_client=make_redis(own_redis.url), engine=pg)
     routers = [importlib.import_module(n).router for n in handlers.ROUTER_MODULES]
-    routers.append(importlib.import_module("tests.test_reliability_app").router)
+    routers.append(importlib.import_module("tests.delivery.test_reliability_app").router)
     services.dispatcher.registry = services.registry = Registry(routers)
     app = create_app(config, services=services)
     client = app.test_client()
@@ -456,14 +456,14 @@ def test_a_retry_after_a_worker_died_holding_the_dedupe_claim_is_processed_once(
 
 @pytest.fixture
 def sim_with_dialog(sim, services):
-    """The simulator with the two-step test dialog of tests/test_reliability_app.py registered."""
+    """The simulator with the two-step test dialog of tests/delivery/test_reliability_app.py registered."""
     import importlib
 
     import handlers
     from bot.router import Registry
 
     routers = [importlib.import_module(n).router for n in handlers.ROUTER_MODULES]
-    routers.append(importlib.import_module("tests.test_reliability_app").router)
+    routers.append(importlib.import_module("tests.delivery.test_reliability_app").router)
     services.dispatcher.registry = services.registry = Registry(routers)
     return sim
 

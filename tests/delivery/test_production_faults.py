@@ -1,6 +1,6 @@
 """What only the production stack showed (PostgreSQL enforces column lengths, SQLite does not;
 the light read-only turn): found by driving `lianxin serve` + `lianxin dispatch` with signed
-callbacks (tests/test_production_path.py). Through the real webhook, on both storage stacks."""
+callbacks (tests/delivery/test_production_path.py). Through the real webhook, on both storage stacks."""
 from __future__ import annotations
 
 import logging

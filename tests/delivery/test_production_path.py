@@ -32,7 +32,7 @@ from tests.helpers import WeComPlatform
 pytestmark = pytest.mark.slow
 
 NOTES = "家里老人住院压力大"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _lianxin() -> list[str]:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from bot.messages import File
 from models.activity import Activity
-from tests.test_activities import LINE, T0, publish
+from tests.activities.test_activities import LINE, T0, publish
 
 
 @pytest.fixture

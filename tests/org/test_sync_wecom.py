@@ -193,7 +193,7 @@ def test_cli_sync_wecom(api, embedded, monkeypatch):
         climod._load_plugins()
     monkeypatch.setenv("LIANXIN_DATABASE__URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("LIANXIN_WECOM__SECRET", "test-secret-0123456789")
-    cfg = str(Path(__file__).resolve().parent.parent / "config.yaml")
+    cfg = str(Path(__file__).resolve().parent.parent.parent / "config.yaml")
     res = CliRunner().invoke(climod.cli, ["--config", cfg, "sync-wecom", "--dry-run"])
     assert res.exit_code == 0, res.output
     assert "试运行" in res.output and "新增人员 6" in res.output

@@ -142,7 +142,7 @@ class AlwaysLeader:
 
 def test_two_instances_fire_each_occurrence_once_and_the_standby_takes_over(stack):
     engine, r = stack
-    spec = JobSpec("tick", "tests.test_scheduler:tick", "interval:seconds=1")
+    spec = JobSpec("tick", "tests.core.test_scheduler:tick", "interval:seconds=1")
     a = runner(engine, r, spec, "aps_" + uuid.uuid4().hex[:8])
     b = runner(engine, r, spec, a.jobstore_table)
     a.start()
@@ -170,7 +170,7 @@ def test_split_brain_still_fires_each_occurrence_once(pg_engine, real_redis):
     from tests.conftest import truncate_all
 
     truncate_all(pg_engine)
-    spec = JobSpec("tick", "tests.test_scheduler:tick", "interval:seconds=1")
+    spec = JobSpec("tick", "tests.core.test_scheduler:tick", "interval:seconds=1")
     metrics = Metrics()
     a = runner(pg_engine, real_redis, spec, "aps_a_" + uuid.uuid4().hex[:6], leader=AlwaysLeader(), metrics=metrics)
     b = runner(pg_engine, real_redis, spec, "aps_b_" + uuid.uuid4().hex[:6], leader=AlwaysLeader(), metrics=metrics)
@@ -222,7 +222,7 @@ def test_an_occurrence_missed_while_stopped_is_caught_up_once(pg_engine, real_re
     from tests.conftest import truncate_all
 
     truncate_all(pg_engine)
-    spec = JobSpec("tick", "tests.test_scheduler:tick", "interval:seconds=3")
+    spec = JobSpec("tick", "tests.core.test_scheduler:tick", "interval:seconds=3")
     table = "aps_" + uuid.uuid4().hex[:8]
     a = runner(pg_engine, real_redis, spec, table).start()
     try:
@@ -256,7 +256,7 @@ def _store_next_run(engine, table: str, when: datetime) -> None:
 
 def test_catch_up_is_coalesced_and_respects_the_grace_time(embedded):
     engine, r = embedded
-    spec = JobSpec("tick", "tests.test_scheduler:tick", "interval:hours=1")
+    spec = JobSpec("tick", "tests.core.test_scheduler:tick", "interval:hours=1")
     table = "aps_" + uuid.uuid4().hex[:8]
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     if datetime.now(UTC) - hour < timedelta(seconds=2):
@@ -291,7 +291,7 @@ def test_a_failed_job_is_recorded_and_a_dead_claim_is_retaken(embedded):
     config = make_config(engine.url.render_as_string(hide_password=False))
     occ = Occurrences(config, sf, Clock(), redis=r)
     at = datetime(2026, 10, 1, 1, 0, tzinfo=UTC)
-    out = occ.execute(JobSpec("boom", "tests.test_scheduler:boom", "off"), at)
+    out = occ.execute(JobSpec("boom", "tests.core.test_scheduler:boom", "off"), at)
     assert out.status == "error" and "job body failed" in out.error
     with sf() as db:
         row = db.scalars(select(JobRun).where(JobRun.job_id == "boom")).one()
@@ -301,7 +301,7 @@ def test_a_failed_job_is_recorded_and_a_dead_claim_is_retaken(embedded):
         db.add(JobRun(job_id="tick", scheduled_for=at, instance="dead:1", status="running",
                       lease_until=datetime.now(UTC) - timedelta(seconds=1)))
         db.commit()
-    spec = JobSpec("tick", "tests.test_scheduler:tick", "off")
+    spec = JobSpec("tick", "tests.core.test_scheduler:tick", "off")
     assert occ.execute(spec, at).status == "ok"
     assert occ.execute(spec, at).status == "skipped"
     assert ticks(r) == {at.isoformat(): 1}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from models.db import session_scope
-from tests.test_roster import ROWS, T4, T5, T6, C, person, run, snapshot, write_csv
+from tests.org.test_roster import ROWS, T4, T5, T6, C, person, run, snapshot, write_csv
 
 # (kind, the bad row, the expected message); the bad row becomes spreadsheet row 12
 BAD = [

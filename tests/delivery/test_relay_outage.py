@@ -26,7 +26,7 @@ from models.outbox import OutboxMessage, OutboxStatus
 from tests.conftest import NOTES_KEY, make_config
 from tests.fake_wecom_server import FakeWeComServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 pytestmark = pytest.mark.slow
 
 

@@ -152,7 +152,7 @@ def test_mass_sends_are_spread_and_avoid_the_hour_and_half_hour():
 
 
 def test_metrics_show_backlog_by_priority_and_the_breaker(services, client):
-    from tests.test_metrics import _scrape
+    from tests.delivery.test_metrics import _scrape
 
     add(services, (["zhaomin"], flag_card(6), Priority.URGENT), (["liqiang"], Text("周报"), Priority.BULK),
         (["wangwu"], Text("周报"), Priority.BULK))

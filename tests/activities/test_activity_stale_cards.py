@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from models.activity import Activity
-from tests.test_activities import T0, publish, statuses
+from tests.activities.test_activities import T0, publish, statuses
 
 
 @pytest.fixture

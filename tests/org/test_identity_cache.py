@@ -133,7 +133,7 @@ def test_roster_import_from_the_command_line_reaches_a_running_worker(pg_url, re
         monkeypatch.setenv("LIANXIN_DATABASE__URL", pg_url)
         monkeypatch.setenv("LIANXIN_REDIS__URL", f"redis://{REDIS_HOST}:6379/{redis_db}")
         climod._load_plugins() if "import-roster" not in climod.cli.commands else None
-        cfg = str(Path(__file__).resolve().parent.parent / "config.yaml")
+        cfg = str(Path(__file__).resolve().parent.parent.parent / "config.yaml")
         res = CliRunner().invoke(climod.cli, ["--config", cfg, "import-roster", str(roster), "--partial"])
         assert res.exit_code == 0 and "已导入" in res.output, res.output
         assert "五车间班组" in app.say("zhangsan", "我的信息")

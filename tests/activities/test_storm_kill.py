@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from models.activity import Activity, Signup
 from models.outbox import ProcessedDelivery
+from tests.activities.test_signup_storm import make_storm
 from tests.conftest import NOTES_KEY, REDIS_HOST
-from tests.test_reliability import CORP_ID, CRYPTO, ROOT, count, free_port, pg, reply_text  # noqa: F401
-from tests.test_signup_storm import make_storm
+from tests.delivery.test_reliability import CORP_ID, CRYPTO, ROOT, count, free_port, pg, reply_text  # noqa: F401
 
 PEOPLE, SEATS = 40, 10
 
@@ -57,7 +57,7 @@ def _gunicorn(pg_engine, redis_db, window_ms: int):
         "PYTHONPATH": str(ROOT)})
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "-k", "gthread", "--threads", "64",
                              "-b", f"127.0.0.1:{port}", "--timeout", "60", "--log-level", "warning",
-                             "tests.test_reliability_app:create()"], cwd=ROOT, env=env,
+                             "tests.delivery.test_reliability_app:create()"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 20
@@ -96,7 +96,7 @@ def _post(base, qs, body):
 @pytest.mark.slow
 def test_kill_9_while_a_batch_gathers_then_retries_settle_each_click_once(pg, real_redis, redis_db):  # noqa: F811
     now = datetime.now(UTC).replace(microsecond=0)
-    import tests.test_signup_storm as storm_tests
+    import tests.activities.test_signup_storm as storm_tests
     storm_tests.T0, saved = now, storm_tests.T0   # make_storm dates the activity from T0
     try:
         act_id, users = make_storm(_Services(pg), people=PEOPLE, seats=SEATS)

@@ -11,7 +11,7 @@ import pytest
 from bot.config import _MISSING, Config, ConfigError, load_config
 from bot.config_defaults import DEFAULTS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_env_overrides_follow_the_naming_rule(tmp_path):

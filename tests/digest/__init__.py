@@ -1,0 +1,1 @@
+"""The daily digest, 待办 and 免打扰."""

@@ -1,0 +1,1 @@
+"""DingTalk: HTTP callbacks, Stream mode, the sender, contact sync, hostile input."""

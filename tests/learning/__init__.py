@@ -1,0 +1,1 @@
+"""Learning materials: publish, study, deadlines, 心得."""

@@ -1,0 +1,1 @@
+"""The organisation: roster import and sync, membership by chat, identity cache, access policy."""

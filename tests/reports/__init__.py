@@ -1,0 +1,1 @@
+"""Statistics, the Excel report, coverage, the dashboard (and its phone-width browser test)."""

@@ -1,0 +1,1 @@
+"""心声: raise, reply, close, sealed anonymous senders."""

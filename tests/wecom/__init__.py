@@ -1,0 +1,1 @@
+"""WeCom: the encrypted callback, parsing, messages we cannot read."""
