@@ -22,7 +22,7 @@ from models.policy import can
 from . import card_refs
 from .config import Config
 from .messages import Card, File, Incoming, Reply, Text
-from .outbox import Priority, enqueue, enqueue_now, outbox_rows, write_rows
+from .outbox import Priority, enqueue_now, outbox_rows, write_rows
 from .state import FormState
 
 if TYPE_CHECKING:
@@ -132,8 +132,8 @@ class Context:
 
         file = store_file(self.db, self.me.id, name, content, now=self.now(),
                           keep_hours=self.config.get("exports.keep_hours", float))
-        enqueue(self.db, platform=self.incoming.platform, recipients=[self.incoming.user_id], reply=file,
-                ref=f"file:{file.token[:12]}", priority=Priority.URGENT)   # asked for just now: no quiet hours
+        enqueue_now(self.db, platform=self.incoming.platform, recipients=[self.incoming.user_id], reply=file,
+                    ref=f"file:{file.token[:12]}", priority=Priority.URGENT)   # asked for just now: no quiet hours
         self.audit("export", "file", file.token[:12], detail=name)
         return file
 
