@@ -85,12 +85,14 @@ class Dispatcher:
         self.read_sf = read_session_factory(engine) if engine is not None else session_factory
         self.identities = Identities(self.read_sf, max_age=config.get("identity.max_age_seconds", float))
         self.views = Views(store.r, config.get("views.ttl_seconds", int))
-        if engine is not None and not event.contains(engine, "before_cursor_execute", _count_writes):
+        # listeners are marked on their target, not asked of event.contains: SQLAlchemy keys listeners by
+        # the target's id(), and a new factory (or engine) that reuses a collected one's id looks
+        # registered already — its turns would record no connection (or no writes) and end without a
+        # commit (or without their delivery row)
+        if engine is not None and not getattr(engine, _HOOKED, False):
             event.listen(engine, "before_cursor_execute", _count_writes)
+            setattr(engine, _HOOKED, True)
         for factory in {session_factory, self.read_sf}:
-            # marked on the factory itself, not asked of event.contains: SQLAlchemy keys a sessionmaker's
-            # listeners by id(), and a new factory that reuses a collected one's id looks registered
-            # already, so its turns would record no connection and end without a commit
             if not getattr(factory, _HOOKED, False):
                 event.listen(factory, "after_begin", _connected)
                 setattr(factory, _HOOKED, True)
@@ -293,7 +295,7 @@ class Dispatcher:
 _WRITES = "lianxin_writes"
 _TURN = "lianxin_turn"
 _CONN = "lianxin_conn"
-_HOOKED = "_lianxin_turn_listener"   # set on a session factory once _connected listens to it
+_HOOKED = "_lianxin_turn_listener"   # set on a session factory (engine) once _connected (_count_writes) listens
 
 
 def _connected(session: Session, transaction: Any, connection: Connection) -> None:
