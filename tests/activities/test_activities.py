@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.messages import Card, Text
@@ -17,12 +16,6 @@ BRANCH_A_PEOPLE = {"liqiang", "zhouli", "zhangsan", "lisi", "wangwu", "zhaoliu",
                    "wugang", "zhengyi", "fengxue", "chenchen", "weilan", "jiangtao"}
 OTHERS = {"admin", "wangwei", "zhaomin", "chenjing", "hanmei", "yangfan", "hefei", "caoyu"}
 LINE = "发布活动 周末义务植树 2026-12-05 09:00-12:00 @浦东基地 名额2 截止12-03 范围:外航维修党支部"
-
-
-@pytest.fixture
-def sim_at(sim, clock):
-    clock.set(T0)
-    return sim
 
 
 def cards_in(replies) -> list[Card]:

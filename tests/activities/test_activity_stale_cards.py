@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from models.activity import Activity
-from tests.activities.test_activities import T0, publish, statuses
-
-
-@pytest.fixture
-def sim_at(sim, clock):
-    clock.set(T0)
-    return sim
+from tests.activities.test_activities import publish, statuses
 
 
 def test_an_old_waitlist_card_never_gives_away_a_confirmed_seat(sim_at, services):

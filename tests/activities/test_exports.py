@@ -18,12 +18,6 @@ from models.activity import Activity
 from tests.activities.test_activities import LINE, T0, publish
 
 
-@pytest.fixture
-def sim_at(sim, clock):
-    clock.set(T0)
-    return sim
-
-
 def files_in(replies) -> list[File]:
     return [r for r in replies if isinstance(r, File)]
 
