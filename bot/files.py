@@ -19,7 +19,7 @@ from .messages import File
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["MAX_FILE_BYTES", "XLSX_MIME", "FileStore", "file_name", "store_file"]
+__all__ = ["MAX_FILE_BYTES", "XLSX_MIME", "FileStore", "file_name", "mime_type", "store_file", "stored_for_sending"]
 
 MAX_FILE_BYTES = 20 * 1024 * 1024     # WeCom and DingTalk take files of 5 B to 20 MB
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -31,6 +31,21 @@ def file_name(*parts: object, ext: str = ".xlsx") -> str:
     text = "-".join(str(p) for p in parts if str(p))
     clean = "".join("_" if ch in '\\/:*?"<>|' or ord(ch) < 32 or ch.isspace() else ch for ch in text).strip("._")
     return (clean[:60] or "导出") + ext
+
+
+def mime_type(name: str) -> str:
+    """What a file's name says it holds (every export is an .xlsx today)."""
+    return XLSX_MIME if name.endswith(".xlsx") else "application/octet-stream"
+
+
+def stored_for_sending(files: FileStore | None, file: File) -> tuple[str, bytes]:
+    """(name, bytes) of `file` for a platform sender; a file that is gone can never be sent."""
+    from .outbox import PermanentError
+
+    stored = files.load(file.token) if files is not None else None
+    if stored is None:
+        raise PermanentError("file message: the file is gone (purged or never stored)")
+    return stored
 
 
 def store_file(db: Session, person_id: int, name: str, content: bytes, *, now: datetime, keep_hours: float) -> File:

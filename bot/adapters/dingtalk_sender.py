@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from models.outbox import OutboxMessage
 
 from ..config import ConfigError
+from ..files import stored_for_sending
 from ..messages import Card, File, Reply, Text
 from ..outbox import PermanentError, SendResult, TransientError, chunked
 from .dingtalk import out_track_id  # the instance id says whom it was delivered to (card clicks check it)
@@ -115,12 +116,10 @@ class DingTalkSender:
         if isinstance(reply, Text):
             return "sampleText", {"content": reply.text}
         if isinstance(reply, File):
-            stored = self.files.load(reply.token) if self.files is not None else None
-            if stored is None:
-                raise PermanentError("file message: the file is gone (purged or never stored)")
-            media_id = self.client.upload_file(*stored)
-            kind = stored[0].rsplit(".", 1)[-1] if "." in stored[0] else "file"
-            return "sampleFile", {"mediaId": media_id, "fileName": stored[0], "fileType": kind}
+            name, content = stored_for_sending(self.files, reply)
+            media_id = self.client.upload_file(name, content)
+            kind = name.rsplit(".", 1)[-1] if "." in name else "file"
+            return "sampleFile", {"mediaId": media_id, "fileName": name, "fileType": kind}
         text = card_markdown(reply)
         if reply.buttons and not reply.done_text:  # no card template configured: readable, not clickable
             text += "\n\n" + "　".join(f"〔{b.text}〕" for b in reply.buttons)

@@ -22,7 +22,7 @@ from wechatpy.session.redisstorage import RedisStorage
 
 from models.outbox import OutboxMessage
 
-from ..files import XLSX_MIME
+from ..files import mime_type, stored_for_sending
 from ..messages import Card, File, Reply, Text
 from ..outbox import PermanentError, RateLimited, SendResult, TokenExpired, TransientError
 
@@ -213,11 +213,8 @@ class WeComSender:
         if isinstance(reply, Text):
             data.update(msgtype="text", text={"content": reply.text})
         elif isinstance(reply, File):
-            stored = self.files.load(reply.token) if self.files is not None else None
-            if stored is None:
-                raise PermanentError("file message: the file is gone (purged or never stored)")
-            media_id = self.client.upload_file(stored[0], stored[1], XLSX_MIME if stored[0].endswith(".xlsx")
-                                               else "application/octet-stream")
+            name, content = stored_for_sending(self.files, reply)
+            media_id = self.client.upload_file(name, content, mime_type(name))
             data.update(msgtype="file", file={"media_id": media_id}, safe=1 if self.confidential else 0)
         else:
             data.update(msgtype="template_card", template_card=render_template_card(reply, self.public_url))

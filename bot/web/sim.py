@@ -81,7 +81,7 @@ def download(token: str) -> ResponseReturnValue:
     WeCom's file message: only a token that is in that user's inbox, only until it is purged."""
     from io import BytesIO
 
-    from ..files import XLSX_MIME, FileStore
+    from ..files import FileStore, mime_type
 
     services = _services()
     user = request.args.get("user", "")
@@ -92,8 +92,7 @@ def download(token: str) -> ResponseReturnValue:
         return Response("文件不存在或已过期，请在聊天中重新发送导出命令。", status=404,
                         mimetype="text/plain; charset=utf-8")
     name, content = stored
-    mime = XLSX_MIME if name.endswith(".xlsx") else "application/octet-stream"
-    return send_file(BytesIO(content), mimetype=mime, as_attachment=True, download_name=name)
+    return send_file(BytesIO(content), mimetype=mime_type(name), as_attachment=True, download_name=name)
 
 
 @bp.get("/sim/api/inbox")
