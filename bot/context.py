@@ -21,7 +21,7 @@ from models.policy import can
 
 from . import card_refs
 from .config import Config
-from .messages import Card, File, Incoming, Reply, Text
+from .messages import Card, Incoming, Reply, Text
 from .outbox import Priority, enqueue_now, outbox_rows, write_rows
 from .state import FormState
 
@@ -125,17 +125,19 @@ class Context:
         notify_people(self.db, self.config, people, message, ref=ref, idem_key=idem_key, priority=priority,
                       now=self.now())
 
-    def send_file(self, name: str, content: bytes) -> File:
+    def send_file(self, name: str, content: bytes) -> str:
         """Send the sender a file (an export) as the platform's file message, through the outbox;
-        the file is kept `exports.keep_hours` (the simulator shows it as a download link)."""
+        the file is kept `exports.keep_hours` (the simulator shows it as a download link). Returns
+        the sentence that tells the sender it is on its way."""
         from .files import store_file
 
-        file = store_file(self.db, self.me.id, name, content, now=self.now(),
-                          keep_hours=self.config.get("exports.keep_hours", float))
+        hours = self.config.get("exports.keep_hours", float)
+        file = store_file(self.db, self.me.id, name, content, now=self.now(), keep_hours=hours)
         enqueue_now(self.db, platform=self.incoming.platform, recipients=[self.incoming.user_id], reply=file,
                     ref=f"file:{file.token[:12]}", priority=Priority.URGENT)   # asked for just now: no quiet hours
         self.audit("export", "file", file.token[:12], detail=name)
-        return file
+        kind = "Excel 文件" if file.name.endswith(".xlsx") else "文件"
+        return f"{kind}（{file.name}）随后发到本会话，{hours:g} 小时内有效。"
 
     # access ---------------------------------------------------------------------------------
     def can(self, action: str, target: object = None) -> bool:

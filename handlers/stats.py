@@ -93,11 +93,9 @@ def export_stats(ctx: Context, args: str) -> None:
     unit, quarter = found
     wb = build_workbook(ctx.db, unit, quarter, ctx.config.timezone, now=ctx.now(), config=ctx.config,
                         with_kpi=can(ctx.person, "kpi.view", unit))
-    file = ctx.send_file(file_name("统计", unit.name, quarter), workbook_bytes(wb))
+    on_its_way = ctx.send_file(file_name("统计", unit.name, quarter), workbook_bytes(wb))
     ctx.audit("export", "stats", unit.id, detail=quarter)
-    hours = ctx.config.get("exports.keep_hours", float)
-    ctx.reply(f"已生成{unit.name} {quarter} 的统计报表（{len(wb.sheetnames)} 个工作表）。"
-              f"Excel 文件（{file.name}）随后发到本会话，{hours:g} 小时内有效。")
+    ctx.reply(f"已生成{unit.name} {quarter} 的统计报表（{len(wb.sheetnames)} 个工作表）。" + on_its_way)
 
 
 def _kpi_allowed(ctx: Context) -> bool:

@@ -14,7 +14,7 @@ from .cards import ActButton, ActCheckin, ActManage, activity_card, fmt_when, le
 from .service import JoinResult
 
 __all__ = ["ask_or_leave", "checkin_card", "checkin_for", "do_export", "do_join", "do_leave", "do_status",
-           "load_activity", "roster_text"]
+           "load_activity", "load_activity_and_rest", "roster_text"]
 
 JOIN_TEXT = {
     "confirmed": "✅ 报名成功：「{t}」，{w}，{p}。活动开始前会提醒您；如有变化请点“取消报名”让出名额。",
@@ -37,8 +37,13 @@ _KIND_LABELS = {k.value: label for k, label in KIND_LABELS.items()}   # by the k
 
 def load_activity(ctx: Context, args: str, usage: str) -> Activity | None:
     """The activity named by "N" or "#N" in `args`, or a reply saying what is wrong."""
+    return load_activity_and_rest(ctx, args, usage)[0]
+
+
+def load_activity_and_rest(ctx: Context, args: str, usage: str) -> tuple[Activity | None, str]:
+    """load_activity, and what follows the number (a name for 代签到)."""
     return load_numbered(ctx, Activity, args, noun="活动", ask=f"请写上活动编号，例如：{usage}。发送“活动”可查看编号。",
-                         hint="发送“活动”可查看编号。")[0]
+                         hint="发送“活动”可查看编号。")
 
 
 def _tz(ctx: Context) -> str:
@@ -191,11 +196,10 @@ def do_export(ctx: Context, act: Activity) -> None:
     from bot.files import file_name
 
     content, confirmed, waitlisted, came = service.roster_xlsx(ctx.db, act, ctx.config.timezone)
-    file = ctx.send_file(file_name("报名名单", act.id, act.title), content)
+    on_its_way = ctx.send_file(file_name("报名名单", act.id, act.title), content)
     ctx.audit("export", "activity_roster", act.id)
-    hours = ctx.config.get("exports.keep_hours", float)
     ctx.reply(f"已生成「{act.title}」的报名名单：已报名 {confirmed} 人，候补 {waitlisted} 人，已签到 {came} 人。"
-              f"Excel 文件（{file.name}）随后发到本会话，{hours:g} 小时内有效。")
+              + on_its_way)
 
 
 def checkin_for(ctx: Context, act: Activity, person: Person) -> str:

@@ -1,7 +1,6 @@
 """Typed commands: publish, list, join, leave, my sign-ups, roster, manage, check in."""
 from __future__ import annotations
 
-from bot.args import split_item_number
 from bot.context import Context
 from bot.forms import Invalid
 from bot.router import CommandHandler, Router
@@ -18,6 +17,7 @@ from .actions import (
     do_join,
     do_status,
     load_activity,
+    load_activity_and_rest,
     roster_text,
     viewer_state,
 )
@@ -160,10 +160,9 @@ def checkin_list(ctx: Context, args: str) -> None:
                 allowed=_can_manage)
 def checkin_for_cmd(ctx: Context, args: str) -> None:
     """The text twin of the name buttons on the check-in card: same policy, same record, same answer."""
-    act = load_activity(ctx, args, "代签到 3 张三")
+    act, who = load_activity_and_rest(ctx, args, "代签到 3 张三")
     if act is None or not ctx.require("activity.manage", act, what=f"只有组织者或上级书记可以为「{act.title}」签到。"):
         return
-    who = split_item_number(args)[1]
     if not who:
         ctx.reply(f"请写上要签到的人，例如：代签到 {act.id} 张三（重名时写账号）。")
         return
