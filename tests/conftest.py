@@ -32,7 +32,7 @@ NOTES_KEY = generate_key()
 SEAL_KEY = generate_key()
 
 # fixtures shared beyond one module live in plugin modules (requested by name, never imported)
-pytest_plugins = ["tests.dingtalk_helpers", "tests.dingtalk_stream_helpers"]
+pytest_plugins = ["tests.dingtalk_helpers", "tests.dingtalk_stream_helpers", "tests.workers"]
 
 
 def require_or_skip(what: str) -> None:

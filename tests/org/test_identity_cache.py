@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
@@ -16,34 +15,9 @@ from bot.dispatcher import UNKNOWN_USER_TEXT
 from bot.identity import ROSTER_VERSION_KEY
 from models.db import make_engine, make_session_factory, session_scope
 from models.org import Person, Unit
+from tests.workers import Worker
 
 DENIED = "仅对有相应职责的同志开放"
-
-
-class Worker:
-    """One app instance: its own Services (engine, dispatcher, sender cache) on the shared stores."""
-
-    def __init__(self, services):
-        self.services = services
-
-    def say(self, user: str, text: str) -> str:
-        return self.services.dispatcher.handle(sim_incoming(user, text=text)).text
-
-    def confirmed(self, user: str, text: str) -> str:
-        """An admin change asks for confirmation first (handlers.admin_changes); confirm it."""
-        assert "请确认这次修改" in "\n".join(getattr(r, "title", "") for r in
-                                       self.services.dispatcher.handle(sim_incoming(user, text=text)).replies)
-        return self.say(user, "确认")
-
-
-@pytest.fixture
-def workers(services, clock):
-    from bot.cli.wiring import build_services
-
-    engine = make_engine(services.engine.url.render_as_string(hide_password=False))
-    other = build_services(services.config, redis_client=services.redis, clock=clock, engine=engine)
-    yield Worker(services), Worker(other)
-    engine.dispose()
 
 
 def _loads(services) -> list[str]:

@@ -4,30 +4,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import pytest
 from sqlalchemy import event, select
 
-from bot.adapters.simulator import sim_incoming
 from models.db import make_engine, make_session_factory, session_scope
 from models.org import Person
-
-
-class Worker:
-    def __init__(self, services):
-        self.services = services
-
-    def say(self, user: str, text: str) -> str:
-        return self.services.dispatcher.handle(sim_incoming(user, text=text)).text
-
-
-@pytest.fixture
-def workers(services, clock):
-    from bot.cli.wiring import build_services
-
-    engine = make_engine(services.engine.url.render_as_string(hide_password=False))
-    other = build_services(services.config, redis_client=services.redis, clock=clock, engine=engine)
-    yield Worker(services), Worker(other)
-    engine.dispose()
+from tests.workers import Worker
 
 
 @contextmanager
@@ -46,12 +27,6 @@ def talk_reads(worker: Worker):
         event.remove(worker.services.engine, "before_cursor_execute", listener)
 
 
-def confirm(worker: Worker, user: str, text: str) -> str:
-    assert "请确认这次修改" in "\n".join(getattr(r, "title", "") for r in
-                                   worker.services.dispatcher.handle(sim_incoming(user, text=text)).replies)
-    return worker.say(user, "确认")
-
-
 def test_a_view_built_on_one_worker_is_served_by_the_other_without_reading_talks(workers):
     a, b = workers
     built = a.say("zhouli", "我的班组")
@@ -63,7 +38,7 @@ def test_a_view_built_on_one_worker_is_served_by_the_other_without_reading_talks
 
 def test_leaders_of_one_team_share_the_view_and_other_scopes_get_their_own(workers):
     a, b = workers
-    assert "已授权" in confirm(a, "admin", "授权 孙七 班组长 四车间班组")
+    assert "已授权" in a.confirmed("admin", "授权 孙七 班组长 四车间班组")
     mine = a.say("zhouli", "我的班组")
     with talk_reads(b) as reads:
         assert b.say("sunqi", "我的班组") == mine                  # the same team, led by both
