@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     "conversation.lock_timeout_seconds": 10,
     "views.ttl_seconds": 3600,                     # bot.views: a shared cached view (我的班组) kept in Redis this long
     "identity.max_age_seconds": 300.0,             # bot.identity: a cached sender is reloaded at least this often
+    "identity.snapshot_interval_seconds": 30.0,    # bot.roster_snapshot: a worker rebuilds its roster snapshot at most this often
+    "identity.snapshot_max_people": 50000,         # … and only for a roster this size or smaller (0: never)
     "activities.storm_window_ms": 4.0,             # handlers/activities/storm.py: how long a batch gathers clicks
     "talks.edit_window_hours": 48,
     "talks.summary_max_chars": 2000,

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import read_session_factory
+from models.directory import ROSTER_INDEX
 from models.outbox import ProcessedDelivery
 
 from .config import Config
@@ -83,7 +84,9 @@ class Dispatcher:
         self._tz = ZoneInfo(config.timezone)
         engine = session_factory.kw.get("bind")
         self.read_sf = read_session_factory(engine) if engine is not None else session_factory
-        self.identities = Identities(self.read_sf, max_age=config.get("identity.max_age_seconds", float))
+        self.identities = Identities(self.read_sf, max_age=config.get("identity.max_age_seconds", float),
+                                     snapshot_interval=config.get("identity.snapshot_interval_seconds", float),
+                                     snapshot_people=config.get("identity.snapshot_max_people", int))
         self.views = Views(store.r, config.get("views.ttl_seconds", int))
         # listeners are marked on their target, not asked of event.contains: SQLAlchemy keys listeners by
         # the target's id(), and a new factory (or engine) that reuses a collected one's id looks
@@ -187,6 +190,9 @@ class Dispatcher:
         relate the sender, and the units of its roles, to what they load and write."""
         db = self.read_sf() if ctx.read_only else self.sf()
         db.info[_TURN] = True
+        snapshot = self.identities.snapshot(ctx.versions[0]) if ctx.versions else None
+        if snapshot is not None:   # people by id and exact name without a query (models.directory)
+            db.info[ROSTER_INDEX] = snapshot
         if not ctx.read_only and ctx.person is not None:
             ctx.person = db.merge(ctx.person, load=False)
         return db

@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import redis
 from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session, joinedload, make_transient_to_detached, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from models.org import Person, RoleAssignment, Unit
+from models.org import Person, RoleAssignment
+
+from .roster_snapshot import ROWS, RosterSnapshot, build_people, build_snapshot
 
 if TYPE_CHECKING:
     from .config import Config
@@ -47,6 +50,11 @@ TALKS_VERSION_KEY = "talks:version"     # cached views that count talks (我的�
 ROSTER_TABLES = frozenset({"person", "unit", "role_assignment"})
 VERSIONED = {**dict.fromkeys(ROSTER_TABLES, ROSTER_VERSION_KEY), "talk": TALKS_VERSION_KEY}
 _WRITE = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+# Replaced before the commit as well as after it: the roster (authorization; see the module's text).
+# The talks version only after it (one Redis round trip fewer on every talk save): a worker that
+# dies between its commit and that bump leaves 我的班组 a talk behind until the next talk written
+# anywhere, or views.ttl_seconds.
+_BEFORE_TOO = frozenset({ROSTER_VERSION_KEY})
 _DIRTY = "lianxin_roster_dirty"
 _BUMP_AFTER = "lianxin_roster_bump_after"
 _TARGET = "_lianxin_roster_redis"
@@ -69,19 +77,11 @@ def person_for(db: Session, platform: str, user_id: str) -> Person | None:
     return person if person is not None and person.active else None
 
 
-_PT, _RT, _UT = Person.__table__, RoleAssignment.__table__, Unit.__table__
-_PU, _RU = _UT.alias("pu"), _UT.alias("ru")
-_ROWS = (select(*_PT.c, *_PU.c, *_RT.c, *_RU.c)   # one row per role (one with NULLs for none), in one statement
-         .select_from(_PT.outerjoin(_PU, _PU.c.id == _PT.c.unit_id).outerjoin(_RT, _RT.c.person_id == _PT.c.id)
-                      .outerjoin(_RU, _RU.c.id == _RT.c.unit_id))
-         .order_by(_RT.c.id))
-_ROWS_BY = {"dingtalk": _ROWS.where(_PT.c.dingtalk_userid == bindparam("uid")),
-            "wecom": _ROWS.where(_PT.c.wecom_userid == bindparam("uid"))}
-_ROWS_ANY_CASE = _ROWS.where(func.lower(_PT.c.wecom_userid) == bindparam("uid"))
-_SPANS = [(cls, slice(a, a + len(t.c)), t.c.keys()) for cls, t, a in
-          ((Person, _PT, 0), (Unit, _PU, len(_PT.c)), (RoleAssignment, _RT, len(_PT.c) + len(_UT.c)),
-           (Unit, _RU, len(_PT.c) + len(_UT.c) + len(_RT.c)))]
-_ACTIVE = list(_PT.c.keys()).index("active")
+_PC, _BY_ROLE = Person.__table__.c, ROWS.order_by(RoleAssignment.__table__.c.id)
+_ROWS_BY = {"dingtalk": _BY_ROLE.where(_PC.dingtalk_userid == bindparam("uid")),
+            "wecom": _BY_ROLE.where(_PC.wecom_userid == bindparam("uid"))}
+_ROWS_ANY_CASE = _BY_ROLE.where(func.lower(_PC.wecom_userid) == bindparam("uid"))
+_ACTIVE = list(_PC.keys()).index("active")
 
 
 def load_sender(conn: Connection, platform: str, user_id: str) -> Person | None:
@@ -93,35 +93,10 @@ def load_sender(conn: Connection, platform: str, user_id: str) -> Person | None:
     rows = conn.execute(_ROWS_BY.get(platform, _ROWS_BY["wecom"]), {"uid": user_id}).all()
     if not rows and platform != "dingtalk":
         rows = conn.execute(_ROWS_ANY_CASE, {"uid": user_id.lower()}).all()
+    rows = [r for r in rows if r[0] == rows[0][0]]   # any case: the first person only
     if not rows or not rows[0][_ACTIVE]:
         return None
-    units: dict[int, Unit] = {}
-    person: Person = _detached(Person, _SPANS[0], rows[0], units)
-    set_committed_value(person, "unit", _detached(Unit, _SPANS[1], rows[0], units))
-    roles = []
-    for row in rows:
-        role = _detached(RoleAssignment, _SPANS[2], row, units)
-        if role is not None:
-            set_committed_value(role, "unit", _detached(Unit, _SPANS[3], row, units))
-            set_committed_value(role, "person", person)
-            roles.append(role)
-    set_committed_value(person, "roles", roles)
-    for obj in (person, *units.values(), *roles):
-        make_transient_to_detached(obj)
-    return person
-
-
-def _detached(cls: type[Any], span: tuple[Any, slice, Any], row: Any, units: dict[int, Unit]) -> Any:
-    values = dict(zip(span[2], row[span[1]], strict=True))
-    if values["id"] is None:
-        return None
-    if cls is Unit and values["id"] in units:
-        return units[values["id"]]
-    obj = cls.__mapper__.class_manager.new_instance()
-    obj.__dict__.update(values)
-    if cls is Unit:
-        units[values["id"]] = obj
-    return obj
+    return build_people(rows)[0]
 
 
 def bump_roster_version(client: redis.Redis, keys: Iterable[str] = (ROSTER_VERSION_KEY,)) -> None:
@@ -148,8 +123,9 @@ def watch_roster(engine: Engine, client: redis.Redis) -> None:
         keys = conn.info.pop(_DIRTY, None)
         if keys:
             clients = list(target)
-            for c in clients:
-                _bump(c, keys)
+            if ROSTER_VERSION_KEY in keys:   # the talks version only after: see _BEFORE_TOO
+                for c in clients:
+                    _bump(c, _BEFORE_TOO & keys)
             conn.info[_BUMP_AFTER] = (clients, keys)
 
     event.listen(engine, "before_cursor_execute", _note_write)
@@ -201,20 +177,29 @@ def _after_commit(dbapi_conn: Any, record: Any) -> None:
 
 
 class Identities:
-    """Per-worker cache of senders: (platform, user id) → (roster version, loaded at, Person or None).
+    """Per-worker cache of senders: the roster snapshot of the turn's version (bot.roster_snapshot),
+    else (platform, user id) → (roster version, loaded at, Person or None), loaded one by one.
 
     The Person objects are detached and shared by the worker's threads: read them, never attach
     them to a session (the dispatcher merges a copy into the turn's session when it opens one)."""
 
     def __init__(self, session_factory: sessionmaker[Session], *, max_age: float = 300.0,
-                 max_entries: int = 50_000) -> None:
+                 max_entries: int = 50_000, snapshot_interval: float = 30.0, snapshot_people: int = 50_000) -> None:
         self.sf = session_factory
         self.engine: Engine | None = session_factory.kw.get("bind")
         self.max_age = max_age
         self.max_entries = max_entries
+        self.snapshot_interval = snapshot_interval
+        self.snapshot_people = snapshot_people
         self._cache: dict[tuple[str, str], tuple[object, float, Person | None]] = {}
+        self._snapshot: RosterSnapshot | None = None
+        self._last_build = float("-inf")
+        self._building = threading.Lock()
 
     def sender(self, platform: str, user_id: str, version: object) -> Person | None:
+        snapshot = self.snapshot(version)
+        if snapshot is not None:
+            return snapshot.sender(platform, user_id)
         key = (platform, user_id)
         now = time.monotonic()
         hit = self._cache.get(key)
@@ -226,9 +211,39 @@ class Identities:
         self._cache[key] = (version, now, person)
         return person
 
+    def snapshot(self, version: object) -> RosterSnapshot | None:
+        """The roster snapshot of `version`: the one kept, or one built now unless the last build
+        is under `snapshot_interval` seconds old (or another thread is building); else None."""
+        if version is None or self.snapshot_people <= 0:
+            return None
+        now = time.monotonic()
+        kept = self._snapshot
+        if kept is not None and kept.version == version and now - kept.built < self.max_age:
+            return kept
+        if now - self._last_build < self.snapshot_interval or not self._building.acquire(blocking=False):
+            return None
+        try:
+            self._last_build = now
+            with self._connect() as conn:
+                self._snapshot = build_snapshot(conn, version, self.snapshot_people)
+            if self._snapshot is not None:
+                log.info("roster.snapshot_built", extra={"people": len(self._snapshot),
+                                                         "ms": round((time.monotonic() - now) * 1000, 1)})
+            return self._snapshot
+        finally:
+            self._building.release()
+
     def _load(self, platform: str, user_id: str) -> Person | None:
-        if self.engine is None:   # a factory without a bind (tools): through a session
-            with self.sf() as db:
-                return load_sender(db.connection(), platform, user_id)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return load_sender(conn, platform, user_id)
+
+    def _connect(self) -> AbstractContextManager[Connection]:
+        if self.engine is None:   # a factory without a bind (tools): through a session
+            return _session_connection(self.sf)
+        return self.engine.connect()
+
+
+@contextmanager
+def _session_connection(sf: sessionmaker[Session]) -> Iterator[Connection]:
+    with sf() as db:
+        yield db.connection()

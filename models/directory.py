@@ -3,6 +3,7 @@ display name that tells two people of the same name apart (issue 15: 张伟 and 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from pypinyin import lazy_pinyin
 from sqlalchemy import bindparam, func, or_, select
@@ -10,7 +11,35 @@ from sqlalchemy.orm import Session
 
 from .org import Person
 
-__all__ = ["account_of", "display_name", "display_names", "escape_like", "pinyin_key", "search_people"]
+__all__ = ["ROSTER_INDEX", "RosterIndex", "account_of", "display_name", "display_names", "escape_like",
+           "person_by_id", "pinyin_key", "roster_index", "search_people"]
+
+ROSTER_INDEX = "lianxin_roster_index"   # session.info key: the worker's roster snapshot of the turn's version
+
+
+class RosterIndex(Protocol):
+    """Every active person of the turn's roster version (bot.roster_snapshot): detached objects shared
+    by the worker's threads, to read or to merge a copy of, never to attach."""
+
+    def person(self, pid: int) -> Person | None: ...
+    def named(self, name: str) -> tuple[Person, ...]: ...
+    def shared(self, names: Iterable[str]) -> set[str]: ...
+
+
+def roster_index(db: Session) -> RosterIndex | None:
+    """The turn's roster snapshot, when its worker has one for the turn's version (the dispatcher sets it)."""
+    index: RosterIndex | None = db.info.get(ROSTER_INDEX)
+    return index
+
+
+def person_by_id(db: Session, pid: int, options: Sequence = ()) -> Person | None:
+    """A person in `db`: from the roster snapshot without a query when the turn has one and the person
+    is active, else loaded (with these loader options)."""
+    index = roster_index(db)
+    cached = index.person(pid) if index is not None else None
+    if cached is not None:
+        return db.merge(cached, load=False)
+    return db.get(Person, pid, options=options)
 
 
 def pinyin_key(name: str) -> str:
@@ -78,13 +107,18 @@ def display_names(db: Session, people: Iterable[Person | tuple[int, str]], *, al
     rows = [p for p in people if p is not None]
     pairs = [(p.id, p.name) if isinstance(p, Person) else (p[0], p[1]) for p in rows]
     names = {name for _, name in pairs}
+    index = roster_index(db)
     shared: set[str] = set()
-    if names:
+    if index is not None:
+        shared = index.shared(names)
+    elif names:
         listed = sorted(names)
         for i in range(0, len(listed), 5000):
             shared.update(db.scalars(_SHARED_NAMES, {"names": listed[i:i + 5000]}))
     wanted = {pid for pid, name in pairs if always or name in shared}
     loaded = {p.id: p for p in rows if isinstance(p, Person) and p.id in wanted}
+    if index is not None:   # read only (the snapshot's objects are never attached)
+        loaded.update({pid: p for pid in wanted - loaded.keys() if (p := index.person(pid)) is not None})
     if wanted - loaded.keys():
         loaded.update({p.id: p for p in db.scalars(select(Person).where(Person.id.in_(wanted - loaded.keys())))})
     return {pid: _with_detail(loaded[pid], name in shared) if pid in loaded else name for pid, name in pairs}

@@ -261,7 +261,7 @@ def checked_day(ctx: Context, word: str) -> date | None:
 
 
 def ask_confirm(ctx: Context, answers: TalkAnswers) -> Card:
-    subject = ctx.db.get_one(Person, answers["person"], options=service.SUBJECT_ONLY)
+    subject = service.subject_of(ctx.db, answers["person"])
     summary = service.unseal(answers["summary"]) or ""
     needs = service.unseal(answers.get("needs") or None) or ""
     hint = ""
@@ -320,7 +320,7 @@ def parse_late_reason(ctx: Context, text: str, answers: TalkAnswers) -> str:
 
 def save_answers(ctx: Context, answers: TalkAnswers) -> None:
     """Create or edit the talk from the confirmed answers; emit talk.flagged for a flagged talk."""
-    subject = ctx.db.get_one(Person, answers["person"], options=service.SUBJECT_ONLY)
+    subject = service.subject_of(ctx.db, answers["person"])
     flag = answers["flag"]
     category = answers.get("category") if flag != Flag.NONE else None
     summary = service.unseal(answers["summary"])

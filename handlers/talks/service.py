@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, aliased, defer, lazyload, make_transient_to_
 
 from models.audit import audit, audit_values, write_audits
 from models.crypto import current_cipher
-from models.directory import search_people
+from models.directory import person_by_id, roster_index, search_people
 from models.enums import Role
 from models.org import Person, Unit
 from models.policy import can, scopes
@@ -34,6 +34,7 @@ __all__ = [
     "readable_talks",
     "record_talk",
     "seal",
+    "subject_of",
     "unseal",
 ]
 
@@ -79,6 +80,9 @@ class Candidates:
 def candidates(db: Session, author: Person, query: str, limit: int = 8) -> Candidates:
     """Search by name (exact, partial, pinyin) and split matches by the policy (talk.record)."""
     paths = [u.path for u in scopes(author, Role.TEAM_LEADER, Role.SECRETARY) if u.path]
+    one = _one_exact(db, author, query.strip(), tuple(paths))
+    if one is not None:
+        return Candidates(allowed=[one], refused=[])
     allowed: list[Person] = []
     if paths:
         within = Person.unit_id.in_(select(Unit.id).where(or_(*[Unit.path.like(f"{p}%") for p in paths])))
@@ -89,6 +93,23 @@ def candidates(db: Session, author: Person, query: str, limit: int = 8) -> Candi
         refused = [p for p in search_people(db, query, limit=3) if not can(author, "talk.record", p)]
     exact = [p for p in allowed if p.name == query.strip()]
     return Candidates(allowed=exact if len(exact) == 1 else allowed, refused=refused)
+
+
+def _one_exact(db: Session, author: Person, name: str, paths: tuple[str, ...]) -> Person | None:
+    """The one person of exactly this name the author may record a talk with, found in the turn's
+    roster snapshot without a query (the search below would answer the same); None: search."""
+    index = roster_index(db)
+    if index is None or not paths:
+        return None
+    exact = [p for p in index.named(name)
+             if p.unit is not None and p.unit.path.startswith(paths) and can(author, "talk.record", p)]
+    return db.merge(exact[0], load=False) if len(exact) == 1 else None
+
+
+def subject_of(db: Session, pid: int) -> Person:
+    """A talk's subject (from the roster snapshot when the turn has one); NoResultFound if unknown."""
+    person = person_by_id(db, pid, options=SUBJECT_ONLY)
+    return person if person is not None else db.get_one(Person, pid)
 
 
 _FOLLOW = aliased(Talk)
