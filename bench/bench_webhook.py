@@ -194,6 +194,10 @@ def main() -> int:
         env = {"DATABASE_URL": db_url, "REDIS_URL": redis_url,
                "LIANXIN_NOTES_KEYS": generate_key(), "LIANXIN_SERVER__SIMULATOR": "false",
                "LIANXIN_DELIVERY__PLATFORMS": "wecom",
+               # each bench leader sends ~10 messages within seconds (我的班组 ×5, then lines and clicks):
+               # past inbound.max_turns (10 per 10 s) some would be refused as "too fast" (cheap answers
+               # that write nothing). The window is still taken in every turn's begin script.
+               "LIANXIN_INBOUND__MAX_TURNS": "100000",
                "LIANXIN_CONFIG": str(Path(__file__).resolve().parent.parent / "config.yaml")}
         rows = []
         written = 0       # answered turns that change the database (each records one processed_delivery row;
