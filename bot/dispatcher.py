@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, event, insert
+from sqlalchemy import Connection, Table, event, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -226,7 +226,7 @@ class Dispatcher:
         # worst answered twice, and a dialog step's state and "handled" mark are saved together
         # by bot.turn.
         try:
-            db.execute(insert(ProcessedDelivery).values(key=f"{inc.platform}:{inc.message_id}"[:200]))
+            db.connection().execute(_INSERT_DELIVERY, {"key": f"{inc.platform}:{inc.message_id}"[:200]})
         except IntegrityError:
             db.rollback()
             log.info("dedupe.db_hit", extra={"platform": inc.platform, "delivery": inc.message_id})
@@ -301,6 +301,8 @@ class Dispatcher:
             ctx.reply("没听懂。发送“帮助”查看可用命令。")
 
 
+# built once, run on the session's connection: a Core row, not the ORM's bulk insert path
+_INSERT_DELIVERY = insert(cast(Table, ProcessedDelivery.__table__))
 _WRITES = "lianxin_writes"
 _TURN = "lianxin_turn"
 _CONN = "lianxin_conn"

@@ -89,7 +89,7 @@ def write_rows(db: Session, rows: list[dict[str, Any]]) -> int:
     The session's pending objects are flushed first, so rows keep the order they were queued in."""
     if rows:
         db.flush()
-        db.execute(_INSERT, rows)
+        db.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)   # one row: no executemany
     return len(rows)
 
 

@@ -49,4 +49,4 @@ def write_audits(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write audit rows at once in one INSERT (a hot path's rows: a saved talk, a batch of sign-ups);
     the actors are existing people, so nothing pending has to be flushed first."""
     if rows:
-        session.execute(_INSERT, rows)
+        session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)   # one row: no executemany

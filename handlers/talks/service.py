@@ -159,7 +159,7 @@ def record_talk(db: Session, *, author: Person, subject: Person, kind: str, summ
     # One INSERT … RETURNING id instead of the unit of work (the summary and needs are still
     # encrypted by their column type); the row then joins the session as if loaded, so that
     # db.get(Talk, id) later in the turn (events, 抽查回访) finds it without a query.
-    talk = Talk(id=db.execute(_INSERT_TALK, values).scalar_one(), **values)
+    talk = Talk(id=db.connection().execute(_INSERT_TALK, values).scalar_one(), **values)
     make_transient_to_detached(talk)
     db.add(talk)
     write_audits(db, [audit_values(actor_id=author.id, action="create", target_type="talk", target_id=talk.id,
