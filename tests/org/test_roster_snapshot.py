@@ -78,3 +78,32 @@ def test_a_roster_too_large_for_a_snapshot_is_read_from_the_database(services, s
     sim.press("zhouli", "保存")
     assert services.dispatcher.identities._snapshot is None
     assert reads and _talk_subjects(services) == ["zhangsan"]
+
+
+def test_the_snapshot_holds_what_the_orm_would_load_for_every_active_person(services):
+    """Every column of each person, unit, role and role unit, as the relationship load gives them."""
+    from bot.identity import person_for
+    from bot.roster_snapshot import build_snapshot
+    from models.db import read_session_factory
+
+    def shape(p):
+        cols = lambda o: {k: getattr(o, k) for k in o.__table__.c.keys()}  # noqa: E731
+        return (cols(p), p.unit and cols(p.unit),
+                sorted((cols(r), cols(r.unit), r.person is p) for r in p.roles) if p.roles else [])
+
+    with session_scope(services.session_factory) as db:
+        db.scalars(select(Person).where(Person.wecom_userid == "wangwu")).one().active = False
+    with read_session_factory(services.engine)() as db:
+        snapshot = build_snapshot(db.connection(), "v", 10_000)
+        people = db.scalars(select(Person).where(Person.wecom_userid.is_not(None))).all()
+        assert snapshot is not None and len(snapshot) == sum(p.active for p in db.scalars(select(Person)))
+        for p in people:
+            loaded = person_for(db, "wecom", p.wecom_userid)
+            held = snapshot.sender("wecom", p.wecom_userid)
+            assert (held is None) == (loaded is None) == (p.wecom_userid == "wangwu"), p.wecom_userid
+            if held is not None:
+                assert shape(held) == shape(loaded)
+                assert snapshot.person(p.id) is held and held in snapshot.named(p.name)
+        assert snapshot.sender("dingtalk", "dt_liqiang").name == "李强"
+        assert snapshot.sender("wecom", "ZHOULI").wecom_userid == "zhouli"      # WeCom ids in any case
+        assert snapshot.shared(["张三丰", "nobody"]) == set()
