@@ -123,9 +123,10 @@ def watch_roster(engine: Engine, client: redis.Redis) -> None:
         keys = conn.info.pop(_DIRTY, None)
         if keys:
             clients = list(target)
-            if ROSTER_VERSION_KEY in keys:   # the talks version only after: see _BEFORE_TOO
+            before = _BEFORE_TOO & keys   # the talks version only after the commit: see _BEFORE_TOO
+            if before:
                 for c in clients:
-                    _bump(c, _BEFORE_TOO & keys)
+                    _bump(c, before)
             conn.info[_BUMP_AFTER] = (clients, keys)
 
     event.listen(engine, "before_cursor_execute", _note_write)

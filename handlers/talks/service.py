@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import cast, overload
 
 from sqlalchemy import Table, bindparam, exists, insert, or_, select
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session, aliased, defer, lazyload, make_transient_to_detached
 
 from models.audit import audit, audit_values, write_audits
@@ -109,7 +110,9 @@ def _one_exact(db: Session, author: Person, name: str, paths: tuple[str, ...]) -
 def subject_of(db: Session, pid: int) -> Person:
     """A talk's subject (from the roster snapshot when the turn has one); NoResultFound if unknown."""
     person = person_by_id(db, pid, options=SUBJECT_ONLY)
-    return person if person is not None else db.get_one(Person, pid)
+    if person is None:
+        raise NoResultFound(f"no person {pid}")
+    return person
 
 
 _FOLLOW = aliased(Talk)
