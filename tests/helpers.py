@@ -232,3 +232,27 @@ def dashboard_login(client, link: str):
 def texts(outcome) -> str:
     """All reply text of an outcome (cards as their text form)."""
     return outcome.text
+
+
+def stop_process_group(proc) -> None:
+    """Stop a server started in its own process group (gunicorn and its workers): TERM, then KILL."""
+    import os
+    import signal
+    import subprocess
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def processed_deliveries(services) -> int:
+    """Rows in processed_delivery: the deliveries whose turns wrote something."""
+    from sqlalchemy import func, select
+
+    from models.outbox import ProcessedDelivery
+
+    with services.session_factory() as db:
+        return db.scalar(select(func.count()).select_from(ProcessedDelivery)) or 0

@@ -22,6 +22,7 @@ from models.outbox import ProcessedDelivery
 from tests.activities.test_signup_storm import make_storm
 from tests.conftest import NOTES_KEY, REDIS_HOST
 from tests.delivery.test_reliability import CORP_ID, CRYPTO, ROOT, count, free_port, pg, reply_text  # noqa: F401
+from tests.helpers import stop_process_group
 
 PEOPLE, SEATS = 40, 10
 
@@ -72,15 +73,6 @@ def _gunicorn(pg_engine, redis_db, window_ms: int):
     pytest.fail("gunicorn did not start")
 
 
-def _stop(proc) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-
-
 def _workers(master: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -124,7 +116,7 @@ def test_kill_9_while_a_batch_gathers_then_retries_settle_each_click_once(pg, re
         assert count(pg, Signup, Signup.activity_id == act_id) == 0          # nothing half-done
         assert count(pg, ProcessedDelivery) == 0
     finally:
-        _stop(master)
+        stop_process_group(master)
 
     base, master = _gunicorn(pg, redis_db, window_ms=20)     # WeCom retries every delivery, twice
     try:
@@ -132,7 +124,7 @@ def test_kill_9_while_a_batch_gathers_then_retries_settle_each_click_once(pg, re
             retries = list(pool.map(lambda c: _post(base, *c), clicks))
             again = list(pool.map(lambda c: _post(base, *c), clicks))
     finally:
-        _stop(master)
+        stop_process_group(master)
     texts = [reply_text(r.content) for r in retries]
     assert all(r.status_code == 200 for r in retries + again)
     assert sum("报名成功" in t for t in texts) == SEATS

@@ -33,7 +33,7 @@ from models.base import utcnow
 from models.db import make_session_factory, session_scope
 from models.outbox import OutboxMessage, OutboxStatus, ProcessedDelivery
 from tests.conftest import NOTES_KEY, PG_ADMIN_URL, REDIS_HOST, make_config, require_or_skip, truncate_all
-from tests.helpers import AGENT_ID, text_xml
+from tests.helpers import AGENT_ID, stop_process_group, text_xml
 from tests.payloads import wecom_xml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -112,12 +112,7 @@ def gunicorn_app(pg, real_redis, redis_db):
         proc.kill()
         pytest.fail("gunicorn did not start")
     yield base, proc
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+    stop_process_group(proc)
 
 
 def _post(base: str, qs: str, body: bytes, timeout: float = 15) -> requests.Response:

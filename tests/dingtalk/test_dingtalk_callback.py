@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.adapters.dingtalk import (
     CallbackRejected,
@@ -22,8 +22,9 @@ from bot.adapters.dingtalk import (
     sign,
 )
 from bot.web.dingtalk import GROUP_TEXT
-from models.outbox import OutboxMessage, ProcessedDelivery
+from models.outbox import OutboxMessage
 from tests.dingtalk_helpers import APP_SECRET, DINGTALK_OVERRIDES, card_callback_body, message_body, official_sample
+from tests.helpers import processed_deliveries
 
 pytestmark = pytest.mark.usefixtures("dt_api")
 
@@ -31,11 +32,6 @@ pytestmark = pytest.mark.usefixtures("dt_api")
 @pytest.fixture
 def config_overrides():
     return {"delivery.platforms": ["dingtalk"], **DINGTALK_OVERRIDES}
-
-
-def processed(services) -> int:
-    with services.session_factory() as db:
-        return db.scalar(select(func.count()).select_from(ProcessedDelivery))
 
 
 # --- pure adapter ----------------------------------------------------------------------------------
@@ -123,7 +119,7 @@ def test_official_sample_in_a_group_gets_a_pointer_to_single_chat(dingtalk, dt_a
     assert resp.status_code == 200
     assert dingtalk.session_text(body["sessionWebhook"]) == GROUP_TEXT
     assert dt_api.session[0][1]["at"] == {"atUserIds": ["user123"]}
-    assert processed(services) == 0  # not dispatched
+    assert processed_deliveries(services) == 0  # not dispatched
 
 
 def test_unknown_user_is_told_politely(dingtalk):
@@ -134,7 +130,7 @@ def test_wrong_sign_is_403_and_nothing_stored(dingtalk, services, dt_api):
     resp = dingtalk.post(message_body("dt_zhangsan", "帮助", now_ms=dingtalk.now_ms()),
                          signature=sign(str(dingtalk.now_ms()), "anotherSecret"))
     assert resp.status_code == 403
-    assert processed(services) == 0 and dt_api.session == []
+    assert processed_deliveries(services) == 0 and dt_api.session == []
 
 
 @pytest.mark.parametrize(("offset_s", "status"), [(-290, 200), (290, 200), (-301, 403), (301, 403), (-3500, 403)])
@@ -196,7 +192,7 @@ def test_corp_id_is_checked_when_configured(services, dingtalk):
 def test_card_callback_with_wrong_token_is_403(dingtalk, services):
     resp = dingtalk.click("dt_zhangsan", "zz:1", "t1", token="wrong-token")
     assert resp.status_code == 403
-    assert processed(services) == 0
+    assert processed_deliveries(services) == 0
 
 
 def test_card_callback_with_stale_signed_headers_is_403(dingtalk):
@@ -211,7 +207,7 @@ def test_card_callback_is_dispatched_once_and_answered_through_the_outbox(dingta
         assert resp.status_code == 200 and resp.get_json() == {}
     services.outbox_dispatcher().drain()
     assert dt_api.texts_to("dt_zhangsan") == ["这张卡片已失效，无法处理这次点击。"]
-    assert processed(services) == 1
+    assert processed_deliveries(services) == 1
 
 
 def test_card_callback_token_is_derived_from_the_secret():
@@ -240,7 +236,7 @@ def test_a_double_tap_within_seconds_is_one_click_and_a_later_tap_is_answered(di
     assert dingtalk.click("dt_zhangsan", "zz:2", out_track_id("zz", "dt_zhangsan")).status_code == 200
     clock.advance(seconds=3)
     assert dingtalk.click("dt_zhangsan", "zz:2", out_track_id("zz", "dt_zhangsan")).status_code == 200
-    assert processed(services) == 1
+    assert processed_deliveries(services) == 1
     clock.advance(seconds=30)
     assert dingtalk.click("dt_zhangsan", "zz:2", out_track_id("zz", "dt_zhangsan")).status_code == 200
-    assert processed(services) == 2
+    assert processed_deliveries(services) == 2

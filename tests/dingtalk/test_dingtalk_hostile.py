@@ -6,10 +6,9 @@ signature, replay and answer-path tests in test_dingtalk_callback.py run on both
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 
-from models.outbox import ProcessedDelivery
 from tests.dingtalk_helpers import DINGTALK_OVERRIDES, message_body
+from tests.helpers import processed_deliveries
 
 
 @pytest.fixture
@@ -20,11 +19,6 @@ def stack(sqlite_engine, fake_redis):
 @pytest.fixture
 def config_overrides():
     return {"delivery.platforms": ["dingtalk"], **DINGTALK_OVERRIDES}
-
-
-def processed(services) -> int:
-    with services.session_factory() as db:
-        return db.scalar(select(func.count()).select_from(ProcessedDelivery))
 
 
 @pytest.mark.parametrize("headers", [{}, {"timestamp": "1"}, {"sign": "x"},
@@ -39,14 +33,14 @@ def test_stale_timestamp_is_403_even_with_a_valid_sign(dingtalk, services, offse
     ts = dingtalk.now_ms() + offset_s * 1000
     resp = dingtalk.post(message_body("dt_zhangsan", "帮助", now_ms=ts), timestamp=ts)
     assert resp.status_code == 403 and resp.data == b"stale_timestamp"
-    assert processed(services) == 0
+    assert processed_deliveries(services) == 0
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1,2]", b"\"text\"", b"", b"{\"msgId\": \"x\"}", b"\xff\xfe"])
 def test_malformed_bodies_are_4xx_and_store_nothing(dingtalk, services, body):
     resp = dingtalk.post(body)
     assert 400 <= resp.status_code < 500
-    assert processed(services) == 0
+    assert processed_deliveries(services) == 0
 
 
 @pytest.mark.parametrize("url", ["http://oapi.dingtalk.com/robot/sendBySession?session=1",
